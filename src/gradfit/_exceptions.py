@@ -1,0 +1,56 @@
+"""Exceptions and warnings raised by gradfit."""
+
+from __future__ import annotations
+
+__all__ = ["ConvergenceWarning", "DivergenceError", "GradfitInputError"]
+
+
+class DivergenceError(RuntimeError):
+    """Raised when a fit with a user-chosen learning rate diverges.
+
+    The message names the iteration where the loss grew (or became non-finite),
+    the learning rate, the stability bound ``2/L`` of the data, and the fix.
+    The last good weights are kept on the exception as ``last_good_coef``
+    (shape (D, K), in the user's units) and ``last_good_intercept``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gradfit import GDRegressor, DivergenceError
+    >>> X = np.random.default_rng(0).normal(size=(50, 3)); y = X @ [1.0, 2.0, 3.0]
+    >>> try:
+    ...     GDRegressor(method="gd", learning_rate=10.0).fit(X, y)
+    ... except DivergenceError as err:
+    ...     print(str(err).split(":")[0])
+    diverged at iteration 1
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        iteration: int = -1,
+        learning_rate: float = float("nan"),
+        stability_bound: float = float("nan"),
+        last_good_coef: object = None,
+        last_good_intercept: object = None,
+    ) -> None:
+        super().__init__(message)
+        self.iteration = iteration
+        self.learning_rate = learning_rate
+        self.stability_bound = stability_bound
+        self.last_good_coef = last_good_coef
+        self.last_good_intercept = last_good_intercept
+
+
+class ConvergenceWarning(UserWarning):
+    """Warned when a fit stops before reaching its tolerance.
+
+    The message names the likely cause (too few iterations, ill-conditioning
+    with the estimated condition number, unscaled features) and the fix.
+    Silence it with ``warnings.simplefilter("ignore", ConvergenceWarning)``.
+    """
+
+
+class GradfitInputError(ValueError):
+    """Raised for data that gradfit cannot fit, with a message saying why and how to fix it."""

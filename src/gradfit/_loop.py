@@ -1,0 +1,357 @@
+"""The solve loop: one plain loop that owns stopping, the divergence guard and history.
+
+Stopping rule (the only one): output ``k`` has converged when its relative
+gradient norm ``‖G_k(W)‖ / ‖G_k(0)‖`` is at most ``tol``; the fit stops when
+every output has converged, or after ``max_iter`` steps. ``G(0)`` is the
+gradient of the zero model, so the rule does not depend on where a (warm)
+start was. Gradients are measured in the loop's coordinates (standardised
+ones when ``standardize=True``).
+
+Divergence guard: after every step the new loss of each output is compared
+with the last accepted one. A rise larger than rounding (see
+:func:`rounding_slack`) or any non-finite value rejects the step:
+
+* if momentum contributed to the step, momentum is reset (event ``restart``)
+  and the loop retries from the last accepted point;
+* else, with ``learning_rate="auto"``, the step size is halved (event
+  ``rollback``); with a user's float, :class:`DivergenceError` is raised
+  naming the iteration, the learning rate and the bound ``2/L``;
+* for ``cg`` (no step size to cut) a rise after a fresh restart means the
+  rounding floor is reached and the loop stops (``stalled``).
+
+The accepted losses are therefore non-increasing for every method.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ._curvature import CurvatureEstimate, lanczos_extremes
+from ._exceptions import DivergenceError
+from ._history import History
+from ._objective import LeastSquaresProblem
+from ._rules import RULES, HeavyBall, Point, evaluate
+
+__all__ = ["SolveResult", "predicted_iterations", "rounding_slack", "solve"]
+
+F64 = NDArray[np.float64]
+
+#: After this many consecutive halvings the step is too small to be useful.
+MAX_HALVINGS = 60
+
+
+@dataclass
+class SolveResult:
+    """Everything a fit produced, in the user's units."""
+
+    W: F64
+    intercept: F64
+    V: F64
+    n_iter: int
+    history: History
+    converged: bool
+    stop_reason: str
+    curvature: CurvatureEstimate
+    learning_rate: F64
+    relative_grad_norm: F64
+    n_passes: int
+    method: str
+
+
+def rounding_slack(problem: LeastSquaresProblem, loss: F64) -> F64:
+    """How much a loss may rise from rounding alone, per output.
+
+    The loss is a weighted sum of squared residuals ``r = XW − Y + c``. Each
+    residual carries an absolute error of order ``eps·√D·(|y| + |xW|)``, so the
+    computed loss is uncertain by about ``eps·√D·√(f·f_y)`` plus the
+    summation error ``eps·f``; ``f_y`` is half the mean square of the raw
+    targets. A generous factor keeps honest steps from being rejected.
+    """
+    eps = float(np.finfo(problem.dtype).eps)
+    loss = np.maximum(loss, 0.0)
+    spread = math.sqrt(problem.D) * np.sqrt(loss * (problem.target_scale + loss))
+    return 64.0 * eps * (loss + spread) + np.finfo(np.float64).tiny
+
+
+def predicted_iterations(method: str, kappa: float, tol: float, dim: int) -> float:
+    """Iterations a method is expected to need to reach ``tol``, from ``κ``.
+
+    gd: ``κ·ln(1/tol)``; momentum and nesterov: ``√κ·ln(1/tol)``; cg: the same
+    but never more than the dimension ``D`` (in exact arithmetic).
+
+    Examples
+    --------
+    >>> round(predicted_iterations("gd", 100.0, 1e-6, 10))
+    1382
+    >>> predicted_iterations("cg", 1e8, 1e-6, 10)
+    10
+    """
+    log_term = math.log(1.0 / max(tol, 1e-300))
+    if not math.isfinite(kappa):
+        return math.inf if method != "cg" else dim
+    if method == "gd":
+        return kappa * log_term
+    accelerated = math.sqrt(kappa) * log_term
+    if method == "cg":
+        return min(dim, math.ceil(accelerated))
+    return accelerated
+
+
+def _relative_norms(G: F64, reference: F64) -> F64:
+    return np.sqrt(np.einsum("ij,ij->j", G, G)) / reference
+
+
+def _finite(point: Point) -> bool:
+    return bool(np.all(np.isfinite(point.loss)) and np.all(np.isfinite(point.G)))
+
+
+def solve(
+    problem: LeastSquaresProblem,
+    *,
+    method: str = "cg",
+    learning_rate: float | str = "auto",
+    max_iter: int = 1000,
+    tol: float = 1e-6,
+    V0: F64 | None = None,
+    verbose: int = 0,
+    callback: Callable[[int, dict[str, Any]], bool | None] | None = None,
+    curvature: CurvatureEstimate | None = None,
+) -> SolveResult:
+    """Minimise ``problem`` with ``method`` and return a :class:`SolveResult`.
+
+    Parameters
+    ----------
+    problem : LeastSquaresProblem
+        The objective.
+    method : {"gd", "momentum", "nesterov", "cg"}
+        The update rule.
+    learning_rate : "auto" or float
+        ``"auto"`` takes the rule's default from the estimated curvature
+        (``1/L`` for gd and nesterov) and halves it if the loss ever rises;
+        a float is used as given and a rise raises :class:`DivergenceError`.
+    max_iter : int
+        Most steps to take.
+    tol : float
+        Relative gradient norm at which an output has converged.
+    V0 : ndarray of shape (D, K), optional
+        Start, in loop coordinates (default zero).
+    verbose : int
+        0 silent, 1 a line at start and end, 2 a line per iteration.
+    callback : callable, optional
+        ``callback(iteration, info)`` after every step; return True to stop.
+    curvature : CurvatureEstimate, optional
+        Reuse a known estimate instead of running Lanczos.
+
+    Returns
+    -------
+    SolveResult
+    """
+    if method not in RULES:
+        raise ValueError(f"unknown method {method!r}; choose one of {sorted(RULES)}")
+    D, K = problem.D, problem.K
+    if curvature is None:
+        curvature = lanczos_extremes(problem.hvp, D)
+    L, mu = curvature.L, curvature.mu
+    rule: Any = RULES[method]()
+    if isinstance(rule, HeavyBall):
+        rule = rule.configure(L, mu) if L > 0 else replace(rule, beta=0.0)
+    auto = isinstance(learning_rate, str)
+    lr0 = (rule.default_lr(L, mu) if L > 0 else 1.0) if auto else float(learning_rate)
+    lr = np.full(K, lr0)
+    history = History()
+
+    start = evaluate(problem, np.zeros((D, K)))
+    reference = np.sqrt(np.einsum("ij,ij->j", start.G, start.G))
+    if np.all(reference == 0):
+        reference = np.ones(K)
+    else:
+        reference = np.where(reference > 0, reference, reference.max())
+    point = start if V0 is None else evaluate(problem, np.asarray(V0, dtype=np.float64))
+    if not _finite(point):
+        raise DivergenceError(
+            "the loss or gradient is not finite at the starting point: the data's magnitude "
+            "overflows floating-point arithmetic. Rescale X and y (e.g. divide each by its "
+            "largest absolute value) and fit again."
+        )
+    rel = _relative_norms(point.G, reference)
+
+    def record(step: F64) -> None:
+        history.append(
+            point.loss.sum(),
+            point.loss,
+            math.sqrt(float(np.sum(point.G**2))),
+            float(rel.max()),
+            float(np.mean(step)),
+        )
+
+    record(np.zeros(K))
+    if verbose:
+        print(
+            f"[gradfit] {method}: N={problem.N} D={D} K={K}  L={L:.4g}  mu~{mu:.3g}  "
+            f"lr={f'{lr0:.4g}' if rule.uses_lr else 'line search'}  "
+            f"start loss={point.loss.sum():.6g}"
+        )
+    state = rule.init(point)
+    active = rel > tol
+    stalled = np.zeros(K, bool)
+    halvings = np.zeros(K, int)
+    n_iter = 0
+    stop = ""
+
+    while n_iter < max_iter and active.any():
+        new, new_state, used, step = rule.step(point, state, lr, active, problem)
+        n_iter += 1
+        finite = np.isfinite(new.loss) & np.all(np.isfinite(new.G), axis=0)
+        slack = rounding_slack(problem, point.loss)
+        with np.errstate(invalid="ignore"):
+            bad = active & (~finite | (new.loss > point.loss + slack))
+        if bad.any():
+            what = _describe_rise(point.loss, new.loss, bad)
+            restart = bad & used
+            cut = bad & ~used
+            if cut.any() and rule.uses_lr and not auto:
+                W_good, b_good = problem.to_user(point.V)
+                raise _divergence(problem, n_iter, float(lr[cut].max()), L, what, W_good, b_good)
+            if not point.exact:
+                point = evaluate(problem, point.V)
+            new = Point(
+                np.where(bad, point.V, new.V),
+                np.where(bad, point.loss, new.loss),
+                np.where(bad, point.G, new.G),
+                point.exact and new.exact,
+            )
+            new_state = rule.reset(new_state, new, bad)
+            if restart.any():
+                history.event(
+                    n_iter, "restart", f"loss {what}; momentum reset at the last accepted point"
+                )
+            if cut.any() and rule.uses_lr:
+                lr = np.where(cut, 0.5 * lr, lr)
+                halvings += cut
+                history.event(
+                    n_iter,
+                    "rollback",
+                    f"loss {what} with lr={2 * lr[cut].max():.4g} (2/L={2 / L:.4g}); weights "
+                    f"restored and step halved to {lr[cut].max():.4g}",
+                )
+                stalled |= halvings > MAX_HALVINGS
+            elif cut.any():
+                stalled |= cut
+                history.event(
+                    n_iter,
+                    "stalled",
+                    f"loss {what} on a fresh conjugate-gradient step: rounding floor",
+                )
+            active &= ~stalled
+            step = np.where(bad, 0.0, step)
+        point, state = new, new_state
+        rel = _relative_norms(point.G, reference)
+        if not point.exact and np.any(active & (rel <= tol)):
+            # Never stop on a recursively updated gradient: recompute it exactly.
+            point = evaluate(problem, point.V)
+            rel = _relative_norms(point.G, reference)
+            history.event(n_iter, "refresh", "gradient recomputed exactly before stopping")
+        active &= rel > tol
+        record(step)
+        if verbose >= 2:
+            print(
+                f"[gradfit] iter {n_iter:6d}  loss={point.loss.sum():.10g}  "
+                f"rel_grad={rel.max():.3e}  step={float(np.mean(step)):.4g}"
+            )
+        if callback is not None and callback(
+            n_iter,
+            {
+                "loss": float(point.loss.sum()),
+                "relative_grad_norm": float(rel.max()),
+                "learning_rate": float(np.mean(step)),
+            },
+        ):
+            stop = f"stopped by callback at iteration {n_iter}"
+            break
+
+    if not point.exact:
+        point = evaluate(problem, point.V)
+        rel = _relative_norms(point.G, reference)
+    history.finish()
+    worst = float(rel.max())
+    converged = bool(np.all(rel <= tol))
+    if converged:
+        stop = (
+            f"converged: relative gradient norm {worst:.3g} <= tol={tol:g} "
+            f"after {n_iter} iterations"
+        )
+    elif stalled.any() and not active.any():
+        stop = (
+            f"stalled: the loss cannot decrease further in {problem.dtype} arithmetic at "
+            f"iteration {n_iter}; relative gradient norm {worst:.3g} > tol={tol:g}"
+        )
+    elif not stop:
+        stop = (
+            f"max_iter: reached max_iter={max_iter} with relative gradient norm "
+            f"{worst:.3g} > tol={tol:g}"
+        )
+    if verbose:
+        print(f"[gradfit] {stop}; loss={point.loss.sum():.10g}")
+    W, b = problem.to_user(point.V)
+    steps = np.asarray(history.learning_rate)
+    final_lr = (
+        lr if rule.uses_lr else np.full(K, steps[steps > 0][-1] if np.any(steps > 0) else 0.0)
+    )
+    return SolveResult(
+        W=W,
+        intercept=b,
+        V=point.V,
+        n_iter=n_iter,
+        history=history,
+        converged=converged,
+        stop_reason=stop,
+        curvature=curvature,
+        learning_rate=final_lr,
+        relative_grad_norm=rel,
+        n_passes=problem.n_passes,
+        method=method,
+    )
+
+
+def _describe_rise(old: F64, new: F64, bad: NDArray[np.bool_]) -> str:
+    k = int(np.flatnonzero(bad)[0])
+    which = f" (output {k})" if len(old) > 1 else ""
+    if not np.isfinite(new[k]):
+        return f"became non-finite{which}"
+    return f"rose from {old[k]:.6g} to {new[k]:.6g}{which}"
+
+
+def _divergence(
+    problem: LeastSquaresProblem,
+    iteration: int,
+    lr: float,
+    L: float,
+    what: str,
+    W_good: F64,
+    b_good: F64,
+) -> DivergenceError:
+    bound = 2.0 / L if L > 0 else math.inf
+    if lr >= bound:
+        hint = f"learning_rate={lr:g} exceeds the stability bound 2/L = {bound:.4g} for this data"
+    else:
+        hint = (
+            f"learning_rate={lr:g} is below 2/L = {bound:.4g}, so momentum or rounding is to blame"
+        )
+    where = " (standardized coordinates)" if problem.standardize else ""
+    return DivergenceError(
+        f"diverged at iteration {iteration}: the loss {what}; {hint}{where}, where L = {L:.4g} "
+        f"is the largest eigenvalue of XᵀX/N{' + alpha' if problem.alpha else ''}. Fix: use "
+        f"learning_rate='auto' (1/L = {1 / L:.4g}, with automatic rollback) or a float below "
+        f"{bound:.4g}. The last good weights are on this exception (last_good_coef).",
+        iteration=iteration,
+        learning_rate=lr,
+        stability_bound=bound,
+        last_good_coef=W_good,
+        last_good_intercept=b_good,
+    )

@@ -1,0 +1,381 @@
+"""Input validation with messages that name the cause and the fix.
+
+Every check here runs before any arithmetic, so a user never sees a traceback
+from deep inside NumPy. Arrays that are already float32 or float64 are used as
+they are (no copy); everything else numeric is converted to float64 once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ._exceptions import GradfitInputError
+
+__all__ = ["as_design_matrix", "as_sample_weight", "as_targets"]
+
+FloatArray = NDArray[np.floating[Any]]
+
+
+def _is_dataframe(obj: object) -> bool:
+    return hasattr(obj, "columns") and hasattr(obj, "dtypes") and hasattr(obj, "to_numpy")
+
+
+def _is_sparse(obj: object) -> bool:
+    try:
+        import scipy.sparse as sp
+    except ImportError:  # pragma: no cover - scipy is a dependency
+        return False
+    return bool(sp.issparse(obj))
+
+
+def _label(names: Sequence[str] | None, j: int) -> str:
+    return f"column {j} ({names[j]!r})" if names is not None else f"column {j}"
+
+
+def _frame_to_array(frame: Any, name: str) -> tuple[np.ndarray, list[str]]:
+    """Convert a pandas DataFrame, naming the first non-numeric column."""
+    from pandas.api import types as ptypes
+
+    names = [str(c) for c in frame.columns]
+    for j, dtype in enumerate(frame.dtypes):
+        series = frame.iloc[:, j]
+        if ptypes.is_bool_dtype(dtype) or (
+            ptypes.is_numeric_dtype(dtype) and not ptypes.is_complex_dtype(dtype)
+        ):
+            continue
+        if ptypes.is_complex_dtype(dtype):
+            raise GradfitInputError(
+                f"Complex data not supported: {name} {_label(names, j)} is complex. "
+                "Split it into real and imaginary columns."
+            )
+        values = series.to_numpy()
+        if ptypes.is_object_dtype(dtype):
+            if _try_numeric(values) is not None:
+                continue
+            row = _first_non_numeric(values)
+            raise GradfitInputError(
+                f"{name} {_label(names, j)} is not numeric (dtype object, value "
+                f"{values[row]!r} at row {row}). Convert it with pandas.to_numeric, encode "
+                "it as numbers (e.g. pandas.get_dummies for categories) or drop the column."
+            )
+        first = series.iloc[0] if len(series) else None
+        kind = "dates/times" if ptypes.is_datetime64_any_dtype(dtype) else f"dtype {dtype}"
+        raise GradfitInputError(
+            f"{name} {_label(names, j)} is not numeric ({kind}, first value {first!r}). "
+            "Encode it as numbers (e.g. pandas.get_dummies for categories, "
+            "or a timestamp in seconds for dates) or drop the column."
+        )
+    # Nullable pandas dtypes (Int64, boolean, Float32) are not NumPy dtypes; compare
+    # the NumPy dtype they hold.
+    dtypes = {np.dtype(getattr(d, "numpy_dtype", d)) for d in frame.dtypes}
+    target = np.float32 if dtypes == {np.dtype(np.float32)} else np.float64
+    try:
+        array = frame.to_numpy(dtype=target, na_value=np.nan)
+    except (TypeError, ValueError) as err:
+        raise GradfitInputError(f"{name} could not be converted to numbers: {err}") from err
+    return array, names
+
+
+def _try_numeric(values: np.ndarray) -> np.ndarray | None:
+    try:
+        return np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+
+
+def _first_non_numeric(values: np.ndarray) -> int:
+    """Index of the first entry of a 1-D object array that ``float()`` rejects."""
+    for i, value in enumerate(values):
+        try:
+            float(value)
+        except (TypeError, ValueError):
+            return i
+    return 0
+
+
+def _object_to_float(array: np.ndarray, name: str, names: Sequence[str] | None) -> np.ndarray:
+    try:
+        return np.asarray(array, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        flat = array.reshape(array.shape[0], -1) if array.ndim else array.reshape(1, 1)
+        for index, value in np.ndenumerate(flat):
+            try:
+                float(value)
+            except (TypeError, ValueError):
+                row, col = index
+                where = f"row {row}, {_label(names, col)}" if array.ndim == 2 else f"position {row}"
+                if isinstance(value, complex | np.complexfloating):
+                    raise GradfitInputError(
+                        f"Complex data not supported: {name} has a complex value {value!r} "
+                        f"at {where}. Split it into real and imaginary columns."
+                    ) from err
+                raise TypeError(
+                    f"{name} has a non-numeric value {value!r} at {where} "
+                    f"({err}: argument must be a string or a number). "
+                    "Convert or drop non-numeric columns before fitting."
+                ) from err
+        raise TypeError(f"{name} could not be converted to float: {err}") from err
+
+
+def _to_float_array(obj: object, name: str, names: Sequence[str] | None) -> np.ndarray:
+    if _is_sparse(obj):
+        raise TypeError(
+            f"{name} is a scipy sparse matrix; sparse input is not supported by this "
+            f"version of gradfit. Convert it with {name}.toarray() if it fits in memory."
+        )
+    if obj is None:
+        raise GradfitInputError(
+            f"{name} is None; expected array-like (array or non-string sequence), got None. "
+            f"Pass {name} as a NumPy array, a list of rows or a pandas object."
+        )
+    try:
+        array = obj if isinstance(obj, np.ndarray) else np.asarray(obj)
+    except ValueError as err:
+        raise GradfitInputError(
+            f"{name} could not be made into an array ({err}). Every row must hold the same "
+            "number of values; pad or drop the ragged rows."
+        ) from err
+    if array.dtype.kind == "c":
+        raise GradfitInputError(
+            f"Complex data not supported: {name} has dtype {array.dtype}. "
+            "Split it into real and imaginary columns."
+        )
+    if array.dtype.kind == "O":
+        array = _object_to_float(array, name, names)
+    elif array.dtype.kind in "US":
+        raise GradfitInputError(
+            f"{name} holds strings (dtype {array.dtype}); convert them to numbers first "
+            "(argument must be a string or a number that float() accepts)."
+        )
+    elif array.dtype.kind == "M" or array.dtype.kind == "m":
+        raise GradfitInputError(
+            f"{name} holds dates or durations (dtype {array.dtype}); convert them to numbers "
+            "(e.g. seconds since an origin) before fitting."
+        )
+    elif array.dtype.kind == "V":
+        raise GradfitInputError(f"{name} is a structured array; pass a plain numeric array.")
+    if array.dtype not in (np.float32, np.float64):
+        array = array.astype(np.float64)
+    return array
+
+
+def _check_finite(array: np.ndarray, name: str, names: Sequence[str] | None) -> None:
+    # A finite sum proves every entry finite (inf and NaN propagate); only when
+    # the sum is not finite (or overflowed) do we pay for the exact search.
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = array.sum(dtype=np.float64)
+    if np.isfinite(total):
+        return
+    bad = ~np.isfinite(array)
+    if not bad.any():
+        return
+    index = tuple(int(i) for i in np.argwhere(bad)[0])
+    value = array[index]
+    what = "NaN" if np.isnan(value) else ("inf" if value > 0 else "-inf")
+    count = int(bad.sum())
+    if array.ndim == 2:
+        where = f"row {index[0]}, {_label(names, index[1])}"
+    else:
+        where = f"position {index[0]}"
+    raise GradfitInputError(
+        f"Input {name} contains {what} at {where} ({count} non-finite value(s) in all; "
+        "NaN and infinity are not allowed). Drop or impute those rows, "
+        "e.g. with sklearn.impute.SimpleImputer."
+    )
+
+
+def as_design_matrix(X: object, *, name: str = "X") -> tuple[FloatArray, list[str] | None]:
+    """Validate a feature matrix and return it as a 2-D float array.
+
+    Parameters
+    ----------
+    X : array-like or pandas.DataFrame of shape (N, D)
+        The features. float32 and float64 arrays are used without a copy.
+    name : str, default="X"
+        How messages refer to the argument.
+
+    Returns
+    -------
+    X : ndarray of shape (N, D), float32 or float64
+    feature_names : list of str or None
+        Column names when ``X`` is a DataFrame.
+
+    Examples
+    --------
+    >>> X, names = as_design_matrix([[1, 2], [3, 4]])
+    >>> X.dtype, X.shape, names
+    (dtype('float64'), (2, 2), None)
+    >>> as_design_matrix([1.0, 2.0])
+    Traceback (most recent call last):
+    ...
+    gradfit._exceptions.GradfitInputError: Expected 2D array, got 1D array instead: ...
+    """
+    names: list[str] | None = None
+    if _is_dataframe(X):
+        array, names = _frame_to_array(X, name)
+    else:
+        array = _to_float_array(X, name, None)
+    if array.ndim == 1:
+        raise GradfitInputError(
+            f"Expected 2D array, got 1D array instead: {name}.shape={array.shape}. "
+            f"Reshape your data either using {name}.reshape(-1, 1) if your data has a "
+            f"single feature or {name}.reshape(1, -1) if it contains a single sample."
+        )
+    if array.ndim == 0:
+        raise GradfitInputError(
+            f"Expected 2D array, got scalar array instead: {name}={array!r}. "
+            f"Pass a 2-D array of shape (n_samples, n_features)."
+        )
+    if array.ndim > 2:
+        raise GradfitInputError(
+            f"Found array with dim {array.ndim}; expected 2-D {name} of shape "
+            f"(n_samples, n_features), got shape {array.shape}. "
+            f"Flatten the trailing axes with {name}.reshape({array.shape[0]}, -1)."
+        )
+    if array.shape[0] == 0:
+        raise GradfitInputError(
+            f"Found array with 0 sample(s) (shape={array.shape}) while a minimum of 1 is "
+            f"required: {name} is empty. Pass at least one row."
+        )
+    if array.shape[1] == 0:
+        raise GradfitInputError(
+            f"Found array with 0 feature(s) (shape={array.shape}) while a minimum of 1 is "
+            f"required: {name} has no columns. Pass at least one feature column."
+        )
+    _check_finite(array, name, names)
+    return array, names
+
+
+def as_targets(
+    y: object, n_rows: int, *, x_shape: tuple[int, ...] | None = None
+) -> tuple[FloatArray, bool, list[str] | None]:
+    """Validate targets and return them as a 2-D (N, K) float64 array.
+
+    Parameters
+    ----------
+    y : array-like of shape (N,) or (N, K), or pandas Series/DataFrame
+        The targets.
+    n_rows : int
+        The number of rows of ``X``.
+    x_shape : tuple of int, optional
+        The shape of ``X``, used only to suggest a fix when the rows mismatch.
+
+    Returns
+    -------
+    Y : ndarray of shape (N, K)
+    was_1d : bool
+        Whether ``y`` was one-dimensional (predictions then come back 1-D).
+    target_names : list of str or None
+        Column names when ``y`` is a DataFrame, the name of a Series.
+
+    Examples
+    --------
+    >>> Y, was_1d, _ = as_targets([1.0, 2.0, 3.0], 3)
+    >>> Y.shape, was_1d
+    ((3, 1), True)
+    """
+    target_names: list[str] | None = None
+    if y is None:
+        raise GradfitInputError(
+            "GDRegressor requires y to be passed, but the target y is None. "
+            "Pass the target values, one per row of X: fit(X, y)."
+        )
+    if _is_dataframe(y):
+        array, target_names = _frame_to_array(y, "y")
+    else:
+        series_name = getattr(y, "name", None)
+        if series_name is not None and hasattr(y, "to_numpy"):
+            target_names = [str(series_name)]
+        array = _to_float_array(y, "y", None)
+    if array.dtype != np.float64:
+        array = array.astype(np.float64)
+    shape_hint = (
+        f"X.shape={x_shape}, y.shape={array.shape}" if x_shape else f"y.shape={array.shape}"
+    )
+    if array.ndim == 0:
+        raise GradfitInputError(
+            f"y is a scalar; expected one target value per row of X ({shape_hint})."
+        )
+    if array.ndim > 2:
+        raise GradfitInputError(
+            f"y has {array.ndim} dimensions; expected (n_samples,) or (n_samples, n_targets) "
+            f"({shape_hint}). Use y.reshape({array.shape[0]}, -1)."
+        )
+    if array.shape[0] != n_rows:
+        fix = ""
+        if array.ndim == 2 and array.shape[1] == n_rows and array.shape[0] == 1:
+            fix = " y looks like a row vector: use y.ravel() (one output) or y.T."
+        elif array.ndim == 2 and array.shape[1] == n_rows:
+            fix = " y looks transposed: use y.T so that each row is one sample."
+        elif x_shape is not None and len(x_shape) == 2 and x_shape[1] == array.shape[0]:
+            fix = " X looks transposed: use X.T so that each row is one sample."
+        else:
+            fix = " Each row of X is one sample and needs one row of y."
+        raise GradfitInputError(
+            "Found input variables with inconsistent numbers of samples: "
+            f"[{n_rows}, {array.shape[0]}] ({shape_hint}).{fix}"
+        )
+    if array.ndim == 2 and array.shape[1] == 0:
+        raise GradfitInputError(f"y has 0 target columns ({shape_hint}); pass at least one.")
+    _check_finite(array, "y", target_names)
+    was_1d = array.ndim == 1
+    return (array[:, None] if was_1d else array), was_1d, target_names
+
+
+def as_sample_weight(sample_weight: object, n_rows: int) -> NDArray[np.float64] | None:
+    """Validate sample weights: one finite, non-negative number per row, not all zero.
+
+    Parameters
+    ----------
+    sample_weight : array-like of shape (N,), scalar, or None
+        ``None`` means every row counts equally.
+    n_rows : int
+        The number of rows of ``X``.
+
+    Returns
+    -------
+    ndarray of shape (N,) or None
+
+    Examples
+    --------
+    >>> as_sample_weight([1, 2, 0], 3)
+    array([1., 2., 0.])
+    >>> as_sample_weight([1, -2, 0], 3)
+    Traceback (most recent call last):
+    ...
+    gradfit._exceptions.GradfitInputError: sample_weight has a negative value -2.0 ...
+    """
+    if sample_weight is None:
+        return None
+    array = _to_float_array(sample_weight, "sample_weight", None).astype(np.float64, copy=False)
+    if array.ndim == 0:
+        array = np.full(n_rows, float(array))
+    if array.ndim != 1:
+        raise GradfitInputError(
+            f"sample_weight must be 1-D with one weight per row, got shape {array.shape}. "
+            "Use sample_weight.ravel() if it is a column."
+        )
+    if array.shape[0] != n_rows:
+        raise GradfitInputError(
+            f"sample_weight has {array.shape[0]} entries but X has {n_rows} rows: pass one "
+            "weight per row of X (sample_weight.shape should be "
+            f"({n_rows},), got {array.shape})."
+        )
+    _check_finite(array, "sample_weight", None)
+    negative = np.flatnonzero(array < 0)
+    if negative.size:
+        i = int(negative[0])
+        raise GradfitInputError(
+            f"sample_weight has a negative value {array[i]} at position {i}; weights must be "
+            "non-negative (use 0 to leave a row out)."
+        )
+    if not np.any(array > 0):
+        raise GradfitInputError(
+            "sample_weight is zero for every row, so there is nothing to fit; give at least "
+            "one row a positive weight."
+        )
+    return array
