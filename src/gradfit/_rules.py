@@ -14,10 +14,11 @@ spirit of optax's ``(init, update)`` pairs:
 Every output is an independent problem sharing X, so all of this works
 column by column: ``lr`` is one value per output and a rejected step is
 undone for the outputs whose loss rose only. A *point* carries the loop
-coordinates ``V``, the loss per output and the gradient there. ``active`` (one flag per output) freezes outputs that have
-already converged, so a K-output fit takes exactly the steps of K separate
-fits. The loop (``_loop.solve``) owns everything else: stopping, the
-divergence guard, history.
+coordinates ``V``, the loss per output and the gradient there. ``active``
+(one flag per output) freezes outputs that have already converged, so a
+K-output fit takes exactly the steps of K separate fits. The loop
+(``_loop.solve``) owns everything else: stopping, the divergence guard,
+history.
 
 Rules
 -----

@@ -15,8 +15,10 @@ from typing import Any
 import numpy as np
 
 from . import __version__
+from ._curvature import CurvatureEstimate, lanczos_extremes
 from ._exact import exact_solution
 from ._exceptions import ConvergenceWarning
+from ._objective import LeastSquaresProblem
 from .estimator import GDRegressor
 
 __all__ = ["main"]
@@ -39,9 +41,9 @@ def _report_fit(
     caught: list[warnings.WarningMessage],
 ) -> list[str]:
     coef = np.asarray(model.coef_).reshape(-1, X.shape[1]).T
-    error = np.linalg.norm(coef - W_exact) / max(np.linalg.norm(W_exact), 1e-300)
+    error = float(np.linalg.norm(coef - W_exact)) / max(float(np.linalg.norm(W_exact)), 1e-300)
     r2 = _r2(Y, model.predict(X))
-    lr = f"{model.learning_rate_:.4g}"
+    lr = " ".join(f"{v:.4g}" for v in np.unique(np.atleast_1d(model.learning_rate_)))
     lines = [
         f"  {name:<10} {model.n_iter_:>6d} it  loss {model.history_.loss[-1]:.10g}  "
         f"R² {' '.join(f'{v:.6f}' for v in np.atleast_1d(r2))}  "
@@ -61,17 +63,14 @@ def _demo_dataset(title: str, X: np.ndarray, Y: np.ndarray, names: Sequence[str]
         f"\n{title}: N={X.shape[0]} rows, D={X.shape[1]} features, "
         f"K={Y.shape[1] if Y.ndim == 2 else 1} output(s)"
     )
-    probe = GDRegressor(method="gd", standardize=False, max_iter=0).fit(X, Y)
-    L_raw = probe.lipschitz_
-    probe_std = GDRegressor(method="gd", max_iter=0).fit(X, Y)
+    Y2 = Y.reshape(len(Y), -1)
+    raw = _curvature(X, Y2, standardize=False)
+    scaled = _curvature(X, Y2, standardize=True)
     print(
-        f"  curvature of the raw data:      L = λmax(XᵀX/N) = {L_raw:.4g}, κ ≈ "
-        f"{probe.condition_number_:.4g}, plain GD is stable for lr < 2/L = {2 / L_raw:.4g}"
+        f"  curvature of the centred data:  L = λmax(XcᵀXc/N) = {raw.L:.4g}, κ ≈ "
+        f"{raw.kappa:.4g}, plain GD is stable for lr < 2/L = {2 / raw.L:.4g}"
     )
-    print(
-        f"  after standardization (inside): L = {probe_std.lipschitz_:.4g}, κ ≈ "
-        f"{probe_std.condition_number_:.4g}"
-    )
+    print(f"  after standardization (inside): L = {scaled.L:.4g}, κ ≈ {scaled.kappa:.4g}")
     for method in ("cg", "nesterov", "gd"):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ConvergenceWarning)
@@ -88,6 +87,11 @@ def _demo_dataset(title: str, X: np.ndarray, Y: np.ndarray, names: Sequence[str]
         print(f"    {label}intercept={intercept[k]:+.4f} (exact {b_exact[k]:+.4f}); {pairs}")
 
 
+def _curvature(X: np.ndarray, Y: np.ndarray, *, standardize: bool) -> CurvatureEstimate:
+    problem = LeastSquaresProblem(X, Y, standardize=standardize)
+    return lanczos_extremes(problem.hvp, problem.D)
+
+
 def _demo(args: argparse.Namespace) -> int:
     from sklearn.datasets import load_diabetes, load_linnerud
 
@@ -102,18 +106,20 @@ def _demo(args: argparse.Namespace) -> int:
         linnerud.feature_names,
     )
     print("\nSeed loop: score = X·w; error = y − score; gradient = Xᵀ·error/N; w += lr·gradient")
-    X = diabetes.data
-    y = diabetes.target
-    model = GDRegressor(method="gd", standardize=False, max_iter=0).fit(X, y)
-    L = model.lipschitz_
+    print("  (on diabetes with X and y centred, so that no intercept is needed)")
+    X = diabetes.data - diabetes.data.mean(axis=0)
+    y = diabetes.target - diabetes.target.mean()
+    L = _curvature(X, y[:, None], standardize=False).L
     for factor in (1.0, 1.9, 2.1):
         lr = factor / L
         w = np.zeros(X.shape[1])
         losses = []
         for _ in range(200):
-            error = (y - y.mean()) - (X - X.mean(axis=0)) @ w
+            score = X.dot(w)
+            error = y - score
             losses.append(0.5 * float(np.mean(error**2)))
-            w += lr * ((X - X.mean(axis=0)).T @ error) / len(X)
+            gradient = X.T.dot(error) / len(X)
+            w += lr * gradient
         verdict = "decreases" if losses[-1] < losses[0] else "EXPLODES"
         print(
             f"  lr = {factor:.1f}/L = {lr:.4g}: loss {losses[0]:.6g} -> {losses[-1]:.6g} "
