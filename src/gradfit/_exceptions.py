@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+# scikit-learn is a dependency; subclassing its warning lets filters written for it catch ours.
+from sklearn.exceptions import ConvergenceWarning as _SklearnConvergenceWarning
+
 __all__ = ["ConvergenceWarning", "DivergenceError", "GradfitInputError"]
 
 
@@ -43,8 +46,11 @@ class DivergenceError(RuntimeError):
         self.last_good_intercept = last_good_intercept
 
 
-class ConvergenceWarning(UserWarning):
+class ConvergenceWarning(_SklearnConvergenceWarning):
     """Warned when a fit stops before reaching its tolerance.
+
+    A subclass of :class:`sklearn.exceptions.ConvergenceWarning` (itself a
+    ``UserWarning``), so filters written for scikit-learn apply.
 
     The message names the likely cause (too few iterations, ill-conditioning
     with the estimated condition number, unscaled features) and the fix.
