@@ -73,6 +73,7 @@ def test_warm_start_continues_from_the_previous_fit() -> None:
     assert warm.coef_.shape == (3,)
 
 
+@pytest.mark.filterwarnings("ignore::gradfit.ConvergenceWarning")
 def test_fits_are_bit_identical_across_runs() -> None:
     X, Y = svd_problem(150, 8, 2, cond=100.0, seed=4)
     for method in ("gd", "momentum", "nesterov", "cg"):

@@ -150,12 +150,26 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code.
 
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        The arguments (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        0 on success, 2 for usage errors.
+
     Examples
     --------
-    >>> main(["--version"])  # doctest: +SKIP
+    >>> main(["--version"])
     gradfit 0.1.0
+    0
     """
-    args: Any = _parser().parse_args(argv)
+    try:
+        args: Any = _parser().parse_args(argv)
+    except SystemExit as exc:  # --help, --version and usage errors
+        return int(exc.code or 0) if not isinstance(exc.code, str) else 2
     return int(args.func(args))
 
 
