@@ -32,11 +32,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ._curvature import CurvatureEstimate, lanczos_extremes
+from ._curvature import CurvatureEstimate
 from ._exceptions import DivergenceError
 from ._history import History
-from ._objective import LeastSquaresProblem
-from ._rules import RULES, HeavyBall, Point, evaluate
+from ._objective import Problem
+from ._rules import RULES, SGD, HeavyBall, Point, evaluate
 
 __all__ = ["SolveResult", "predicted_iterations", "rounding_slack", "solve"]
 
@@ -62,21 +62,12 @@ class SolveResult:
     relative_grad_norm: F64
     n_passes: int
     method: str
+    rule_state: Any = None
 
 
-def rounding_slack(problem: LeastSquaresProblem, loss: F64) -> F64:
-    """How much a loss may rise from rounding alone, per output.
-
-    The loss is a weighted sum of squared residuals ``r = XW − Y + c``. Each
-    residual carries an absolute error of order ``eps·√D·(|y| + |xW|)``, so the
-    computed loss is uncertain by about ``eps·√D·√(f·f_y)`` plus the
-    summation error ``eps·f``; ``f_y`` is half the mean square of the raw
-    targets. A generous factor keeps honest steps from being rejected.
-    """
-    eps = float(np.finfo(problem.dtype).eps)
-    loss = np.maximum(loss, 0.0)
-    spread = math.sqrt(problem.D) * np.sqrt(loss * (problem.target_scale + loss))
-    return 64.0 * eps * (loss + spread) + np.finfo(np.float64).tiny
+def rounding_slack(problem: Any, loss: F64) -> F64:
+    """How much ``problem``'s computed loss may rise from rounding alone (per output)."""
+    return problem.loss_slack(loss)
 
 
 def predicted_iterations(method: str, kappa: float, tol: float, dim: int) -> float:
@@ -112,7 +103,7 @@ def _finite(point: Point) -> bool:
 
 
 def solve(
-    problem: LeastSquaresProblem,
+    problem: Problem,
     *,
     method: str = "cg",
     learning_rate: float | str = "auto",
@@ -122,12 +113,15 @@ def solve(
     verbose: int = 0,
     callback: Callable[[int, dict[str, Any]], bool | None] | None = None,
     curvature: CurvatureEstimate | None = None,
+    rule_options: dict[str, Any] | None = None,
+    rng: np.random.Generator | None = None,
+    steps_done: int = 0,
 ) -> SolveResult:
     """Minimise ``problem`` with ``method`` and return a :class:`SolveResult`.
 
     Parameters
     ----------
-    problem : LeastSquaresProblem
+    problem : Problem
         The objective.
     method : {"gd", "momentum", "nesterov", "cg"}
         The update rule.
@@ -146,7 +140,13 @@ def solve(
     callback : callable, optional
         ``callback(iteration, info)`` after every step; return True to stop.
     curvature : CurvatureEstimate, optional
-        Reuse a known estimate instead of running Lanczos.
+        Reuse a known estimate instead of computing it.
+    rule_options : dict, optional
+        Hyper-parameters of the rule (``batch_size``, ``schedule``, ``average`` for sgd).
+    rng : numpy.random.Generator, optional
+        Randomness of stochastic rules (sgd's batch order).
+    steps_done : int, default=0
+        Steps an earlier call already took (sgd's schedule continues from there).
 
     Returns
     -------
@@ -156,13 +156,19 @@ def solve(
         raise ValueError(f"unknown method {method!r}; choose one of {sorted(RULES)}")
     D, K = problem.D, problem.K
     if curvature is None:
-        curvature = lanczos_extremes(problem.hvp, D)
+        curvature = problem.curvature()
     L, mu = curvature.L, curvature.mu
-    rule: Any = RULES[method]()
+    rule: Any = RULES[method](**(rule_options or {}))
     if isinstance(rule, HeavyBall):
         rule = rule.configure(L, mu) if L > 0 else replace(rule, beta=0.0)
     auto = isinstance(learning_rate, str)
     lr0 = (rule.default_lr(L, mu) if L > 0 else 1.0) if auto else float(learning_rate)
+    if isinstance(rule, SGD) and auto:
+        # a mini-batch of B rows has curvature at most L + max‖x‖²/B (a one-row batch
+        # is as curved as its longest row): the largest step that is safe for every batch
+        row_curvature = float(problem.max_row_norm2())  # type: ignore[attr-defined]
+        batch_curvature = L + row_curvature / max(1, min(rule.batch_size, problem.N))
+        lr0 = 1.0 / batch_curvature if batch_curvature > 0 else 1.0
     lr = np.full(K, lr0)
     history = History()
 
@@ -198,6 +204,8 @@ def solve(
             f"start loss={point.loss.sum():.6g}"
         )
     state = rule.init(point)
+    if isinstance(rule, SGD):
+        state = (state[0], steps_done, rng if rng is not None else np.random.default_rng())
     active = rel > tol
     stalled = np.zeros(K, bool)
     halvings = np.zeros(K, int)
@@ -208,7 +216,7 @@ def solve(
         new, new_state, used, step = rule.step(point, state, lr, active, problem)
         n_iter += 1
         finite = np.isfinite(new.loss) & np.all(np.isfinite(new.G), axis=0)
-        slack = rounding_slack(problem, point.loss)
+        slack = problem.loss_slack(point.loss)
         with np.errstate(invalid="ignore"):
             bad = active & (~finite | (new.loss > point.loss + slack))
         if bad.any():
@@ -316,6 +324,7 @@ def solve(
         relative_grad_norm=rel,
         n_passes=problem.n_passes,
         method=method,
+        rule_state=state,
     )
 
 
@@ -328,7 +337,7 @@ def _describe_rise(old: F64, new: F64, bad: NDArray[np.bool_]) -> str:
 
 
 def _divergence(
-    problem: LeastSquaresProblem,
+    problem: Problem,
     iteration: int,
     lr: float,
     L: float,
@@ -354,4 +363,99 @@ def _divergence(
         stability_bound=bound,
         last_good_coef=W_good,
         last_good_intercept=b_good,
+    )
+
+
+def solve_exact(
+    gram: Any,
+    *,
+    refine_with: Problem | None = None,
+    tol: float = 1e-6,
+    max_refine: int = 3,
+    verbose: int = 0,
+) -> SolveResult:
+    """Solve the normal equations by Cholesky, then refine iteratively.
+
+    ``V = H_V⁻¹ B_V`` from the sufficient statistics; each refinement step
+    computes the gradient at ``V`` — on the data itself when ``refine_with``
+    is given, which removes the error made in forming ``H`` — and corrects
+    ``V ← V − H_V⁻¹ G``. It stops when a correction no longer shrinks the
+    gradient or after ``max_refine`` steps. Singular problems fall back to the
+    minimum-norm solution (in loop coordinates) by an eigendecomposition.
+
+    Parameters
+    ----------
+    gram : GramProblem
+    refine_with : Problem, optional
+        A data-path problem over the same data for the refinement residuals.
+    tol : float
+        Relative gradient norm that counts as converged (reported, not iterated on).
+    max_refine : int
+        Most refinement steps.
+    verbose : int
+        Print a line per step when ≥ 2, a summary when ≥ 1.
+
+    Returns
+    -------
+    SolveResult
+    """
+    checker: Any = refine_with if refine_with is not None else gram
+    K = gram.K
+    history = History()
+    start = evaluate(checker, np.zeros((gram.D, K)))
+    reference = np.sqrt(np.einsum("ij,ij->j", start.G, start.G))
+    reference = np.where(reference > 0, reference, max(float(reference.max()), 1.0))
+
+    def record(point: Point) -> F64:
+        rel = _relative_norms(point.G, reference)
+        history.append(
+            point.loss.sum(),
+            point.loss,
+            math.sqrt(float(np.sum(point.G**2))),
+            float(rel.max()),
+            0.0,
+        )
+        return rel
+
+    record(start)
+    V = gram.solve_exact()
+    point = evaluate(checker, V)
+    rel = record(point)
+    solve = gram.exact_factor()
+    n_iter = 1
+    while solve is not None and n_iter <= max_refine and refine_with is not None:
+        candidate = evaluate(checker, point.V - solve(point.G))
+        new_rel = _relative_norms(candidate.G, reference)
+        n_iter += 1
+        if not np.all(new_rel < rel):
+            history.event(n_iter, "refinement", "a correction no longer reduced the gradient")
+            break
+        point, rel = candidate, new_rel
+        record(point)
+        if verbose >= 2:
+            print(f"[gradfit] refinement {n_iter - 1}: rel_grad={rel.max():.3e}")
+    history.finish()
+    worst = float(rel.max())
+    converged = bool(np.all(rel <= tol))
+    stop = (
+        f"{'converged' if converged else 'exact'}: Cholesky solve of the normal equations "
+        f"with {n_iter - 1} refinement step(s); relative gradient norm {worst:.3g}"
+        f"{' <= ' if converged else ' > '}tol={tol:g}"
+    )
+    if verbose:
+        print(f"[gradfit] {stop}")
+    W, b = gram.to_user(point.V)
+    return SolveResult(
+        W=W,
+        intercept=b,
+        V=point.V,
+        n_iter=n_iter,
+        history=history,
+        converged=converged,
+        stop_reason=stop,
+        curvature=gram.curvature(),
+        learning_rate=np.zeros(K),
+        relative_grad_norm=rel,
+        n_passes=gram.n_passes + (refine_with.n_passes if refine_with is not None else 0),
+        method="exact",
     )

@@ -33,19 +33,85 @@ residual (N_b × K) is created.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
+from ._curvature import CurvatureEstimate, lanczos_extremes
 from ._exceptions import GradfitInputError
+from ._kernels import HAVE_NUMBA, fused_pass
 
-__all__ = ["LeastSquaresProblem"]
+__all__ = ["LeastSquaresProblem", "Problem"]
 
 F64 = NDArray[np.float64]
 
-#: Target size of one row block of X, in bytes.
+#: Largest size of one row block, in bytes.
 BLOCK_BYTES = 1 << 24
+
+#: Smallest size of one row block, in bytes (smaller blocks cost more in call overhead).
+MIN_BLOCK_BYTES = 1 << 18
+
+
+def block_rows_for(N: int, D: int, itemsize: int = 8) -> int:
+    """Rows per block: about 5% of X (so block temporaries stay small), 256 KiB to 16 MiB.
+
+    Examples
+    --------
+    >>> block_rows_for(1_000_000, 100)
+    20971
+    >>> block_rows_for(20_000, 20, 8)
+    1638
+    """
+    target = min(BLOCK_BYTES, max(MIN_BLOCK_BYTES, N * D * itemsize // 20))
+    return max(1, target // max(1, D * itemsize))
+
+
+#: Smallest N·D for which the fused kernel is used (below it NumPy's dispatch is cheaper).
+KERNEL_MIN_SIZE = 1 << 16
+
+
+class Problem(Protocol):
+    """What the solve loop needs from an objective (data path or sufficient statistics)."""
+
+    engine: str
+    N: int
+    D: int
+    K: int
+    dtype: Any
+    alpha: float
+    fit_intercept: bool
+    standardize: bool
+    x_offset: F64
+    y_offset: F64
+    x_rms: F64
+    x_scale: F64
+    loss_at_zero: F64
+    n_passes: int
+
+    def loss_grad(self, V: F64) -> tuple[F64, F64]:
+        """Loss per output and gradient at ``V`` (loop coordinates)."""
+        ...
+
+    def hvp(self, P: F64) -> F64:
+        """Hessian times ``P``."""
+        ...
+
+    def curvature(self) -> CurvatureEstimate:
+        """Extreme eigenvalues of the Hessian."""
+        ...
+
+    def loss_slack(self, loss: F64) -> F64:
+        """Rounding uncertainty of a computed loss, per output."""
+        ...
+
+    def to_user(self, V: F64) -> tuple[F64, F64]:
+        """``(W, b)`` in the user's units."""
+        ...
+
+    def from_user(self, W: F64) -> F64:
+        """Loop coordinates of user weights."""
+        ...
 
 
 class LeastSquaresProblem:
@@ -68,6 +134,9 @@ class LeastSquaresProblem:
     block_rows : int, optional
         Rows per block of the gradient pass; chosen from :data:`BLOCK_BYTES`
         when omitted.
+    x_offset, y_offset, x_scale : ndarray, optional
+        Centring and scaling supplied by the caller instead of computed from
+        this data (streaming fits keep running means across chunks).
 
     Examples
     --------
@@ -79,6 +148,8 @@ class LeastSquaresProblem:
     True
     """
 
+    engine = "data"
+
     def __init__(
         self,
         X: NDArray[Any],
@@ -89,20 +160,28 @@ class LeastSquaresProblem:
         standardize: bool = True,
         alpha: float = 0.0,
         block_rows: int | None = None,
+        x_offset: F64 | None = None,
+        y_offset: F64 | None = None,
+        x_scale: F64 | None = None,
     ) -> None:
+        self._given = (x_offset, y_offset, x_scale)
         if X.dtype not in (np.float32, np.float64):
             raise TypeError(f"X must be float32 or float64, got {X.dtype}")
         self.X = X
         self.dtype = X.dtype
         self.N, self.D = X.shape
         self.K = Y.shape[1]
-        self.Y = np.asarray(Y, dtype=self.dtype)
+        self.Y = np.ascontiguousarray(Y, dtype=self.dtype)
         self.alpha = float(alpha)
         self.fit_intercept = bool(fit_intercept)
         self.standardize = bool(standardize)
         if block_rows is None:
-            block_rows = max(1, BLOCK_BYTES // max(1, self.D * X.dtype.itemsize))
+            block_rows = block_rows_for(self.N, self.D, X.dtype.itemsize)
         self.block_rows = int(block_rows)
+        #: Whether the fused one-read kernel runs the passes (else NumPy row blocks).
+        self.use_kernel = bool(
+            HAVE_NUMBA and X.flags.c_contiguous and self.N * self.D >= KERNEL_MIN_SIZE
+        )
         self.blocks = [
             (start, min(start + self.block_rows, self.N))
             for start in range(0, self.N, self.block_rows)
@@ -118,7 +197,12 @@ class LeastSquaresProblem:
             self._statistics(Y64)
 
     def _statistics(self, Y64: F64) -> None:
-        if self.fit_intercept:
+        given_x, given_y, given_scale = self._given
+        if self.fit_intercept and given_x is not None and given_y is not None:
+            # centring supplied by the caller (partial_fit's running means)
+            self.x_offset = np.asarray(given_x, dtype=np.float64)
+            self.y_offset = np.asarray(given_y, dtype=np.float64)
+        elif self.fit_intercept:
             self.x_offset = self._column_means()
             self.y_offset = (Y64.mean(axis=0) if self.omega is None else self.omega @ Y64).astype(
                 np.float64
@@ -127,7 +211,9 @@ class LeastSquaresProblem:
             self.x_offset = np.zeros(self.D)
             self.y_offset = np.zeros(self.K)
         self.x_rms = self._column_rms()
-        if self.standardize:
+        if given_scale is not None:
+            self.x_scale = np.asarray(given_scale, dtype=np.float64)
+        elif self.standardize:
             scale = self.x_rms.copy()
             scale[scale <= np.finfo(np.float64).tiny] = 1.0
             self.x_scale = scale
@@ -181,6 +267,51 @@ class LeastSquaresProblem:
             total /= self.N
         return np.sqrt(total)
 
+    # -- what the loop asks besides loss and gradient ----------------------------
+    def curvature(self) -> CurvatureEstimate:
+        """Lanczos estimate of the Hessian's extreme eigenvalues (``min(D, 40)`` passes)."""
+        return lanczos_extremes(self.hvp, self.D)
+
+    def loss_slack(self, loss: F64) -> F64:
+        """How much a loss may rise from rounding alone, per output.
+
+        The loss is a weighted sum of squared residuals ``r = XW − Y + c``. Each
+        residual carries an absolute error of order ``eps·√D·(|y| + |xW|)``, so the
+        computed loss is uncertain by about ``eps·√D·√(f·f_y)`` plus the
+        summation error ``eps·f``; ``f_y`` is half the mean square of the raw
+        targets. A factor of 64 keeps honest steps from being rejected.
+        """
+        eps = float(np.finfo(self.dtype).eps)
+        loss = np.maximum(loss, 0.0)
+        spread = np.sqrt(self.D) * np.sqrt(loss * (self.target_scale + loss))
+        return 64.0 * eps * (loss + spread) + np.finfo(np.float64).tiny
+
+    def max_row_norm2(self) -> float:
+        """Largest squared norm of a (centred, scaled) row: the curvature of one sample's loss."""
+        best = 0.0
+        offset = self.x_offset.astype(self.dtype)
+        for start, stop in self.blocks:
+            Xb = (self.X[start:stop] - offset) / self.x_scale.astype(self.dtype)
+            best = max(best, float(np.einsum("ij,ij->i", Xb, Xb, dtype=np.float64).max()))
+        return best
+
+    def batch_grad(self, V: F64, rows: NDArray[np.intp]) -> F64:
+        """Unbiased estimate of the gradient at ``V`` from the rows ``rows`` (mini-batch)."""
+        W = V / self.x_scale[:, None]
+        Xb = self.X[rows]
+        R = Xb @ W.astype(self.dtype) - self.Y[rows]
+        if self.fit_intercept:
+            R += (self.y_offset - self.x_offset @ W).astype(self.dtype)
+        if self.omega is None:
+            scale = np.full(len(rows), 1.0 / len(rows))
+        else:
+            scale = self.omega[rows] * (self.N / len(rows))
+        Rw = R * scale[:, None].astype(self.dtype)
+        G = (Xb.T @ Rw).astype(np.float64) - np.outer(self.x_offset, Rw.sum(axis=0))
+        if self.alpha:
+            G += self.alpha * W
+        return G / self.x_scale[:, None]
+
     # -- coordinates -----------------------------------------------------------
     def to_user(self, V: F64) -> tuple[F64, F64]:
         """Return ``(W, b)`` in the user's units for loop coordinates ``V``."""
@@ -200,8 +331,17 @@ class LeastSquaresProblem:
         ``r = X W − x̄W`` (the centred matrix-vector product of the Hessian).
         """
         self.n_passes += 1
-        Wc = W.astype(self.dtype, copy=False)
         shift = (self.y_offset if with_targets else 0.0) - self.x_offset @ W
+        if self.use_kernel:
+            acc, sq, rsum = fused_pass(
+                self.X,
+                W,
+                self.Y if with_targets else None,
+                shift if self.fit_intercept else np.zeros(W.shape[1]),
+                self._omega_c,
+            )
+            return self._finish_pass(acc, sq, rsum)
+        Wc = W.astype(self.dtype, copy=False)
         shift_c = shift.astype(self.dtype) if self.fit_intercept else None
         cols = W.shape[1]
         acc = np.zeros((self.D, cols))
@@ -227,6 +367,9 @@ class LeastSquaresProblem:
                     sq += np.einsum("ij,ij->j", R, Rw, dtype=np.float64)
                 if self.fit_intercept:
                     rsum += Rw.sum(axis=0, dtype=np.float64)
+        return self._finish_pass(acc, sq, rsum)
+
+    def _finish_pass(self, acc: F64, sq: F64, rsum: F64) -> tuple[F64, F64]:
         if self.omega is None:
             acc /= self.N
             sq /= self.N

@@ -246,4 +246,81 @@ class CG:
         return new, (P_new, gg_new, since, fresh & ~active), used, a
 
 
-RULES: dict[str, type] = {"gd": GD, "momentum": HeavyBall, "nesterov": Nesterov, "cg": CG}
+SCHEDULES = ("invscaling", "constant")
+
+
+@dataclass(frozen=True)
+class SGD:
+    """Mini-batch stochastic gradient descent; one loop iteration is one epoch.
+
+    Each epoch visits the rows once in an order drawn from ``rng`` (batches of
+    ``batch_size`` rows) and takes one step per batch along the batch's
+    unbiased gradient estimate. Step ``t`` (counted over all epochs, and across
+    ``partial_fit`` calls) uses ``lr_t = lr / sqrt(1 + t/T)`` with ``T`` the
+    number of batches in one epoch (``schedule="invscaling"``), or ``lr``
+    (``"constant"``). With ``average=True`` the reported iterate is the
+    running (Polyak–Ruppert) average of the epoch's iterates, which removes
+    most of the noise. At the end of each epoch the full loss and gradient
+    are evaluated (one pass) for the loop's stopping rule and guard; a rise of
+    less than 2× is treated as noise (the average restarts), a larger one as
+    divergence.
+    """
+
+    batch_size: int = 256
+    schedule: str = "invscaling"
+    average: bool = True
+    name: str = "sgd"
+    uses_lr: bool = True
+
+    def default_lr(self, L: float, mu: float) -> float:
+        """``1/L`` (the loop replaces it by the batch-aware bound when it can)."""
+        return 1.0 / L
+
+    def init(self, point: Point) -> Any:
+        """``(running V, steps taken, rng)``; the rng is attached by the loop."""
+        return point.V.copy(), 0, None
+
+    def reset(self, state: Any, point: Point, mask: Bool) -> Any:
+        """Continue from ``point`` for the masked outputs."""
+        V, t, rng = state
+        return np.where(mask, point.V, V), t, rng
+
+    def rate(self, lr: F64, t: int, per_epoch: int) -> F64:
+        """Step size at step ``t``."""
+        if self.schedule == "constant":
+            return lr
+        return lr / math.sqrt(1.0 + t / max(per_epoch, 1))
+
+    def step(
+        self, point: Point, state: Any, lr: F64, active: Bool, oracle: Any
+    ) -> tuple[Point, Any, Bool, F64]:
+        """One epoch of mini-batch steps, then a full evaluation."""
+        V, t, rng = state
+        V = V.copy()
+        N = oracle.N
+        size = max(1, min(int(self.batch_size), N))
+        order = rng.permutation(N)
+        per_epoch = (N + size - 1) // size
+        total = np.zeros_like(V)
+        count = 0
+        last = lr
+        for start in range(0, N, size):
+            rows = np.sort(order[start : start + size])
+            last = self.rate(lr, t, per_epoch)
+            V -= (last * active) * oracle.batch_grad(V, rows)
+            t += 1
+            total += V
+            count += 1
+        out = total / count if self.average else V
+        new = evaluate(oracle, np.where(active, out, point.V))
+        noisy = active & (new.loss <= 2.0 * point.loss)
+        return new, (V, t, rng), noisy, last
+
+
+RULES: dict[str, type] = {
+    "gd": GD,
+    "momentum": HeavyBall,
+    "nesterov": Nesterov,
+    "cg": CG,
+    "sgd": SGD,
+}

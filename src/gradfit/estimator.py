@@ -11,15 +11,28 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._engine import ENGINES, make_problem
 from ._exceptions import ConvergenceWarning
-from ._loop import SolveResult, predicted_iterations, solve
-from ._objective import LeastSquaresProblem
-from ._rules import RULES
+from ._loop import SolveResult, predicted_iterations, solve, solve_exact
+from ._objective import LeastSquaresProblem, Problem
+from ._rules import RULES, SCHEDULES
 from ._validation import as_design_matrix, as_sample_weight, as_targets
 
 __all__ = ["GDRegressor"]
+
+METHODS = (*RULES, "exact")
+
+
+def check_random_state_generator(random_state: Any) -> np.random.Generator:
+    """A NumPy Generator from None, an int, a Generator or a legacy RandomState."""
+    if isinstance(random_state, np.random.Generator):
+        return random_state
+    if isinstance(random_state, np.random.RandomState):
+        return np.random.default_rng(random_state.randint(0, 2**31 - 1))
+    return np.random.default_rng(random_state)
 
 
 class GDRegressor(RegressorMixin, BaseEstimator):
@@ -125,6 +138,9 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         random_state: Any = None,
         verbose: int = 0,
         warm_start: bool = False,
+        gradient: str = "auto",
+        batch_size: int = 256,
+        schedule: str = "invscaling",
     ) -> None:
         self.method = method
         self.learning_rate = learning_rate
@@ -136,6 +152,9 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start
+        self.gradient = gradient
+        self.batch_size = batch_size
+        self.schedule = schedule
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -147,11 +166,24 @@ class GDRegressor(RegressorMixin, BaseEstimator):
 
     # -- parameters --------------------------------------------------------------
     def _check_params(self) -> None:
-        if self.method not in RULES:
+        if self.method not in METHODS:
             raise ValueError(
-                f"method={self.method!r} is not one of {sorted(RULES)}; 'cg' is the fastest "
+                f"method={self.method!r} is not one of {sorted(METHODS)}; 'cg' is the fastest "
                 "to a tight tolerance, 'gd' is the seed's plain loop."
             )
+        if self.gradient not in ENGINES:
+            raise ValueError(
+                f"gradient={self.gradient!r} is not one of {list(ENGINES)}: 'stats' forms the "
+                "sufficient statistics once, 'data' reads X at every iteration, 'auto' chooses."
+            )
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule={self.schedule!r} is not one of {list(SCHEDULES)}.")
+        if (
+            not isinstance(self.batch_size, numbers.Integral)
+            or isinstance(self.batch_size, bool)
+            or self.batch_size < 1
+        ):
+            raise ValueError(f"batch_size={self.batch_size!r}: use a positive integer.")
         lr = self.learning_rate
         if isinstance(lr, str):
             if lr != "auto":
@@ -163,10 +195,11 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             or float(lr) <= 0
         ):
             raise ValueError(f"learning_rate={lr!r}: use 'auto' or a positive finite float.")
-        elif self.method == "cg":
+        elif self.method in ("cg", "exact"):
             raise ValueError(
-                "method='cg' chooses each step by exact line search, so learning_rate must be "
-                "'auto'; pass method='gd', 'momentum' or 'nesterov' to set a learning rate."
+                f"method={self.method!r} chooses its own steps (exact line search or a direct "
+                "solve), so learning_rate must be 'auto'; pass method='gd', 'momentum', "
+                "'nesterov' or 'sgd' to set a learning rate."
             )
         if (
             not isinstance(self.max_iter, numbers.Integral)
@@ -214,17 +247,20 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         self : GDRegressor
         """
         self._check_params()
+        self._stream: dict[str, Any] | None = None
         X_arr, _ = as_design_matrix(X)
         validate_data(self, X, reset=True, skip_check_array=True)
         Y, was_1d, _ = as_targets(y, X_arr.shape[0], x_shape=X_arr.shape)
         weights = as_sample_weight(sample_weight, X_arr.shape[0])
-        problem = LeastSquaresProblem(
+        problem, refine, engine, reason = make_problem(
             X_arr,
             Y,
             sample_weight=weights,
             fit_intercept=self.fit_intercept,
             standardize=self.standardize,
             alpha=float(self.alpha),
+            method=self.method,
+            gradient=self.gradient,
         )
         V0 = None
         if self.warm_start and hasattr(self, "coef_"):
@@ -234,16 +270,25 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             previous = previous[:, None] if previous.ndim == 1 else previous.T
             if previous.shape == (problem.D, problem.K):
                 V0 = problem.from_user(previous)
-        result = solve(
-            problem,
-            method=self.method,
-            learning_rate=self.learning_rate,
-            max_iter=int(self.max_iter),
-            tol=float(self.tol),
-            V0=V0,
-            verbose=int(self.verbose),
-            callback=callback,
-        )
+        if self.method == "exact":
+            result = solve_exact(
+                problem, refine_with=refine, tol=float(self.tol), verbose=int(self.verbose)
+            )
+        else:
+            result = solve(
+                problem,
+                method=self.method,
+                learning_rate=self.learning_rate,
+                max_iter=int(self.max_iter),
+                tol=float(self.tol),
+                V0=V0,
+                verbose=int(self.verbose),
+                callback=callback,
+                rule_options=self._rule_options(),
+                rng=check_random_state_generator(self.random_state),
+            )
+        self.engine_ = engine if problem.engine == engine else problem.engine
+        self.engine_reason_ = reason
         self._store(result, problem, was_1d, X_arr.dtype)
         if not result.converged and not result.stop_reason.startswith("stopped by callback"):
             warnings.warn(
@@ -251,9 +296,131 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             )
         return self
 
-    def _store(
-        self, result: SolveResult, problem: LeastSquaresProblem, was_1d: bool, dtype: Any
-    ) -> None:
+    @available_if(lambda self: self.method == "sgd")
+    def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> GDRegressor:
+        """One epoch of mini-batch SGD over a chunk, continuing the previous calls.
+
+        For data that arrives in chunks; only available with ``method="sgd"``
+        (``hasattr(model, "partial_fit")`` is False otherwise). Everything
+        persists across calls: the weights, the step counter ``t_`` that drives
+        the schedule (``lr_t = lr/√(1 + t/T)`` with ``T`` the batches in the
+        first chunk), the random generator, and running (weighted) means of X
+        and y that centre every chunk and give the intercept
+        ``b = ȳ − x̄W``. The learning rate and the scaling of the features are
+        fixed from the first chunk. Unlike ``fit``, this is stochastic: prefer
+        ``fit`` (exact full-batch methods) whenever the data fits in memory.
+
+        Parameters
+        ----------
+        X : array-like of shape (N_chunk, D)
+        y : array-like of shape (N_chunk,) or (N_chunk, K)
+        sample_weight : array-like of shape (N_chunk,), optional
+
+        Returns
+        -------
+        self : GDRegressor
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> rng = np.random.default_rng(0)
+        >>> model = GDRegressor(method="sgd", batch_size=32, random_state=0)
+        >>> for _ in range(30):
+        ...     X = rng.normal(size=(500, 2)); y = X @ [2.0, -1.0] + 0.5
+        ...     model = model.partial_fit(X, y)
+        >>> np.round(model.coef_, 2), round(model.intercept_, 2), model.t_
+        (array([ 2., -1.]), 0.5, 480)
+        """
+        self._check_params()
+        if self.method != "sgd":
+            raise ValueError(
+                f"partial_fit streams mini-batch SGD, but method={self.method!r}; use "
+                "GDRegressor(method='sgd') for chunks, or fit() for exact full-batch methods."
+            )
+        first = getattr(self, "_stream", None) is None
+        X_arr, _ = as_design_matrix(X)
+        validate_data(self, X, reset=first, skip_check_array=True)
+        Y, was_1d, _ = as_targets(y, X_arr.shape[0], x_shape=X_arr.shape)
+        weights = as_sample_weight(sample_weight, X_arr.shape[0])
+        w = np.ones(len(X_arr)) if weights is None else weights
+        chunk_weight = float(w.sum())
+        chunk_x = (w @ X_arr) / chunk_weight
+        chunk_y = (w @ Y) / chunk_weight
+        stream: dict[str, Any]
+        if first:
+            stream = {
+                "weight": 0.0,
+                "x_mean": np.zeros(X_arr.shape[1]),
+                "y_mean": np.zeros(Y.shape[1]),
+                "t": 0,
+                "rng": check_random_state_generator(self.random_state),
+                "epochs": 0,
+            }
+        else:
+            assert self._stream is not None
+            stream = self._stream
+            if Y.shape[1] != stream["V"].shape[1]:
+                raise ValueError(
+                    f"y has {Y.shape[1]} output(s) but earlier partial_fit calls had "
+                    f"{stream['V'].shape[1]}; every chunk must have the same targets."
+                )
+        total = stream["weight"] + chunk_weight
+        stream["x_mean"] = stream["x_mean"] + (chunk_x - stream["x_mean"]) * (chunk_weight / total)
+        stream["y_mean"] = stream["y_mean"] + (chunk_y - stream["y_mean"]) * (chunk_weight / total)
+        stream["weight"] = total
+        offsets: dict[str, Any] = {}
+        if self.fit_intercept:
+            offsets = {"x_offset": stream["x_mean"], "y_offset": stream["y_mean"]}
+        problem = LeastSquaresProblem(
+            X_arr,
+            Y,
+            sample_weight=weights,
+            fit_intercept=self.fit_intercept,
+            standardize=self.standardize,
+            alpha=float(self.alpha),
+            x_scale=stream.get("x_scale"),
+            **offsets,
+        )
+        if first:
+            stream["x_scale"] = problem.x_scale
+            stream["V"] = np.zeros((problem.D, problem.K))
+            curvature = problem.curvature()
+            stream["curvature"] = curvature
+            if isinstance(self.learning_rate, str):
+                size = max(1, min(int(self.batch_size), problem.N))
+                stream["lr"] = 1.0 / (curvature.L + problem.max_row_norm2() / size)
+            else:
+                stream["lr"] = float(self.learning_rate)
+            stream["per_epoch"] = (problem.N + int(self.batch_size) - 1) // int(self.batch_size)
+        result = solve(
+            problem,
+            method="sgd",
+            learning_rate=stream["lr"],
+            max_iter=1,
+            tol=0.0,
+            V0=stream["V"],
+            verbose=int(self.verbose),
+            curvature=stream["curvature"],
+            rule_options=self._rule_options(),
+            rng=stream["rng"],
+            steps_done=stream["t"],
+        )
+        stream["V"], stream["t"], _ = result.rule_state
+        stream["epochs"] += 1
+        self._stream = stream
+        self.engine_ = "data"
+        self.engine_reason_ = "partial_fit streams mini-batch SGD over each chunk"
+        self._store(result, problem, was_1d, X_arr.dtype)
+        self.n_iter_ = stream["epochs"]
+        self.t_ = stream["t"]
+        return self
+
+    def _rule_options(self) -> dict[str, Any] | None:
+        if self.method != "sgd":
+            return None
+        return {"batch_size": int(self.batch_size), "schedule": self.schedule}
+
+    def _store(self, result: SolveResult, problem: Problem, was_1d: bool, dtype: Any) -> None:
         W = result.W.astype(dtype)
         b = result.intercept.astype(dtype) if self.fit_intercept else np.zeros(problem.K, dtype)
         self.coef_ = W[:, 0] if was_1d else W.T.copy()
@@ -268,7 +435,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         self.relative_grad_norm_ = result.relative_grad_norm
         self._x_rms = problem.x_rms
 
-    def _convergence_message(self, result: SolveResult, problem: LeastSquaresProblem) -> str:
+    def _convergence_message(self, result: SolveResult, problem: Problem) -> str:
         kappa = result.curvature.kappa
         needed = predicted_iterations(self.method, kappa, float(self.tol), problem.D)
         head = f"GDRegressor did not converge ({result.stop_reason})."

@@ -1,0 +1,306 @@
+r"""The sufficient-statistics engine: one pass over the data, then iterations that cost O(D²K).
+
+The gradient reassociates exactly::
+
+    Xᵀ Ω (X W − Y) = H W − B,    H = X_cᵀ Ω X_c,   B = X_cᵀ Ω Y_c
+
+so one pass over the rows (block by block) that accumulates ``H`` (D×D),
+``B`` (D×K) and ``yy = diag(Y_cᵀ Ω Y_c)`` is all the data any gradient method
+needs; after it, every iteration costs ``O(D²K)`` whatever ``N`` is, and
+files or Dask partitions are read once for the whole fit.
+
+Centring without a centred copy: the raw moments are accumulated and the
+means folded in at the end, ``H = Σ ω xxᵀ − x̄x̄ᵀ``. Where that would cancel
+(a column whose mean is large against its spread) a second pass accumulates
+about the exact means, ``H = Σ ω (x−x̄)(x−x̄)ᵀ``; see :func:`sufficient_statistics`.
+
+The trap of this form is the loss: ``f = ½WᵀHW − WᵀB + ½yy`` is a difference of
+numbers of size ``yy``; when R² ≈ 1 it cancels. Its absolute rounding error
+is about ``eps·√D·yy``, which :meth:`GramProblem.loss_slack` reports to the
+divergence guard; the gradient ``HW − B`` and the stopping rule do not suffer
+from it. A loss below that floor is reported as the floor's honest value,
+never as a negative number.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import linalg
+
+from ._curvature import CurvatureEstimate
+from ._exceptions import GradfitInputError
+from ._objective import block_rows_for
+
+__all__ = ["GramProblem", "sufficient_statistics"]
+
+F64 = NDArray[np.float64]
+
+
+#: Largest ratio mean²/variance (of any column of X or Y) for which the one-pass
+#: uncentred accumulation is kept; beyond it (more than three digits would cancel
+#: in ``Σxxᵀ/N − x̄x̄ᵀ``) a second pass accumulates about the exact means.
+CANCELLATION_LIMIT = 1e3
+
+
+def _accumulate(
+    X: NDArray[Any],
+    Y: NDArray[Any],
+    omega: F64 | None,
+    shift_x: F64,
+    shift_y: F64,
+    block_rows: int,
+) -> tuple[F64, F64, F64, F64, F64, F64]:
+    N, D = X.shape
+    K = Y.shape[1]
+    Sxx = np.zeros((D, D))
+    Sxy = np.zeros((D, K))
+    Sx = np.zeros(D)
+    Sy = np.zeros(K)
+    Syy = np.zeros(K)
+    Yraw = np.zeros(K)
+    shifted = bool(np.any(shift_x))
+    for start in range(0, N, block_rows):
+        stop = min(N, start + block_rows)
+        if shifted:
+            Xb = np.subtract(X[start:stop], shift_x, dtype=np.float64)
+        elif X.dtype != np.float64:
+            Xb = X[start:stop].astype(np.float64)  # a block, never the whole of X
+        else:
+            Xb = X[start:stop]
+        Y64 = np.asarray(Y[start:stop], dtype=np.float64)
+        Yb = Y64 - shift_y if np.any(shift_y) else Y64
+        # [Y_b, 1] (weighted: [ω Y_b, ω]) so that one product gives Σxyᵀ and Σx together
+        Z = np.empty((stop - start, K + 1))
+        if omega is None:
+            Z[:, :K] = Yb
+            Z[:, K] = 1.0
+            Sxx += Xb.T @ Xb  # a symmetric rank-k update (BLAS syrk)
+            Syy += np.einsum("ij,ij->j", Yb, Yb)
+            Yraw += np.einsum("ij,ij->j", Y64, Y64)
+            Sy += Yb.sum(axis=0)
+        else:
+            wb = omega[start:stop]
+            Z[:, :K] = Yb * wb[:, None]
+            Z[:, K] = wb
+            Sxx += (Xb * wb[:, None]).T @ Xb
+            Syy += np.einsum("ij,ij,i->j", Yb, Yb, wb)
+            Yraw += np.einsum("ij,ij,i->j", Y64, Y64, wb)
+            Sy += wb @ Yb
+        XZ = Xb.T @ Z
+        Sxy += XZ[:, :K]
+        Sx += XZ[:, K]
+    if omega is None:
+        for array in (Sxx, Sxy, Sx, Sy, Syy, Yraw):
+            array /= N
+    return Sxx, Sxy, Sx, Sy, Syy, Yraw
+
+
+def sufficient_statistics(
+    X: NDArray[Any],
+    Y: NDArray[Any],
+    *,
+    sample_weight: F64 | None = None,
+    fit_intercept: bool = True,
+    block_rows: int | None = None,
+) -> dict[str, Any]:
+    """Accumulate ``H``, ``B``, ``yy`` and the means over row blocks (one pass, or two).
+
+    The first pass accumulates the raw moments (``Σxxᵀ``, ``Σxyᵀ``, ``Σx``, …)
+    with one symmetric rank-k BLAS update per block and centres at the end.
+    That subtraction cancels when a column's mean is large against its spread;
+    when ``mean²/variance`` exceeds :data:`CANCELLATION_LIMIT` for any column of
+    X or Y, a second pass accumulates about the exact means instead, so no more
+    than three digits are ever lost.
+
+    Parameters
+    ----------
+    X : ndarray of shape (N, D)
+    Y : ndarray of shape (N, K)
+    sample_weight : ndarray of shape (N,), optional
+    fit_intercept : bool, default=True
+        Centre (implicitly) by the weighted means.
+    block_rows : int, optional
+        Rows per block (about 16 MiB of float64 by default).
+
+    Returns
+    -------
+    dict
+        ``H`` (D, D), ``B`` (D, K), ``yy`` (K,), ``yy_raw`` (K,), ``x_offset`` (D,),
+        ``y_offset`` (K,), ``N``, ``passes``.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(1000, 3)) + 5.0; Y = rng.normal(size=(1000, 2))
+    >>> s = sufficient_statistics(X, Y, block_rows=100)
+    >>> Xc = X - X.mean(0)
+    >>> bool(np.allclose(s["H"], Xc.T @ Xc / 1000)), bool(np.allclose(s["x_offset"], X.mean(0)))
+    (True, True)
+    >>> s["passes"], sufficient_statistics(X + 1e6, Y)["passes"]
+    (1, 2)
+    """
+    N, D = X.shape
+    K = Y.shape[1]
+    if block_rows is None:
+        block_rows = block_rows_for(N, D, 8)
+    omega = None if sample_weight is None else sample_weight / np.sum(sample_weight)
+    passes = 1
+    with np.errstate(over="ignore", invalid="ignore"):
+        Sxx, Sxy, Sx, Sy, Syy, Yraw = _accumulate(X, Y, omega, np.zeros(D), np.zeros(K), block_rows)
+        shift_x = np.zeros(D)
+        shift_y = np.zeros(K)
+        if fit_intercept:
+            var_x = np.diag(Sxx) - Sx * Sx
+            var_y = Syy - Sy * Sy
+            ratio_x = Sx * Sx / np.maximum(var_x, np.finfo(np.float64).tiny)
+            ratio_y = Sy * Sy / np.maximum(var_y, np.finfo(np.float64).tiny)
+            if max(float(np.max(ratio_x)), float(np.max(ratio_y))) > CANCELLATION_LIMIT:
+                shift_x, shift_y = Sx.copy(), Sy.copy()
+                Sxx, Sxy, Sx, Sy, Syy, _ = _accumulate(X, Y, omega, shift_x, shift_y, block_rows)
+                passes = 2
+        dx = Sx if fit_intercept else np.zeros(D)
+        dy = Sy if fit_intercept else np.zeros(K)
+        H = Sxx - np.outer(dx, dx)
+        H = 0.5 * (H + H.T)
+        B = Sxy - np.outer(dx, dy)
+        yy = np.maximum(Syy - dy * dy, 0.0)
+    if not (np.all(np.isfinite(H)) and np.all(np.isfinite(B)) and np.all(np.isfinite(Yraw))):
+        raise GradfitInputError(
+            "the data's magnitude overflows float64 arithmetic (largest |X| = "
+            f"{np.max(np.abs(X)):.3g}, largest |y| = {np.max(np.abs(Y)):.3g}): squares of these "
+            "values are not representable. Fix: rescale X and y, e.g. divide each column by "
+            "its largest absolute value, and fit again."
+        )
+    return {
+        "H": H,
+        "B": B,
+        "yy": yy,
+        "yy_raw": Yraw,
+        "x_offset": shift_x + dx,
+        "y_offset": shift_y + dy,
+        "N": N,
+        "passes": passes,
+    }
+
+
+class GramProblem:
+    """The objective of :class:`~gradfit._objective.LeastSquaresProblem`, from ``H``, ``B``, ``yy``.
+
+    Same interface (``loss_grad``, ``hvp``, ``curvature``, ``loss_slack``,
+    ``to_user``, ``from_user``), so every update rule and the solve loop run
+    on it unchanged.
+
+    Parameters
+    ----------
+    stats : dict
+        The output of :func:`sufficient_statistics`.
+    dtype : numpy dtype
+        The dtype of the data (reported, and used for messages).
+    fit_intercept, standardize : bool
+    alpha : float
+
+    Examples
+    --------
+    >>> from gradfit._objective import LeastSquaresProblem
+    >>> rng = np.random.default_rng(1)
+    >>> X = rng.normal(size=(200, 4)); Y = rng.normal(size=(200, 2))
+    >>> gram = GramProblem(sufficient_statistics(X, Y), X.dtype)
+    >>> data = LeastSquaresProblem(X, Y)
+    >>> V = rng.normal(size=(4, 2))
+    >>> bool(np.allclose(gram.loss_grad(V)[1], data.loss_grad(V)[1]))
+    True
+    """
+
+    engine = "stats"
+
+    def __init__(
+        self,
+        stats: dict[str, Any],
+        dtype: Any,
+        *,
+        fit_intercept: bool = True,
+        standardize: bool = True,
+        alpha: float = 0.0,
+    ) -> None:
+        self.H: F64 = stats["H"]
+        self.B: F64 = stats["B"]
+        self.yy: F64 = stats["yy"]
+        self.N = int(stats["N"])
+        self.D, self.K = self.B.shape
+        self.dtype = np.dtype(dtype)
+        self.fit_intercept = bool(fit_intercept)
+        self.standardize = bool(standardize)
+        self.alpha = float(alpha)
+        self.x_offset: F64 = stats["x_offset"] if fit_intercept else np.zeros(self.D)
+        self.y_offset: F64 = stats["y_offset"] if fit_intercept else np.zeros(self.K)
+        self.x_rms = np.sqrt(np.maximum(np.diag(self.H), 0.0))
+        scale = self.x_rms.copy()
+        scale[scale <= np.finfo(np.float64).tiny] = 1.0
+        self.x_scale = scale if standardize else np.ones(self.D)
+        self.loss_at_zero = 0.5 * self.yy
+        self.target_scale = 0.5 * stats["yy_raw"]
+        self.n_passes = int(stats.get("passes", 1))
+        S = self.x_scale
+        self._HV = self.H / np.outer(S, S) + self.alpha * np.diag(1.0 / S**2)
+        self._BV = self.B / S[:, None]
+        self._curvature: CurvatureEstimate | None = None
+
+    def to_user(self, V: F64) -> tuple[F64, F64]:
+        """Return ``(W, b)`` in the user's units for loop coordinates ``V``."""
+        W = V / self.x_scale[:, None]
+        return W, self.y_offset - self.x_offset @ W
+
+    def from_user(self, W: F64) -> F64:
+        """Loop coordinates ``V = s·W``."""
+        return np.asarray(W, dtype=np.float64) * self.x_scale[:, None]
+
+    def loss_grad(self, V: F64) -> tuple[F64, F64]:
+        """Loss per output and gradient ``H_V V − B_V`` in loop coordinates."""
+        HV = self._HV @ V
+        G = HV - self._BV
+        # ½VᵀH_V V − Vᵀ B_V + ½yy, written as ½Vᵀ(G − B_V) + ½yy to save a product
+        loss = 0.5 * np.einsum("ij,ij->j", V, G - self._BV) + 0.5 * self.yy
+        return np.maximum(loss, 0.0), G
+
+    def hvp(self, P: F64) -> F64:
+        """Hessian-vector product ``H_V P``."""
+        return self._HV @ P
+
+    def curvature(self) -> CurvatureEstimate:
+        """Exact extreme eigenvalues of ``H_V`` (a D×D eigenvalue problem, computed once)."""
+        if self._curvature is not None:
+            return self._curvature
+        eig = linalg.eigvalsh(self._HV)
+        L = float(max(eig[-1], 0.0))
+        mu = float(eig[0]) if eig[0] > 1e-13 * max(L, np.finfo(float).tiny) else 0.0
+        self._curvature = CurvatureEstimate(L=L, mu=mu, n_matvec=0, exact=True)
+        return self._curvature
+
+    def loss_slack(self, loss: F64) -> F64:
+        """Rounding uncertainty of a loss computed as ``½WᵀHW − WᵀB + ½yy``."""
+        eps = float(np.finfo(np.float64).eps)
+        return 64.0 * eps * np.sqrt(self.D) * (self.loss_at_zero + np.abs(loss)) + 1e-300
+
+    def solve_exact(self) -> F64:
+        """Minimiser in loop coordinates by Cholesky (minimum-norm via eigh if singular)."""
+        try:
+            factor = linalg.cho_factor(self._HV, lower=True, check_finite=False)
+            V = linalg.cho_solve(factor, self._BV, check_finite=False)
+            if np.all(np.isfinite(V)):
+                return np.asarray(V)
+        except linalg.LinAlgError:
+            pass
+        eig, Q = linalg.eigh(self._HV)
+        keep = eig > self.D * np.finfo(np.float64).eps * max(eig[-1], 0.0)
+        return np.asarray(Q[:, keep] @ ((Q[:, keep].T @ self._BV) / eig[keep, None]))
+
+    def exact_factor(self) -> Any:
+        """A callable ``R ↦ H_V⁻¹ R`` (for iterative refinement), or None if singular."""
+        try:
+            factor = linalg.cho_factor(self._HV, lower=True, check_finite=False)
+        except linalg.LinAlgError:
+            return None
+        return lambda R: linalg.cho_solve(factor, R, check_finite=False)

@@ -1,0 +1,205 @@
+"""The fused data pass: residuals and ``Xᵀ·residual`` in one read of X.
+
+The seed's two products, ``X @ W`` then ``X.T @ R``, read X twice. Here each
+row of X is read once: its residual ``r_i = x_i W − y_i + c`` is formed and
+immediately accumulated into ``Xᵀ Ω r`` while the row is still in L1 cache.
+Rows are split into a fixed number of chunks (independent of the number of
+threads) that numba runs in parallel, each with its own accumulator; the
+chunk results are summed in a fixed order, so the result is bit-identical
+whatever the thread count. Products run in X's dtype (float32 stays
+float32), with a per-row float64 correction of the accumulators.
+
+numba compiles the kernel the first time it is used for a dtype and caches it
+on disk; when numba is missing, or X is not C-contiguous, the NumPy blocked
+pass of :class:`~gradfit._objective.LeastSquaresProblem` is used instead.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = ["HAVE_NUMBA", "N_CHUNKS", "fused_pass"]
+
+#: Chunks of rows the pass is split into; fixed so that results do not depend on threads.
+N_CHUNKS = 64
+
+try:
+    import numba
+    from numba import prange
+
+    HAVE_NUMBA = True
+except ImportError:  # pragma: no cover - numba is a dependency
+    HAVE_NUMBA = False
+
+if HAVE_NUMBA:
+
+    @numba.njit(parallel=True, fastmath=True, cache=True, nogil=True)
+    def _fused(
+        X: Any,
+        WT: Any,
+        Y: Any,
+        c: Any,
+        omega: Any,
+        weighted: bool,
+        with_targets: bool,
+        n_chunks: int,
+    ) -> Any:  # pragma: no cover - compiled
+        N, D = X.shape
+        K = WT.shape[0]
+        acc = np.zeros((n_chunks, K, D))
+        sq = np.zeros((n_chunks, K))
+        rs = np.zeros((n_chunks, K))
+        chunk = (N + n_chunks - 1) // n_chunks
+        chunk = (chunk + 3) // 4 * 4
+        for t in prange(n_chunks):
+            start = min(N, t * chunk)
+            stop = min(N, start + chunk)
+            # Thread-private accumulators (no shared cache lines in the row loop); partial
+            # sums in X's dtype are flushed into float64 every 256 rows.
+            local = np.zeros((K, D), dtype=X.dtype)
+            total = np.zeros((K, D))
+            lsq = np.zeros(K)
+            lrs = np.zeros(K)
+            zero = c[0] * 0
+            i = start
+            since_flush = 0
+            while i < stop:
+                # four rows at a time: four independent dot products per pass over the
+                # (L1-resident) rows, and one read-modify-write of the accumulator
+                m = min(4, stop - i)
+                for k in range(K):
+                    s0 = zero
+                    s1 = zero
+                    s2 = zero
+                    s3 = zero
+                    if m == 4:
+                        for j in range(D):
+                            wkj = WT[k, j]
+                            s0 += X[i, j] * wkj
+                            s1 += X[i + 1, j] * wkj
+                            s2 += X[i + 2, j] * wkj
+                            s3 += X[i + 3, j] * wkj
+                    else:
+                        for j in range(D):
+                            wkj = WT[k, j]
+                            s0 += X[i, j] * wkj
+                            if m > 1:
+                                s1 += X[i + 1, j] * wkj
+                            if m > 2:
+                                s2 += X[i + 2, j] * wkj
+                    s0 += c[k]
+                    s1 += c[k]
+                    s2 += c[k]
+                    s3 += c[k]
+                    if with_targets:
+                        s0 -= Y[i, k]
+                        if m > 1:
+                            s1 -= Y[i + 1, k]
+                        if m > 2:
+                            s2 -= Y[i + 2, k]
+                        if m > 3:
+                            s3 -= Y[i + 3, k]
+                    if m < 4:
+                        s3 = zero
+                    if m < 3:
+                        s2 = zero
+                    if m < 2:
+                        s1 = zero
+                    if weighted:
+                        w0 = s0 * omega[i]
+                        w1 = s1 * omega[i + 1] if m > 1 else zero
+                        w2 = s2 * omega[i + 2] if m > 2 else zero
+                        w3 = s3 * omega[i + 3] if m > 3 else zero
+                    else:
+                        w0 = s0
+                        w1 = s1
+                        w2 = s2
+                        w3 = s3
+                    lsq[k] += (
+                        np.float64(s0) * np.float64(w0)
+                        + np.float64(s1) * np.float64(w1)
+                        + np.float64(s2) * np.float64(w2)
+                        + np.float64(s3) * np.float64(w3)
+                    )
+                    lrs[k] += np.float64(w0) + np.float64(w1) + np.float64(w2) + np.float64(w3)
+                    if m == 4:
+                        for j in range(D):
+                            local[k, j] += (
+                                X[i, j] * w0
+                                + X[i + 1, j] * w1
+                                + X[i + 2, j] * w2
+                                + X[i + 3, j] * w3
+                            )
+                    else:
+                        for r in range(m):
+                            wr = w0 if r == 0 else (w1 if r == 1 else w2)
+                            for j in range(D):
+                                local[k, j] += X[i + r, j] * wr
+                i += m
+                since_flush += m
+                if since_flush >= 256:
+                    for k in range(K):
+                        for j in range(D):
+                            total[k, j] += local[k, j]
+                            local[k, j] = zero
+                    since_flush = 0
+            for k in range(K):
+                for j in range(D):
+                    total[k, j] += local[k, j]
+            acc[t] = total
+            sq[t] = lsq
+            rs[t] = lrs
+        out = np.zeros((K, D))
+        out_sq = np.zeros(K)
+        out_rs = np.zeros(K)
+        for t in range(n_chunks):  # fixed order: deterministic
+            out += acc[t]
+            out_sq += sq[t]
+            out_rs += rs[t]
+        return out, out_sq, out_rs
+
+
+def fused_pass(
+    X: NDArray[Any],
+    W: NDArray[np.float64],
+    Y: NDArray[Any] | None,
+    shift: NDArray[np.float64],
+    omega: NDArray[Any] | None,
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """Return ``(Xᵀ Ω r, Σ ω r², Σ ω r)`` for ``r = X W − Y + shift`` in one read of X.
+
+    Parameters
+    ----------
+    X : ndarray of shape (N, D), C-contiguous float32 or float64
+    W : ndarray of shape (D, K)
+    Y : ndarray of shape (N, K) in X's dtype, or None for ``r = X W + shift``
+    shift : ndarray of shape (K,)
+    omega : ndarray of shape (N,) in X's dtype, or None for unit weights
+        (the caller divides by N).
+
+    Returns
+    -------
+    XtR : ndarray of shape (D, K)
+    sq : ndarray of shape (K,)
+    rsum : ndarray of shape (K,)
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(500, 4)); W = rng.normal(size=(4, 2)); Y = rng.normal(size=(500, 2))
+    >>> XtR, sq, rsum = fused_pass(X, W, Y, np.zeros(2), None)
+    >>> R = X @ W - Y
+    >>> bool(np.allclose(XtR, X.T @ R)), bool(np.allclose(sq, (R * R).sum(0)))
+    (True, True)
+    """
+    dtype = X.dtype
+    WT = np.ascontiguousarray(W.T, dtype=dtype)
+    c = np.asarray(shift, dtype=dtype)
+    K = W.shape[1]
+    Yk = Y if Y is not None else np.zeros((1, K), dtype=dtype)
+    om = omega if omega is not None else np.zeros(1, dtype=dtype)
+    total, sq, rs = _fused(X, WT, Yk, c, om, omega is not None, Y is not None, N_CHUNKS)
+    return np.ascontiguousarray(total.T), sq, rs
