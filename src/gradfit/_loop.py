@@ -308,9 +308,10 @@ def solve(
         print(f"[gradfit] {stop}; loss={point.loss.sum():.10g}")
     W, b = problem.to_user(point.V)
     steps = np.asarray(history.learning_rate)
-    final_lr = (
-        lr if rule.uses_lr else np.full(K, steps[steps > 0][-1] if np.any(steps > 0) else 0.0)
-    )
+    if rule.uses_lr and not isinstance(rule, SGD):
+        final_lr = lr
+    else:  # the last step actually taken (line search, or sgd's schedule)
+        final_lr = np.full(K, steps[steps > 0][-1] if np.any(steps > 0) else 0.0)
     return SolveResult(
         W=W,
         intercept=b,
