@@ -7,7 +7,10 @@ from __future__ import annotations
 
 from ._exceptions import ConvergenceWarning, DivergenceError, GradfitInputError
 from ._history import Event, History
+from ._diagnose import diagnose
 from .estimator import GDRegressor
+from ._explain import explain
+from .gradcheck import check_gradient
 
 __version__ = "0.1.0"
 
@@ -19,4 +22,7 @@ __all__ = [
     "GradfitInputError",
     "History",
     "__version__",
+    "check_gradient",
+    "diagnose",
+    "explain",
 ]

@@ -1,15 +1,18 @@
 """The ``gradfit`` command line.
 
 ``gradfit demo`` fits real datasets bundled with scikit-learn and reports what
-happened, every number computed on the spot.
+happened, every number computed on the spot. ``gradfit explain``, ``gradfit diagnose``
+and ``gradfit check-gradient`` do the same for a CSV or Parquet file of your own.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,7 +20,8 @@ import numpy as np
 from . import __version__
 from ._curvature import CurvatureEstimate, lanczos_extremes
 from ._exact import exact_solution
-from ._exceptions import ConvergenceWarning
+from ._exceptions import ConvergenceWarning, GradfitInputError
+from ._io import read_table
 from ._objective import LeastSquaresProblem
 from .estimator import GDRegressor
 
@@ -128,6 +132,237 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- explain, diagnose, check-gradient ----------------------------------------------------------
+def _emit(args: argparse.Namespace, result: Any) -> None:
+    """Print the report, or write it to ``--output``."""
+    render = {"text": result.to_text, "markdown": result.to_markdown, "html": result.to_html}
+    text = render[args.format]()
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+        print(f"wrote {args.output}")
+    else:
+        print(text)
+
+
+def _save(ax: Any, path: str) -> None:
+    from .plots import save_figure
+
+    save_figure(ax, path)
+    print(f"wrote figure {path}")
+
+
+def _read(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
+    X, Y, names, targets = read_table(args.data, args.target, args.features)
+    return X, (Y[:, 0] if Y.shape[1] == 1 else Y), names, targets
+
+
+def _explain(args: argparse.Namespace) -> int:
+    from ._explain import explain
+
+    X, y, names, targets = _read(args)
+    options = dict(
+        fit_intercept=not args.no_intercept, standardize=not args.no_standardize, alpha=args.alpha
+    )
+    result = explain(
+        X,
+        y,
+        learning_rate=args.learning_rate,
+        steps=args.steps,
+        feature_names=names,
+        target_names=targets,
+        **options,
+    )
+    _emit(args, result)
+    if args.plot:
+        from .plots import plot_learning_rate_sweep
+
+        _save(plot_learning_rate_sweep(X, y, steps=args.steps, **options), args.plot)
+    if args.plot_paths:
+        import pandas as pd
+
+        from .plots import plot_paths
+
+        frame = pd.DataFrame(X, columns=names)
+        target = pd.Series(y, name=targets[0]) if y.ndim == 1 else pd.DataFrame(y, columns=targets)
+        _save(plot_paths(frame, target, features=args.pair, **options), args.plot_paths)
+    return 0
+
+
+def _diagnose(args: argparse.Namespace) -> int:
+    from ._diagnose import diagnose
+
+    X, y, names, targets = _read(args)
+    model = None
+    caught: list[warnings.WarningMessage] = []
+    if args.fit or args.plot or args.plot_outputs:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ConvergenceWarning)
+            model = GDRegressor(
+                method=args.method,
+                tol=args.tol,
+                max_iter=args.max_iter,
+                fit_intercept=not args.no_intercept,
+                standardize=not args.no_standardize,
+                alpha=args.alpha,
+            ).fit(X, y)
+    result = diagnose(
+        X,
+        y,
+        model=model,
+        fit_intercept=not args.no_intercept,
+        standardize=not args.no_standardize,
+        alpha=args.alpha,
+        tol=args.tol,
+        feature_names=names,
+        target_names=targets,
+    )
+    _emit(args, result)
+    for w in caught:
+        print(f"warning: {w.message}", file=sys.stderr)
+    if model is not None and args.plot:
+        from .plots import plot_loss
+
+        optimum = result.fit.exact_loss if result.fit is not None else None
+        _save(plot_loss(model, optimum=optimum, label=args.method), args.plot)
+    if model is not None and args.plot_outputs:
+        from .plots import plot_per_output_loss
+
+        _save(plot_per_output_loss(model, target_names=targets), args.plot_outputs)
+    return 0
+
+
+def _load_function(spec: str) -> Callable[..., Any]:
+    """Load ``path/to/module.py:function`` from a file path."""
+    path_text, sep, name = spec.rpartition(":")
+    if not sep or not path_text or not name:
+        raise GradfitInputError(
+            f"expected path/to/module.py:function_name, got {spec!r} (the colon separates the "
+            "file from the function)"
+        )
+    path = Path(path_text)
+    if not path.is_file():
+        raise FileNotFoundError(f"module file {path_text!r} does not exist")
+    module_spec = importlib.util.spec_from_file_location(f"_gradfit_user_{path.stem}", path)
+    if module_spec is None or module_spec.loader is None:
+        raise GradfitInputError(f"{path_text!r} cannot be imported as a Python module")
+    module = importlib.util.module_from_spec(module_spec)
+    sys.path.insert(0, str(path.resolve().parent))
+    try:
+        module_spec.loader.exec_module(module)
+    except Exception as err:  # the user's module: report whatever it raised
+        raise GradfitInputError(
+            f"importing {path.name} failed: {type(err).__name__}: {err}"
+        ) from err
+    finally:
+        sys.path.pop(0)
+    function = getattr(module, name, None)
+    if not callable(function):
+        defined = sorted(
+            n for n, v in vars(module).items() if callable(v) and not n.startswith("_")
+        )
+        raise GradfitInputError(
+            f"{path.name} has no function {name!r}; it defines: {', '.join(defined) or 'none'}"
+        )
+    return function
+
+
+def _check_gradient(args: argparse.Namespace) -> int:
+    from .gradcheck import check_gradient
+
+    function = _load_function(args.function)
+    X, y, _, _ = _read(args)
+    result = check_gradient(function, X, y, alpha=args.alpha)
+    _emit(args, result)
+    return 0 if result.ok else 1
+
+
+def _add_data_arguments(parser: argparse.ArgumentParser, *, positional: bool = True) -> None:
+    if positional:
+        parser.add_argument("data", help="a CSV (or .tsv, .parquet) file with a header row")
+    parser.add_argument(
+        "--target", "-t", nargs="+", required=True, help="target column(s); several = multi-output"
+    )
+    parser.add_argument(
+        "--features", "-f", nargs="+", help="feature columns (default: all other columns)"
+    )
+
+
+def _add_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-intercept", action="store_true", help="fit_intercept=False")
+    parser.add_argument("--no-standardize", action="store_true", help="standardize=False")
+    parser.add_argument("--alpha", type=float, default=0.0, help="L2 penalty (default 0)")
+
+
+def _add_output(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--format", choices=("text", "markdown", "html"), default="text", help="report format"
+    )
+    parser.add_argument("--output", "-o", help="write the report to this file")
+
+
+def _add_understanding(sub: Any) -> None:
+    explain = sub.add_parser(
+        "explain",
+        help="explain the gradient-descent loop step by step with your data",
+        description="Answer the seed's questions (why X.T.dot(error)/N is a gradient, why "
+        "the transpose, why /N, which learning rate is safe) with your data's own numbers, "
+        "each step verified on it.",
+        epilog="example: gradfit explain diabetes.csv --target target --plot sweep.png",
+    )
+    _add_data_arguments(explain)
+    _add_options(explain)
+    explain.add_argument(
+        "--learning-rate", type=float, default=1e-4, help="a rate to assess (default 0.0001)"
+    )
+    explain.add_argument("--steps", type=int, default=50, help="steps of the stability runs")
+    _add_output(explain)
+    explain.add_argument("--plot", help="write the learning-rate sweep (.png or .svg)")
+    explain.add_argument(
+        "--plot-paths", help="write the loss contours with the paths of each method (.png/.svg)"
+    )
+    explain.add_argument(
+        "--pair", nargs=2, metavar="FEATURE", help="the two features of --plot-paths"
+    )
+    explain.set_defaults(func=_explain)
+
+    diagnose = sub.add_parser(
+        "diagnose",
+        help="curvature, conditioning, safe learning rate and advice, before or after a fit",
+        description="Measure L, μ and κ (unscaled and standardized), the largest stable "
+        "learning rate and the iterations each method needs; with --fit, also how far the "
+        "fit is from the optimum.",
+        epilog="example: gradfit diagnose diabetes.csv --target target --plot curve.png",
+    )
+    _add_data_arguments(diagnose)
+    _add_options(diagnose)
+    diagnose.add_argument("--tol", type=float, default=1e-6, help="tolerance (default 1e-6)")
+    diagnose.add_argument("--fit", action="store_true", help="fit, then assess the result")
+    diagnose.add_argument(
+        "--method", choices=("cg", "gd", "momentum", "nesterov"), default="cg", help="for --fit"
+    )
+    diagnose.add_argument("--max-iter", type=int, default=1000, help="for --fit")
+    _add_output(diagnose)
+    diagnose.add_argument("--plot", help="fit and write the loss curve (.png or .svg)")
+    diagnose.add_argument("--plot-outputs", help="fit and write the loss of each output")
+    diagnose.set_defaults(func=_diagnose)
+
+    check = sub.add_parser(
+        "check-gradient",
+        help="check your gradient function and name the mistake",
+        description="Call FUNCTION(X, y, W) from a Python file at a few random W and compare "
+        "with the gradient of ½·MSE, G = Xᵀ(XW − y)/N (+ αW). Exit status 0 when it is G, "
+        "1 when it is not (the report names the mistake), 2 for usage errors.",
+        epilog="example: gradfit check-gradient mygrad.py:gradient --data diabetes.csv "
+        "--target target",
+    )
+    check.add_argument("function", help="path/to/module.py:function_name")
+    check.add_argument("--data", required=True, help="a CSV (or .parquet) file")
+    _add_data_arguments(check, positional=False)
+    check.add_argument("--alpha", type=float, default=0.0, help="L2 penalty of the loss")
+    _add_output(check)
+    check.set_defaults(func=_check_gradient)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gradfit",
@@ -144,6 +379,7 @@ def _parser() -> argparse.ArgumentParser:
         epilog="example: gradfit demo",
     )
     demo.set_defaults(func=_demo)
+    _add_understanding(sub)
     return parser
 
 
@@ -158,7 +394,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns
     -------
     int
-        0 on success, 2 for usage errors.
+        0 on success, 1 when ``check-gradient`` finds a mistake, 2 for usage errors
+        (a missing file or column, a function that cannot be loaded).
 
     Examples
     --------
@@ -170,7 +407,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         args: Any = _parser().parse_args(argv)
     except SystemExit as exc:  # --help, --version and usage errors
         return int(exc.code or 0) if not isinstance(exc.code, str) else 2
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except (GradfitInputError, FileNotFoundError, IsADirectoryError, TypeError) as err:
+        print(f"gradfit {args.command}: error: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

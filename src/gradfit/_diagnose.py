@@ -1,0 +1,675 @@
+r"""Diagnose a regression problem before training, and a fit after it.
+
+Before a fit, :func:`diagnose` measures what decides how gradient methods will
+behave on the data: the curvature ``L`` (largest eigenvalue of the Hessian),
+``μ`` (smallest), the condition number ``κ = L/μ`` with and without
+standardisation, the largest stable learning rate ``2/L``, the iterations each
+method is predicted to need, and what to do about it.
+
+Where it is affordable (``N·D² ≤`` :data:`SVD_BUDGET`) the spectrum is exact:
+the singular values of the centred, scaled design matrix (with the penalty as
+extra rows), computed by a QR factorisation and an SVD of the small triangular
+factor, never by forming ``XᵀX`` (which would square the condition number
+before measuring it). Otherwise ``L`` and ``μ`` come from Lanczos, as in the
+fit, and ``κ`` is a lower estimate.
+
+Gradient methods work with ``G = Xᵀ(XW − Y)/N``, whose rounding error is
+relative to ``L``; a coefficient error is that divided by ``μ``. So gradient
+methods can only resolve the coefficients to a relative accuracy of about
+``κ·ε`` (``ε`` = 2.2e-16 in float64): once ``κ·ε ≥ 1`` no gradient method can
+recover them, whatever the iterations.
+
+After a fit (``model=``), the report adds how far the result is from the
+optimum: the bound ``‖V − V*‖ ≤ ‖G_V‖/μ`` from the gradient (in the loop's
+coordinates, converted to the user's units) and, where affordable, the distance
+to the exact least-squares solution.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ._curvature import lanczos_extremes
+from ._exact import exact_solution
+from ._exceptions import GradfitInputError
+from ._io import as_float_inputs
+from ._loop import predicted_iterations
+from ._objective import LeastSquaresProblem
+from ._report import Report, Section, Table, fmt
+from ._validation import as_sample_weight
+
+__all__ = ["Diagnosis", "FitAssessment", "Recommendation", "Spectrum", "diagnose"]
+
+F64 = NDArray[np.float64]
+
+#: Largest ``N·D²`` for which the exact spectrum and solution are computed.
+SVD_BUDGET = 2e8
+#: Methods whose iterations are predicted.
+METHODS = ("gd", "momentum", "nesterov", "cg")
+EPS = float(np.finfo(np.float64).eps)
+
+
+@dataclass(frozen=True)
+class Spectrum:
+    """Extreme eigenvalues of the Hessian in one set of coordinates.
+
+    Attributes
+    ----------
+    L : float
+        The largest eigenvalue.
+    mu : float
+        The smallest eigenvalue (0 when the problem is singular).
+    exact : bool
+        True when computed from singular values; False for Lanczos estimates
+        (then ``mu`` is an upper estimate and ``kappa`` a lower one).
+    source : str
+        ``"singular values"`` or ``"Lanczos"``.
+    rank : int or None
+        Numerical rank of the scaled design (with the penalty rows), from singular values.
+    weakest : ndarray of shape (D,) or None
+        The unit eigenvector of ``mu`` (loop coordinates), from singular values.
+    """
+
+    L: float
+    mu: float
+    exact: bool
+    source: str
+    rank: int | None = None
+    weakest: F64 | None = None
+
+    @property
+    def kappa(self) -> float:
+        """``L/μ`` (inf when ``μ = 0``)."""
+        return self.L / self.mu if self.mu > 0 else math.inf
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """One piece of advice.
+
+    Attributes
+    ----------
+    kind : str
+        ``"ill_conditioned"`` (float64 cannot resolve the coefficients),
+        ``"limited_accuracy"``, ``"standardize"``, ``"keep_standardize"``,
+        ``"no_standardize"``, ``"accelerate"`` or ``"ok"``.
+    text : str
+        The advice with the numbers behind it.
+    """
+
+    kind: str
+    text: str
+
+
+@dataclass(frozen=True)
+class FitAssessment:
+    """How far a fitted model is from the optimum.
+
+    Attributes
+    ----------
+    loss : float
+        ``f`` at the model's coefficients and intercept.
+    grad_norm : float
+        ``‖G_V‖`` (Frobenius, loop coordinates, intercept at its optimum).
+    relative_grad_norm : ndarray of shape (K,)
+        ``‖G_k‖/‖G_k(0)‖``, gradfit's stopping quantity.
+    distance_bound : float
+        Bound on ``‖W − W*‖`` (Frobenius, user units) from ``‖G_V‖/(μ·min s)``;
+        inf when ``μ = 0``.
+    loss_gap_bound : float
+        Bound on ``f − f*``: ``‖G_V‖²/(2μ)``.
+    rigorous : bool
+        Whether ``μ`` was exact (else the bounds use an upper estimate of ``μ``
+        and may be too small).
+    exact_loss : float or None
+        ``f*`` of the exact solution, when computed.
+    exact_distance : float or None
+        ``‖W − W*‖`` to the exact least-squares solution, when computed.
+    exact_relative_distance : float or None
+        ``‖W − W*‖/‖W*‖``.
+    intercept_distance : float or None
+        ``‖b − b*‖``.
+    converged, stop_reason, n_iter
+        Copied from the model when it has them.
+    """
+
+    loss: float
+    grad_norm: float
+    relative_grad_norm: F64
+    distance_bound: float
+    loss_gap_bound: float
+    rigorous: bool
+    exact_loss: float | None = None
+    exact_distance: float | None = None
+    exact_relative_distance: float | None = None
+    intercept_distance: float | None = None
+    converged: bool | None = None
+    stop_reason: str | None = None
+    n_iter: int | None = None
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """What decides how gradient methods behave on one dataset; all numbers computed.
+
+    Attributes
+    ----------
+    n_samples, n_features, n_outputs : int
+    fit_intercept, standardize : bool
+    alpha, tol : float
+    spectrum : Spectrum
+        The Hessian the loop sees (with the given options).
+    raw, standardized : Spectrum
+        Without and with standardisation (other options as given).
+    lipschitz_lanczos, mu_lanczos : float
+        The estimates a fit would use (``lipschitz_``).
+    predicted_iterations : dict
+        Method → predicted iterations to ``tol``.
+    recommendations : tuple of Recommendation
+    fit : FitAssessment or None
+    feature_names, target_names : tuple of str
+    """
+
+    n_samples: int
+    n_features: int
+    n_outputs: int
+    fit_intercept: bool
+    standardize: bool
+    alpha: float
+    tol: float
+    spectrum: Spectrum
+    raw: Spectrum
+    standardized: Spectrum
+    lipschitz_lanczos: float
+    mu_lanczos: float
+    predicted_iterations: dict[str, float]
+    recommendations: tuple[Recommendation, ...]
+    feature_names: tuple[str, ...]
+    target_names: tuple[str, ...]
+    fit: FitAssessment | None = None
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def L(self) -> float:
+        """Largest eigenvalue of the loop's Hessian."""
+        return self.spectrum.L
+
+    @property
+    def mu(self) -> float:
+        """Smallest eigenvalue of the loop's Hessian."""
+        return self.spectrum.mu
+
+    @property
+    def condition_number(self) -> float:
+        """``κ = L/μ`` of the loop's Hessian."""
+        return self.spectrum.kappa
+
+    @property
+    def max_stable_learning_rate(self) -> float:
+        """``2/L``: plain gradient descent converges for smaller rates, diverges above."""
+        return 2.0 / self.L
+
+    @property
+    def attainable_accuracy(self) -> float:
+        """``κ·ε``: the relative coefficient accuracy any gradient method can reach."""
+        return self.condition_number * EPS
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """The kinds of the recommendations."""
+        return tuple(r.kind for r in self.recommendations)
+
+    def report(self) -> Report:
+        """The diagnosis as a :class:`~gradfit._report.Report`."""
+        return _report(self)
+
+    def to_text(self, width: int = 100) -> str:
+        """Plain text for a terminal."""
+        return self.report().to_text(width)
+
+    def to_markdown(self) -> str:
+        """Markdown."""
+        return self.report().to_markdown()
+
+    def to_html(self) -> str:
+        """Self-contained HTML."""
+        return self.report().to_html()
+
+
+# -- the spectrum -----------------------------------------------------------------------------
+def _scaled_design(problem: LeastSquaresProblem, X: F64, omega: F64, alpha: float) -> F64:
+    """``B`` with ``BᵀB`` = the loop's Hessian: centred, weighted, scaled X over penalty rows."""
+    B = (X - problem.x_offset) * np.sqrt(omega)[:, None] / problem.x_scale
+    if alpha > 0:
+        B = np.vstack([B, np.diag(math.sqrt(alpha) / problem.x_scale)])
+    return np.asarray(B)
+
+
+def _exact_spectrum(problem: LeastSquaresProblem, X: F64, omega: F64, alpha: float) -> Spectrum:
+    B = _scaled_design(problem, X, omega, alpha)
+    D = problem.D
+    R = np.linalg.qr(B, mode="r") if B.shape[0] >= D else B
+    _, sv, Vt = np.linalg.svd(R, full_matrices=True)
+    sv = np.concatenate([sv, np.zeros(D - len(sv))])
+    rank = int(np.sum(sv > EPS * sv[0] * max(B.shape))) if sv[0] > 0 else 0
+    return Spectrum(
+        float(sv[0] ** 2), float(sv[-1] ** 2), True, "singular values", rank, Vt[-1].copy()
+    )
+
+
+def _spectrum(
+    problem: LeastSquaresProblem, X: F64, omega: F64, alpha: float, affordable: bool
+) -> Spectrum:
+    if affordable:
+        return _exact_spectrum(problem, X, omega, alpha)
+    est = lanczos_extremes(problem.hvp, problem.D)
+    return Spectrum(est.L, est.mu, est.exact, "Lanczos")
+
+
+# -- the entry point -----------------------------------------------------------------------------
+def diagnose(
+    X: Any,
+    y: Any,
+    *,
+    model: Any = None,
+    fit_intercept: bool | None = None,
+    standardize: bool | None = None,
+    alpha: float | None = None,
+    tol: float | None = None,
+    sample_weight: Any = None,
+    feature_names: Sequence[str] | None = None,
+    target_names: Sequence[str] | None = None,
+) -> Diagnosis:
+    """Diagnose how gradient methods will behave on ``X, y`` (and how a fit did).
+
+    Parameters
+    ----------
+    X : array-like or DataFrame of shape (N, D)
+    y : array-like of shape (N,) or (N, K)
+    model : fitted estimator, optional
+        Anything with ``coef_`` and ``intercept_`` (a :class:`~gradfit.GDRegressor`,
+        or a scikit-learn linear model). Its distance from the optimum is assessed;
+        for a ``GDRegressor`` its options are the defaults of the next four arguments.
+    fit_intercept, standardize, alpha, tol : optional
+        As in :class:`~gradfit.GDRegressor` (defaults ``True``, ``True``, ``0.0``,
+        ``1e-6``, or the model's).
+    sample_weight : array-like of shape (N,), optional
+    feature_names, target_names : sequence of str, optional
+
+    Returns
+    -------
+    Diagnosis
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_diabetes
+    >>> X, y = load_diabetes(return_X_y=True, scaled=False)
+    >>> d = diagnose(X, y)
+    >>> round(d.raw.kappa), round(d.standardized.kappa)
+    (76279, 470)
+    >>> round(d.max_stable_learning_rate, 4), d.kinds
+    (0.497, ('keep_standardize', 'accelerate'))
+    >>> from gradfit import GDRegressor
+    >>> after = diagnose(X, y, model=GDRegressor().fit(X, y))
+    >>> after.fit.exact_relative_distance < 1e-6
+    True
+    """
+    X64, Y, _, f_names, t_names = as_float_inputs(X, y, feature_names, target_names)
+    N, D = X64.shape
+    K = Y.shape[1]
+
+    def option(value: Any, name: str, default: Any) -> Any:
+        if value is not None:
+            return value
+        return getattr(model, name, default) if model is not None else default
+
+    fit_intercept = bool(option(fit_intercept, "fit_intercept", True))
+    standardize = bool(option(standardize, "standardize", True))
+    alpha = float(option(alpha, "alpha", 0.0))
+    tol = float(option(tol, "tol", 1e-6))
+    if not (math.isfinite(alpha) and alpha >= 0):
+        raise GradfitInputError(f"alpha={alpha!r}: use a non-negative finite float.")
+    if not (math.isfinite(tol) and tol > 0):
+        raise GradfitInputError(f"tol={tol!r}: use a positive float.")
+    weights = as_sample_weight(sample_weight, N)
+    affordable = N * D * D <= SVD_BUDGET
+
+    def make(standardized: bool) -> LeastSquaresProblem:
+        return LeastSquaresProblem(
+            X64,
+            Y,
+            sample_weight=weights,
+            fit_intercept=fit_intercept,
+            standardize=standardized,
+            alpha=alpha,
+        )
+
+    problem = make(standardize)
+    omega = np.full(N, 1.0 / N) if weights is None else weights / weights.sum()
+    raw = _spectrum(make(False), X64, omega, alpha, affordable)
+    scaled = _spectrum(make(True), X64, omega, alpha, affordable)
+    spectrum = scaled if standardize else raw
+    lanczos = lanczos_extremes(problem.hvp, D)
+    if not spectrum.L > 0:
+        raise GradfitInputError(
+            "every feature is constant"
+            + (" (after centring)" if fit_intercept else "")
+            + ": the loss does not depend on the coefficients."
+        )
+    predicted = {m: float(predicted_iterations(m, spectrum.kappa, tol, D)) for m in METHODS}
+    kappa_gd = {
+        "raw": predicted_iterations("gd", raw.kappa, tol, D),
+        "standardized": predicted_iterations("gd", scaled.kappa, tol, D),
+    }
+    recs = _recommend(
+        spectrum, raw, scaled, standardize, predicted, kappa_gd, f_names, N, D, fit_intercept
+    )
+    notes = []
+    if not affordable:
+        notes.append(
+            f"N·D² = {N * D * D:.3g} exceeds {SVD_BUDGET:.3g}: L and μ are Lanczos estimates "
+            "(μ from above, so κ is a lower estimate) and the exact solution is not computed."
+        )
+    fit = None
+    if model is not None:
+        fit = _assess(
+            model, X64, Y, weights, omega, problem, spectrum, affordable, fit_intercept, alpha
+        )
+    return Diagnosis(
+        n_samples=N,
+        n_features=D,
+        n_outputs=K,
+        fit_intercept=fit_intercept,
+        standardize=standardize,
+        alpha=alpha,
+        tol=tol,
+        spectrum=spectrum,
+        raw=raw,
+        standardized=scaled,
+        lipschitz_lanczos=lanczos.L,
+        mu_lanczos=lanczos.mu,
+        predicted_iterations=predicted,
+        recommendations=tuple(recs),
+        feature_names=tuple(f_names),
+        target_names=tuple(t_names),
+        fit=fit,
+        notes=tuple(notes),
+    )
+
+
+def _loadings(spectrum: Spectrum, names: Sequence[str]) -> str:
+    if spectrum.weakest is None:
+        return ""
+    v = spectrum.weakest
+    order = np.argsort(-np.abs(v))
+    keep = [j for j in order[:4] if abs(v[j]) >= 0.1]
+    return ", ".join(f"{names[j]} ({v[j]:+.2f})" for j in keep)
+
+
+def _recommend(
+    spectrum: Spectrum,
+    raw: Spectrum,
+    scaled: Spectrum,
+    standardize: bool,
+    predicted: dict[str, float],
+    gd: dict[str, float],
+    names: Sequence[str],
+    N: int,
+    D: int,
+    fit_intercept: bool,
+) -> list[Recommendation]:
+    recs: list[Recommendation] = []
+    kappa = spectrum.kappa
+    accuracy = kappa * EPS
+    where = "standardized" if standardize else "unscaled"
+    if accuracy >= 1:
+        weak = _loadings(spectrum, names)
+        rank = (
+            f" The numerical rank is {spectrum.rank} of D = {D}."
+            if spectrum.rank is not None and spectrum.rank < D
+            else ""
+        )
+        rows = N - 1 if fit_intercept else N
+        few = f" There are more features ({D}) than independent rows ({rows})." if rows < D else ""
+        recs.append(
+            Recommendation(
+                "ill_conditioned",
+                f"The data is too ill-conditioned for float64: κ = L/μ = {fmt(kappa, 3)} "
+                f"({where}), so κ·ε = {fmt(accuracy, 3)} ≥ 1 with ε = {EPS:.3g}. A rounding "
+                "error in the gradient can move the coefficients by more than their own size: "
+                "no gradient method can recover them, whatever the iterations (the predictions "
+                f"X·W can still be good).{rank}{few}"
+                + (
+                    f" The weakest direction combines {weak}: these columns are (nearly) "
+                    "linearly dependent."
+                    if weak
+                    else ""
+                )
+                + " Fix: drop one of the dependent columns, or set alpha > 0.",
+            )
+        )
+    elif accuracy > 1e-6:
+        recs.append(
+            Recommendation(
+                "limited_accuracy",
+                f"κ = {fmt(kappa, 3)} ({where}): gradient methods can resolve the coefficients "
+                f"only to about κ·ε = {fmt(accuracy, 2)} relative, whatever tol says. "
+                "Consider alpha > 0 or removing nearly collinear columns"
+                + (f" ({_loadings(spectrum, names)})" if spectrum.weakest is not None else "")
+                + ".",
+            )
+        )
+    if raw.kappa > 10 * scaled.kappa:
+        text = (
+            f"standardization lowers κ from {fmt(raw.kappa, 3)} to {fmt(scaled.kappa, 3)}, "
+            f"so gd needs about {fmt(gd['standardized'], 3)} iterations instead of "
+            f"{fmt(gd['raw'], 3)}"
+        )
+        if standardize:
+            recs.append(Recommendation("keep_standardize", f"Keep standardize=True: {text}."))
+        else:
+            recs.append(Recommendation("standardize", f"Use standardize=True: {text}."))
+    elif standardize and scaled.kappa > 10 * raw.kappa:
+        recs.append(
+            Recommendation(
+                "no_standardize",
+                f"standardize=False conditions this data better: κ {fmt(raw.kappa, 3)} "
+                f"unscaled against {fmt(scaled.kappa, 3)} standardized.",
+            )
+        )
+    if accuracy < 1 and predicted["gd"] > 1000:
+        recs.append(
+            Recommendation(
+                "accelerate",
+                f"Use an accelerated method: with κ = {fmt(kappa, 3)} plain gd needs about "
+                f"{fmt(predicted['gd'], 3)} iterations (more than the default max_iter=1000), "
+                f"momentum and nesterov about {fmt(predicted['nesterov'], 3)}, cg (the "
+                f"default) at most {fmt(predicted['cg'], 3)}.",
+            )
+        )
+    if not recs:
+        recs.append(
+            Recommendation(
+                "ok",
+                f"Well conditioned (κ = {fmt(kappa, 3)}): plain gd needs about "
+                f"{fmt(predicted['gd'], 3)} iterations, cg at most {fmt(predicted['cg'], 3)}.",
+            )
+        )
+    return recs
+
+
+# -- after a fit ------------------------------------------------------------------------------
+def _model_weights(model: Any, D: int, K: int) -> tuple[F64, F64]:
+    if not hasattr(model, "coef_"):
+        raise GradfitInputError(
+            f"model {type(model).__name__} has no coef_: fit it first, or pass model=None."
+        )
+    coef = np.asarray(model.coef_, dtype=np.float64)
+    W = coef[:, None] if coef.ndim == 1 else coef.T
+    if W.shape != (D, K):
+        raise GradfitInputError(
+            f"model.coef_ has shape {coef.shape}, which does not fit {D} features and {K} "
+            "output(s); pass the data the model was fitted on."
+        )
+    b = np.broadcast_to(np.asarray(getattr(model, "intercept_", 0.0), np.float64), (K,)).copy()
+    return W, b
+
+
+def _assess(
+    model: Any,
+    X: F64,
+    Y: F64,
+    weights: F64 | None,
+    omega: F64,
+    problem: LeastSquaresProblem,
+    spectrum: Spectrum,
+    affordable: bool,
+    fit_intercept: bool,
+    alpha: float,
+) -> FitAssessment:
+    D, K = problem.D, problem.K
+    W, b = _model_weights(model, D, K)
+
+    def loss(W: F64, b: F64) -> float:
+        R = X @ W + b - Y
+        return 0.5 * float(omega @ np.sum(R * R, axis=1)) + 0.5 * alpha * float(np.sum(W * W))
+
+    _, G = problem.loss_grad(problem.from_user(W))
+    _, G0 = problem.loss_grad(np.zeros((D, K)))
+    norms0 = np.sqrt(np.sum(G0 * G0, axis=0))
+    rel = np.sqrt(np.sum(G * G, axis=0)) / np.where(norms0 > 0, norms0, 1.0)
+    g = float(np.linalg.norm(G))
+    mu = spectrum.mu
+    bound = g / (mu * float(problem.x_scale.min())) if mu > 0 else math.inf
+    gap = g * g / (2 * mu) if mu > 0 else math.inf
+    exact_loss = exact_distance = exact_rel = b_dist = None
+    if affordable:
+        W_star, b_star = exact_solution(
+            X, Y, fit_intercept=fit_intercept, alpha=alpha, sample_weight=weights
+        )
+        if not fit_intercept:
+            b_star = np.zeros(K)
+        exact_loss = loss(W_star, b_star)
+        exact_distance = float(np.linalg.norm(W - W_star))
+        exact_rel = exact_distance / max(float(np.linalg.norm(W_star)), np.finfo(float).tiny)
+        b_dist = float(np.linalg.norm(b - b_star)) if fit_intercept else None
+    return FitAssessment(
+        loss=loss(W, b),
+        grad_norm=g,
+        relative_grad_norm=rel,
+        distance_bound=bound,
+        loss_gap_bound=gap,
+        rigorous=spectrum.exact,
+        exact_loss=exact_loss,
+        exact_distance=exact_distance,
+        exact_relative_distance=exact_rel,
+        intercept_distance=b_dist,
+        converged=getattr(model, "converged_", None),
+        stop_reason=getattr(model, "stop_reason_", None),
+        n_iter=getattr(model, "n_iter_", None),
+    )
+
+
+# -- rendering --------------------------------------------------------------------------------
+def _report(d: Diagnosis) -> Report:
+    def spec_row(name: str, s: Spectrum) -> tuple[str, ...]:
+        return (name, fmt(s.L), fmt(s.mu), fmt(s.kappa), fmt(s.kappa * EPS, 3), fmt(2 / s.L))
+
+    if d.spectrum.source == "singular values":
+        source = "exact (singular values of the centred, scaled design)"
+    elif d.spectrum.exact:
+        source = "by Lanczos, exact here (the Krylov space covers all D dimensions)"
+    else:
+        source = "Lanczos estimates (μ from above, so κ is a lower estimate)"
+    options = (
+        f"fit_intercept={d.fit_intercept}, standardize={d.standardize}, alpha={d.alpha:g}, "
+        f"tol={d.tol:g}"
+    )
+    sections = [
+        Section(
+            "Data",
+            (
+                f"N = {d.n_samples} samples, D = {d.n_features} features, K = {d.n_outputs} "
+                f"output(s) ({', '.join(d.target_names)}); options: {options}.",
+                *d.notes,
+            ),
+        ),
+        Section(
+            "Curvature and conditioning",
+            (
+                f"Eigenvalues of the Hessian of f, {source}. The loop runs in the "
+                f"{'standardized' if d.standardize else 'unscaled'} coordinates.",
+                Table(
+                    ("coordinates", "L (largest)", "μ (smallest)", "κ = L/μ", "κ·ε", "2/L"),
+                    (
+                        spec_row("unscaled", d.raw),
+                        spec_row("standardized", d.standardized),
+                    ),
+                ),
+                f"Largest stable learning rate for gd: 2/L = {fmt(d.max_stable_learning_rate)}; "
+                f"learning_rate='auto' uses 1/L with L from Lanczos = {fmt(d.lipschitz_lanczos)} "
+                f"(1/L = {fmt(1 / d.lipschitz_lanczos)}).",
+            ),
+        ),
+        Section(
+            f"Predicted iterations to tol = {d.tol:g}",
+            (
+                Table(
+                    ("method", "iterations", "rule"),
+                    tuple(
+                        (m, fmt(v, 3), rule)
+                        for (m, v), rule in zip(
+                            d.predicted_iterations.items(),
+                            ("κ·ln(1/tol)", "√κ·ln(1/tol)", "√κ·ln(1/tol)", "min(D, √κ·ln(1/tol))"),
+                            strict=True,
+                        )
+                    ),
+                ),
+            ),
+        ),
+        Section("Recommendations", tuple(f"- {r.text}" for r in d.recommendations)),
+    ]
+    if d.fit is not None:
+        sections.append(Section("After the fit", tuple(_fit_blocks(d.fit, d))))
+    return Report(
+        f"gradfit diagnosis (N={d.n_samples}, D={d.n_features}, K={d.n_outputs})", sections
+    )
+
+
+def _fit_blocks(f: FitAssessment, d: Diagnosis) -> list[Any]:
+    blocks: list[Any] = []
+    if f.stop_reason is not None:
+        blocks.append(f"The fit: {f.stop_reason}.")
+    rows = [
+        ("loss f(W, b)", fmt(f.loss, 10)),
+        ("gradient norm ‖G‖ (loop coordinates)", fmt(f.grad_norm, 3)),
+        ("relative gradient norm per output", ", ".join(fmt(v, 3) for v in f.relative_grad_norm)),
+        (
+            "bound on ‖W − W*‖ from ‖G‖/μ" + ("" if f.rigorous else " (μ estimated: indicative)"),
+            fmt(f.distance_bound, 3),
+        ),
+        ("bound on f − f* from ‖G‖²/(2μ)", fmt(f.loss_gap_bound, 3)),
+    ]
+    if f.exact_distance is not None:
+        assert f.exact_loss is not None and f.exact_relative_distance is not None
+        rows += [
+            ("exact optimum f* (least squares by SVD)", fmt(f.exact_loss, 10)),
+            ("f − f*", fmt(f.loss - f.exact_loss, 3)),
+            ("‖W − W*‖ to the exact solution", fmt(f.exact_distance, 3)),
+            ("‖W − W*‖ / ‖W*‖", fmt(f.exact_relative_distance, 3)),
+        ]
+        if f.intercept_distance is not None:
+            rows.append(("‖b − b*‖", fmt(f.intercept_distance, 3)))
+    blocks.append(Table(("quantity", "value"), tuple(rows)))
+    if d.mu == 0 or d.attainable_accuracy >= 1:
+        blocks.append(
+            "The problem is singular or numerically singular: many coefficient vectors reach "
+            "the same loss, so compare losses, not coefficients."
+        )
+    return blocks

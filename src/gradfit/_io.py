@@ -1,0 +1,175 @@
+"""Reading the user's data: CSV/Parquet tables for the CLI, arrays for the report functions.
+
+``read_table`` loads a whole table into memory (the explanation and diagnosis tools are
+meant for data that fits comfortably); errors name the missing or non-numeric column and
+list what the file does have.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ._exceptions import GradfitInputError
+from ._validation import as_design_matrix, as_targets
+
+__all__ = ["as_float_inputs", "read_table"]
+
+F64 = NDArray[np.float64]
+
+
+def _load_frame(path: Path) -> Any:
+    import pandas as pd
+
+    if not path.exists():
+        raise FileNotFoundError(f"data file {str(path)!r} does not exist")
+    suffix = path.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        try:
+            return pd.read_parquet(path)
+        except ImportError as err:
+            raise GradfitInputError(
+                f"reading {path.name} needs a Parquet engine ({err}). "
+                "Install one with `pip install pyarrow`, or save the table as CSV."
+            ) from err
+    if suffix in (".csv", ".txt", ".tsv", ".gz", ".bz2", ".zip", ".xz"):
+        sep = "\t" if ".tsv" in path.suffixes else ","
+        return pd.read_csv(path, sep=sep)
+    raise GradfitInputError(
+        f"cannot tell the format of {path.name!r} from its extension {suffix!r}: "
+        "use a .csv, .tsv or .parquet file."
+    )
+
+
+def read_table(
+    path: str | Path,
+    targets: str | Sequence[str],
+    features: Sequence[str] | None = None,
+) -> tuple[F64, F64, list[str], list[str]]:
+    r"""Read a CSV or Parquet table into features and targets.
+
+    Parameters
+    ----------
+    path : str or Path
+        A ``.csv`` (``.tsv``, compressed CSV) or ``.parquet`` file with a header row.
+        Parquet needs pyarrow (or fastparquet).
+    targets : str or sequence of str
+        The target column(s); several make a multi-output problem.
+    features : sequence of str, optional
+        The feature columns; by default every column that is not a target.
+
+    Returns
+    -------
+    X : ndarray of shape (N, D)
+    Y : ndarray of shape (N, K)
+    feature_names : list of str
+    target_names : list of str
+
+    Raises
+    ------
+    GradfitInputError
+        A named column is missing (the message lists the file's columns), a column is not
+        numeric (named, with the first offending value), or a value is NaN or infinite.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> folder = tempfile.mkdtemp()
+    >>> path = os.path.join(folder, "data.csv")
+    >>> with open(path, "w") as f:
+    ...     _ = f.write("a,b,y\n1,2,3\n4,5,6\n7,8,10\n")
+    >>> X, Y, names, targets = read_table(path, "y")
+    >>> X.shape, Y.shape, names, targets
+    ((3, 2), (3, 1), ['a', 'b'], ['y'])
+    >>> read_table(path, "z")
+    Traceback (most recent call last):
+    ...
+    gradfit._exceptions.GradfitInputError: target column 'z' is not in data.csv; its columns ...
+    """
+    path = Path(path)
+    frame = _load_frame(path)
+    columns = [str(c) for c in frame.columns]
+    frame.columns = columns
+    target_list = [targets] if isinstance(targets, str) else list(targets)
+    if not target_list:
+        raise GradfitInputError("name at least one target column")
+    listing = ", ".join(columns)
+    for name in target_list:
+        if name not in columns:
+            raise GradfitInputError(
+                f"target column {name!r} is not in {path.name}; its columns are: {listing}"
+            )
+    if features is None:
+        feature_list = [c for c in columns if c not in target_list]
+    else:
+        feature_list = list(features)
+        for name in feature_list:
+            if name not in columns:
+                raise GradfitInputError(
+                    f"feature column {name!r} is not in {path.name}; its columns are: {listing}"
+                )
+        overlap = sorted(set(feature_list) & set(target_list))
+        if overlap:
+            raise GradfitInputError(
+                f"column(s) {', '.join(overlap)} are named both as feature and as target"
+            )
+    if not feature_list:
+        raise GradfitInputError(
+            f"{path.name} has no feature columns besides the target(s) {', '.join(target_list)}"
+        )
+    X_arr, _ = as_design_matrix(frame[feature_list], name=path.name)
+    Y, _, _ = as_targets(frame[target_list], X_arr.shape[0], x_shape=X_arr.shape)
+    # Row blocks of a C-ordered X are contiguous: the gradient passes read them fastest.
+    X64 = np.ascontiguousarray(X_arr, dtype=np.float64)
+    return X64, np.ascontiguousarray(Y, dtype=np.float64), feature_list, target_list
+
+
+def as_float_inputs(
+    X: Any,
+    y: Any,
+    feature_names: Sequence[str] | None = None,
+    target_names: Sequence[str] | None = None,
+) -> tuple[F64, F64, bool, list[str], list[str]]:
+    """Validate ``X`` and ``y`` and return float64 copies-or-views with names.
+
+    Parameters
+    ----------
+    X : array-like or DataFrame of shape (N, D)
+    y : array-like, Series or DataFrame of shape (N,) or (N, K)
+    feature_names, target_names : sequence of str, optional
+        Override the names (DataFrame columns, a Series name, else ``x0…``, ``y0…``).
+
+    Returns
+    -------
+    X : ndarray of shape (N, D), float64
+    Y : ndarray of shape (N, K), float64
+    was_1d : bool
+    feature_names : list of str
+    target_names : list of str
+
+    Examples
+    --------
+    >>> X, Y, was_1d, f, t = as_float_inputs([[1, 2], [3, 4], [5, 7]], [1.0, 2.0, 3.0])
+    >>> Y.shape, was_1d, f, t
+    ((3, 1), True, ['x0', 'x1'], ['y'])
+    """
+    X_arr, names = as_design_matrix(X)
+    Y, was_1d, tnames = as_targets(y, X_arr.shape[0], x_shape=X_arr.shape)
+    D = X_arr.shape[1]
+    K = Y.shape[1]
+    f_names = list(feature_names) if feature_names is not None else names
+    if f_names is None:
+        f_names = [f"x{j}" for j in range(D)]
+    t_names = list(target_names) if target_names is not None else tnames
+    if t_names is None:
+        t_names = ["y"] if K == 1 else [f"y{k}" for k in range(K)]
+    if len(f_names) != D or len(t_names) != K:
+        raise GradfitInputError(
+            f"got {len(f_names)} feature names for {D} features and {len(t_names)} target "
+            f"names for {K} outputs; pass one name per column"
+        )
+    return np.asarray(X_arr, dtype=np.float64), np.asarray(Y, np.float64), was_1d, f_names, t_names
