@@ -5,11 +5,11 @@
 
 from __future__ import annotations
 
-from ._exceptions import ConvergenceWarning, DivergenceError, GradfitInputError
-from ._history import Event, History
 from ._diagnose import diagnose
-from .estimator import GDRegressor
+from ._exceptions import ConvergenceWarning, DivergenceError, GradfitInputError
 from ._explain import explain
+from ._history import Event, History
+from .estimator import GDRegressor
 from .gradcheck import check_gradient
 
 __version__ = "0.1.0"
