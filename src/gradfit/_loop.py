@@ -76,7 +76,8 @@ def predicted_iterations(method: str, kappa: float, tol: float, dim: int) -> flo
     """Iterations a method is expected to need to reach ``tol``, from ``κ``.
 
     gd: ``κ·ln(1/tol)``; momentum and nesterov: ``√κ·ln(1/tol)``; cg: the same
-    but never more than the dimension ``D`` (in exact arithmetic).
+    but never more than the dimension ``D`` (in exact arithmetic); exact: 1;
+    sgd: NaN (a stochastic method's gradient norm stalls at its noise level).
 
     Examples
     --------
@@ -85,6 +86,10 @@ def predicted_iterations(method: str, kappa: float, tol: float, dim: int) -> flo
     >>> predicted_iterations("cg", 1e8, 1e-6, 10)
     10
     """
+    if method == "exact":
+        return 1.0  # one Cholesky solve (plus at most three refinement steps)
+    if method == "sgd":
+        return math.nan  # stochastic: the gradient norm stalls at the noise level, see docs
     log_term = math.log(1.0 / max(tol, 1e-300))
     if not math.isfinite(kappa):
         return math.inf if method != "cg" else dim

@@ -445,6 +445,12 @@ class GDRegressor(RegressorMixin, BaseEstimator):
                 f"{head} Likely cause: tol={self.tol:g} is below what {problem.dtype} "
                 "arithmetic can resolve for this data. Fix: raise tol, or fit in float64."
             )
+        if self.method == "sgd":
+            return (
+                f"{head} Likely cause: mini-batch noise; SGD's gradient norm shrinks only as "
+                "its step decays. Fix: raise max_iter (epochs) or tol, a larger batch_size, or "
+                "a full-batch method (method='cg') when the data fits in memory."
+            )
         if not self.standardize and rms.size > 1 and rms.max() > 100 * rms.min():
             return (
                 f"{head} Likely cause: unscaled features (column root mean squares range "
