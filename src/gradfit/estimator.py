@@ -14,6 +14,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._adapters import Built, find_adapter
 from ._engine import ENGINES, make_problem
 from ._exceptions import ConvergenceWarning
 from ._loop import SolveResult, predicted_iterations, solve, solve_exact
@@ -125,6 +126,9 @@ class GDRegressor(RegressorMixin, BaseEstimator):
     (True, 'converged')
     """
 
+    coef_: Any
+    intercept_: Any
+
     def __init__(
         self,
         *,
@@ -225,6 +229,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         sample_weight: Any = None,
         *,
         callback: Callable[[int, dict[str, Any]], bool | None] | None = None,
+        **fit_params: Any,
     ) -> GDRegressor:
         """Fit the linear model.
 
@@ -241,6 +246,9 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             ``callback(iteration, info)`` after every step, ``info`` holding
             the loss, the relative gradient norm and the step; return True to
             stop early.
+        **fit_params
+            Passed to the input adapter for inputs other than in-memory
+            arrays (e.g. ``target=`` and ``features=`` for files).
 
         Returns
         -------
@@ -248,20 +256,47 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         """
         self._check_params()
         self._stream: dict[str, Any] | None = None
-        X_arr, _ = as_design_matrix(X)
-        validate_data(self, X, reset=True, skip_check_array=True)
-        Y, was_1d, _ = as_targets(y, X_arr.shape[0], x_shape=X_arr.shape)
-        weights = as_sample_weight(sample_weight, X_arr.shape[0])
-        problem, refine, engine, reason = make_problem(
-            X_arr,
-            Y,
-            sample_weight=weights,
-            fit_intercept=self.fit_intercept,
-            standardize=self.standardize,
-            alpha=float(self.alpha),
-            method=self.method,
-            gradient=self.gradient,
-        )
+        adapter = find_adapter(X)
+        options = {
+            "fit_intercept": self.fit_intercept,
+            "standardize": self.standardize,
+            "alpha": float(self.alpha),
+            "method": self.method,
+            "gradient": self.gradient,
+            **fit_params,
+        }
+        if adapter is not None:
+            built = adapter.build(X, y, sample_weight, options)
+            self.n_features_in_ = built.n_features
+            if built.feature_names is not None:
+                self.feature_names_in_ = np.asarray(built.feature_names, dtype=object)
+            elif hasattr(self, "feature_names_in_"):
+                del self.feature_names_in_
+        else:
+            if fit_params:
+                raise TypeError(
+                    f"fit() got unexpected keyword argument(s) {sorted(fit_params)}; they are "
+                    "only meaningful for file inputs (target=, features=)."
+                )
+            X_arr, _ = as_design_matrix(X)
+            validate_data(self, X, reset=True, skip_check_array=True)
+            Y, was_1d, _ = as_targets(y, X_arr.shape[0], x_shape=X_arr.shape)
+            weights = as_sample_weight(sample_weight, X_arr.shape[0])
+            problem, refine, engine, reason = make_problem(
+                X_arr,
+                Y,
+                sample_weight=weights,
+                fit_intercept=self.fit_intercept,
+                standardize=self.standardize,
+                alpha=float(self.alpha),
+                method=self.method,
+                gradient=self.gradient,
+            )
+            built = Built(
+                problem, refine, engine, reason, X_arr.shape[1], None, was_1d, X_arr.dtype
+            )
+        problem, refine, engine, reason = built.problem, built.refine, built.engine, built.reason
+        was_1d = built.was_1d
         V0 = None
         if self.warm_start and hasattr(self, "coef_"):
             # coef_ is (D,) after a 1-D y and (K, D) otherwise; reuse it only when both
@@ -289,7 +324,11 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             )
         self.engine_ = engine if problem.engine == engine else problem.engine
         self.engine_reason_ = reason
-        self._store(result, problem, was_1d, X_arr.dtype)
+        self._store(result, problem, was_1d, built.dtype)
+        if built.to_output is not None:
+            self.coef_ = built.to_output(self.coef_)
+            if not was_1d:
+                self.intercept_ = built.to_output(self.intercept_)
         if not result.converged and not result.stop_reason.startswith("stopped by callback"):
             warnings.warn(
                 self._convergence_message(result, problem), ConvergenceWarning, stacklevel=2
@@ -483,6 +522,9 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         ndarray of shape (N,) or (N, K)
         """
         check_is_fitted(self)
+        adapter = find_adapter(X)
+        if adapter is not None and adapter.predict is not None:
+            return adapter.predict(X, self.coef_, self.intercept_)
         X_arr, _ = as_design_matrix(X)
         validate_data(self, X, reset=False, skip_check_array=True)
         coef = np.asarray(self.coef_)
