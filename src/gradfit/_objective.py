@@ -204,8 +204,8 @@ class LeastSquaresProblem:
             self.y_offset = np.asarray(given_y, dtype=np.float64)
         elif self.fit_intercept:
             self.x_offset = self._column_means()
-            self.y_offset = (Y64.mean(axis=0) if self.omega is None else self.omega @ Y64).astype(
-                np.float64
+            self.y_offset = np.asarray(
+                Y64.mean(axis=0) if self.omega is None else self.omega @ Y64, dtype=np.float64
             )
         else:
             self.x_offset = np.zeros(self.D)
@@ -219,14 +219,25 @@ class LeastSquaresProblem:
             self.x_scale = scale
         else:
             self.x_scale = np.ones(self.D)
-        Yc = Y64 - self.y_offset
-        per_row = Yc * Yc if self.omega is None else Yc * Yc * self.omega[:, None]
-        reduce = np.mean if self.omega is None else np.sum
+        centred = np.zeros(self.K)
+        raw = np.zeros(self.K)
+        for start, stop in self.blocks:  # by blocks: no N×K temporaries
+            Yb = Y64[start:stop]
+            Ycb = Yb - self.y_offset
+            if self.omega is None:
+                centred += np.einsum("ij,ij->j", Ycb, Ycb)
+                raw += np.einsum("ij,ij->j", Yb, Yb)
+            else:
+                wb = self.omega[start:stop]
+                centred += np.einsum("ij,ij,i->j", Ycb, Ycb, wb)
+                raw += np.einsum("ij,ij,i->j", Yb, Yb, wb)
+        if self.omega is None:
+            centred /= self.N
+            raw /= self.N
         #: Loss of the zero model (the intercept alone), per output.
-        self.loss_at_zero = 0.5 * reduce(per_row, axis=0)
+        self.loss_at_zero = 0.5 * centred
         #: Half the weighted mean square of the raw targets: the scale of rounding in the loss.
-        raw = Y64 * Y64 if self.omega is None else Y64 * Y64 * self.omega[:, None]
-        self.target_scale = 0.5 * reduce(raw, axis=0)
+        self.target_scale = 0.5 * raw
         self.n_passes = 0
         if not (
             np.all(np.isfinite(self.x_rms))
