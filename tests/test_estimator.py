@@ -144,9 +144,13 @@ def test_zero_targets_converge_at_once() -> None:
 
 
 @pytest.mark.slow
-def test_demo_runs_and_reports_exact_agreement() -> None:
+def test_demo_runs_and_reports_exact_agreement(tmp_path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "gradfit.cli", "demo"], capture_output=True, text=True, check=True
+        [sys.executable, "-m", "gradfit.cli", "demo", "--no-report"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
     )
     out = result.stdout
     assert "diabetes" in out and "linnerud" in out

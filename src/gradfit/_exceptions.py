@@ -5,7 +5,7 @@ from __future__ import annotations
 # scikit-learn is a dependency; subclassing its warning lets filters written for it catch ours.
 from sklearn.exceptions import ConvergenceWarning as _SklearnConvergenceWarning
 
-__all__ = ["ConvergenceWarning", "DivergenceError", "GradfitInputError"]
+__all__ = ["ConvergenceWarning", "DivergenceError", "GradfitInputError", "GradfitModelError"]
 
 
 class DivergenceError(RuntimeError):
@@ -60,3 +60,23 @@ class ConvergenceWarning(_SklearnConvergenceWarning):
 
 class GradfitInputError(ValueError):
     """Raised for data that gradfit cannot fit, with a message saying why and how to fix it."""
+
+
+class GradfitModelError(ValueError):
+    """Raised when a model file cannot be loaded, with a message that says why.
+
+    ``reason`` names the kind of failure, for programs that branch on it:
+    ``"not_a_model"``, ``"truncated"``, ``"corrupt"``, ``"tampered"``, ``"too_new"``,
+    ``"unsafe"`` (it holds pickled Python objects, which gradfit never loads),
+    ``"inconsistent"`` (its parts disagree) or ``"not_fitted"`` (saving an unfitted model).
+
+    Examples
+    --------
+    >>> err = GradfitModelError("model.gfm is truncated", reason="truncated")
+    >>> err.reason, isinstance(err, ValueError)
+    ('truncated', True)
+    """
+
+    def __init__(self, message: str, *, reason: str = "corrupt") -> None:
+        super().__init__(message)
+        self.reason = reason

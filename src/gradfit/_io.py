@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 from ._exceptions import GradfitInputError
 from ._validation import as_design_matrix, as_targets
 
-__all__ = ["as_float_inputs", "read_table"]
+__all__ = ["as_float_inputs", "read_features", "read_table"]
 
 F64 = NDArray[np.float64]
 
@@ -26,8 +26,13 @@ def _load_frame(path: Path) -> Any:
     import pandas as pd
 
     if not path.exists():
-        raise FileNotFoundError(f"data file {str(path)!r} does not exist")
+        raise FileNotFoundError(
+            f"data file {str(path)!r} does not exist (looked for {path.resolve()}); check the "
+            "name and the folder"
+        )
     suffix = path.suffix.lower()
+    if path.is_dir():
+        raise GradfitInputError(f"{str(path)!r} is a folder: give a .csv, .tsv or .parquet file")
     if suffix in (".parquet", ".pq"):
         try:
             return pd.read_parquet(path)
@@ -36,13 +41,35 @@ def _load_frame(path: Path) -> Any:
                 f"reading {path.name} needs a Parquet engine ({err}). "
                 "Install one with `pip install pyarrow`, or save the table as CSV."
             ) from err
+        except (ValueError, OSError) as err:  # pyarrow's ArrowInvalid is a ValueError
+            raise GradfitInputError(
+                f"cannot read {path.name} as Parquet: {_first_line(err)}. Check that the file "
+                "is complete, or save the table as CSV."
+            ) from err
     if suffix in (".csv", ".txt", ".tsv", ".gz", ".bz2", ".zip", ".xz"):
         sep = "\t" if ".tsv" in path.suffixes else ","
-        return pd.read_csv(path, sep=sep)
+        try:
+            return pd.read_csv(path, sep=sep)
+        except pd.errors.EmptyDataError as err:
+            raise GradfitInputError(
+                f"{path.name} is empty: it needs a header row naming the columns and one row "
+                "per sample"
+            ) from err
+        except (ValueError, OSError, EOFError) as err:  # ParserError, UnicodeDecodeError, …
+            kind = "tab-separated" if sep == "\t" else "comma-separated"
+            raise GradfitInputError(
+                f"cannot read {path.name} as a {kind} table: {_first_line(err)}. Check that it "
+                "is a text table with a header row and the same number of fields on every line."
+            ) from err
     raise GradfitInputError(
         f"cannot tell the format of {path.name!r} from its extension {suffix!r}: "
         "use a .csv, .tsv or .parquet file."
     )
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return text[0].rstrip(".") if text else type(err).__name__
 
 
 def read_table(
@@ -173,3 +200,77 @@ def as_float_inputs(
             f"names for {K} outputs; pass one name per column"
         )
     return np.asarray(X_arr, dtype=np.float64), np.asarray(Y, np.float64), was_1d, f_names, t_names
+
+
+def read_features(
+    path: str | Path,
+    feature_names: Sequence[str],
+    target_names: Sequence[str] = (),
+    keep: Sequence[str] = (),
+) -> tuple[F64, F64 | None, Any]:
+    r"""Read the columns a fitted model needs from a CSV or Parquet table, by name.
+
+    Parameters
+    ----------
+    path : str or Path
+    feature_names : sequence of str
+        The model's features, in its order; every one must be in the file.
+    target_names : sequence of str, optional
+        The model's targets; returned when the file has all of them (to score the model).
+    keep : sequence of str, optional
+        Further columns to return unchanged (an identifier, say).
+
+    Returns
+    -------
+    X : ndarray of shape (N, D)
+    Y : ndarray of shape (N, K) or None
+        None unless the file has every target column.
+    kept : DataFrame
+        The ``keep`` columns.
+
+    Raises
+    ------
+    GradfitInputError
+        A feature or ``keep`` column is missing (the message names them, and the model's
+        feature count), or a feature column is not numeric or not finite.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "new.csv")
+    >>> with open(path, "w") as f:
+    ...     _ = f.write("id,b,a\nr1,2,1\nr2,5,4\n")
+    >>> X, Y, kept = read_features(path, ["a", "b"], ["y"], keep=["id"])
+    >>> X.tolist(), Y, list(kept["id"])
+    ([[1.0, 2.0], [4.0, 5.0]], None, ['r1', 'r2'])
+    >>> read_features(path, ["a", "b", "c"])
+    Traceback (most recent call last):
+    ...
+    gradfit._exceptions.GradfitInputError: the model needs 3 feature columns (a, b, c) but ...
+    """
+    path = Path(path)
+    frame = _load_frame(path)
+    frame.columns = [str(c) for c in frame.columns]
+    columns = list(frame.columns)
+    missing = [n for n in feature_names if n not in columns]
+    if missing:
+        raise GradfitInputError(
+            f"the model needs {len(feature_names)} feature columns ({', '.join(feature_names)}) "
+            f"but {path.name} lacks {', '.join(missing)}; its columns are: {', '.join(columns)}"
+        )
+    absent = [n for n in keep if n not in columns]
+    if absent:
+        raise GradfitInputError(
+            f"column(s) {', '.join(absent)} to keep are not in {path.name}; its columns are: "
+            f"{', '.join(columns)}"
+        )
+    X_arr, _ = as_design_matrix(frame[list(feature_names)], name=path.name)
+    X64 = np.ascontiguousarray(X_arr, dtype=np.float64)
+    Y64 = None
+    if target_names and all(n in columns for n in target_names):
+        try:
+            Y, _, _ = as_targets(frame[list(target_names)], X64.shape[0], x_shape=X64.shape)
+            Y64 = np.ascontiguousarray(Y, dtype=np.float64)
+        except (GradfitInputError, TypeError):  # targets unknown here (blank, text): no score
+            Y64 = None
+    return X64, Y64, frame[list(keep)]

@@ -34,6 +34,10 @@ try:
 except ImportError:  # pragma: no cover - numba is a dependency
     HAVE_NUMBA = False
 
+SMALL_KERNELS: dict[int, Any] = {}
+if HAVE_NUMBA:
+    from ._kernels_small import KERNELS as SMALL_KERNELS
+
 if HAVE_NUMBA:
 
     @numba.njit(parallel=True, fastmath=True, cache=True, nogil=True)
@@ -201,5 +205,6 @@ def fused_pass(
     K = W.shape[1]
     Yk = Y if Y is not None else np.zeros((1, K), dtype=dtype)
     om = omega if omega is not None else np.zeros(1, dtype=dtype)
-    total, sq, rs = _fused(X, WT, Yk, c, om, omega is not None, Y is not None, N_CHUNKS)
+    kernel = SMALL_KERNELS.get(K, _fused)
+    total, sq, rs = kernel(X, WT, Yk, c, om, omega is not None, Y is not None, N_CHUNKS)
     return np.ascontiguousarray(total.T), sq, rs

@@ -147,17 +147,38 @@ class Report:
     # -- html --------------------------------------------------------------------
     def to_html(self) -> str:
         """A self-contained HTML page (inline style, no scripts, every string escaped)."""
-        body = [f"<h1>{_inline_html(self.title)}</h1>"]
-        for section in self.sections:
-            body.append(f"<section><h2>{_inline_html(section.heading)}</h2>")
-            body += [_html_block(block) for block in section.blocks]
-            body.append("</section>")
         return (
             "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
             f"<title>{html.escape(self.title)}</title><style>{_CSS}</style></head>\n<body>\n"
-            + "\n".join(body)
+            + self.to_html_fragment()
             + "\n</body></html>\n"
         )
+
+    def to_html_fragment(self, level: int = 1) -> str:
+        """The body of :meth:`to_html`, to place inside another page.
+
+        Parameters
+        ----------
+        level : int, default=1
+            Heading level of the title (``<h1>``); sections are one level below.
+
+        Examples
+        --------
+        >>> print(Report("T", [Section("A", ("x",))]).to_html_fragment(level=3))
+        <h3>T</h3>
+        <section><h4>A</h4>
+        <p>x</p>
+        </section>
+        """
+        if not 1 <= level <= 5:
+            raise ValueError(f"level={level}: use 1 to 5")
+        body = [f"<h{level}>{_inline_html(self.title)}</h{level}>"]
+        sub = level + 1
+        for section in self.sections:
+            body.append(f"<section><h{sub}>{_inline_html(section.heading)}</h{sub}>")
+            body += [_html_block(block) for block in section.blocks]
+            body.append("</section>")
+        return "\n".join(body)
 
 
 _CSS = (

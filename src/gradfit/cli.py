@@ -1,15 +1,28 @@
 """The ``gradfit`` command line.
 
-``gradfit demo`` fits real datasets bundled with scikit-learn and reports what
-happened, every number computed on the spot. ``gradfit explain``, ``gradfit diagnose``
-and ``gradfit check-gradient`` do the same for a CSV or Parquet file of your own.
+``gradfit fit`` goes from a CSV or Parquet file to a fitted model file, an HTML report and
+predictions in one command; ``gradfit predict`` applies a saved model to new data;
+``gradfit report`` and ``gradfit sweep`` draw; ``gradfit explain``, ``gradfit diagnose`` and
+``gradfit check-gradient`` answer questions about the method on your data; ``gradfit demo``
+fits real datasets bundled with scikit-learn and writes a report, every number computed on
+the spot.
+
+Exit status: 0 on success; 1 when ``check-gradient`` finds a mistake or a fit with your own
+learning rate diverges; 2 for usage and data errors (one or two lines on stderr naming the
+cause and the fix; ``--debug`` adds the traceback); 130 when interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
+import math
+import os
+import re
 import sys
+import time
+import traceback
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -20,10 +33,11 @@ import numpy as np
 from . import __version__
 from ._curvature import CurvatureEstimate, lanczos_extremes
 from ._exact import exact_solution
-from ._exceptions import ConvergenceWarning, GradfitInputError
-from ._io import read_table
+from ._exceptions import ConvergenceWarning, DivergenceError, GradfitInputError, GradfitModelError
+from ._files import atomic_write, describe_size
+from ._io import read_features, read_table
 from ._objective import LeastSquaresProblem
-from .estimator import GDRegressor
+from .estimator import METHODS, GDRegressor
 
 __all__ = ["main"]
 
@@ -61,7 +75,7 @@ def _report_fit(
     return lines
 
 
-def _demo_dataset(title: str, X: np.ndarray, Y: np.ndarray, names: Sequence[str]) -> None:
+def _demo_dataset(title: str, X: np.ndarray, Y: np.ndarray, names: Sequence[str]) -> GDRegressor:
     W_exact, b_exact = exact_solution(X, Y.reshape(len(Y), -1))
     print(
         f"\n{title}: N={X.shape[0]} rows, D={X.shape[1]} features, "
@@ -89,6 +103,7 @@ def _demo_dataset(title: str, X: np.ndarray, Y: np.ndarray, names: Sequence[str]
         label = f"output {k}: " if coef.shape[0] > 1 else ""
         pairs = ", ".join(f"{n}={c:+.4f}" for n, c in zip(names, coef[k], strict=True))
         print(f"    {label}intercept={intercept[k]:+.4f} (exact {b_exact[k]:+.4f}); {pairs}")
+    return model
 
 
 def _curvature(X: np.ndarray, Y: np.ndarray, *, standardize: bool) -> CurvatureEstimate:
@@ -101,9 +116,11 @@ def _demo(args: argparse.Namespace) -> int:
 
     print(f"gradfit {__version__} demo: gradient methods against the exact least-squares answer")
     diabetes = load_diabetes()
-    _demo_dataset("diabetes (scikit-learn)", diabetes.data, diabetes.target, diabetes.feature_names)
+    diabetes_model = _demo_dataset(
+        "diabetes (scikit-learn)", diabetes.data, diabetes.target, diabetes.feature_names
+    )
     linnerud = load_linnerud()
-    _demo_dataset(
+    linnerud_model = _demo_dataset(
         f"linnerud (scikit-learn), targets {', '.join(linnerud.target_names)}",
         linnerud.data,
         linnerud.target,
@@ -129,6 +146,39 @@ def _demo(args: argparse.Namespace) -> int:
             f"  lr = {factor:.1f}/L = {lr:.4g}: loss {losses[0]:.6g} -> {losses[-1]:.6g} "
             f"after 200 steps ({verdict}; the bound is 2/L = {2 / L:.4g})"
         )
+    if args.no_report:
+        return 0
+    from .report import ReportInput, render_report
+
+    inputs = [
+        ReportInput(
+            diabetes_model,
+            diabetes.data,
+            diabetes.target,
+            diabetes.feature_names,
+            ["progression"],
+            "diabetes (scikit-learn, 1 target)",
+            "442 patients, 10 baseline measurements (scaled by scikit-learn), disease "
+            "progression one year later; fitted with method='cg', tol=1e-10.",
+        ),
+        ReportInput(
+            linnerud_model,
+            linnerud.data,
+            linnerud.target,
+            linnerud.feature_names,
+            linnerud.target_names,
+            "linnerud (scikit-learn, 3 targets at once)",
+            "20 middle-aged men: exercises (chins, sit-ups, jumps) and three physiological "
+            "measurements, fitted as one multi-output model with method='cg', tol=1e-10.",
+        ),
+    ]
+    page = render_report(inputs, title="gradfit demo: diabetes and linnerud")
+    _write_text(args.report, page)
+    print(
+        f"\nReport: wrote {args.report} ({describe_size(args.report)}): the data, the fit, "
+        "the loss curves, the coefficients against the exact solution, residual plots, "
+        "the diagnosis and the explanation, for both datasets; open it in a browser."
+    )
     return 0
 
 
@@ -138,7 +188,7 @@ def _emit(args: argparse.Namespace, result: Any) -> None:
     render = {"text": result.to_text, "markdown": result.to_markdown, "html": result.to_html}
     text = render[args.format]()
     if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
+        _write_text(args.output, text)
         print(f"wrote {args.output}")
     else:
         print(text)
@@ -303,6 +353,7 @@ def _add_output(parser: argparse.ArgumentParser) -> None:
 def _add_understanding(sub: Any) -> None:
     explain = sub.add_parser(
         "explain",
+        **_common(),
         help="explain the gradient-descent loop step by step with your data",
         description="Answer the seed's questions (why X.T.dot(error)/N is a gradient, why "
         "the transpose, why /N, which learning rate is safe) with your data's own numbers, "
@@ -327,6 +378,7 @@ def _add_understanding(sub: Any) -> None:
 
     diagnose = sub.add_parser(
         "diagnose",
+        **_common(),
         help="curvature, conditioning, safe learning rate and advice, before or after a fit",
         description="Measure L, μ and κ (unscaled and standardized), the largest stable "
         "learning rate and the iterations each method needs; with --fit, also how far the "
@@ -348,6 +400,7 @@ def _add_understanding(sub: Any) -> None:
 
     check = sub.add_parser(
         "check-gradient",
+        **_common(),
         help="check your gradient function and name the mistake",
         description="Call FUNCTION(X, y, W) from a Python file at a few random W and compare "
         "with the gradient of ½·MSE, G = Xᵀ(XW − y)/N (+ αW). Exit status 0 when it is G, "
@@ -363,24 +416,755 @@ def _add_understanding(sub: Any) -> None:
     check.set_defaults(func=_check_gradient)
 
 
+# -- shared helpers -----------------------------------------------------------------------------
+class UsageError(Exception):
+    """A wrong combination of options: reported like argparse's own errors, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with usage errors in two lines (the cause, then where the help is)."""
+
+    def error(self, message: str) -> Any:
+        self.exit(
+            2,
+            f"{self.prog}: error: {message}\n  run '{self.prog} --help' for the options "
+            "and an example\n",
+        )
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Wrap one-paragraph descriptions; keep multi-line texts (the examples) as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if "\n" in text:
+            return super()._fill_text(text, width, indent)
+        return argparse.HelpFormatter._fill_text(self, text, width, indent)
+
+
+def _common() -> dict[str, Any]:
+    """What every subcommand's parser shares: ``--debug`` and the layout of its help."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="on an error, show the Python traceback too",
+    )
+    return {"parents": [common], "formatter_class": _Formatter}
+
+
+def _write_text(path: str | Path, text: str) -> None:
+    with atomic_write(path, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
+def _bounded(parse: Callable[[str], Any], low: float, strict: bool, words: str) -> Any:
+    """An argparse ``type`` that parses a number and checks it against ``low``."""
+    noun = "whole number" if parse is int else "number"
+
+    def check(text: str) -> Any:
+        try:
+            value = parse(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a {noun}") from None
+        if not math.isfinite(value) or value < low or (strict and value == low):
+            raise argparse.ArgumentTypeError(f"{text!r}: use {words}")
+        return value
+
+    return check
+
+
+_positive_int = _bounded(int, 1, False, "a whole number of at least 1")
+_non_negative_int = _bounded(int, 0, False, "a whole number of at least 0")
+_non_negative_float = _bounded(float, 0.0, False, "a finite number of at least 0")
+_positive_float = _bounded(float, 0.0, True, "a positive number")
+
+
+def _learning_rate(text: str) -> float | str:
+    if text == "auto":
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: use 'auto' or a positive number") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text!r}: use 'auto' or a positive number")
+    return value
+
+
+def _say(args: argparse.Namespace, text: str = "") -> None:
+    """Print to stdout unless ``--quiet`` (or ``--json``, whose output is the JSON)."""
+    if not getattr(args, "quiet", False) and not getattr(args, "json", False):
+        print(text)
+
+
+def _note(args: argparse.Namespace, text: str) -> None:
+    """A message on stderr, unless ``--quiet``."""
+    if not getattr(args, "quiet", False):
+        print(text, file=sys.stderr)
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no inf or NaN: None instead."""
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _progress_mode(args: argparse.Namespace) -> str:
+    if args.quiet:
+        return "off"
+    if sys.stderr.isatty():
+        return "bar"
+    return "lines" if args.verbose else "off"
+
+
+def _add_model_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("model options (as in GDRegressor)")
+    group.add_argument(
+        "--method",
+        choices=METHODS,
+        default="cg",
+        help="update rule: cg (default, no learning rate), gd (the seed's loop), momentum, "
+        "nesterov, sgd (mini-batches), exact (direct solve)",
+    )
+    group.add_argument(
+        "--learning-rate",
+        "--lr",
+        type=_learning_rate,
+        default="auto",
+        metavar="RATE",
+        help="'auto' (1/L from the data, halved if the loss rises) or a positive number "
+        "(gd, momentum, nesterov, sgd)",
+    )
+    group.add_argument(
+        "--max-iter", type=_non_negative_int, default=1000, metavar="N", help="(default 1000)"
+    )
+    group.add_argument(
+        "--tol",
+        type=_non_negative_float,
+        default=1e-6,
+        help="stop when every target's ‖G‖/‖G(0)‖ <= TOL (default 1e-6)",
+    )
+    group.add_argument(
+        "--no-intercept", action="store_true", help="fit_intercept=False: no intercept"
+    )
+    group.add_argument(
+        "--alpha", type=_non_negative_float, default=0.0, help="L2 penalty (α/2)‖W‖² (default 0)"
+    )
+    group.add_argument(
+        "--no-standardize",
+        action="store_true",
+        help="standardize=False (the answer is the same; only the speed changes)",
+    )
+    group.add_argument(
+        "--seed", type=_non_negative_int, default=None, help="random_state (sgd's batch order)"
+    )
+    group.add_argument(
+        "--batch-size", type=_positive_int, default=256, metavar="N", help="sgd's batch size"
+    )
+
+
+def _add_chatter(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "-q", "--quiet", action="store_true", help="print nothing but errors (and --json)"
+    )
+    group.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="when stderr is not a terminal, print a progress line every few seconds",
+    )
+
+
+def _estimator(args: argparse.Namespace) -> GDRegressor:
+    if args.learning_rate != "auto" and args.method in ("cg", "exact"):
+        raise UsageError(
+            f"--learning-rate {args.learning_rate} needs --method gd, momentum, nesterov or sgd: "
+            f"{args.method} chooses its own steps (leave --learning-rate out)"
+        )
+    return GDRegressor(
+        method=args.method,
+        learning_rate=args.learning_rate,
+        max_iter=args.max_iter,
+        tol=args.tol,
+        fit_intercept=not args.no_intercept,
+        alpha=args.alpha,
+        standardize=not args.no_standardize,
+        random_state=args.seed,
+        batch_size=args.batch_size,
+    )
+
+
+def _fit_with_progress(
+    args: argparse.Namespace, model: GDRegressor, X: np.ndarray, y: np.ndarray
+) -> tuple[float, list[str]]:
+    """Fit with the progress display; returns the seconds taken and the warnings."""
+    from ._progress import Progress
+
+    progress = Progress(sys.stderr, max_iter=args.max_iter, tol=args.tol, mode=_progress_mode(args))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        start = time.perf_counter()
+        try:
+            model.fit(X, y, callback=progress)
+        except BaseException:  # Ctrl-C or a divergence: end the bar's line, then report
+            progress.close("stopped after")
+            raise
+        progress.close()
+        seconds = time.perf_counter() - start
+    messages = [
+        _cli_words(str(w.message)) for w in caught if issubclass(w.category, ConvergenceWarning)
+    ]
+    for message in messages:
+        _note(args, f"warning: {message}")
+    return seconds, messages
+
+
+_CLI_WORDS = (
+    (re.compile(r"max_iter=(\d+)"), r"--max-iter \1"),
+    (re.compile(r"method=['\"](\w+)['\"]"), r"--method \1"),
+    (re.compile(r"learning_rate='auto'"), "leaving --learning-rate out (auto)"),
+    (re.compile(r"standardize=True"), "leaving --no-standardize out"),
+    (re.compile(r"alpha > 0"), "--alpha > 0"),
+    (re.compile(r"raise tol"), "raise --tol"),
+)
+
+
+def _cli_words(message: str) -> str:
+    """Say a warning's fix in options (``--max-iter 9742``) rather than parameters.
+
+    Examples
+    --------
+    >>> _cli_words("did not converge (max_iter=1000). Fix: max_iter=9742 or method='cg'.")
+    'did not converge (max_iter=1000). Fix: --max-iter 9742 or --method cg.'
+    """
+    head, sep, fix = message.partition("Fix:")
+    for pattern, words in _CLI_WORDS:
+        fix = pattern.sub(words, fix)
+    return head + sep + fix
+
+
+def _prediction_frame(P: np.ndarray, targets: Sequence[str], kept: Any = None) -> Any:
+    import pandas as pd
+
+    frame = pd.DataFrame({f"predicted_{t}": P[:, k] for k, t in enumerate(targets)})
+    if kept is not None and len(kept.columns):
+        frame = pd.concat([kept.reset_index(drop=True), frame], axis=1)
+    return frame
+
+
+def _write_table(frame: Any, path: str) -> None:
+    suffix = Path(path).suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        buffer = frame.to_parquet(index=False)
+        with atomic_write(path, "wb") as f:
+            f.write(buffer)
+        return
+    sep = "\t" if suffix == ".tsv" else ","
+    _write_text(path, frame.to_csv(index=False, sep=sep))
+
+
+# -- fit --------------------------------------------------------------------------------------
+def _summary(
+    args: argparse.Namespace,
+    model: GDRegressor,
+    X: np.ndarray,
+    Y: np.ndarray,
+    names: list[str],
+    targets: list[str],
+    seconds: float,
+    messages: list[str],
+    files: dict[str, str | None],
+) -> dict[str, Any]:
+    from ._diagnose import diagnose
+    from .report import fit_scores
+
+    P = np.asarray(model.predict(X), dtype=np.float64).reshape(len(X), -1)
+    r2, rmse = fit_scores(Y, P)
+    assessment = diagnose(X, Y, model=model, feature_names=names, target_names=targets).fit
+    assert assessment is not None
+    coef = np.asarray(model.coef_, dtype=np.float64).reshape(len(targets), len(names))
+    intercept = np.atleast_1d(np.asarray(model.intercept_, dtype=np.float64))
+    optimum: dict[str, Any] = {
+        "exact": assessment.exact_relative_distance is not None,
+        "relative_distance": None,
+        "loss_gap": None,
+        "distance_bound": _finite(assessment.distance_bound),
+        "bound_is_rigorous": bool(assessment.rigorous),
+    }
+    if assessment.exact_relative_distance is not None and assessment.exact_loss is not None:
+        optimum["relative_distance"] = _finite(assessment.exact_relative_distance)
+        optimum["loss_gap"] = _finite(assessment.loss - assessment.exact_loss)
+    params = {
+        k: (v if v is None or isinstance(v, bool | int | float | str) else repr(v))
+        for k, v in model.get_params().items()
+    }
+    return {
+        "command": "fit",
+        "gradfit_version": __version__,
+        "data": str(args.data),
+        "n_samples": int(X.shape[0]),
+        "n_features": int(X.shape[1]),
+        "n_outputs": len(targets),
+        "features": names,
+        "targets": targets,
+        "params": params,
+        "n_iter": int(model.n_iter_),
+        "converged": bool(model.converged_),
+        "stop_reason": model.stop_reason_,
+        "seconds": seconds,
+        "loss": _finite(assessment.loss),
+        "lipschitz": _finite(model.lipschitz_),
+        "condition_number": _finite(model.condition_number_),
+        "engine": getattr(model, "engine_", None),
+        "optimum": optimum,
+        "scores": [
+            {
+                "target": t,
+                "r2": _finite(r2[k]),
+                "rmse": _finite(rmse[k]),
+                "intercept": float(intercept[k]),
+                "coefficients": {n: float(coef[k, j]) for j, n in enumerate(names)},
+            }
+            for k, t in enumerate(targets)
+        ],
+        "files": files,
+        "warnings": messages,
+    }
+
+
+def _print_summary(summary: dict[str, Any]) -> None:
+    from ._progress import format_seconds
+    from ._report import fmt
+
+    K = summary["n_outputs"]
+    print(
+        f"gradfit fit {summary['data']}: N={summary['n_samples']} rows, "
+        f"D={summary['n_features']} features, K={K} target{'s' if K > 1 else ''} "
+        f"({', '.join(summary['targets'])})"
+    )
+    print(f"  method {summary['params']['method']}: {summary['stop_reason']}")
+    kappa = summary["condition_number"]
+    print(
+        f"  iterations {summary['n_iter']} in {format_seconds(summary['seconds'])}; "
+        f"L = {fmt(summary['lipschitz'] or math.inf)}, "
+        f"κ ≈ {fmt(kappa if kappa is not None else math.inf)}; engine {summary['engine']}"
+    )
+    optimum = summary["optimum"]
+    if optimum["exact"]:
+        print(
+            "  distance to the optimum: ‖W − W*‖/‖W*‖ = "
+            f"{fmt(optimum['relative_distance'] or 0.0, 3)}, f − f* = "
+            f"{fmt(optimum['loss_gap'] or 0.0, 3)} (W* = exact least squares by SVD)"
+        )
+    else:
+        bound = optimum["distance_bound"]
+        bound_text = fmt(bound if bound is not None else math.inf, 3)
+        print(
+            f"  distance to the optimum: ‖W − W*‖ <= {bound_text} from ‖G‖/μ"
+            + ("" if optimum["bound_is_rigorous"] else " (μ estimated: indicative)")
+        )
+    for score in summary["scores"]:
+        r2 = score["r2"] if score["r2"] is not None else math.nan
+        print(
+            f"\n  target {score['target']}: R² = {fmt(r2, 6)}, "
+            f"RMSE = {fmt(score['rmse'], 6)} (on the training data)"
+        )
+        rows = [("(intercept)", score["intercept"]), *score["coefficients"].items()]
+        width = max(len("term"), *(len(n) for n, _ in rows))
+        print(f"    {'term':<{width}}  coefficient")
+        for name, value in rows:
+            print(f"    {name:<{width}}  {value:>+.8g}")
+    files = {k: v for k, v in summary["files"].items() if v}
+    print("\n  files:")
+    for kind, path in files.items():
+        print(f"    {kind:<12} {path} ({describe_size(path)})")
+    if not summary["files"].get("model"):
+        print("    (the model was not saved: add -o model.gfm to keep it)")
+
+
+def _fit(args: argparse.Namespace) -> int:
+    from .persistence import save_model
+
+    model = _estimator(args)
+    X, Y, names, targets = read_table(args.data, args.target, args.features)
+    y = Y[:, 0] if Y.shape[1] == 1 else Y
+    seconds, messages = _fit_with_progress(args, model, X, y)
+    files: dict[str, str | None] = {"model": None, "predictions": None, "report": None}
+    if args.output:
+        save_model(model, args.output, feature_names=names, target_names=targets)
+        files["model"] = args.output
+    if args.predictions:
+        P = np.asarray(model.predict(X), dtype=np.float64).reshape(len(X), -1)
+        _write_table(_prediction_frame(P, targets), args.predictions)
+        files["predictions"] = args.predictions
+    if args.report:
+        from .report import write_report
+
+        write_report(
+            args.report,
+            model,
+            X,
+            y,
+            feature_names=names,
+            target_names=targets,
+            name=Path(args.data).name,
+            explanation=not args.no_explain,
+        )
+        files["report"] = args.report
+    summary = _summary(args, model, X, Y, names, targets, seconds, messages, files)
+    if args.json:
+        print(json.dumps(summary, indent=2, ensure_ascii=False, allow_nan=False))
+    elif not args.quiet:
+        _print_summary(summary)
+    return 0
+
+
+# -- predict ----------------------------------------------------------------------------------
+def _predict(args: argparse.Namespace) -> int:
+    from .persistence import read_model
+    from .report import fit_scores
+
+    saved = read_model(args.model)
+    X, Y, kept = read_features(
+        args.data, saved.feature_names, saved.target_names, keep=args.keep or ()
+    )
+    P = np.asarray(saved.model.predict(X), dtype=np.float64).reshape(len(X), -1)
+    frame = _prediction_frame(P, saved.target_names, kept)
+    scores = []
+    if Y is not None:
+        r2, rmse = fit_scores(Y, P)
+        scores = [
+            {"target": t, "r2": _finite(r2[k]), "rmse": _finite(rmse[k])}
+            for k, t in enumerate(saved.target_names)
+        ]
+    if args.output:
+        _write_table(frame, args.output)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "command": "predict",
+                    "model": str(args.model),
+                    "data": str(args.data),
+                    "n_samples": len(X),
+                    "targets": list(saved.target_names),
+                    "output": args.output,
+                    "scores": scores,
+                },
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
+        if not args.output:
+            _note(args, "(no -o given: the predictions were not written anywhere)")
+        return 0
+    if not args.output:
+        sys.stdout.write(frame.to_csv(index=False))
+    else:
+        _say(
+            args,
+            f"wrote {len(X)} prediction(s) of {', '.join(saved.target_names)} to {args.output} "
+            f"({describe_size(args.output)})",
+        )
+    for score in scores:
+        _note(
+            args,
+            f"{Path(args.data).name} has the target {score['target']}: R² = "
+            f"{score['r2'] if score['r2'] is None else round(score['r2'], 6)}, "
+            f"RMSE = {score['rmse']:.6g}",
+        )
+    return 0
+
+
+# -- report -----------------------------------------------------------------------------------
+def _report(args: argparse.Namespace) -> int:
+    from .report import ReportInput, render_report
+
+    name = Path(args.data).name
+    note = None
+    if args.model:
+        from .persistence import read_model
+
+        saved = read_model(args.model)
+        features = args.features or list(saved.feature_names)
+        targets = args.target or list(saved.target_names)
+        if list(features) != list(saved.feature_names):
+            raise UsageError(
+                f"--features must be the model's features ({', '.join(saved.feature_names)}), "
+                "in that order; leave it out to use them"
+            )
+        X, Y, _ = read_features(args.data, features, targets)
+        if Y is None:
+            raise GradfitInputError(
+                f"{name} lacks the target column(s) {', '.join(targets)} (or they are not "
+                "numeric): a report compares predictions with the targets"
+            )
+        model = saved.model
+        note = (
+            f"The model was loaded from {Path(args.model).name} (written by gradfit "
+            f"{saved.gradfit_version} on {saved.created}); the diagnosis measures it on {name}."
+        )
+    else:
+        if not args.target:
+            raise UsageError("name the target column(s) with --target, or give --model")
+        model = _estimator(args)
+        X, Y, features, targets = read_table(args.data, args.target, args.features)
+        _fit_with_progress(args, model, X, Y[:, 0] if Y.shape[1] == 1 else Y)
+    output = args.output or f"{Path(args.data).stem}-report.html"
+    y = Y[:, 0] if Y.shape[1] == 1 and np.ndim(model.coef_) == 1 else Y
+    page = render_report(
+        ReportInput(model, X, y, list(features), list(targets), name, note),
+        title=f"gradfit report: {name}",
+        explanation=not args.no_explain,
+    )
+    _write_text(output, page)
+    _say(args, f"wrote the report to {output} ({describe_size(output)})")
+    return 0
+
+
+# -- sweep ------------------------------------------------------------------------------------
+def _sweep(args: argparse.Namespace) -> int:
+    from ._explain import learning_rate_sweep
+    from ._report import fmt
+
+    X, Y, _, targets = read_table(args.data, args.target, args.features)
+    y = Y[:, 0] if Y.shape[1] == 1 else Y
+    options = {
+        "fit_intercept": not args.no_intercept,
+        "standardize": not args.no_standardize,
+        "alpha": args.alpha,
+    }
+    sweep = learning_rate_sweep(X, y, factors=args.factors, steps=args.steps, **options)
+    bound = sweep.stability_bound
+    plot = None if args.no_plot else args.plot
+    if plot:
+        from .plots import plot_learning_rate_sweep, save_figure
+
+        ax = plot_learning_rate_sweep(X, y, steps=args.steps, sweep=sweep, **options)
+        save_figure(ax, plot)
+    rows = [
+        {
+            "learning_rate": float(lr),
+            "fraction_of_bound": float(f),
+            "excess_loss_ratio": _finite(r),
+            "converges": bool(r < 1) if math.isfinite(r) else None,
+        }
+        for lr, f, r in zip(sweep.learning_rates, sweep.factors, sweep.ratios, strict=True)
+    ]
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "command": "sweep",
+                    "data": str(args.data),
+                    "targets": targets,
+                    "L": sweep.L,
+                    "stability_bound": bound,
+                    "auto_learning_rate": bound / 2,
+                    "steps": args.steps,
+                    "runs": rows,
+                    "plot": plot,
+                },
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
+        return 0
+    _say(
+        args,
+        f"gradfit sweep {args.data}: the seed's loop for {args.steps} steps at each rate; "
+        f"L = {fmt(sweep.L)}, stability bound 2/L = {fmt(bound)}, learning_rate='auto' = 1/L "
+        f"= {fmt(bound / 2)}" + ("" if options["standardize"] else " (unscaled features)"),
+    )
+    _say(args, f"  {'learning rate':>14}  {'× 2/L':>7}  {'(f − f*) left':>14}  verdict")
+    for row in rows:
+        ratio = row["excess_loss_ratio"]
+        verdict = {True: "converges", False: "EXPLODES", None: "no excess loss to measure"}[
+            row["converges"]
+        ]
+        _say(
+            args,
+            f"  {fmt(row['learning_rate']):>14}  {row['fraction_of_bound']:>7.3f}  "
+            f"{fmt(ratio if ratio is not None else math.inf, 3):>14}  {verdict}",
+        )
+    if plot:
+        _say(args, f"wrote the plot to {plot} ({describe_size(plot)})")
+    return 0
+
+
+# -- the parser -------------------------------------------------------------------------------
+_EXAMPLES = """examples:
+  gradfit demo                                      fit bundled datasets, write a report
+  gradfit fit diabetes.csv --target progression -o model.gfm --report report.html
+  gradfit predict model.gfm new_patients.csv -o predictions.csv
+  gradfit report diabetes.csv --model model.gfm -o report.html
+  gradfit sweep diabetes.csv --target progression --plot sweep.png
+  gradfit explain diabetes.csv --target progression
+  gradfit diagnose diabetes.csv --target progression --fit
+  gradfit check-gradient mygrad.py:gradient --data diabetes.csv --target progression
+
+Every command has its own help with an example: gradfit fit --help.
+Exit status: 0 success; 1 a mistake found (check-gradient) or a fit with your own
+learning rate diverged; 2 a usage or data error (the message says the cause and the
+fix; add --debug for the traceback); 130 interrupted."""
+
+
+def _add_daily(sub: Any) -> None:
+    fit = sub.add_parser(
+        "fit",
+        **_common(),
+        help="fit a model to a CSV or Parquet file; save it, report, predict",
+        description="Fit GDRegressor to a table (CSV, TSV or Parquet with a header row): a "
+        "progress bar while it runs (on a terminal), then a summary per target (R², RMSE, "
+        "coefficients), the iterations, the stop reason, the distance to the exact optimum "
+        "and where the files went.",
+        epilog="examples:\n"
+        "  gradfit fit diabetes.csv --target progression -o model.gfm --report report.html\n"
+        "  gradfit fit linnerud.parquet -t Weight Waist Pulse --method nesterov --json",
+    )
+    fit.add_argument("data", help="a CSV (or .tsv, .parquet) file with a header row")
+    fit.add_argument(
+        "--target", "-t", nargs="+", required=True, help="target column(s); several = multi-output"
+    )
+    fit.add_argument(
+        "--features", "-f", nargs="+", help="feature columns (default: all other columns)"
+    )
+    fit.add_argument("-o", "--output", metavar="MODEL", help="save the model here (.gfm)")
+    fit.add_argument("--report", metavar="HTML", help="write a self-contained HTML report here")
+    fit.add_argument(
+        "--predictions", metavar="FILE", help="write the training predictions (.csv/.parquet)"
+    )
+    fit.add_argument(
+        "--no-explain", action="store_true", help="leave the explanation out of the report"
+    )
+    fit.add_argument("--json", action="store_true", help="print a JSON summary instead")
+    _add_chatter(fit)
+    _add_model_options(fit)
+    fit.set_defaults(func=_fit)
+
+    predict = sub.add_parser(
+        "predict",
+        **_common(),
+        help="predict with a saved model",
+        description="Load a model saved by 'gradfit fit -o' (checked: never executed) and "
+        "predict for every row of DATA, which must have the model's feature columns (by "
+        "name, in any order). Writes CSV to stdout, or to -o (.csv, .tsv or .parquet). When "
+        "DATA also has the target columns, R² and RMSE are reported on stderr.",
+        epilog="example:\n  gradfit predict model.gfm new_patients.csv -o predictions.csv",
+    )
+    predict.add_argument("model", help="a model file written by 'gradfit fit -o'")
+    predict.add_argument("data", help="a CSV (or .tsv, .parquet) file with the feature columns")
+    predict.add_argument("-o", "--output", metavar="FILE", help="write the predictions here")
+    predict.add_argument(
+        "--keep", nargs="+", metavar="COL", help="copy these columns (an id) to the output"
+    )
+    predict.add_argument("--json", action="store_true", help="print a JSON summary")
+    predict.add_argument(
+        "-q", "--quiet", action="store_true", help="print nothing but errors (and --json)"
+    )
+    predict.set_defaults(func=_predict)
+
+    report = sub.add_parser(
+        "report",
+        **_common(),
+        help="write a self-contained HTML report of a fit",
+        description="Write one HTML file (plots embedded, no network): the data summary, the "
+        "fit, the loss curve, the coefficients against the exact solution, residual plots, "
+        "the diagnosis and the explanation. With --model, of a saved model on DATA; "
+        "otherwise DATA is fitted first with the model options.",
+        epilog="examples:\n"
+        "  gradfit report diabetes.csv --model model.gfm -o report.html\n"
+        "  gradfit report diabetes.csv --target progression --method gd",
+    )
+    report.add_argument("data", help="a CSV (or .tsv, .parquet) file with a header row")
+    report.add_argument("--target", "-t", nargs="+", help="target column(s) (default: the model's)")
+    report.add_argument(
+        "--features", "-f", nargs="+", help="feature columns (default: all others / the model's)"
+    )
+    report.add_argument("--model", "-m", help="a model file written by 'gradfit fit -o'")
+    report.add_argument(
+        "-o", "--output", metavar="HTML", help="where to write (default DATA-report.html)"
+    )
+    report.add_argument("--no-explain", action="store_true", help="leave the explanation out")
+    _add_chatter(report)
+    _add_model_options(report)
+    report.set_defaults(func=_report)
+
+    sweep = sub.add_parser(
+        "sweep",
+        **_common(),
+        help="run the seed's loop at learning rates around 2/L and plot the result",
+        description="Run plain gradient descent (the seed's loop) from zero for --steps steps "
+        "at learning rates from 0.025 to 1.175 times the stability bound 2/L, print how much "
+        "of the excess loss each leaves (below 1: converges; above: explodes) and draw it.",
+        epilog="example:\n  gradfit sweep diabetes.csv --target progression --plot sweep.png",
+    )
+    _add_data_arguments(sweep)
+    _add_options(sweep)
+    sweep.add_argument(
+        "--steps", type=_positive_int, default=50, help="steps of each run (default 50)"
+    )
+    sweep.add_argument(
+        "--factors",
+        nargs="+",
+        type=_positive_float,
+        metavar="F",
+        help="learning rates as multiples of 2/L (default 24 from 0.025 to 1.175)",
+    )
+    sweep.add_argument(
+        "--plot", default="sweep.png", help="the plot, .png or .svg (default sweep.png)"
+    )
+    sweep.add_argument("--no-plot", action="store_true", help="do not draw")
+    sweep.add_argument("--json", action="store_true", help="print the runs as JSON")
+    sweep.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+    sweep.set_defaults(func=_sweep)
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="gradfit",
-        description="Linear regression trained by gradient methods.",
-        epilog="example: gradfit demo",
+        description="Linear regression trained by gradient methods, from a CSV or Parquet "
+        "file to a model, a report and predictions.",
+        epilog=_EXAMPLES,
+        formatter_class=_Formatter,
     )
     parser.add_argument("--version", action="version", version=f"gradfit {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument(
+        "--debug", action="store_true", help="on an error, show the Python traceback too"
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     demo = sub.add_parser(
         "demo",
-        help="fit bundled real datasets and compare with the exact solution",
+        **_common(),
+        help="fit bundled real datasets, compare with the exact solution, write a report",
         description="Fit scikit-learn's diabetes (1 output) and linnerud (3 outputs) datasets "
-        "with each method and compare with the exact least-squares solution.",
-        epilog="example: gradfit demo",
+        "with each method, compare with the exact least-squares solution, show the seed's "
+        "loop below and above 2/L, and write an HTML report of both fits.",
+        epilog="examples:\n  gradfit demo\n  gradfit demo --report /tmp/demo.html",
     )
+    demo.add_argument(
+        "--report",
+        default="gradfit-demo-report.html",
+        metavar="HTML",
+        help="where to write the report (default gradfit-demo-report.html)",
+    )
+    demo.add_argument("--no-report", action="store_true", help="do not write the report")
     demo.set_defaults(func=_demo)
+    _add_daily(sub)
     _add_understanding(sub)
     return parser
+
+
+def _describe(err: BaseException) -> str:
+    """One line naming the cause; an OSError says which file."""
+    if isinstance(err, OSError) and err.filename and type(err) is not FileNotFoundError:
+        return f"cannot use {err.filename!r}: {err.strerror or err}"
+    if isinstance(err, FileNotFoundError) and err.filename:
+        return f"{err.filename!r} does not exist: check the name and the folder"
+    text = " ".join(str(err).split()) or type(err).__name__
+    return text
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -394,8 +1178,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns
     -------
     int
-        0 on success, 1 when ``check-gradient`` finds a mistake, 2 for usage errors
-        (a missing file or column, a function that cannot be loaded).
+        0 on success; 1 when ``check-gradient`` finds a mistake or a fit with a
+        learning rate of your own diverges; 2 for usage and data errors (a missing file
+        or column, a bad option value, a damaged model file), printed as one or two lines
+        without a traceback unless ``--debug``; 130 when interrupted.
 
     Examples
     --------
@@ -403,14 +1189,54 @@ def main(argv: Sequence[str] | None = None) -> int:
     gradfit 0.1.0
     0
     """
+    parser = _parser()
     try:
-        args: Any = _parser().parse_args(argv)
+        args: Any = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version and usage errors
         return int(exc.code or 0) if not isinstance(exc.code, str) else 2
+    command = f"gradfit {args.command}"
+    debug = bool(getattr(args, "debug", False))
     try:
         return int(args.func(args))
-    except (GradfitInputError, FileNotFoundError, IsADirectoryError, TypeError) as err:
-        print(f"gradfit {args.command}: error: {err}", file=sys.stderr)
+    except BrokenPipeError:
+        # The reader went away (`gradfit predict … | head`): not an error; keep Python from
+        # complaining while it flushes stdout at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 0
+    except KeyboardInterrupt:
+        if debug:
+            traceback.print_exc()
+        print(f"{command}: interrupted; no file was left half-written", file=sys.stderr)
+        return 130
+    except UsageError as err:
+        if debug:
+            traceback.print_exc()
+        print(
+            f"{command}: error: {err}\n  run '{command} --help' for the options and an example",
+            file=sys.stderr,
+        )
+        return 2
+    except DivergenceError as err:
+        if debug:
+            traceback.print_exc()
+        text = _describe(err)
+        if math.isfinite(err.stability_bound) and math.isfinite(err.learning_rate):
+            text = (
+                f"diverged at iteration {err.iteration}: --learning-rate {err.learning_rate:g} "
+                f"exceeds the stability bound 2/L = {err.stability_bound:.4g} for this data"
+                + (" (rates apply to the standardized features)" if "standardized" in text else "")
+                + ". "
+                f"Fix: leave --learning-rate out (auto: 1/L = {err.stability_bound / 2:.4g}, "
+                f"halved if the loss rises) or give a value below {err.stability_bound:.4g}."
+            )
+        print(f"{command}: {text}", file=sys.stderr)
+        return 1
+    except (GradfitInputError, GradfitModelError, ValueError, TypeError, OSError) as err:
+        if debug:
+            traceback.print_exc()
+        print(f"{command}: error: {_describe(err)}", file=sys.stderr)
         return 2
 
 

@@ -21,6 +21,7 @@ from ._loop import SolveResult, predicted_iterations, solve, solve_exact
 from ._objective import LeastSquaresProblem, Problem
 from ._rules import RULES, SCHEDULES
 from ._validation import as_design_matrix, as_sample_weight, as_targets
+from ._xp import to_host
 
 __all__ = ["GDRegressor"]
 
@@ -164,7 +165,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
         tags.target_tags.single_output = True
-        tags.input_tags.sparse = False
+        tags.input_tags.sparse = True
         tags.input_tags.allow_nan = False
         return tags
 
@@ -301,7 +302,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         if self.warm_start and hasattr(self, "coef_"):
             # coef_ is (D,) after a 1-D y and (K, D) otherwise; reuse it only when both
             # the number of features and of outputs are unchanged.
-            previous = np.asarray(self.coef_, dtype=np.float64)
+            previous = np.asarray(to_host(self.coef_), dtype=np.float64)
             previous = previous[:, None] if previous.ndim == 1 else previous.T
             if previous.shape == (problem.D, problem.K):
                 V0 = problem.from_user(previous)

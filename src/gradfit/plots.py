@@ -266,6 +266,7 @@ def plot_learning_rate_sweep(
     fit_intercept: bool = True,
     standardize: bool = True,
     alpha: float = 0.0,
+    sweep: Any = None,
 ) -> Any:
     """Run the seed's loop at learning rates around ``2/L`` and plot the loss reached.
 
@@ -283,6 +284,9 @@ def plot_learning_rate_sweep(
         Learning rates as multiples of ``2/L`` (default 0.025 to 1.175).
     steps : int, default=50
     fit_intercept, standardize, alpha : as in :class:`~gradfit.GDRegressor`
+    sweep : LearningRateSweep, optional
+        A sweep already run by ``gradfit._explain.learning_rate_sweep`` (then ``X``, ``y``,
+        ``factors`` and the options are not used, except ``steps`` for the label).
 
     Returns
     -------
@@ -299,15 +303,16 @@ def plot_learning_rate_sweep(
     """
     from ._explain import GROWTH_CAP, learning_rate_sweep
 
-    sweep = learning_rate_sweep(
-        X,
-        y,
-        factors=factors,
-        steps=steps,
-        fit_intercept=fit_intercept,
-        standardize=standardize,
-        alpha=alpha,
-    )
+    if sweep is None:
+        sweep = learning_rate_sweep(
+            X,
+            y,
+            factors=factors,
+            steps=steps,
+            fit_intercept=fit_intercept,
+            standardize=standardize,
+            alpha=alpha,
+        )
     ax = _axes(ax)
     stable = sweep.factors < 1
     ratios = np.minimum(sweep.ratios, GROWTH_CAP)

@@ -1,0 +1,168 @@
+"""Out-of-core fits: a Parquet file larger than memory, fitted with bounded resident memory.
+
+Usage::
+
+    python benchmarks/bench_outofcore.py --dir /scratch              # 8 GiB file (default)
+    python benchmarks/bench_outofcore.py --dir /tmp --size-gb 0.2    # a quick check
+
+Generates (streaming, one row group at a time) a Parquet file of ``--size-gb``
+GiB with ``--d`` float64 features and a target ``y``, then fits it twice, each
+fit in a fresh process so that its peak memory is its own:
+
+* ``stats``: the sufficient-statistics engine (the file is read once; the
+  cache written during that pass is deleted right after it);
+* ``data``: the data path (``gradient="data"``), which streams the cache in
+  ``--dir`` at every iteration.
+
+For each it reports the wall time, the iterations, and the peak resident
+memory (``ru_maxrss`` and ``VmHWM`` from ``/proc/self/status``). The claim to
+check: peak RSS under 1 GiB for an 8 GiB file. Needs about twice ``--size-gb``
+of free disk in ``--dir`` (the file and the cache). ``--keep`` keeps the file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import resource
+import sys
+import time
+from typing import Any
+
+import numpy as np
+from _common import machine
+
+
+def peak_rss() -> dict[str, float]:
+    """Peak resident memory of this process in MiB (ru_maxrss and VmHWM)."""
+    out = {"ru_maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    try:
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    out["vmhwm_mib"] = int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return out
+
+
+def generate(path: str, size_gb: float, D: int, seed: int, queue: Any) -> None:
+    """Write the Parquet file one ~64 MiB row group at a time."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(seed)
+    w = rng.normal(size=D)
+    rows = max(1, (64 << 20) // (8 * (D + 1)))
+    names = [f"x{j}" for j in range(D)] + ["y"]
+    schema = pa.schema([(name, pa.float64()) for name in names])
+    target = size_gb * 2**30
+    start = time.perf_counter()
+    n = 0
+    with pq.ParquetWriter(path, schema, compression="none") as writer:
+        while os.path.getsize(path) < target:
+            X = rng.normal(size=(rows, D))
+            y = X @ w + 3.0 + 0.1 * rng.normal(size=rows)
+            columns = [pa.array(X[:, j]) for j in range(D)] + [pa.array(y)]
+            writer.write_table(pa.Table.from_arrays(columns, schema=schema))
+            n += rows
+    queue.put(
+        {
+            "step": "generate",
+            "rows": n,
+            "wall_s": time.perf_counter() - start,
+            "weights": w.tolist(),
+            **peak_rss(),
+        }
+    )
+
+
+def fit(path: str, engine: str, cache_dir: str, queue: Any) -> None:
+    """Fit the file with one engine and report time and peak memory."""
+    from gradfit import DataFile, GDRegressor
+
+    params = {"gradient": "data"} if engine == "data" else {}
+    start = time.perf_counter()
+    model = GDRegressor(**params).fit(
+        DataFile(path, target="y", cache_dir=cache_dir, progress=None), None
+    )
+    wall = time.perf_counter() - start
+    queue.put(
+        {
+            "step": f"fit-{engine}",
+            "engine": model.engine_,
+            "wall_s": wall,
+            "n_iter": int(model.n_iter_),
+            "converged": bool(model.converged_),
+            "coef": np.asarray(model.coef_).tolist(),
+            "intercept": float(model.intercept_),
+            "left_in_cache_dir": sorted(
+                p for p in os.listdir(cache_dir) if p.startswith("gradfit-cache-")
+            ),
+            **peak_rss(),
+        }
+    )
+
+
+def run(target: Any, *args: Any) -> dict[str, Any]:
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    process = ctx.Process(target=target, args=(*args, queue))
+    process.start()
+    result = queue.get()
+    process.join()
+    if process.exitcode != 0:
+        raise SystemExit(f"{target.__name__} failed with exit code {process.exitcode}")
+    return dict(result)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dir", required=True, help="folder for the file and the cache")
+    parser.add_argument("--size-gb", type=float, default=8.0, help="file size in GiB")
+    parser.add_argument("--d", type=int, default=50, help="number of features")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--keep", action="store_true", help="keep the generated file")
+    parser.add_argument("--json", help="also write the results to this JSON file")
+    args = parser.parse_args()
+    os.makedirs(args.dir, exist_ok=True)
+    path = os.path.join(args.dir, f"bench_outofcore_{args.size_gb:g}gb_d{args.d}.parquet")
+    print(machine())
+    results = []
+    try:
+        gen = run(generate, path, args.size_gb, args.d, args.seed)
+        size = os.path.getsize(path)
+        gen["file_bytes"] = size
+        results.append(gen)
+        print(
+            f"generated {path}: {size / 2**30:.2f} GiB, {gen['rows']:,} rows × {args.d + 1} "
+            f"columns in {gen['wall_s']:.1f} s (peak RSS {gen['ru_maxrss_mib']:.0f} MiB)"
+        )
+        w = np.asarray(gen["weights"])
+        for engine in ("stats", "data"):
+            r = run(fit, path, engine, args.dir)
+            r["max_coef_error"] = float(np.max(np.abs(np.asarray(r["coef"]) - w)))
+            del r["coef"]
+            results.append(r)
+            print(
+                f"fit {engine:5s}: engine={r['engine']} {r['wall_s']:8.1f} s  "
+                f"{r['n_iter']} iterations  {size / 2**20 / r['wall_s']:,.0f} MiB/s of file  "
+                f"peak RSS {r['ru_maxrss_mib']:,.0f} MiB (VmHWM {r.get('vmhwm_mib', 0):,.0f} MiB)"
+                f"  max |coef − w| {r['max_coef_error']:.2e}  cache left: "
+                f"{r['left_in_cache_dir'] or 'none'}"
+            )
+    finally:
+        if not args.keep and os.path.exists(path):
+            os.remove(path)
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump({"machine": machine(), "results": results}, handle, indent=1)
+    worst = max(r["ru_maxrss_mib"] for r in results if r["step"].startswith("fit"))
+    print(f"largest peak RSS of a fit: {worst:,.0f} MiB (goal: < 1024 MiB)")
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,421 @@
+r"""Dask inputs: ``dask.array`` and ``dask.dataframe`` fitted on a cluster.
+
+``GDRegressor().fit(X, y)`` with ``X`` a Dask array (rows in chunks, all
+columns in one chunk per row block — other chunkings are rechunked lazily) or
+a Dask DataFrame (every column is a feature) and ``y`` the matching Dask
+array, Series or DataFrame. The collection is never gathered on the client.
+
+Stats engine (the default for ``D ≤ STATS_MAX_FEATURES``)
+    Every partition's raw moments are computed where the partition lives and
+    the small results (``O(D²)`` each) are added on the client **in partition
+    order**: one reduction for the whole fit, and sums that do not depend on
+    which worker finished first. When centring the raw moments would cancel
+    (see :data:`~gradfit._gram.CANCELLATION_LIMIT`) a second reduction about the
+    means follows, as in memory.
+Data path (``gradient="data"``, many features, ``method="exact"``'s refinement)
+    The partitions, converted to float64 NumPy blocks, are persisted on the
+    workers once; each gradient or Hessian-vector product is one round trip
+    that sends ``W`` (D×K) and receives one ``Xᵀr`` partial sum per partition.
+
+The computations go through the default scheduler: connect a
+``distributed.Client`` first (``Client("tcp://scheduler:8786")`` for an
+existing cluster) and they run there; without one Dask's local threads run them.
+This module imports Dask only when a Dask collection is fitted.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ._adapters import Built, register
+from ._curvature import CurvatureEstimate, lanczos_extremes
+from ._engine import KAPPA_LIMIT, STATS_MAX_FEATURES, choose_engine
+from ._exceptions import GradfitInputError
+from ._gram import GramProblem
+from ._moments import (
+    Moments,
+    block_moments,
+    needs_second_pass,
+    statistics_from_moments,
+    sum_moments,
+)
+
+__all__ = ["DaskProblem", "accepts_dask"]
+
+F64 = NDArray[np.float64]
+
+#: Number of ``compute`` round trips made by this module (for tests and benchmarks).
+ROUND_TRIPS = 0
+
+
+def _compute(*objs: Any) -> tuple[Any, ...]:
+    """Compute Dask objects in one round trip (through the default scheduler)."""
+    import dask
+
+    global ROUND_TRIPS
+    ROUND_TRIPS += 1
+    return tuple(dask.compute(*objs))
+
+
+def accepts_dask(X: Any) -> bool:
+    """Whether ``X`` is a Dask collection (checked without importing Dask).
+
+    Examples
+    --------
+    >>> accepts_dask(np.zeros((2, 2)))
+    False
+    """
+    return type(X).__module__.startswith(("dask.", "dask_expr"))
+
+
+# -- partitions → float64 blocks (these run on the workers) ------------------------------
+
+
+def _as_block(part: Any, index: int, names: list[str] | None, role: str) -> F64:
+    A = part.to_numpy(dtype=np.float64) if hasattr(part, "to_numpy") else np.asarray(part)
+    A = np.ascontiguousarray(A, dtype=np.float64)
+    if A.ndim == 1:
+        A = A[:, None]
+    bad = ~np.isfinite(A)
+    if bad.any():
+        i, j = np.argwhere(bad)[0]
+        column = repr(names[j]) if names is not None and j < len(names) else str(j)
+        raise GradfitInputError(
+            f"{role} partition {index}, row {i} of the partition, column {column} holds "
+            f"{A[i, j]}; gradfit needs finite numbers. Fix: drop or impute those rows "
+            "(e.g. ddf.dropna()) before fitting."
+        )
+    return A
+
+
+def _block_pair(
+    Xp: Any, Yp: Any, index: int, names: list[str] | None, ynames: list[str] | None
+) -> tuple[F64, F64]:
+    X = _as_block(Xp, index, names, "X")
+    Y = _as_block(Yp, index, ynames, "y")
+    if X.shape[0] != Y.shape[0]:
+        raise GradfitInputError(
+            f"partition {index} has {X.shape[0]} rows of X but {Y.shape[0]} of y; X and y "
+            "must be partitioned alike"
+        )
+    return X, Y
+
+
+def _pair_moments(pair: tuple[F64, F64], shift_x: Any, shift_y: Any, diagonal: bool) -> Moments:
+    return block_moments(pair[0], pair[1], shift_x, shift_y, diagonal=diagonal)
+
+
+def _pair_pass(
+    pair: tuple[F64, F64], W: F64, shift: F64, with_targets: bool
+) -> tuple[F64, F64, F64]:
+    X, Y = pair
+    R = X @ W + shift
+    if with_targets:
+        R -= Y
+    return X.T @ R, np.einsum("ij,ij->j", R, R), R.sum(axis=0)
+
+
+# -- the collections → a list of delayed (X, Y) pairs ------------------------------------
+
+
+def _is_numeric(dtype: Any) -> bool:
+    from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+    return bool(is_numeric_dtype(dtype) or is_bool_dtype(dtype))
+
+
+def _numeric_columns(frame: Any, role: str) -> list[str]:
+    names = [str(c) for c in frame.columns]
+    for name, dtype in zip(frame.columns, frame.dtypes, strict=True):
+        if not _is_numeric(dtype):
+            raise GradfitInputError(
+                f"{role} column {name!r} is not numeric (dtype {dtype}); drop it or encode it "
+                "as numbers before fitting"
+            )
+    return names
+
+
+def _kind(obj: Any) -> str:
+    """``"DataFrame"``, ``"Series"``, ``"Array"`` for Dask collections, else ``""``."""
+    if not accepts_dask(obj):
+        return ""
+    return type(obj).__name__
+
+
+def _parts(X: Any, y: Any) -> tuple[list[Any], int, int, list[str] | None, bool, Any]:
+    """Delayed ``(X_block, Y_block)`` pairs, D, K, feature names, was_1d, row chunks."""
+    import dask
+    import dask.array as da
+
+    if y is None:
+        raise TypeError("y is required: pass the targets as a Dask array, Series or DataFrame")
+    names: list[str] | None = None
+    ynames: list[str] | None = None
+    if _kind(X) == "DataFrame":
+        names = _numeric_columns(X, "feature")
+        x_parts = list(X.to_delayed())
+        D = len(names)
+    else:
+        if X.ndim != 2:
+            raise GradfitInputError(f"X must be 2-D (rows, features), got shape {X.shape}")
+        if len(X.chunks[1]) > 1:
+            X = X.rechunk({1: -1})
+        D = int(X.shape[1])
+        x_parts = [block[0] for block in X.to_delayed()]
+    if _kind(y) == "DataFrame":
+        ynames = _numeric_columns(y, "target")
+        K, was_1d = len(ynames), False
+        y_parts = list(y.to_delayed())
+    elif _kind(y) == "Series":
+        if not _is_numeric(y.dtype):
+            raise GradfitInputError(f"y is not numeric (dtype {y.dtype})")
+        K, was_1d = 1, True
+        y_parts = list(y.to_delayed())
+    else:
+        if not hasattr(y, "chunks"):
+            y = np.asarray(y)
+            if hasattr(X, "chunks") and not any(np.isnan(c) for c in X.chunks[0]):
+                y = da.from_array(y, chunks=(X.chunks[0],) + ((y.shape[1],) if y.ndim == 2 else ()))
+            else:
+                raise TypeError("with a Dask DataFrame X, y must be a Dask Series or DataFrame")
+        if y.ndim not in (1, 2):
+            raise GradfitInputError(f"y must be 1-D or 2-D, got shape {y.shape}")
+        was_1d = y.ndim == 1
+        K = 1 if was_1d else int(y.shape[1])
+        if hasattr(X, "chunks") and y.chunks[0] != X.chunks[0]:
+            y = y.rechunk({0: X.chunks[0]})
+        if y.ndim == 2 and len(y.chunks[1]) > 1:
+            y = y.rechunk({1: -1})
+        y_parts = [b if y.ndim == 1 else b[0] for b in y.to_delayed()]
+    if len(x_parts) != len(y_parts):
+        raise GradfitInputError(
+            f"X has {len(x_parts)} partitions but y has {len(y_parts)}; partition them alike "
+            "(e.g. y = ddf['y'] from the same DataFrame, or the same row chunks)"
+        )
+    pair = dask.delayed(_block_pair, pure=True)
+    pairs = [
+        pair(xp, yp, i, names, ynames)
+        for i, (xp, yp) in enumerate(zip(x_parts, y_parts, strict=True))
+    ]
+    return pairs, D, K, names, was_1d, None
+
+
+# -- the data path on the cluster ------------------------------------------------------
+
+
+class DaskProblem:
+    """The data path over persisted partitions: one round trip per gradient.
+
+    Parameters
+    ----------
+    pairs : list of delayed ``(X_block, Y_block)``, persisted
+    stats : dict
+        From :func:`~gradfit._moments.statistics_from_moments` (``H`` or ``H_diag``).
+    fit_intercept, standardize : bool
+    alpha : float
+    """
+
+    engine = "data"
+
+    def __init__(
+        self,
+        pairs: list[Any],
+        stats: dict[str, Any],
+        D: int,
+        K: int,
+        *,
+        fit_intercept: bool = True,
+        standardize: bool = True,
+        alpha: float = 0.0,
+    ) -> None:
+        self.pairs = pairs
+        self.N, self.D, self.K = int(stats["N"]), D, K
+        self.dtype = np.dtype(np.float64)
+        self.alpha = float(alpha)
+        self.fit_intercept = bool(fit_intercept)
+        self.standardize = bool(standardize)
+        self.x_offset: F64 = stats["x_offset"] if fit_intercept else np.zeros(D)
+        self.y_offset: F64 = stats["y_offset"] if fit_intercept else np.zeros(K)
+        diag = stats["H_diag"] if "H_diag" in stats else np.diag(stats["H"])
+        self.x_rms = np.sqrt(np.maximum(diag, 0.0))
+        scale = self.x_rms.copy()
+        scale[scale <= np.finfo(np.float64).tiny] = 1.0
+        self.x_scale = scale if standardize else np.ones(D)
+        self.loss_at_zero = 0.5 * stats["yy"]
+        self.target_scale = 0.5 * stats["yy_raw"]
+        self.n_passes = 0
+
+    def close(self) -> None:
+        """Release the persisted partitions on the workers."""
+        self.pairs = []
+
+    def curvature(self) -> CurvatureEstimate:
+        """Lanczos estimate of the extreme eigenvalues (one round trip per product)."""
+        return lanczos_extremes(self.hvp, self.D)
+
+    def loss_slack(self, loss: F64) -> F64:
+        """Rounding uncertainty of a computed loss (as for the in-memory data path)."""
+        eps = float(np.finfo(np.float64).eps)
+        loss = np.maximum(loss, 0.0)
+        spread = np.sqrt(self.D) * np.sqrt(loss * (self.target_scale + loss))
+        return 64.0 * eps * (loss + spread) + np.finfo(np.float64).tiny
+
+    def to_user(self, V: F64) -> tuple[F64, F64]:
+        """Return ``(W, b)`` in the user's units."""
+        W = V / self.x_scale[:, None]
+        return W, self.y_offset - self.x_offset @ W
+
+    def from_user(self, W: F64) -> F64:
+        """Loop coordinates ``V = s·W``."""
+        return np.asarray(W, dtype=np.float64) * self.x_scale[:, None]
+
+    def _pass(self, W: F64, with_targets: bool) -> tuple[F64, F64]:
+        import dask
+
+        if not self.pairs:
+            raise RuntimeError("this DaskProblem was closed; fit again")
+        self.n_passes += 1
+        shift = (self.y_offset if with_targets else 0.0) - self.x_offset @ W
+        shift = shift if self.fit_intercept else np.zeros(W.shape[1])
+        task = dask.delayed(_pair_pass, pure=True)
+        parts = _compute(*[task(p, W, shift, with_targets) for p in self.pairs])
+        acc = np.zeros((self.D, W.shape[1]))
+        sq = np.zeros(W.shape[1])
+        rsum = np.zeros(W.shape[1])
+        for a, s, r in parts:  # in partition order: reproducible sums
+            acc += a
+            sq += s
+            rsum += r
+        acc /= self.N
+        sq /= self.N
+        rsum /= self.N
+        if self.fit_intercept:
+            acc -= np.outer(self.x_offset, rsum)
+        return acc, 0.5 * sq if with_targets else np.zeros(W.shape[1])
+
+    def loss_grad(self, V: F64) -> tuple[F64, F64]:
+        """Loss per output (K,) and gradient (D, K) in loop coordinates: one round trip."""
+        W = V / self.x_scale[:, None]
+        G, loss = self._pass(W, with_targets=True)
+        if self.alpha:
+            G += self.alpha * W
+            loss = loss + 0.5 * self.alpha * np.einsum("ij,ij->j", W, W)
+        G /= self.x_scale[:, None]
+        return loss, G
+
+    def hvp(self, P: F64) -> F64:
+        """Hessian-vector product in loop coordinates: one round trip."""
+        W = P / self.x_scale[:, None]
+        AP, _ = self._pass(W, with_targets=False)
+        if self.alpha:
+            AP += self.alpha * W
+        AP /= self.x_scale[:, None]
+        return AP
+
+
+# -- the adapter ---------------------------------------------------------------------------
+
+
+def _reduce_moments(pairs: list[Any], shift: Any, diagonal: bool) -> Moments:
+    import dask
+
+    task = dask.delayed(_pair_moments, pure=True)
+    sx, sy = shift if shift is not None else (None, None)
+    parts = _compute(*[task(p, sx, sy, diagonal) for p in pairs])
+    return sum_moments(parts)
+
+
+def build_dask(X: Any, y: Any, sample_weight: Any, options: dict[str, Any]) -> Built:
+    """The Dask adapter's ``build``: one reduction for the stats engine, persist for data."""
+    import dask
+
+    extra = sorted(set(options) - {"fit_intercept", "standardize", "alpha", "method", "gradient"})
+    if extra:
+        raise TypeError(f"unexpected keyword argument(s) {extra} for a Dask input")
+    if sample_weight is not None:
+        raise TypeError("sample_weight is not supported for Dask inputs yet")
+    method, gradient = options.get("method", "cg"), options.get("gradient", "auto")
+    if method == "sgd":
+        raise ValueError(
+            "method='sgd' on a Dask collection would gather random rows from every "
+            "partition; use an exact full-batch method (the default 'cg'), or partial_fit "
+            "over the partitions (for part in ddf.partitions: model.partial_fit(...))"
+        )
+    fit_intercept = bool(options.get("fit_intercept", True))
+    common: dict[str, Any] = {
+        "fit_intercept": fit_intercept,
+        "standardize": bool(options.get("standardize", True)),
+        "alpha": float(options.get("alpha", 0.0)),
+    }
+    pairs, D, K, names, was_1d, _ = _parts(X, y)
+    want_H = (
+        method == "exact" or gradient == "stats" or (gradient == "auto" and D <= STATS_MAX_FEATURES)
+    )
+    persist = method == "exact" or not want_H or gradient == "data"
+    if persist:
+        pairs = list(dask.persist(*pairs))
+    first = _reduce_moments(pairs, None, not want_H)
+    second = None
+    if needs_second_pass(first, fit_intercept):
+        second = _reduce_moments(pairs, (first.Sx / first.n, first.Sy / first.n), not want_H)
+    stats = statistics_from_moments(first, second, fit_intercept=fit_intercept)
+    N = int(stats["N"])
+    engine, reason = choose_engine(N, D, method, gradient)
+    reason += f"; {len(pairs)} Dask partitions"
+    problem: Any
+    refine: Any = None
+    if engine == "data" or "H" not in stats:
+        if not persist:
+            pairs = list(dask.persist(*pairs))
+        problem, engine = DaskProblem(pairs, stats, D, K, **common), "data"
+        reason += ", persisted on the workers; one round trip per gradient"
+    else:
+        gram = GramProblem(stats, np.float64, **common)
+        problem = gram
+        reason += f", reduced in {1 + (second is not None)} computation(s)"
+        if method == "exact":
+            refine = DaskProblem(pairs, stats, D, K, **common)
+        elif gradient == "auto" and gram.curvature().kappa > KAPPA_LIMIT:
+            kappa = gram.curvature().kappa
+            pairs = list(dask.persist(*pairs))
+            problem, engine = DaskProblem(pairs, stats, D, K, **common), "data"
+            reason = (
+                f"auto: the normal equations have κ = {kappa:.3g} > {KAPPA_LIMIT:.0e}; the "
+                "data path runs on the persisted partitions"
+            )
+    closers = [p for p in (problem, refine) if isinstance(p, DaskProblem)]
+
+    def to_output(value: Any) -> Any:
+        for p in closers:  # the fit is stored: free the workers' memory
+            p.close()
+        return value
+
+    return Built(
+        problem=problem,
+        refine=refine,
+        engine=engine,
+        reason=reason,
+        n_features=D,
+        feature_names=names,
+        was_1d=was_1d,
+        dtype=np.dtype(np.float64),
+        to_output=to_output,
+        extra={"close": to_output, "partitions": len(pairs)},
+    )
+
+
+def predict_dask(X: Any, coef: Any, intercept: Any) -> Any:
+    """Lazy predictions: a Dask array of shape (N,) or (N, K)."""
+    C = np.asarray(coef, dtype=np.float64)
+    b = np.asarray(intercept, dtype=np.float64)
+    if _kind(X) == "DataFrame":
+        _numeric_columns(X, "feature")
+        X = X.to_dask_array()
+    X = X.astype(np.float64)
+    return X @ C.T + b
+
+
+register("dask", accepts_dask, build_dask, predict_dask)

@@ -1,0 +1,1064 @@
+r"""Files larger than memory: CSV, Parquet and ``.npy`` fitted by exact full-batch methods.
+
+``GDRegressor().fit("data.parquet", None, target="y")`` (or a :class:`DataFile`)
+fits a file without loading it. The file is read **once**, block by block:
+
+* each block is checked (missing values, infinities and non-numeric columns
+  are reported with the file, the row and the column) and its moments are
+  added to the sufficient statistics (:mod:`gradfit._moments`);
+* the same block is appended, as float64, to a **cache** of X and Y in a
+  temporary folder (``<tempdir>/gradfit-cache-<random>``, or under
+  ``cache_dir=``).
+
+The stats engine then iterates in ``O(D²K)`` per step without touching the
+data again. The data path (``gradient="data"``, ``method="sgd"``, more than
+``STATS_MAX_FEATURES`` columns, an ill-conditioned ``H``) and the refinement of
+``method="exact"`` stream row blocks from the cache through memory maps that
+are opened for one block and closed after it, so the resident memory stays
+bounded by the block size whatever the size of the file. The cache is deleted
+as soon as the fit no longer needs it: right after reading for the stats
+engine, when the fit returns for the data path, on any error while reading,
+and otherwise when the problem is garbage-collected or the interpreter exits.
+
+Columns: ``target`` names the target column(s) (a string, or a list for
+several outputs); ``features`` the feature columns (all other columns by
+default). A ``.npy`` file holds a 2-D numeric array whose columns are called
+``"x0"``, ``"x1"``, …; they may also be given as integers (negative ones count
+from the end).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import shutil
+import sys
+import tempfile
+import time
+import weakref
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ._adapters import Built, register
+from ._curvature import CurvatureEstimate, lanczos_extremes
+from ._engine import KAPPA_LIMIT, STATS_MAX_FEATURES, choose_engine
+from ._exceptions import GradfitInputError
+from ._gram import GramProblem
+from ._kernels import HAVE_NUMBA, fused_pass
+from ._moments import (
+    Moments,
+    add_moments,
+    block_moments,
+    needs_second_pass,
+    statistics_from_moments,
+)
+from ._objective import BLOCK_BYTES, KERNEL_MIN_SIZE
+
+__all__ = ["CachedProblem", "DataFile", "FileCache", "read_file"]
+
+F64 = NDArray[np.float64]
+
+#: File name extensions and the format each one means.
+FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".npy": "npy"}
+
+#: Seconds a pass must have run before the progress line appears.
+PROGRESS_AFTER_S = 2.0
+
+
+@dataclass
+class DataFile:
+    """A data file to fit or predict without loading it.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A ``.csv``, ``.parquet`` (``.pq``) or ``.npy`` file.
+    target : str, int or list of them, optional
+        The target column(s); a list fits several outputs (``coef_`` is then 2-D).
+        Needed to fit, not to predict.
+    features : list of str or int, optional
+        The feature columns; all columns but the targets by default.
+    block_rows : int, optional
+        Rows read at a time (bounds the memory used); about 16 MiB of float64
+        per block by default.
+    cache_dir : str or os.PathLike, optional
+        Where the temporary cache folder is made (default :func:`tempfile.gettempdir`).
+    progress : bool, optional
+        Show a progress line on stderr for passes longer than 2 s (default: when
+        stderr is a terminal).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from gradfit import DataFile, GDRegressor
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(500, 2))
+    >>> data = np.column_stack([X, X @ [2.0, -1.0] + 0.5])
+    >>> path = os.path.join(tempfile.mkdtemp(), "data.npy")
+    >>> np.save(path, data)
+    >>> model = GDRegressor().fit(DataFile(path, target="x2", block_rows=128), None)
+    >>> np.round(model.coef_, 6), round(model.intercept_, 6)
+    (array([ 2., -1.]), 0.5)
+    >>> bool(np.allclose(model.predict(DataFile(path, features=["x0", "x1"])), data[:, 2]))
+    True
+    """
+
+    path: str | os.PathLike[str]
+    target: Any = None
+    features: Sequence[Any] | None = None
+    block_rows: int | None = None
+    cache_dir: str | os.PathLike[str] | None = None
+    progress: bool | None = None
+
+
+def read_file(
+    path: str | os.PathLike[str],
+    target: Any = None,
+    features: Sequence[Any] | None = None,
+    **options: Any,
+) -> DataFile:
+    """Describe a file input: ``read_file(path, target="y")`` is ``DataFile(path, target="y")``.
+
+    Nothing is read until the file is fitted or predicted.
+
+    Examples
+    --------
+    >>> read_file("data.parquet", target="y").target
+    'y'
+    """
+    return DataFile(path, target=target, features=features, **options)
+
+
+# -- errors --------------------------------------------------------------------------
+
+
+def _fail(path: Path, message: str) -> GradfitInputError:
+    return GradfitInputError(f"{path}: {message}")
+
+
+def _quote(names: Sequence[str]) -> str:
+    shown = ", ".join(repr(n) for n in names[:50])
+    return shown + (f", … ({len(names)} in all)" if len(names) > 50 else "")
+
+
+# -- progress --------------------------------------------------------------------------
+
+
+class Progress:
+    """A one-line progress report on stderr for long passes (bytes, rate, ETA).
+
+    Silent unless enabled; when ``enabled`` is None it shows only if stderr is a
+    terminal. Nothing is printed during the first :data:`PROGRESS_AFTER_S` seconds.
+
+    Examples
+    --------
+    >>> import io
+    >>> out = io.StringIO()
+    >>> p = Progress(1000, "reading x.csv", enabled=True, stream=out, after=0.0)
+    >>> p.update(500); p.close()
+    >>> "reading x.csv" in out.getvalue() and "50%" in out.getvalue()
+    True
+    """
+
+    def __init__(
+        self,
+        total: int,
+        label: str,
+        *,
+        enabled: bool | None = None,
+        stream: TextIO | None = None,
+        after: float = PROGRESS_AFTER_S,
+    ) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        if enabled is None:
+            isatty = getattr(self.stream, "isatty", None)
+            enabled = bool(isatty and isatty())
+        self.enabled = enabled
+        self.total = max(int(total), 1)
+        self.label = label
+        self.after = after
+        self.start = time.monotonic()
+        self.last = 0.0
+        self.shown = False
+
+    def update(self, done: int) -> None:
+        """Report ``done`` bytes (of ``total``) processed."""
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        elapsed = now - self.start
+        if elapsed < self.after or (self.shown and now - self.last < 0.2):
+            return
+        self.last = now
+        self.shown = True
+        frac = min(done / self.total, 1.0)
+        rate = done / max(elapsed, 1e-9)
+        eta = (self.total - done) / rate if rate > 0 else math.inf
+        eta_text = f"{eta:5.0f} s" if math.isfinite(eta) else "    ? s"
+        self.stream.write(
+            f"\r[gradfit] {self.label}: {frac:4.0%} {done / 1e6:,.0f}/{self.total / 1e6:,.0f} MB"
+            f"  {rate / 1e6:,.1f} MB/s  ETA {eta_text} "
+        )
+        self.stream.flush()
+
+    def close(self) -> None:
+        """End the line (if one was shown)."""
+        if self.shown:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+# -- readers ---------------------------------------------------------------------------
+
+Block = tuple[F64, F64 | None, int]  # X block, Y block (or None), bytes read so far
+
+
+class _Reader:
+    """A file opened for block reading; ``columns`` are the names of its columns."""
+
+    kind = ""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.size = path.stat().st_size
+        self.columns: list[str] = []
+        self.n_rows: int | None = None
+
+    def resolve(self, spec: Any, role: str) -> list[int]:
+        """Indices of the columns named (or numbered) by ``spec``."""
+        items = [spec] if isinstance(spec, str | int | np.integer) else list(spec)
+        out: list[int] = []
+        for item in items:
+            if isinstance(item, int | np.integer) and not isinstance(item, bool):
+                j = int(item)
+                if not -len(self.columns) <= j < len(self.columns):
+                    raise _fail(
+                        self.path,
+                        f"{role} column {j} does not exist: the file has {len(self.columns)} "
+                        f"columns (0 to {len(self.columns) - 1}): {_quote(self.columns)}",
+                    )
+                out.append(j % len(self.columns))
+            elif isinstance(item, str) and item in self.columns:
+                out.append(self.columns.index(item))
+            else:
+                raise _fail(
+                    self.path,
+                    f"no {role} column {item!r}; the columns are: {_quote(self.columns)}",
+                )
+        if len(set(out)) != len(out):
+            raise _fail(self.path, f"a {role} column is named twice in {spec!r}")
+        return out
+
+    def check_numeric(self, cols: list[int]) -> None:
+        """Raise if a selected column is not numeric."""
+
+    def blocks(self, x_cols: list[int], y_cols: list[int], block_rows: int) -> Iterator[Block]:
+        """Yield ``(X_block, Y_block, bytes_read)``; ``Y_block`` None when ``y_cols`` is empty."""
+        raise NotImplementedError
+
+    def _split(self, A: F64, x_cols: list[int], y_cols: list[int]) -> tuple[F64, F64 | None]:
+        X = np.ascontiguousarray(A[:, x_cols])
+        Y = np.ascontiguousarray(A[:, y_cols]) if y_cols else None
+        return X, Y
+
+
+def _sniff(path: Path) -> bytes:
+    with open(path, "rb") as f:
+        return f.read(8)
+
+
+def _what_it_is(head: bytes) -> str | None:
+    if head.startswith(b"PAR1"):
+        return "a Parquet file"
+    if head.startswith(b"\x93NUMPY"):
+        return "a .npy file"
+    if head.startswith(b"PK\x03\x04"):
+        return "a zip archive (an .npz or .xlsx file?)"
+    if head.startswith(b"\x1f\x8b"):
+        return "gzip-compressed"
+    return None
+
+
+class _CsvReader(_Reader):
+    kind = "csv"
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+
+        self._pa, self._csv = pa, pacsv
+        other = _what_it_is(_sniff(path))
+        if other is not None:
+            raise _fail(path, f"is not a CSV file: byte offset 0 shows it is {other}")
+        with open(path, "rb") as f:
+            try:
+                reader = pacsv.open_csv(f, read_options=pacsv.ReadOptions(block_size=1 << 16))
+            except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+                raise _fail(
+                    path, f"could not be read as CSV at byte offset {f.tell()}: {exc}"
+                ) from None
+            self.columns = list(reader.schema.names)
+            self._types = {field.name: field.type for field in reader.schema}
+            with contextlib.suppress(Exception):
+                reader.close()
+        self._bytes_per_row = 0.0
+
+    def check_numeric(self, cols: list[int]) -> None:
+        pa = self._pa
+        for j in cols:
+            t = self._types[self.columns[j]]
+            if not (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_null(t)):
+                raise _fail(
+                    self.path,
+                    f"column {self.columns[j]!r} is not numeric (its first values read as "
+                    f"{t}); give only numeric columns as features= and target=",
+                )
+
+    def blocks(self, x_cols: list[int], y_cols: list[int], block_rows: int) -> Iterator[Block]:
+        pa, pacsv = self._pa, self._csv
+        self.check_numeric(x_cols + y_cols)
+        wanted = [self.columns[j] for j in x_cols + y_cols]
+        width = len(x_cols) + len(y_cols)
+        # about block_rows rows per block: a CSV number takes ~20 bytes of text
+        block_size = int(min(max(block_rows * width * 20, 1 << 14), 1 << 26))
+        convert = pacsv.ConvertOptions(
+            column_types={name: pa.float64() for name in wanted}, include_columns=wanted
+        )
+        with open(self.path, "rb") as f:
+            try:
+                reader = pacsv.open_csv(
+                    f,
+                    read_options=pacsv.ReadOptions(block_size=block_size, use_threads=False),
+                    convert_options=convert,
+                )
+                order = [reader.schema.names.index(n) for n in wanted]
+                for batch in reader:
+                    if batch.num_rows == 0:
+                        continue
+                    A = np.empty((batch.num_rows, width))
+                    for out, j in enumerate(order):
+                        A[:, out] = batch.column(j).to_numpy(zero_copy_only=False)
+                    X, Y = self._split(A, list(range(len(x_cols))), list(range(len(x_cols), width)))
+                    yield X, Y, f.tell()
+            except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+                raise self._explain(exc, f.tell(), wanted) from None
+
+    def _explain(self, exc: Exception, offset: int, wanted: list[str]) -> GradfitInputError:
+        text = str(exc)
+        if "conversion error" in text and "In CSV column #" in text:
+            try:
+                j = int(text.split("In CSV column #", 1)[1].split(":", 1)[0])
+                name = wanted[j] if j < len(wanted) else self.columns[j]
+            except (ValueError, IndexError):
+                name = "?"
+            return _fail(
+                self.path,
+                f"column {name!r} is not numeric: {text.split(': ', 1)[-1]} (the reader had "
+                f"read up to byte offset {offset})",
+            )
+        return _fail(
+            self.path,
+            f"the file is malformed or ends early near byte offset {offset} of {self.size}: {text}",
+        )
+
+
+class _ParquetReader(_Reader):
+    kind = "parquet"
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        self._pa = pa
+        head = _sniff(path)
+        if not head.startswith(b"PAR1"):
+            other = _what_it_is(head) or "not Parquet (no 'PAR1' magic bytes)"
+            raise _fail(path, f"is not a Parquet file: byte offset 0 shows it is {other}")
+        try:
+            # no pre-buffering: it would cache every row group read until the end of the pass
+            self.file = pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 20)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise _fail(
+                path,
+                f"is truncated or corrupt: its footer (the last 8 bytes, byte offset "
+                f"{max(self.size - 8, 0)}) cannot be read ({exc})",
+            ) from None
+        schema = self.file.schema_arrow
+        self.columns = list(schema.names)
+        self._types = {field.name: field.type for field in schema}
+        self.n_rows = self.file.metadata.num_rows
+        meta = self.file.metadata
+        self._group_rows = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+        self._group_offset = [
+            meta.row_group(i).column(0).file_offset if meta.row_group(i).num_columns else 0
+            for i in range(meta.num_row_groups)
+        ]
+
+    def check_numeric(self, cols: list[int]) -> None:
+        pa = self._pa
+        for j in cols:
+            t = self._types[self.columns[j]]
+            if not (pa.types.is_integer(t) or pa.types.is_floating(t)):
+                raise _fail(
+                    self.path,
+                    f"column {self.columns[j]!r} is not numeric (type {t}); give only numeric "
+                    "columns as features= and target=",
+                )
+
+    def _offset_of_row(self, row: int) -> int:
+        seen = 0
+        for rows, offset in zip(self._group_rows, self._group_offset, strict=True):
+            if row < seen + rows:
+                return int(offset)
+            seen += rows
+        return self.size
+
+    def blocks(self, x_cols: list[int], y_cols: list[int], block_rows: int) -> Iterator[Block]:
+        pa = self._pa
+        self.check_numeric(x_cols + y_cols)
+        wanted = [self.columns[j] for j in x_cols + y_cols]
+        width = len(wanted)
+        n_rows = max(self.n_rows or 0, 1)
+        done = 0
+        try:
+            for batch in self.file.iter_batches(batch_size=block_rows, columns=wanted):
+                A = np.empty((batch.num_rows, width))
+                for out, name in enumerate(wanted):
+                    A[:, out] = batch.column(name).to_numpy(zero_copy_only=False)
+                done += batch.num_rows
+                X, Y = self._split(A, list(range(len(x_cols))), list(range(len(x_cols), width)))
+                yield X, Y, int(self.size * done / n_rows)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise _fail(
+                self.path,
+                f"is corrupt or ends early: reading the row group at byte offset "
+                f"{self._offset_of_row(done)} (after {done} good rows) failed: {exc}",
+            ) from None
+
+
+class _NpyReader(_Reader):
+    kind = "npy"
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        with open(path, "rb") as f:
+            head = f.read(6)
+            if head != b"\x93NUMPY":
+                other = _what_it_is(head) or "not .npy (no '\\x93NUMPY' magic bytes)"
+                raise _fail(path, f"is not a .npy file: byte offset 0 shows it is {other}")
+            f.seek(0)
+            try:
+                version = np.lib.format.read_magic(f)
+                if version == (1, 0):
+                    shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+                else:
+                    shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+            except ValueError as exc:
+                raise _fail(
+                    path, f"has a malformed .npy header (byte offset {f.tell()}): {exc}"
+                ) from None
+            self.header = f.tell()
+        if len(shape) != 2:
+            raise _fail(
+                path, f"holds an array of shape {shape}; a 2-D (rows, columns) array is needed"
+            )
+        if dtype.kind not in "iuf":
+            raise _fail(path, f"holds {dtype} values; a numeric (integer or float) array is needed")
+        self.shape, self.fortran, self.dtype = shape, fortran, dtype
+        expected = self.header + shape[0] * shape[1] * dtype.itemsize
+        if self.size < expected:
+            raise _fail(
+                path,
+                f"ends early: the file ends at byte offset {self.size} but its header promises "
+                f"{expected} bytes ({shape[0]}×{shape[1]} {dtype}); it was probably cut off "
+                "while being written or copied",
+            )
+        self.columns = [f"x{j}" for j in range(shape[1])]
+        self.n_rows = shape[0]
+
+    def check_numeric(self, cols: list[int]) -> None:
+        """Every column of a numeric .npy array is numeric."""
+
+    def blocks(self, x_cols: list[int], y_cols: list[int], block_rows: int) -> Iterator[Block]:
+        N, C = self.shape
+        row_bytes = C * self.dtype.itemsize
+        whole = np.load(self.path, mmap_mode="r") if self.fortran else None
+        for start in range(0, N, block_rows):
+            stop = min(N, start + block_rows)
+            if whole is not None:
+                A = np.asarray(whole[start:stop], dtype=np.float64)
+            else:
+                # a map of this block alone, closed when the block is done: resident memory
+                # stays at one block however large the file
+                view = np.memmap(
+                    self.path,
+                    dtype=self.dtype,
+                    mode="r",
+                    offset=self.header + start * row_bytes,
+                    shape=(stop - start, C),
+                )
+                A = np.asarray(view, dtype=np.float64)
+                if A is view or np.shares_memory(A, view):
+                    A = np.array(view, dtype=np.float64)
+                del view
+            X, Y = self._split(A, x_cols, y_cols)
+            yield X, Y, self.header + stop * row_bytes
+
+
+def open_reader(path: str | os.PathLike[str]) -> _Reader:
+    """Open ``path`` with the reader its extension names (after checking it exists)."""
+    p = Path(os.fspath(path))
+    if not p.exists():
+        raise FileNotFoundError(f"{p}: no such file")
+    if p.is_dir():
+        raise _fail(p, "is a folder; give a .csv, .parquet or .npy file")
+    kind = FORMATS.get(p.suffix.lower())
+    if kind is None:
+        raise _fail(
+            p,
+            f"unknown file type {p.suffix!r}; gradfit reads {', '.join(sorted(FORMATS))} files",
+        )
+    if kind in ("csv", "parquet"):
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:  # pragma: no cover - optional dependency
+            raise ImportError(f"reading {kind} files needs pyarrow: pip install pyarrow") from None
+    if p.stat().st_size == 0:
+        raise _fail(p, "is empty (0 bytes)")
+    if kind == "csv":
+        return _CsvReader(p)
+    if kind == "parquet":
+        return _ParquetReader(p)
+    return _NpyReader(p)
+
+
+def _check_finite(reader: _Reader, X: F64, Y: F64 | None, row0: int, names: list[str]) -> None:
+    for block, labels in ((X, names[: X.shape[1]]), (Y, names[X.shape[1] :])):
+        if block is None:
+            continue
+        bad = ~np.isfinite(block)
+        if bad.any():
+            i, j = np.argwhere(bad)[0]
+            value = block[i, j]
+            what = "a missing (empty) value or NaN" if np.isnan(value) else f"{value}"
+            line = f" (line {row0 + i + 2} with the header)" if reader.kind == "csv" else ""
+            raise _fail(
+                reader.path,
+                f"row {row0 + i}{line}, column {labels[j]!r} holds {what}; gradfit needs finite "
+                "numbers. Fix: drop or impute those rows before fitting.",
+            )
+
+
+# -- the cache -------------------------------------------------------------------------
+
+
+def _remove(folder: str) -> None:
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+class FileCache:
+    """X and Y as raw float64 rows in a temporary folder, read back through memory maps.
+
+    The folder is ``<cache_dir>/gradfit-cache-<random>``; :meth:`close` deletes
+    it, and so does garbage collection of this object or the end of the interpreter.
+
+    Examples
+    --------
+    >>> cache = FileCache(D=2, K=1)
+    >>> cache.append(np.ones((3, 2)), np.zeros((3, 1))); cache.finish()
+    >>> [X.shape for X, Y in cache.blocks(2)]
+    [(2, 2), (1, 2)]
+    >>> folder = cache.folder; cache.close(); os.path.exists(folder)
+    False
+    """
+
+    def __init__(self, D: int, K: int, cache_dir: str | os.PathLike[str] | None = None) -> None:
+        parent = os.fspath(cache_dir) if cache_dir is not None else tempfile.gettempdir()
+        self.folder = tempfile.mkdtemp(prefix="gradfit-cache-", dir=parent)
+        self._finalizer = weakref.finalize(self, _remove, self.folder)
+        self.D, self.K = D, K
+        self.N = 0
+        self.x_path = os.path.join(self.folder, "X.f64")
+        self.y_path = os.path.join(self.folder, "Y.f64")
+        self._x: Any = open(self.x_path, "wb")  # noqa: SIM115 - closed in finish()/close()
+        self._y: Any = open(self.y_path, "wb")  # noqa: SIM115
+
+    def append(self, X: F64, Y: F64) -> None:
+        """Write a block of rows."""
+        np.ascontiguousarray(X, dtype=np.float64).tofile(self._x)
+        np.ascontiguousarray(Y, dtype=np.float64).tofile(self._y)
+        self.N += X.shape[0]
+
+    def finish(self) -> None:
+        """Close the files for writing (the cache is then read-only)."""
+        for f in (self._x, self._y):
+            if f is not None:
+                f.close()
+        self._x = self._y = None
+
+    def _map(self, path: str, width: int, start: int, stop: int) -> F64:
+        # copy-on-write ("c"), never written: the block is a writeable array as far as the
+        # fused kernel can tell, so the kernel compiled for in-memory arrays is reused
+        return np.memmap(
+            path, dtype=np.float64, mode="c", offset=start * width * 8, shape=(stop - start, width)
+        )
+
+    def blocks(self, block_rows: int) -> Iterator[tuple[F64, F64]]:
+        """Yield memory-mapped ``(X_block, Y_block)``; each map is dropped after its block."""
+        for start in range(0, self.N, block_rows):
+            stop = min(self.N, start + block_rows)
+            yield (
+                self._map(self.x_path, self.D, start, stop),
+                self._map(self.y_path, self.K, start, stop),
+            )
+
+    def rows(self, rows: NDArray[np.intp]) -> tuple[F64, F64]:
+        """Copies of the rows ``rows`` (for mini-batches)."""
+        X = np.memmap(self.x_path, dtype=np.float64, mode="r", shape=(self.N, self.D))
+        Y = np.memmap(self.y_path, dtype=np.float64, mode="r", shape=(self.N, self.K))
+        return np.array(X[rows]), np.array(Y[rows])
+
+    @property
+    def alive(self) -> bool:
+        """Whether the folder still exists."""
+        return os.path.isdir(self.folder)
+
+    def close(self) -> None:
+        """Close and delete the cache folder (safe to call twice)."""
+        with contextlib.suppress(Exception):
+            self.finish()
+        self._finalizer()
+
+
+# -- the data path over the cache -----------------------------------------------------
+
+
+class CachedProblem:
+    """The data path (:class:`~gradfit._objective.LeastSquaresProblem`) over a :class:`FileCache`.
+
+    Each gradient or Hessian-vector product streams the cache once, block by
+    block (the fused kernel on each block), summing the blocks in order. The
+    centring and scaling come from the statistics of the reading pass.
+
+    Parameters
+    ----------
+    cache : FileCache
+    stats : dict
+        From :func:`~gradfit._moments.statistics_from_moments` (``H`` or ``H_diag``).
+    fit_intercept, standardize : bool
+    alpha : float
+    block_rows : int
+        Rows per block of a pass (at least 16 MiB of float64 rows are used).
+    """
+
+    engine = "data"
+
+    def __init__(
+        self,
+        cache: FileCache,
+        stats: dict[str, Any],
+        *,
+        fit_intercept: bool = True,
+        standardize: bool = True,
+        alpha: float = 0.0,
+        block_rows: int = 1 << 14,
+        progress: bool | None = None,
+    ) -> None:
+        self.cache = cache
+        self.progress = progress
+        self.N, self.D, self.K = cache.N, cache.D, cache.K
+        self.dtype = np.dtype(np.float64)
+        self.alpha = float(alpha)
+        self.fit_intercept = bool(fit_intercept)
+        self.standardize = bool(standardize)
+        # Passes over the cache use blocks of at least BLOCK_BYTES (16 MiB): the maps are
+        # file-backed and dropped after each block, and fewer, larger kernel calls keep the
+        # parallel kernel's start-up cost small.
+        self.block_rows = max(int(block_rows), BLOCK_BYTES // (8 * max(self.D, self.K)))
+        self.x_offset: F64 = stats["x_offset"] if fit_intercept else np.zeros(self.D)
+        self.y_offset: F64 = stats["y_offset"] if fit_intercept else np.zeros(self.K)
+        diag = stats["H_diag"] if "H_diag" in stats else np.diag(stats["H"])
+        self.x_rms = np.sqrt(np.maximum(diag, 0.0))
+        scale = self.x_rms.copy()
+        scale[scale <= np.finfo(np.float64).tiny] = 1.0
+        self.x_scale = scale if standardize else np.ones(self.D)
+        self.loss_at_zero = 0.5 * stats["yy"]
+        self.target_scale = 0.5 * stats["yy_raw"]
+        self.n_passes = 0
+
+    def curvature(self) -> CurvatureEstimate:
+        """Lanczos estimate of the extreme eigenvalues (``min(D, 40)`` passes)."""
+        return lanczos_extremes(self.hvp, self.D)
+
+    def loss_slack(self, loss: F64) -> F64:
+        """Rounding uncertainty of a computed loss (as for the in-memory data path)."""
+        eps = float(np.finfo(np.float64).eps)
+        loss = np.maximum(loss, 0.0)
+        spread = np.sqrt(self.D) * np.sqrt(loss * (self.target_scale + loss))
+        return 64.0 * eps * (loss + spread) + np.finfo(np.float64).tiny
+
+    def to_user(self, V: F64) -> tuple[F64, F64]:
+        """Return ``(W, b)`` in the user's units."""
+        W = V / self.x_scale[:, None]
+        return W, self.y_offset - self.x_offset @ W
+
+    def from_user(self, W: F64) -> F64:
+        """Loop coordinates ``V = s·W``."""
+        return np.asarray(W, dtype=np.float64) * self.x_scale[:, None]
+
+    def _pass(self, W: F64, with_targets: bool) -> tuple[F64, F64]:
+        self.n_passes += 1
+        shift = (self.y_offset if with_targets else 0.0) - self.x_offset @ W
+        shift = shift if self.fit_intercept else np.zeros(W.shape[1])
+        cols = W.shape[1]
+        acc = np.zeros((self.D, cols))
+        sq = np.zeros(cols)
+        rsum = np.zeros(cols)
+        bar = Progress(self.N * (self.D + self.K) * 8, "pass over the cache", enabled=self.progress)
+        done = 0
+        for Xb, Yb in self.cache.blocks(self.block_rows):
+            if HAVE_NUMBA and Xb.shape[0] * self.D >= KERNEL_MIN_SIZE:
+                a, s, r = fused_pass(Xb, W, Yb if with_targets else None, shift, None)
+            else:
+                R = Xb @ W + shift
+                if with_targets:
+                    R -= Yb
+                a = Xb.T @ R
+                s = np.einsum("ij,ij->j", R, R)
+                r = R.sum(axis=0)
+            acc += a
+            if with_targets:
+                sq += s
+            rsum += r
+            done += Xb.nbytes + Yb.nbytes
+            bar.update(done)
+            del Xb, Yb
+        bar.close()
+        acc /= self.N
+        sq /= self.N
+        rsum /= self.N
+        if self.fit_intercept:
+            acc -= np.outer(self.x_offset, rsum)
+        return acc, 0.5 * sq
+
+    def loss_grad(self, V: F64) -> tuple[F64, F64]:
+        """Loss per output (K,) and gradient (D, K) in loop coordinates."""
+        W = V / self.x_scale[:, None]
+        G, loss = self._pass(W, with_targets=True)
+        if self.alpha:
+            G += self.alpha * W
+            loss = loss + 0.5 * self.alpha * np.einsum("ij,ij->j", W, W)
+        G /= self.x_scale[:, None]
+        return loss, G
+
+    def hvp(self, P: F64) -> F64:
+        """Hessian-vector product in loop coordinates (one pass over the cache)."""
+        W = P / self.x_scale[:, None]
+        AP, _ = self._pass(W, with_targets=False)
+        if self.alpha:
+            AP += self.alpha * W
+        AP /= self.x_scale[:, None]
+        return AP
+
+    def max_row_norm2(self) -> float:
+        """Largest squared norm of a centred, scaled row."""
+        best = 0.0
+        for Xb, _ in self.cache.blocks(self.block_rows):
+            Z = (Xb - self.x_offset) / self.x_scale
+            best = max(best, float(np.einsum("ij,ij->i", Z, Z).max()))
+        return best
+
+    def batch_grad(self, V: F64, rows: NDArray[np.intp]) -> F64:
+        """Mini-batch gradient estimate from the cached rows ``rows``."""
+        W = V / self.x_scale[:, None]
+        Xb, Yb = self.cache.rows(rows)
+        R = Xb @ W - Yb
+        if self.fit_intercept:
+            R += self.y_offset - self.x_offset @ W
+        R /= len(rows)
+        G = Xb.T @ R - np.outer(self.x_offset, R.sum(axis=0))
+        if self.alpha:
+            G += self.alpha * W
+        return G / self.x_scale[:, None]
+
+
+# -- building a fit ----------------------------------------------------------------------
+
+
+def _as_datafile(X: Any, options: dict[str, Any]) -> DataFile:
+    keys = ("target", "features", "block_rows", "cache_dir", "progress")
+    given = {k: options[k] for k in keys if options.get(k) is not None}
+    unknown = sorted(
+        set(options) - set(keys) - {"fit_intercept", "standardize", "alpha", "method", "gradient"}
+    )
+    if unknown:
+        raise TypeError(
+            f"unexpected keyword argument(s) {unknown} for a file input; use target=, "
+            "features=, block_rows=, cache_dir=, progress="
+        )
+    if isinstance(X, DataFile):
+        fields = {k: getattr(X, k) for k in keys}
+        for k, v in given.items():
+            fields[k] = v
+        return DataFile(X.path, **fields)
+    return DataFile(X, **given)
+
+
+def _default_block_rows(width: int) -> int:
+    return max(1, BLOCK_BYTES // (8 * max(width, 1)))
+
+
+def _columns(reader: _Reader, spec: DataFile, need_target: bool) -> tuple[list[int], list[int]]:
+    if spec.target is None and need_target:
+        raise _fail(
+            reader.path,
+            f"name the target column(s) with target=...; the columns are: {_quote(reader.columns)}",
+        )
+    y_cols = reader.resolve(spec.target, "target") if spec.target is not None else []
+    if spec.features is not None:
+        x_cols = reader.resolve(spec.features, "feature")
+        both = set(x_cols) & set(y_cols)
+        if both:
+            raise _fail(
+                reader.path,
+                f"column(s) {_quote([reader.columns[j] for j in sorted(both)])} are both "
+                "features and targets",
+            )
+    else:
+        x_cols = [j for j in range(len(reader.columns)) if j not in y_cols]
+    if not x_cols:
+        raise _fail(reader.path, "no feature columns are left once the targets are taken out")
+    return x_cols, y_cols
+
+
+def _read_pass(
+    reader: _Reader,
+    x_cols: list[int],
+    y_cols: list[int],
+    block_rows: int,
+    cache: FileCache | None,
+    *,
+    diagonal: bool,
+    progress: bool | None,
+) -> Moments:
+    names = [reader.columns[j] for j in x_cols + y_cols]
+    bar = Progress(reader.size, f"reading {reader.path.name}", enabled=progress)
+    total: Moments | None = None
+    row0 = 0
+    try:
+        for X, Y, done in reader.blocks(x_cols, y_cols, block_rows):
+            assert Y is not None
+            _check_finite(reader, X, Y, row0, names)
+            m = block_moments(X, Y, diagonal=diagonal)
+            total = m if total is None else add_moments(total, m)
+            if cache is not None:
+                cache.append(X, Y)
+            row0 += X.shape[0]
+            bar.update(done)
+    finally:
+        bar.close()
+    if total is None or total.n == 0:
+        raise _fail(reader.path, "has no data rows")
+    return total
+
+
+def _cache_pass(
+    cache: FileCache, block_rows: int, shift_x: F64, shift_y: F64, *, diagonal: bool
+) -> Moments:
+    total: Moments | None = None
+    for X, Y in cache.blocks(block_rows):
+        m = block_moments(X, Y, shift_x, shift_y, diagonal=diagonal)
+        total = m if total is None else add_moments(total, m)
+    assert total is not None
+    return total
+
+
+def build_file(X: Any, y: Any, sample_weight: Any, options: dict[str, Any]) -> Built:
+    """The file adapter's ``build``: read once, cache, and choose the engine."""
+    spec = _as_datafile(X, options)
+    if y is not None:
+        raise TypeError(
+            f"y must be None when X is a file ({os.fspath(spec.path)!r}); name the target "
+            "column(s) with target=..., e.g. model.fit('data.parquet', None, target='y')"
+        )
+    if sample_weight is not None:
+        raise TypeError(
+            "sample_weight is not supported for file inputs yet; fit the weighted rows from "
+            "memory, or repeat rows in the file"
+        )
+    reader = open_reader(spec.path)
+    x_cols, y_cols = _columns(reader, spec, need_target=True)
+    reader.check_numeric(x_cols + y_cols)
+    D, K = len(x_cols), len(y_cols)
+    method, gradient = options.get("method", "cg"), options.get("gradient", "auto")
+    fit_intercept = bool(options.get("fit_intercept", True))
+    standardize = bool(options.get("standardize", True))
+    alpha = float(options.get("alpha", 0.0))
+    block_rows = int(spec.block_rows or _default_block_rows(D + K))
+    if block_rows < 1:
+        raise ValueError(f"block_rows={spec.block_rows!r}: use a positive integer")
+    want_H = (
+        method == "exact"
+        or gradient == "stats"
+        or (gradient == "auto" and method != "sgd" and D <= STATS_MAX_FEATURES)
+    )
+    cache = FileCache(D, K, spec.cache_dir)
+    keep_cache = False
+    try:
+        first = _read_pass(
+            reader, x_cols, y_cols, block_rows, cache, diagonal=not want_H, progress=spec.progress
+        )
+        cache.finish()
+        second = None
+        if needs_second_pass(first, fit_intercept):
+            second = _cache_pass(
+                cache,
+                block_rows,
+                first.Sx / first.n,
+                first.Sy / first.n,
+                diagonal=not want_H,
+            )
+        stats = statistics_from_moments(first, second, fit_intercept=fit_intercept)
+        N = int(stats["N"])
+        engine, reason = choose_engine(N, D, method, gradient)
+        common: dict[str, Any] = {
+            "fit_intercept": fit_intercept,
+            "standardize": standardize,
+            "alpha": alpha,
+        }
+
+        def data() -> CachedProblem:
+            return CachedProblem(
+                cache, stats, block_rows=block_rows, progress=spec.progress, **common
+            )
+
+        problem: Any
+        refine: Any = None
+        where = f"; {reader.path.name} was read once ({N} rows)"
+        if engine == "data" or "H" not in stats:
+            problem, keep_cache = data(), True
+            engine = "data"
+            where += f", the data path streams the cache in {cache.folder}"
+        else:
+            gram = GramProblem(stats, np.float64, **common)
+            problem = gram
+            if method == "exact":
+                refine, keep_cache = data(), True
+                where += f", the refinement streams the cache in {cache.folder}"
+            elif gradient == "auto" and gram.curvature().kappa > KAPPA_LIMIT:
+                kappa = gram.curvature().kappa
+                problem, keep_cache, engine = data(), True, "data"
+                reason = (
+                    f"auto: the normal equations have κ = {kappa:.3g} > {KAPPA_LIMIT:.0e}; "
+                    "gradients from H would lose about log10(κ) digits, so the data path "
+                    "streams the cache"
+                )
+        reason += where
+    except BaseException:
+        cache.close()
+        raise
+    if not keep_cache:
+        cache.close()
+    names = [reader.columns[j] for j in x_cols]
+    feature_names = None if reader.kind == "npy" else names
+    was_1d = isinstance(spec.target, str | int | np.integer)
+    calls = {"n": 0}
+
+    def to_output(value: Any) -> Any:
+        # Called by the estimator once the fit is stored: the cache is no longer needed.
+        calls["n"] += 1
+        if calls["n"] == 1:
+            cache.close()
+            _remember(value, [reader.columns[j] for j in x_cols], reader.kind)
+        return value
+
+    return Built(
+        problem=problem,
+        refine=refine,
+        engine=engine,
+        reason=reason,
+        n_features=D,
+        feature_names=feature_names,
+        was_1d=was_1d,
+        dtype=np.dtype(np.float64),
+        to_output=to_output,
+        extra={"close": cache.close, "cache_dir": cache.folder, "features": names},
+    )
+
+
+# Which columns each fitted coef_ array was fitted on (so that ``predict(path)`` can pick
+# them); keyed by id and checked through a weak reference.
+_FITTED: dict[int, tuple[Callable[[], Any], list[str], str]] = {}
+
+
+def _remember(coef: Any, names: list[str], kind: str) -> None:
+    for key in [k for k, (ref, _, _) in _FITTED.items() if ref() is None]:
+        del _FITTED[key]
+    with contextlib.suppress(TypeError):
+        _FITTED[id(coef)] = (weakref.ref(coef), names, kind)
+
+
+def _fitted_names(coef: Any) -> list[str] | None:
+    entry = _FITTED.get(id(coef))
+    if entry is None or entry[0]() is not coef:
+        return None
+    return entry[1]
+
+
+def predict_file(X: Any, coef: Any, intercept: Any) -> NDArray[np.float64]:
+    """The file adapter's ``predict``: stream the file's feature columns block by block."""
+    spec = X if isinstance(X, DataFile) else DataFile(X)
+    reader = open_reader(spec.path)
+    coef = np.asarray(coef, dtype=np.float64)
+    was_1d = coef.ndim == 1
+    C = coef[None, :] if was_1d else coef
+    D = C.shape[1]
+    if spec.features is not None:
+        x_cols = reader.resolve(spec.features, "feature")
+    else:
+        remembered = _fitted_names(coef) if spec.target is None else None
+        if remembered is not None and all(n in reader.columns for n in remembered):
+            x_cols = reader.resolve(remembered, "feature")
+        else:
+            y_cols = reader.resolve(spec.target, "target") if spec.target is not None else []
+            x_cols = [j for j in range(len(reader.columns)) if j not in y_cols]
+    if len(x_cols) != D:
+        raise _fail(
+            reader.path,
+            f"the model was fitted on {D} features but {len(x_cols)} columns were selected "
+            f"({_quote([reader.columns[j] for j in x_cols])}); pass "
+            "gradfit.DataFile(path, features=[...]) naming the fitted feature columns",
+        )
+    reader.check_numeric(x_cols)
+    block_rows = int(spec.block_rows or _default_block_rows(D))
+    names = [reader.columns[j] for j in x_cols]
+    parts = []
+    row0 = 0
+    bar = Progress(reader.size, f"predicting {reader.path.name}", enabled=spec.progress)
+    try:
+        for Xb, _, done in reader.blocks(x_cols, [], block_rows):
+            _check_finite(reader, Xb, None, row0, names)
+            parts.append(Xb @ C.T + np.asarray(intercept, dtype=np.float64))
+            row0 += Xb.shape[0]
+            bar.update(done)
+    finally:
+        bar.close()
+    out = np.concatenate(parts) if parts else np.zeros((0, C.shape[0]))
+    return out[:, 0] if was_1d else out
+
+
+def accepts_file(X: Any) -> bool:
+    """Whether ``X`` is a path or a :class:`DataFile`."""
+    return isinstance(X, DataFile | str | os.PathLike)
+
+
+register("file", accepts_file, build_file, predict_file)

@@ -1,0 +1,556 @@
+r"""Sparse input: ``scipy.sparse`` matrices and arrays through both engines, never densified.
+
+:class:`SparseProblem` is the data path for a CSR matrix: the same objective as
+:class:`~gradfit._objective.LeastSquaresProblem`, with the intercept eliminated
+and the columns standardised *implicitly*, because centring a sparse matrix
+would fill it in. Residuals are ``r = XW − Y + (ȳ − x̄W)`` and the gradient is
+``Xᵀ(Ωr) − x̄ᵀ Σ ω r``: two sparse products per pass (``X @ W`` and
+``Xᵀ @ R``), no copy of X.
+
+The column statistics come from the stored values alone. The mean is
+``x̄_j = Σ_{i∈nz(j)} ω_i x_ij`` and the centred mean square is written so that
+nothing cancels::
+
+    s_j² = Σ_{i∈nz(j)} ω_i (x_ij − x̄_j)²  +  x̄_j² (1 − Σ_{i∈nz(j)} ω_i)
+
+(the second term is the implicit zeros, each ``x̄_j`` away from the mean).
+
+The statistics engine forms ``H = XᵀΩX − x̄x̄ᵀ`` from a sparse–sparse product
+(a dense D×D result) and ``B = XᵀΩY − x̄ȳᵀ`` and hands them to
+:class:`~gradfit._gram.GramProblem`. The raw form cancels when a column's mean is
+large against its spread; the diagonal is therefore replaced by the exact
+``s_j²`` above, and ``gradient="auto"`` falls back to the data path when
+``mean²/variance`` exceeds :data:`~gradfit._gram.CANCELLATION_LIMIT` (a shift
+would densify X). ``method="exact"`` always refines on the data.
+
+The adapter registered here (``"sparse"``) accepts anything for which
+:func:`scipy.sparse.issparse` is true: CSR and CSC matrices and arrays are used
+as they are (CSC is converted to CSR once), other formats (COO, LIL, DOK, …)
+are converted to CSR once; float32 and float64 values are kept.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from numpy.typing import NDArray
+
+from ._adapters import Built, register
+from ._curvature import CurvatureEstimate, lanczos_extremes
+from ._engine import KAPPA_LIMIT, STATS_MAX_FEATURES
+from ._exceptions import GradfitInputError
+from ._gram import CANCELLATION_LIMIT, GramProblem
+from ._validation import as_sample_weight, as_targets
+
+__all__ = [
+    "SparseProblem",
+    "as_sparse_design_matrix",
+    "choose_sparse_engine",
+    "sparse_statistics",
+]
+
+F64 = NDArray[np.float64]
+
+#: Options every adapter receives from the estimator.
+_KNOWN_OPTIONS = {"fit_intercept", "standardize", "alpha", "method", "gradient"}
+
+
+def _overflow_message(X: Any, Y: NDArray[Any]) -> str:
+    largest_x = float(np.max(np.abs(X.data))) if X.nnz else 0.0
+    return (
+        "the data's magnitude overflows float64 arithmetic (largest |X| = "
+        f"{largest_x:.3g}, largest |y| = {float(np.max(np.abs(Y))):.3g}): squares of these "
+        "values are not representable. Fix: rescale X and y, e.g. divide each column by "
+        "its largest absolute value (scaling keeps a sparse matrix sparse), and fit again."
+    )
+
+
+def as_sparse_design_matrix(X: Any, *, name: str = "X") -> Any:
+    """Validate a scipy sparse matrix and return it as a canonical CSR array (no densifying).
+
+    CSR input whose values are float32 or float64 and whose indices are sorted
+    without duplicates is used as it is (its buffers are shared). Other formats
+    are converted to CSR once; integer and boolean values become float64 (one
+    copy of the stored values); complex values are refused.
+
+    Parameters
+    ----------
+    X : scipy.sparse matrix or array of shape (N, D)
+    name : str, default="X"
+        How messages refer to the argument.
+
+    Returns
+    -------
+    scipy.sparse.csr_array
+
+    Examples
+    --------
+    >>> import scipy.sparse as sp
+    >>> X = as_sparse_design_matrix(sp.random(5, 3, density=0.5, format="csc", random_state=0))
+    >>> X.format, X.shape, X.dtype
+    ('csr', (5, 3), dtype('float64'))
+    >>> as_sparse_design_matrix(sp.csr_matrix(np.array([[1.0, np.nan], [0.0, 2.0]])))
+    Traceback (most recent call last):
+    ...
+    gradfit._exceptions.GradfitInputError: Input X contains NaN at row 0, column 1 ...
+    """
+    if not sp.issparse(X):
+        raise TypeError(f"{name} is not a scipy sparse matrix (got {type(X).__name__})")
+    if len(X.shape) != 2:
+        raise GradfitInputError(
+            f"Expected a 2-D sparse {name} of shape (n_samples, n_features), got shape "
+            f"{X.shape}. Reshape it with {name}.reshape(1, -1) for a single sample."
+        )
+    N, D = X.shape
+    if N == 0:
+        raise GradfitInputError(
+            f"Found array with 0 sample(s) (shape={X.shape}) while a minimum of 1 is "
+            f"required: {name} is empty. Pass at least one row."
+        )
+    if D == 0:
+        raise GradfitInputError(
+            f"Found array with 0 feature(s) (shape={X.shape}) while a minimum of 1 is "
+            f"required: {name} has no columns. Pass at least one feature column."
+        )
+    kind = X.dtype.kind
+    if kind == "c":
+        raise GradfitInputError(
+            f"Complex data not supported: sparse {name} has dtype {X.dtype}. "
+            "Split it into real and imaginary columns."
+        )
+    if kind not in "biuf":
+        raise GradfitInputError(
+            f"sparse {name} has dtype {X.dtype}, which is not numeric; store numbers in it."
+        )
+    X = sp.csr_array(X)  # shares the buffers of CSR input; converts other formats once
+    if X.dtype not in (np.float32, np.float64):
+        # float16 computes badly and integers are not floats: the NumPy path's rule
+        X = X.astype(np.float32 if X.dtype == np.float16 else np.float64)
+    if not X.has_canonical_format:
+        X = X.copy()  # never reorder the caller's matrix in place
+        X.sum_duplicates()
+    data = X.data
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = data.sum(dtype=np.float64)
+    if not np.isfinite(total):
+        bad = np.flatnonzero(~np.isfinite(data))
+        if bad.size:
+            k = int(bad[0])
+            row = int(np.searchsorted(X.indptr, k, side="right") - 1)
+            value = data[k]
+            what = "NaN" if np.isnan(value) else ("inf" if value > 0 else "-inf")
+            raise GradfitInputError(
+                f"Input {name} contains {what} at row {row}, column {int(X.indices[k])} "
+                f"({bad.size} non-finite stored value(s) in all; NaN and infinity are not "
+                "allowed). Drop or impute those rows, or set the entries to zero."
+            )
+    return X
+
+
+class SparseProblem:
+    """Regularised multi-output least squares on a sparse CSR ``X`` (the data path).
+
+    Same interface and attributes as :class:`~gradfit._objective.LeastSquaresProblem`;
+    centring and standardisation are implicit, so X is never copied or densified.
+
+    Parameters
+    ----------
+    X : scipy.sparse CSR matrix or array of shape (N, D), float32 or float64
+        Features (see :func:`as_sparse_design_matrix`); used in place.
+    Y : ndarray of shape (N, K)
+    sample_weight : ndarray of shape (N,), optional
+    fit_intercept, standardize : bool, default=True
+    alpha : float, default=0.0
+
+    Examples
+    --------
+    >>> import scipy.sparse as sp
+    >>> from gradfit._objective import LeastSquaresProblem
+    >>> X = sp.random(200, 5, density=0.3, format="csr", random_state=0)
+    >>> Y = np.random.default_rng(0).normal(size=(200, 2))
+    >>> V = np.ones((5, 2))
+    >>> sparse, dense = SparseProblem(X, Y), LeastSquaresProblem(X.toarray(), Y)
+    >>> bool(np.allclose(sparse.loss_grad(V)[1], dense.loss_grad(V)[1]))
+    True
+    >>> bool(np.allclose(sparse.x_scale, dense.x_scale))
+    True
+    """
+
+    engine = "data"
+
+    def __init__(
+        self,
+        X: Any,
+        Y: NDArray[Any],
+        *,
+        sample_weight: F64 | None = None,
+        fit_intercept: bool = True,
+        standardize: bool = True,
+        alpha: float = 0.0,
+    ) -> None:
+        X = sp.csr_array(X)
+        if X.dtype not in (np.float32, np.float64):
+            raise TypeError(f"X must be float32 or float64, got {X.dtype}")
+        if not X.has_canonical_format:
+            X = X.copy()
+            X.sum_duplicates()
+        self.X = X
+        self.XT = X.T  # a CSC view of the same buffers
+        self.dtype = X.dtype
+        self.N, self.D = X.shape
+        self.K = Y.shape[1]
+        self.Y = np.ascontiguousarray(Y, dtype=self.dtype)
+        self.alpha = float(alpha)
+        self.fit_intercept = bool(fit_intercept)
+        self.standardize = bool(standardize)
+        if sample_weight is None:
+            self.omega: F64 | None = None
+        else:
+            sw = np.asarray(sample_weight, dtype=np.float64)
+            self.omega = sw / sw.sum()
+        self._omega_c = None if self.omega is None else self.omega.astype(self.dtype)
+        Y64 = np.asarray(Y, dtype=np.float64)
+        with np.errstate(over="ignore", invalid="ignore"):
+            self._statistics(Y64)
+
+    # -- one-time statistics ---------------------------------------------------
+    def _row_of_stored(self) -> NDArray[np.intp]:
+        """The row of every stored value (an nnz-sized index array)."""
+        return np.repeat(np.arange(self.N), np.diff(self.X.indptr))
+
+    def _statistics(self, Y64: F64) -> None:
+        stats = _column_statistics(self.X, self.omega, self.fit_intercept)
+        self._nz_weight = stats["nz_weight"]
+        self.x_offset = stats["mean"] if self.fit_intercept else np.zeros(self.D)
+        if self.fit_intercept:
+            self.y_offset = (Y64.mean(axis=0) if self.omega is None else self.omega @ Y64).astype(
+                np.float64
+            )
+        else:
+            self.y_offset = np.zeros(self.K)
+        self.x_rms = np.sqrt(stats["ms"])
+        if self.standardize:
+            scale = self.x_rms.copy()
+            scale[scale <= np.finfo(np.float64).tiny] = 1.0
+            self.x_scale = scale
+        else:
+            self.x_scale = np.ones(self.D)
+        Yc = Y64 - self.y_offset
+        per_row = Yc * Yc if self.omega is None else Yc * Yc * self.omega[:, None]
+        reduce = np.mean if self.omega is None else np.sum
+        #: Loss of the zero model (the intercept alone), per output.
+        self.loss_at_zero = 0.5 * reduce(per_row, axis=0)
+        raw = Y64 * Y64 if self.omega is None else Y64 * Y64 * self.omega[:, None]
+        #: Half the weighted mean square of the raw targets: the scale of rounding in the loss.
+        self.target_scale = 0.5 * reduce(raw, axis=0)
+        self.n_passes = 0
+        if not (
+            np.all(np.isfinite(self.x_rms))
+            and np.all(np.isfinite(self.target_scale))
+            and np.all(np.isfinite(self.x_offset))
+        ):
+            raise GradfitInputError(_overflow_message(self.X, Y64))
+
+    # -- what the loop asks besides loss and gradient --------------------------------
+    def curvature(self) -> CurvatureEstimate:
+        """Lanczos estimate of the Hessian's extreme eigenvalues (``min(D, 40)`` passes)."""
+        return lanczos_extremes(self.hvp, self.D)
+
+    def loss_slack(self, loss: F64) -> F64:
+        """How much a loss may rise from rounding alone, per output (as the dense data path)."""
+        eps = float(np.finfo(self.dtype).eps)
+        loss = np.maximum(loss, 0.0)
+        spread = np.sqrt(self.D) * np.sqrt(loss * (self.target_scale + loss))
+        return 64.0 * eps * (loss + spread) + np.finfo(np.float64).tiny
+
+    def max_row_norm2(self) -> float:
+        """Largest squared norm of a centred, scaled row, from the stored values only.
+
+        ``Σ_j ((x_ij − x̄_j)/s_j)² = Σ_{nz} [((x−x̄)/s)² − (x̄/s)²] + Σ_j (x̄_j/s_j)²``.
+        """
+        cols = self.X.indices
+        m = self.x_offset / self.x_scale
+        z = self.X.data / self.x_scale[cols] - m[cols]
+        per_row = np.bincount(self._row_of_stored(), weights=z * z - m[cols] ** 2, minlength=self.N)
+        return float(np.max(per_row) + m @ m)
+
+    def batch_grad(self, V: F64, rows: NDArray[np.intp]) -> F64:
+        """Unbiased estimate of the gradient at ``V`` from the rows ``rows`` (CSR row slice)."""
+        W = V / self.x_scale[:, None]
+        Xb = self.X[rows]
+        R = Xb @ W.astype(self.dtype) - self.Y[rows]
+        if self.fit_intercept:
+            R += (self.y_offset - self.x_offset @ W).astype(self.dtype)
+        if self.omega is None:
+            scale = np.full(len(rows), 1.0 / len(rows))
+        else:
+            scale = self.omega[rows] * (self.N / len(rows))
+        Rw = R * scale[:, None].astype(self.dtype)
+        G = np.asarray(Xb.T @ Rw, dtype=np.float64) - np.outer(self.x_offset, Rw.sum(axis=0))
+        if self.alpha:
+            G += self.alpha * W
+        return np.asarray(G / self.x_scale[:, None])
+
+    # -- coordinates -----------------------------------------------------------------
+    def to_user(self, V: F64) -> tuple[F64, F64]:
+        """Return ``(W, b)`` in the user's units for loop coordinates ``V``."""
+        W = V / self.x_scale[:, None]
+        return W, self.y_offset - self.x_offset @ W
+
+    def from_user(self, W: F64) -> F64:
+        """Loop coordinates ``V = s·W`` for user weights ``W`` (D, K)."""
+        return np.asarray(W, dtype=np.float64) * self.x_scale[:, None]
+
+    # -- the passes over the data ------------------------------------------------------
+    def _pass(self, W: F64, with_targets: bool) -> tuple[F64, F64]:
+        """``Xᵀ Ω r − x̄ᵀ Σ ω r`` and ``½ Σ ω r²`` with two sparse products."""
+        self.n_passes += 1
+        R = np.asarray(self.X @ W.astype(self.dtype))
+        if with_targets:
+            R -= self.Y
+        if self.fit_intercept:
+            shift = (self.y_offset if with_targets else 0.0) - self.x_offset @ W
+            R += shift.astype(self.dtype)
+        Rw = R if self._omega_c is None else R * self._omega_c[:, None]
+        acc = np.asarray(self.XT @ Rw, dtype=np.float64)
+        cols = W.shape[1]
+        sq = np.einsum("ij,ij->j", R, Rw, dtype=np.float64) if with_targets else np.zeros(cols)
+        rsum = Rw.sum(axis=0, dtype=np.float64) if self.fit_intercept else np.zeros(cols)
+        if self.omega is None:
+            acc /= self.N
+            sq /= self.N
+            rsum /= self.N
+        if self.fit_intercept:
+            acc -= np.outer(self.x_offset, rsum)
+        return acc, 0.5 * sq
+
+    def loss_grad(self, V: F64) -> tuple[F64, F64]:
+        """Loss per output (K,) and gradient in loop coordinates (D, K) at ``V``."""
+        W = V / self.x_scale[:, None]
+        G, loss = self._pass(W, with_targets=True)
+        if self.alpha:
+            G += self.alpha * W
+            loss = loss + 0.5 * self.alpha * np.einsum("ij,ij->j", W, W)
+        G /= self.x_scale[:, None]
+        return loss, G
+
+    def hvp(self, P: F64) -> F64:
+        """Hessian-vector product in loop coordinates (one pass over the stored values)."""
+        W = P / self.x_scale[:, None]
+        AP, _ = self._pass(W, with_targets=False)
+        if self.alpha:
+            AP += self.alpha * W
+        AP /= self.x_scale[:, None]
+        return AP
+
+
+def _column_statistics(X: Any, omega: F64 | None, fit_intercept: bool) -> dict[str, F64]:
+    """Weighted column means and (centred) mean squares of a canonical CSR ``X``."""
+    N, D = X.shape
+    cols = X.indices
+    data = X.data.astype(np.float64)
+    if omega is None:
+        w_row: Any = 1.0 / N
+        nz_weight = np.bincount(cols, minlength=D) / N
+    else:
+        w_row = omega[np.repeat(np.arange(N), np.diff(X.indptr))]
+        nz_weight = np.bincount(cols, weights=w_row, minlength=D)
+    mean = np.bincount(cols, weights=data * w_row, minlength=D)
+    if fit_intercept:
+        d = data - mean[cols]
+        ms = np.bincount(cols, weights=d * d * w_row, minlength=D)
+        ms += mean * mean * np.maximum(1.0 - nz_weight, 0.0)
+    else:
+        ms = np.bincount(cols, weights=data * data * w_row, minlength=D)
+    return {"mean": mean, "ms": ms, "nz_weight": nz_weight}
+
+
+def sparse_statistics(
+    X: Any,
+    Y: NDArray[Any],
+    *,
+    sample_weight: F64 | None = None,
+    fit_intercept: bool = True,
+) -> dict[str, Any]:
+    """Sufficient statistics of a sparse ``X`` in the form :class:`GramProblem` takes.
+
+    ``H = XᵀΩX − x̄x̄ᵀ`` comes from one sparse–sparse product in float64 (a dense
+    D×D result), with its diagonal replaced by the exactly centred mean squares;
+    ``B = XᵀΩY − x̄ȳᵀ``. X is never densified.
+
+    Returns
+    -------
+    dict
+        ``H``, ``B``, ``yy``, ``yy_raw``, ``x_offset``, ``y_offset``, ``N``,
+        ``passes`` and ``cancellation`` (the largest ``mean²/variance`` of a column).
+
+    Examples
+    --------
+    >>> import scipy.sparse as sp
+    >>> from gradfit._gram import sufficient_statistics
+    >>> X = sp.random(300, 4, density=0.4, format="csr", random_state=1)
+    >>> Y = np.random.default_rng(1).normal(size=(300, 2))
+    >>> s, d = sparse_statistics(X, Y), sufficient_statistics(X.toarray(), Y)
+    >>> all(bool(np.allclose(s[k], d[k])) for k in ("H", "B", "yy", "x_offset", "y_offset"))
+    True
+    """
+    X = sp.csr_array(X)
+    N, D = X.shape
+    K = Y.shape[1]
+    omega = None if sample_weight is None else sample_weight / np.sum(sample_weight)
+    Y64 = np.asarray(Y, dtype=np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        col = _column_statistics(X, omega, fit_intercept)
+        X64 = X if X.dtype == np.float64 else X.astype(np.float64)  # stored values only
+        if omega is None:
+            XtX = (X64.T @ X64).toarray() / N  # D×D, the only dense result
+            XtY = np.asarray(X64.T @ Y64) / N
+            y_mean = Y64.mean(axis=0)
+            Yc = Y64 - y_mean if fit_intercept else Y64
+            yy = np.einsum("ij,ij->j", Yc, Yc) / N
+            yy_raw = np.einsum("ij,ij->j", Y64, Y64) / N
+        else:
+            Xw = sp.csr_array(
+                (X64.data * np.repeat(omega, np.diff(X64.indptr)), X64.indices, X64.indptr),
+                shape=X64.shape,
+            )
+            XtX = (Xw.T @ X64).toarray()
+            XtY = np.asarray(Xw.T @ Y64)
+            y_mean = omega @ Y64
+            Yc = Y64 - y_mean if fit_intercept else Y64
+            yy = np.einsum("ij,ij,i->j", Yc, Yc, omega)
+            yy_raw = np.einsum("ij,ij,i->j", Y64, Y64, omega)
+        dx = col["mean"] if fit_intercept else np.zeros(D)
+        dy = y_mean if fit_intercept else np.zeros(K)
+        H = XtX - np.outer(dx, dx)
+        H = 0.5 * (H + H.T)
+        H[np.diag_indices(D)] = col["ms"]  # exact, without cancellation
+        B = XtY - np.outer(dx, dy)
+        ratio = dx * dx / np.maximum(col["ms"], np.finfo(np.float64).tiny)
+    if not (np.all(np.isfinite(H)) and np.all(np.isfinite(B)) and np.all(np.isfinite(yy_raw))):
+        raise GradfitInputError(_overflow_message(X, Y64))
+    return {
+        "H": H,
+        "B": B,
+        "yy": np.maximum(yy, 0.0),
+        "yy_raw": yy_raw,
+        "x_offset": dx,
+        "y_offset": dy,
+        "N": N,
+        "passes": 1,
+        "cancellation": float(np.max(ratio)) if D else 0.0,
+    }
+
+
+def choose_sparse_engine(N: int, D: int, nnz: int, method: str, requested: str) -> tuple[str, str]:
+    """The engine for a sparse fit, and the reason.
+
+    ``"stats"`` only when ``D <= STATS_MAX_FEATURES`` and ``D <= N``: H is a dense
+    D×D matrix even when X is sparse.
+
+    Examples
+    --------
+    >>> choose_sparse_engine(10_000, 50, 20_000, "cg", "auto")[0]
+    'stats'
+    >>> choose_sparse_engine(10_000, 5_000, 20_000, "cg", "auto")[1]
+    'auto: sparse X with D=5000 > 2000: H would be a dense D×D matrix (191 MiB) ...'
+    """
+    if method == "exact":
+        return "stats", (
+            "method='exact' solves the normal equations, which needs H (formed from the "
+            "sparse X by one sparse product)"
+        )
+    if method == "sgd":
+        if requested == "stats":
+            raise ValueError(
+                "method='sgd' draws mini-batches of rows; use gradient='data' or 'auto'"
+            )
+        return "data", "method='sgd' draws mini-batches of rows, so it runs on the data"
+    if requested != "auto":
+        return requested, f"gradient={requested!r} was requested"
+    if D > N:
+        return "data", f"auto: D={D} > N={N}, so H (D×D) would be larger than X"
+    if D > STATS_MAX_FEATURES:
+        return "data", (
+            f"auto: sparse X with D={D} > {STATS_MAX_FEATURES}: H would be a dense D×D matrix "
+            f"({D * D * 8 / 2**20:.0f} MiB) while each data-path pass reads only the {nnz} "
+            "stored values"
+        )
+    return "stats", (
+        f"auto: sparse X with D={D} <= {STATS_MAX_FEATURES} and N={N} >= D: one sparse "
+        f"product over the {nnz} stored values forms H and B, then each iteration costs "
+        "O(D²K) whatever N is"
+    )
+
+
+def _check_options(options: dict[str, Any], allowed: set[str], kind: str) -> None:
+    unknown = sorted(set(options) - _KNOWN_OPTIONS - allowed)
+    if unknown:
+        raise TypeError(
+            f"fit() got unexpected keyword argument(s) {unknown} for {kind} input"
+            + (f"; {kind} input accepts {sorted(allowed)}." if allowed else ".")
+        )
+
+
+def _build(X: Any, y: Any, sample_weight: Any, options: dict[str, Any]) -> Built:
+    _check_options(options, set(), "sparse")
+    Xs = as_sparse_design_matrix(X)
+    N, D = Xs.shape
+    Y, was_1d, _ = as_targets(y, N, x_shape=Xs.shape)
+    weights = as_sample_weight(sample_weight, N)
+    common: dict[str, Any] = {
+        "fit_intercept": bool(options["fit_intercept"]),
+        "standardize": bool(options["standardize"]),
+        "alpha": float(options["alpha"]),
+    }
+    method, requested = str(options["method"]), str(options["gradient"])
+    engine, reason = choose_sparse_engine(N, D, int(Xs.nnz), method, requested)
+
+    def data() -> SparseProblem:
+        return SparseProblem(Xs, Y, sample_weight=weights, **common)
+
+    def built(problem: Any, refine: Any, engine: str, reason: str) -> Built:
+        return Built(problem, refine, engine, reason, D, None, was_1d, Xs.dtype)
+
+    if engine == "data":
+        return built(data(), None, engine, reason)
+    stats = sparse_statistics(Xs, Y, sample_weight=weights, fit_intercept=common["fit_intercept"])
+    gram = GramProblem(stats, Xs.dtype, **common)
+    if method == "exact":
+        return built(gram, data(), engine, reason)
+    if requested == "auto":
+        if stats["cancellation"] > CANCELLATION_LIMIT:
+            return built(
+                data(),
+                None,
+                "data",
+                f"auto: a column's mean²/variance is {stats['cancellation']:.3g} > "
+                f"{CANCELLATION_LIMIT:.0e}; centring XᵀΩX − x̄x̄ᵀ would cancel (a shift would "
+                "densify X), so the data path is used",
+            )
+        kappa = gram.curvature().kappa
+        if kappa > KAPPA_LIMIT:
+            return built(
+                data(),
+                None,
+                "data",
+                f"auto: the normal equations have κ = {kappa:.3g} > {KAPPA_LIMIT:.0e}; "
+                "gradients from H would lose about log10(κ) digits, so the data path is used",
+            )
+    return built(gram, None, engine, reason)
+
+
+def _predict(X: Any, coef: Any, intercept: Any) -> NDArray[Any]:
+    Xs = as_sparse_design_matrix(X)
+    W = np.asarray(coef)
+    D = W.shape[-1]
+    if Xs.shape[1] != D:
+        raise GradfitInputError(
+            f"X has {Xs.shape[1]} features, but GDRegressor was fitted with {D} features."
+        )
+    return np.asarray(Xs @ W.T) + intercept
+
+
+register("sparse", sp.issparse, _build, _predict)

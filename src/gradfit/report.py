@@ -1,0 +1,507 @@
+"""One self-contained HTML report of a fit: data, diagnosis, loss, coefficients, residuals.
+
+:func:`write_report` writes a single ``.html`` file that needs nothing else: the plots are
+PNG images embedded as ``data:`` URIs, the style is inline, there is no script, and a
+Content-Security-Policy forbids the page from loading anything at all. Every string that
+comes from the user (column names, file names, titles) is HTML-escaped.
+
+For each dataset the report has:
+
+- **Data** — N, D, K and every column's role, mean, standard deviation, minimum and maximum.
+- **Fit** — the method and options, the stop reason, iterations, ``L`` and ``κ``, and R² and
+  RMSE per target.
+- **Loss curve** — the loss per iteration minus the exact optimum ``f*`` (per output too
+  when there are several).
+- **Coefficients** — per target, next to the exact least-squares solution.
+- **Residuals** — predicted against actual, and the residuals' histogram, per target.
+- **Diagnosis** — :func:`gradfit.diagnose` with the model (curvature, conditioning,
+  distance to the optimum).
+- **Explanation** — :func:`gradfit.explain` (the seed's loop on this data) and the
+  learning-rate sweep.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _datetime
+import html
+import io
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ._exact import exact_solution
+from ._exceptions import ConvergenceWarning, GradfitInputError
+from ._files import atomic_write
+from ._io import as_float_inputs
+from ._report import fmt
+
+__all__ = ["ReportInput", "fit_scores", "render_report", "write_report"]
+
+F64 = NDArray[np.float64]
+
+#: Largest ``N·D²`` for which the exact solution is computed for comparison.
+EXACT_BUDGET = 2e8
+#: Most points drawn in a predicted-against-actual scatter plot.
+SCATTER_POINTS = 5000
+
+_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+_CSS = (
+    "body{font-family:system-ui,sans-serif;max-width:64rem;margin:2rem auto;padding:0 1rem;"
+    "line-height:1.45;color:#222}pre{background:#f5f5f5;padding:.6rem;overflow-x:auto}"
+    "table{border-collapse:collapse;margin:.5rem 0}td,th{border:1px solid #bbb;"
+    "padding:.2rem .5rem;text-align:right}th{background:#eee}td:first-child,th:first-child"
+    "{text-align:left}.ok{color:#186a1d}.failed{color:#b00020;font-weight:bold}"
+    "figure{margin:1rem 0}figure img{max-width:100%;height:auto;border:1px solid #ddd}"
+    "figcaption{font-size:.9rem;color:#555}section.dataset{border-top:3px solid #446;"
+    "margin-top:2.5rem}nav li{margin:.1rem 0}.meta{color:#555;font-size:.9rem}"
+)
+
+
+@dataclass(frozen=True)
+class ReportInput:
+    """One dataset and the model fitted to it, for :func:`render_report`.
+
+    Attributes
+    ----------
+    model : GDRegressor
+        A fitted model.
+    X : array-like of shape (N, D)
+    y : array-like of shape (N,) or (N, K)
+    feature_names, target_names : sequence of str, optional
+        Default: DataFrame columns, else ``x0…`` and ``y…``.
+    name : str, default="data"
+        The dataset's name (a file name, say), shown as its heading.
+    note : str, optional
+        A sentence shown under the heading.
+    """
+
+    model: Any
+    X: Any
+    y: Any
+    feature_names: Sequence[str] | None = None
+    target_names: Sequence[str] | None = None
+    name: str = "data"
+    note: str | None = None
+
+
+def _esc(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def fit_scores(Y: F64, P: F64) -> tuple[F64, F64]:
+    """R² and RMSE per output.
+
+    Parameters
+    ----------
+    Y : ndarray of shape (N, K)
+        Actual values.
+    P : ndarray of shape (N, K)
+        Predictions.
+
+    Returns
+    -------
+    r2 : ndarray of shape (K,)
+        ``1 − Σ(y − p)²/Σ(y − ȳ)²`` (nan for a constant target).
+    rmse : ndarray of shape (K,)
+
+    Examples
+    --------
+    >>> Y = np.array([[1.0], [2.0], [3.0]]); P = np.array([[1.0], [2.5], [3.0]])
+    >>> r2, rmse = fit_scores(Y, P)
+    >>> round(float(r2[0]), 4), round(float(rmse[0]), 4)
+    (0.875, 0.2887)
+    """
+    Y = np.asarray(Y, dtype=np.float64).reshape(len(Y), -1)
+    P = np.asarray(P, dtype=np.float64).reshape(len(P), -1)
+    ss_res = np.sum((Y - P) ** 2, axis=0)
+    ss_tot = np.sum((Y - Y.mean(axis=0)) ** 2, axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r2 = np.where(ss_tot > 0, 1.0 - ss_res / np.where(ss_tot > 0, ss_tot, 1.0), np.nan)
+    return r2, np.sqrt(ss_res / len(Y))
+
+
+# -- pieces -----------------------------------------------------------------------------------
+def _figure(figure: Any, alt: str, caption: str) -> str:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
+    data = base64.b64encode(buffer.getvalue()).decode("ascii")
+    width, height = (round(v * 100) for v in figure.get_size_inches())
+    return (
+        f"<figure><img src='data:image/png;base64,{data}' alt='{_esc(alt)}' width='{width}' "
+        f"height='{height}'><figcaption>{_esc(caption)}</figcaption></figure>"
+    )
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    head = "".join(f"<th>{_esc(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{_esc(c)}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _new_figure(width: float = 6.4, height: float = 4.0, columns: int = 1) -> tuple[Any, Any]:
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(width, height), layout="constrained")
+    axes = figure.subplots(1, columns, squeeze=False)[0]
+    return figure, axes
+
+
+def _data_section(X: F64, Y: F64, f_names: list[str], t_names: list[str]) -> str:
+    N, D = X.shape
+    rows = []
+    for role, M, names in (("feature", X, f_names), ("target", Y, t_names)):
+        for j, name in enumerate(names):
+            col = M[:, j]
+            rows.append(
+                (name, role, fmt(col.mean()), fmt(col.std()), fmt(col.min()), fmt(col.max()))
+            )
+    return (
+        "<section><h3>Data</h3>"
+        f"<p>N = {N} rows, D = {D} features, K = {Y.shape[1]} target(s).</p>"
+        + _table(("column", "role", "mean", "std", "min", "max"), rows)
+        + "</section>"
+    )
+
+
+def _fit_section(model: Any, Y: F64, P: F64, t_names: list[str]) -> str:
+    r2, rmse = fit_scores(Y, P)
+    intercept = np.atleast_1d(np.asarray(model.intercept_, dtype=np.float64))
+    options = ", ".join(
+        f"{k}={v!r}"
+        for k, v in (
+            ("method", model.method),
+            ("learning_rate", model.learning_rate),
+            ("max_iter", model.max_iter),
+            ("tol", model.tol),
+            ("fit_intercept", model.fit_intercept),
+            ("alpha", model.alpha),
+            ("standardize", model.standardize),
+        )
+    )
+    lines = [
+        f"<p>GDRegressor({_esc(options)}).</p>",
+        f"<p>{_esc(model.stop_reason_)}. Iterations: {int(model.n_iter_)}; curvature "
+        f"L = {_esc(fmt(model.lipschitz_))}, condition number κ ≈ "
+        f"{_esc(fmt(model.condition_number_))}"
+        + (f"; engine: {_esc(model.engine_)}" if hasattr(model, "engine_") else "")
+        + ".</p>",
+    ]
+    rows = [
+        (t_names[k], fmt(r2[k], 6), fmt(rmse[k], 6), fmt(intercept[k], 8))
+        for k in range(len(t_names))
+    ]
+    return (
+        "<section><h3>Fit</h3>"
+        + "".join(lines)
+        + _table(("target", "R²", "RMSE", "intercept"), rows)
+        + "</section>"
+    )
+
+
+def _exact(model: Any, X: F64, Y: F64) -> tuple[F64, F64] | None:
+    N, D = X.shape
+    if N * D * D > EXACT_BUDGET:
+        return None
+    W, b = exact_solution(X, Y, fit_intercept=bool(model.fit_intercept), alpha=float(model.alpha))
+    return W, (b if model.fit_intercept else np.zeros(Y.shape[1]))
+
+
+def _per_output_loss(W: F64, b: F64, X: F64, Y: F64, alpha: float) -> F64:
+    R = X @ W + b - Y
+    return np.asarray(0.5 * np.mean(R * R, axis=0) + 0.5 * alpha * np.sum(W * W, axis=0))
+
+
+def _loss_section(
+    model: Any, X: F64, Y: F64, exact: tuple[F64, F64] | None, t_names: list[str]
+) -> str:
+    from .plots import plot_loss, plot_per_output_loss
+
+    history = model.history_
+    if len(history) < 2:
+        return (
+            "<section><h3>Loss curve</h3><p>The fit took no recorded steps "
+            f"({_esc(model.stop_reason_)}), so there is no curve to draw.</p></section>"
+        )
+    optimum = None if exact is None else _per_output_loss(*exact, X, Y, float(model.alpha))
+    figures = []
+    figure, (ax,) = _new_figure()
+    plot_loss(
+        history, ax=ax, optimum=None if optimum is None else float(optimum.sum()), label="loss"
+    )
+    ax.set_title(f"{model.method}: {int(model.n_iter_)} iterations", fontsize="medium")
+    what = "f − f* (f* from the exact least-squares solution)" if optimum is not None else "f"
+    figures.append(_figure(figure, "loss curve", f"The loss {what} at every iteration, log scale."))
+    if Y.shape[1] > 1:
+        figure, (ax,) = _new_figure()
+        plot_per_output_loss(
+            history, ax=ax, target_names=t_names, optimum=None if optimum is None else list(optimum)
+        )
+        figures.append(_figure(figure, "loss per target", "Each target's own loss per iteration."))
+    return "<section><h3>Loss curve</h3>" + "".join(figures) + "</section>"
+
+
+def _coefficient_section(
+    model: Any, exact: tuple[F64, F64] | None, f_names: list[str], t_names: list[str]
+) -> str:
+    coef = np.asarray(model.coef_, dtype=np.float64).reshape(len(t_names), len(f_names))
+    intercept = np.atleast_1d(np.asarray(model.intercept_, dtype=np.float64))
+    header = ["feature"]
+    for t in t_names:
+        header += [f"{t}: gradfit", f"{t}: exact"] if exact is not None else [t]
+    rows = []
+    for j, name in enumerate(["(intercept)", *f_names]):
+        row = [name]
+        for k in range(len(t_names)):
+            value = intercept[k] if j == 0 else coef[k, j - 1]
+            row.append(fmt(value, 8))
+            if exact is not None:
+                W, b = exact
+                row.append(fmt(b[k] if j == 0 else W[j - 1, k], 8))
+        rows.append(row)
+    note = ""
+    if exact is not None:
+        W, b = exact
+        scale = max(float(np.linalg.norm(W)), np.finfo(float).tiny)
+        distance = float(np.linalg.norm(coef.T - W)) / scale
+        note = (
+            "<p>Exact: the least-squares solution by SVD. Relative distance "
+            f"‖W − W*‖/‖W*‖ = {_esc(fmt(distance, 3))}.</p>"
+        )
+    return (
+        "<section><h3>Coefficients</h3><p>In the data's own units; row j is feature j's "
+        "weight in each target.</p>" + _table(header, rows) + note + "</section>"
+    )
+
+
+def _residual_section(Y: F64, P: F64, t_names: list[str]) -> str:
+    N = len(Y)
+    take = np.arange(N)
+    if N > SCATTER_POINTS:
+        take = np.sort(np.random.default_rng(0).choice(N, SCATTER_POINTS, replace=False))
+    figures = []
+    for k, name in enumerate(t_names):
+        figure, (left, right) = _new_figure(9.0, 3.6, columns=2)
+        y, p = Y[:, k], P[:, k]
+        left.scatter(y[take], p[take], s=8, alpha=0.6, color="tab:blue", gid="scatter")
+        lo, hi = float(min(y.min(), p.min())), float(max(y.max(), p.max()))
+        left.plot([lo, hi], [lo, hi], color="0.4", linewidth=1, linestyle="--", gid="identity")
+        left.set_xlabel(f"actual {name}")
+        left.set_ylabel(f"predicted {name}")
+        left.set_title("predicted against actual", fontsize="medium")
+        residual = y - p
+        right.hist(residual, bins=min(40, max(5, int(math.sqrt(N)))), color="tab:gray")
+        right.axvline(0.0, color="black", linewidth=1)
+        right.set_xlabel(f"residual {name} − predicted")
+        right.set_ylabel("rows")
+        right.set_title(f"residuals (std {fmt(residual.std(), 3)})", fontsize="medium")
+        shown = f" ({SCATTER_POINTS} of {N} rows drawn at random)" if N > SCATTER_POINTS else ""
+        figures.append(
+            _figure(
+                figure,
+                f"residuals of {name}",
+                f"{name}: predicted against actual{shown}, the dashed line is perfect "
+                "prediction; and the histogram of the residuals.",
+            )
+        )
+    return "<section><h3>Residuals</h3>" + "".join(figures) + "</section>"
+
+
+def _diagnosis_section(model: Any, X: F64, Y: F64, f_names: list[str], t_names: list[str]) -> str:
+    from ._diagnose import diagnose
+
+    result = diagnose(X, Y, model=model, feature_names=f_names, target_names=t_names)
+    return "<section class='diagnosis'>" + result.report().to_html_fragment(level=3) + "</section>"
+
+
+def _explanation_section(model: Any, X: F64, Y: F64, f_names: list[str], t_names: list[str]) -> str:
+    from ._explain import explain
+    from .plots import plot_learning_rate_sweep
+
+    fit_intercept, standardize = bool(model.fit_intercept), bool(model.standardize)
+    alpha = float(model.alpha)
+    result = explain(
+        X,
+        Y,
+        feature_names=f_names,
+        target_names=t_names,
+        fit_intercept=fit_intercept,
+        standardize=standardize,
+        alpha=alpha,
+    )
+    figure, (ax,) = _new_figure()
+    plot_learning_rate_sweep(
+        X, Y, ax=ax, fit_intercept=fit_intercept, standardize=standardize, alpha=alpha
+    )
+    sweep = _figure(
+        figure,
+        "learning-rate sweep",
+        "The seed's loop for 50 steps at learning rates around the stability bound 2/L: "
+        "below it the loss falls, above it the loss explodes.",
+    )
+    return (
+        "<section class='explanation'>"
+        + result.report().to_html_fragment(level=3)
+        + sweep
+        + "</section>"
+    )
+
+
+def _dataset(item: ReportInput, index: int, explanation: bool) -> tuple[str, str]:
+    X, Y, _, f_names, t_names = as_float_inputs(
+        item.X, item.y, item.feature_names, item.target_names
+    )
+    model = item.model
+    if not hasattr(model, "coef_"):
+        raise GradfitInputError("the report needs a fitted model: call fit(X, y) first")
+    D = np.asarray(model.coef_).shape[-1]
+    if X.shape[1] != D:
+        raise GradfitInputError(
+            f"the model has {D} features but the data has {X.shape[1]}; pass the data the "
+            "model was fitted on"
+        )
+    P = np.asarray(model.predict(X), dtype=np.float64).reshape(len(X), -1)
+    if P.shape[1] != Y.shape[1]:
+        raise GradfitInputError(
+            f"the model has {P.shape[1]} output(s) but y has {Y.shape[1]} column(s)"
+        )
+    anchor = f"dataset-{index}"
+    exact = _exact(model, X, Y)
+    parts = [
+        f"<section class='dataset' id='{anchor}'><h2>{_esc(item.name)}</h2>",
+        f"<p>{_esc(item.note)}</p>" if item.note else "",
+        _data_section(X, Y, f_names, t_names),
+        _fit_section(model, Y, P, t_names),
+        _loss_section(model, X, Y, exact, t_names),
+        _coefficient_section(model, exact, f_names, t_names),
+        _residual_section(Y, P, t_names),
+        _diagnosis_section(model, X, Y, f_names, t_names),
+    ]
+    if explanation:
+        parts.append(_explanation_section(model, X, Y, f_names, t_names))
+    parts.append("</section>")
+    return anchor, "\n".join(parts)
+
+
+def render_report(
+    inputs: ReportInput | Sequence[ReportInput],
+    *,
+    title: str = "gradfit report",
+    explanation: bool = True,
+) -> str:
+    """The HTML of a report on one or several fitted datasets.
+
+    Parameters
+    ----------
+    inputs : ReportInput or sequence of ReportInput
+    title : str, default="gradfit report"
+    explanation : bool, default=True
+        Include :func:`gradfit.explain` and the learning-rate sweep (the slowest part on
+        large data: it runs the seed's loop about 25 times for 50 steps).
+
+    Returns
+    -------
+    str
+        A complete HTML page.
+
+    Examples
+    --------
+    >>> from gradfit import GDRegressor
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(60, 2)); y = X @ [1.0, -1.0] + 0.1 * rng.normal(size=60)
+    >>> page = render_report(ReportInput(GDRegressor().fit(X, y), X, y, name="<toy>"))
+    >>> page.startswith("<!DOCTYPE html>"), "&lt;toy&gt;" in page, "<toy>" in page
+    (True, True, False)
+    >>> page.count("data:image/png;base64,")  # loss curve, residuals, learning-rate sweep
+    3
+    """
+    items = [inputs] if isinstance(inputs, ReportInput) else list(inputs)
+    if not items:
+        raise GradfitInputError("render_report needs at least one ReportInput")
+    from . import __version__
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # plots refit; the fit is given
+        sections = [_dataset(item, i, explanation) for i, item in enumerate(items)]
+    created = _datetime.datetime.now(_datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    nav = ""
+    if len(sections) > 1:
+        nav = (
+            "<nav><ul>"
+            + "".join(
+                f"<li><a href='#{anchor}'>{_esc(item.name)}</a></li>"
+                for (anchor, _), item in zip(sections, items, strict=True)
+            )
+            + "</ul></nav>"
+        )
+    return (
+        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+        f"<meta http-equiv='Content-Security-Policy' content=\"{_CSP}\">"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        f"<title>{_esc(title)}</title><style>{_CSS}</style></head>\n<body>\n"
+        f"<h1>{_esc(title)}</h1><p class='meta'>Written by gradfit {_esc(__version__)} on "
+        f"{created}. Every number was computed from the data; nothing is loaded from the "
+        "network.</p>\n" + nav + "\n".join(body for _, body in sections) + "\n</body></html>\n"
+    )
+
+
+def write_report(
+    path: str | Path,
+    model: Any,
+    X: Any,
+    y: Any,
+    *,
+    feature_names: Sequence[str] | None = None,
+    target_names: Sequence[str] | None = None,
+    name: str = "data",
+    title: str | None = None,
+    explanation: bool = True,
+) -> Path:
+    """Write a self-contained HTML report of ``model`` fitted on ``X, y``.
+
+    Parameters
+    ----------
+    path : str or Path
+        The ``.html`` file to write (atomically).
+    model : GDRegressor
+        Fitted on ``X, y``.
+    X : array-like of shape (N, D)
+    y : array-like of shape (N,) or (N, K)
+    feature_names, target_names : sequence of str, optional
+    name : str, default="data"
+        The dataset's name, e.g. its file name.
+    title : str, optional
+        Default ``"gradfit report: NAME"``.
+    explanation : bool, default=True
+        Include the explanation and the learning-rate sweep.
+
+    Returns
+    -------
+    Path
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from sklearn.datasets import load_linnerud
+    >>> from gradfit import GDRegressor
+    >>> data = load_linnerud()
+    >>> model = GDRegressor().fit(data.data, data.target)
+    >>> path = write_report(os.path.join(tempfile.mkdtemp(), "report.html"), model,
+    ...                     data.data, data.target, feature_names=data.feature_names,
+    ...                     target_names=data.target_names, name="linnerud")
+    >>> text = path.read_text(encoding="utf-8")
+    >>> "Weight" in text and "Residuals" in text and "http://" not in text
+    True
+    """
+    item = ReportInput(model, X, y, feature_names, target_names, name)
+    page = render_report(item, title=title or f"gradfit report: {name}", explanation=explanation)
+    path = Path(path)
+    with atomic_write(path, "w", encoding="utf-8") as f:
+        f.write(page)
+    return path

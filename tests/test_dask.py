@@ -1,0 +1,125 @@
+"""Dask arrays and DataFrames on a two-process LocalCluster."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+da = pytest.importorskip("dask.array")
+dd = pytest.importorskip("dask.dataframe")
+distributed = pytest.importorskip("distributed")
+
+import gradfit._dask as gdask  # noqa: E402
+from gradfit import GDRegressor, GradfitInputError  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def client():
+    cluster = distributed.LocalCluster(
+        n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None
+    )
+    client = distributed.Client(cluster)
+    yield client
+    client.close()
+    cluster.close()
+
+
+def problem(N=2400, shift=0.0, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(N, 5)) * [1.0, 3.0, 0.2, 1.0, 1.0] + [0.0, 0.0, shift, 2.0, 0.0]
+    Y = X @ rng.normal(size=(5, 2)) + 0.1 * rng.normal(size=(N, 2)) + [1.0, -1.0]
+    return X, Y
+
+
+@pytest.mark.parametrize("chunks", [2400, 800, 333, 97])
+@pytest.mark.parametrize("params", [{}, {"method": "exact"}])
+def test_dask_array_equals_in_memory_fit(client, chunks, params):
+    X, Y = problem(shift=5.0)  # mean²/variance = 625: one pass, no cancellation
+    reference = GDRegressor(tol=1e-10, **params).fit(X, Y)
+    before = gdask.ROUND_TRIPS
+    model = GDRegressor(tol=1e-10, **params).fit(
+        da.from_array(X, chunks=(chunks, 5)), da.from_array(Y, chunks=(chunks, 2))
+    )
+    np.testing.assert_allclose(model.coef_, reference.coef_, rtol=1e-10)
+    np.testing.assert_allclose(model.intercept_, reference.intercept_, rtol=1e-10)
+    assert model.engine_ == "stats"
+    if not params:
+        # the stats engine: one reduction over the partitions for the whole fit
+        assert gdask.ROUND_TRIPS - before == 1
+        assert "reduced in 1 computation" in model.engine_reason_
+
+
+def test_one_reduction_seen_by_the_scheduler(client):
+    """Count the graphs the scheduler receives: one for the whole stats-engine fit."""
+    X, Y = problem()
+    Xd, Yd = da.from_array(X, chunks=(300, 5)), da.from_array(Y[:, 0], chunks=300)
+
+    def seen():
+        return client.run_on_scheduler(
+            lambda dask_scheduler: [id(c) for c in dask_scheduler.computations]
+        )
+
+    before = set(seen())
+    GDRegressor(tol=1e-10).fit(Xd, Yd)
+    assert len(set(seen()) - before) == 1
+
+
+def test_second_reduction_only_when_centring_would_cancel(client):
+    X, Y = problem(shift=1e6)
+    before = gdask.ROUND_TRIPS
+    model = GDRegressor(tol=1e-10).fit(da.from_array(X, chunks=(500, 5)), da.from_array(Y))
+    assert gdask.ROUND_TRIPS - before == 2
+    reference = GDRegressor(tol=1e-10).fit(X, Y)
+    np.testing.assert_allclose(model.coef_, reference.coef_, rtol=1e-9)
+
+
+@pytest.mark.parametrize("chunks", [800, 333])
+def test_data_path_one_round_trip_per_pass(client, chunks):
+    X, Y = problem()
+    reference = GDRegressor(gradient="data", tol=1e-10).fit(X, Y[:, 0])
+    before = gdask.ROUND_TRIPS
+    model = GDRegressor(gradient="data", tol=1e-10).fit(
+        da.from_array(X, chunks=(chunks, 5)), da.from_array(Y[:, 0], chunks=chunks)
+    )
+    assert model.engine_ == "data" and "persisted" in model.engine_reason_
+    np.testing.assert_allclose(model.coef_, reference.coef_, rtol=1e-8)
+    passes = reference.n_iter_  # at least one pass per iteration, plus Lanczos' products
+    trips = gdask.ROUND_TRIPS - before
+    assert passes < trips <= 1 + min(5, 40) + 2 * (model.n_iter_ + 2)
+
+
+def test_dask_dataframe_and_series(client):
+    X, Y = problem()
+    frame = pd.DataFrame(X, columns=list("abcde"))
+    frame["y"] = Y[:, 0]
+    frame["z"] = Y[:, 1]
+    reference = GDRegressor(tol=1e-10).fit(X, Y)
+    for parts in (1, 3, 7):
+        ddf = dd.from_pandas(frame, npartitions=parts)
+        model = GDRegressor(tol=1e-10).fit(ddf[list("abcde")], ddf[["y", "z"]])
+        np.testing.assert_allclose(model.coef_, reference.coef_, rtol=1e-10)
+        assert list(model.feature_names_in_) == list("abcde")
+        single = GDRegressor(tol=1e-10).fit(ddf[list("abcde")], ddf["y"])
+        np.testing.assert_allclose(single.coef_, reference.coef_[0], rtol=1e-10)
+        assert single.coef_.shape == (5,)
+    predicted = single.predict(ddf[list("abcde")])
+    np.testing.assert_allclose(
+        predicted.compute(), single.predict(frame[list("abcde")]), rtol=1e-12
+    )
+
+
+def test_bad_dask_input_is_explained(client):
+    X, Y = problem(N=200)
+    frame = pd.DataFrame(X, columns=list("abcde"))
+    frame["city"] = "Paris"
+    ddf = dd.from_pandas(frame, npartitions=2)
+    with pytest.raises(GradfitInputError, match="column 'city' is not numeric"):
+        GDRegressor().fit(ddf, dd.from_pandas(pd.Series(Y[:, 0]), npartitions=2))
+    X[150, 3] = np.nan
+    with pytest.raises(GradfitInputError, match=r"partition 1, row 50 .*column 3 holds nan"):
+        GDRegressor().fit(da.from_array(X, chunks=(100, 5)), da.from_array(Y[:, 0], chunks=100))
+    with pytest.raises(ValueError, match="partial_fit"):
+        GDRegressor(method="sgd").fit(da.from_array(X), da.from_array(Y[:, 0]))
