@@ -19,8 +19,8 @@ run: $(STAMP)
 	$(VENV)/bin/gradfit demo
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests $(wildcard benchmarks)
-	$(VENV)/bin/ruff format --check src tests $(wildcard benchmarks)
+	$(VENV)/bin/ruff check src tests $(wildcard benchmarks) $(wildcard tools)
+	$(VENV)/bin/ruff format --check src tests $(wildcard benchmarks) $(wildcard tools)
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
