@@ -226,7 +226,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
     def fit(
         self,
         X: Any,
-        y: Any,
+        y: Any = None,
         sample_weight: Any = None,
         *,
         callback: Callable[[int, dict[str, Any]], bool | None] | None = None,
@@ -306,23 +306,29 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             previous = previous[:, None] if previous.ndim == 1 else previous.T
             if previous.shape == (problem.D, problem.K):
                 V0 = problem.from_user(previous)
-        if self.method == "exact":
-            result = solve_exact(
-                problem, refine_with=refine, tol=float(self.tol), verbose=int(self.verbose)
-            )
-        else:
-            result = solve(
-                problem,
-                method=self.method,
-                learning_rate=self.learning_rate,
-                max_iter=int(self.max_iter),
-                tol=float(self.tol),
-                V0=V0,
-                verbose=int(self.verbose),
-                callback=callback,
-                rule_options=self._rule_options(),
-                rng=check_random_state_generator(self.random_state),
-            )
+        close = built.extra.get("close")
+        try:
+            if self.method == "exact":
+                result = solve_exact(
+                    problem, refine_with=refine, tol=float(self.tol), verbose=int(self.verbose)
+                )
+            else:
+                result = solve(
+                    problem,
+                    method=self.method,
+                    learning_rate=self.learning_rate,
+                    max_iter=int(self.max_iter),
+                    tol=float(self.tol),
+                    V0=V0,
+                    verbose=int(self.verbose),
+                    callback=callback,
+                    rule_options=self._rule_options(),
+                    rng=check_random_state_generator(self.random_state),
+                )
+        except BaseException:
+            if close is not None:  # e.g. a file adapter's on-disk cache: never left behind
+                close()
+            raise
         self.engine_ = engine if problem.engine == engine else problem.engine
         self.engine_reason_ = reason
         self._store(result, problem, was_1d, built.dtype)
