@@ -28,6 +28,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 from numba import prange
+
+from ._kernels import prefetch
 '''
 
 
@@ -40,7 +42,7 @@ def kernel(K: int) -> str:
         "",
         "",
         "@numba.njit(parallel=True, fastmath=True, cache=True, nogil=True)",
-        f"def fused_k{K}(X, WT, Y, c, omega, weighted, with_targets, n_chunks):"
+        f"def fused_k{K}(X, WT, Y, c, omega, weighted, with_targets, n_chunks, ahead, line):"
         "  # pragma: no cover",
         "    N, D = X.shape",
         f"    acc = np.zeros((n_chunks, {K}, D))",
@@ -59,6 +61,10 @@ def kernel(K: int) -> str:
         "        i = start",
         "        since_flush = 0",
         f"        while i + {R} <= stop:",
+        f"            if i + ahead + {R} <= N:",
+        f"                for r in range({R}):",
+        "                    for jj in range(0, D, line):",
+        "                        prefetch(X, i + ahead + r, jj)",
     ]
     for r, k in pairs:
         lines.append(f"            s{r}_{k} = zero")

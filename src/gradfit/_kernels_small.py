@@ -14,9 +14,11 @@ import numba
 import numpy as np
 from numba import prange
 
+from ._kernels import prefetch
+
 
 @numba.njit(parallel=True, fastmath=True, cache=True, nogil=True)
-def fused_k1(X, WT, Y, c, omega, weighted, with_targets, n_chunks):  # pragma: no cover
+def fused_k1(X, WT, Y, c, omega, weighted, with_targets, n_chunks, ahead, line):  # pragma: no cover
     N, D = X.shape
     acc = np.zeros((n_chunks, 1, D))
     sq = np.zeros((n_chunks, 1))
@@ -34,6 +36,10 @@ def fused_k1(X, WT, Y, c, omega, weighted, with_targets, n_chunks):  # pragma: n
         i = start
         since_flush = 0
         while i + 4 <= stop:
+            if i + ahead + 4 <= N:
+                for r in range(4):
+                    for jj in range(0, D, line):
+                        prefetch(X, i + ahead + r, jj)
             s0_0 = zero
             s1_0 = zero
             s2_0 = zero
@@ -123,7 +129,7 @@ def fused_k1(X, WT, Y, c, omega, weighted, with_targets, n_chunks):  # pragma: n
 
 
 @numba.njit(parallel=True, fastmath=True, cache=True, nogil=True)
-def fused_k2(X, WT, Y, c, omega, weighted, with_targets, n_chunks):  # pragma: no cover
+def fused_k2(X, WT, Y, c, omega, weighted, with_targets, n_chunks, ahead, line):  # pragma: no cover
     N, D = X.shape
     acc = np.zeros((n_chunks, 2, D))
     sq = np.zeros((n_chunks, 2))
@@ -141,6 +147,10 @@ def fused_k2(X, WT, Y, c, omega, weighted, with_targets, n_chunks):  # pragma: n
         i = start
         since_flush = 0
         while i + 4 <= stop:
+            if i + ahead + 4 <= N:
+                for r in range(4):
+                    for jj in range(0, D, line):
+                        prefetch(X, i + ahead + r, jj)
             s0_0 = zero
             s0_1 = zero
             s1_0 = zero
@@ -263,7 +273,7 @@ def fused_k2(X, WT, Y, c, omega, weighted, with_targets, n_chunks):  # pragma: n
 
 
 @numba.njit(parallel=True, fastmath=True, cache=True, nogil=True)
-def fused_k3(X, WT, Y, c, omega, weighted, with_targets, n_chunks):  # pragma: no cover
+def fused_k3(X, WT, Y, c, omega, weighted, with_targets, n_chunks, ahead, line):  # pragma: no cover
     N, D = X.shape
     acc = np.zeros((n_chunks, 3, D))
     sq = np.zeros((n_chunks, 3))
@@ -281,6 +291,10 @@ def fused_k3(X, WT, Y, c, omega, weighted, with_targets, n_chunks):  # pragma: n
         i = start
         since_flush = 0
         while i + 2 <= stop:
+            if i + ahead + 2 <= N:
+                for r in range(2):
+                    for jj in range(0, D, line):
+                        prefetch(X, i + ahead + r, jj)
             s0_0 = zero
             s0_1 = zero
             s0_2 = zero
@@ -381,7 +395,7 @@ def fused_k3(X, WT, Y, c, omega, weighted, with_targets, n_chunks):  # pragma: n
 
 
 @numba.njit(parallel=True, fastmath=True, cache=True, nogil=True)
-def fused_k4(X, WT, Y, c, omega, weighted, with_targets, n_chunks):  # pragma: no cover
+def fused_k4(X, WT, Y, c, omega, weighted, with_targets, n_chunks, ahead, line):  # pragma: no cover
     N, D = X.shape
     acc = np.zeros((n_chunks, 4, D))
     sq = np.zeros((n_chunks, 4))
@@ -399,6 +413,10 @@ def fused_k4(X, WT, Y, c, omega, weighted, with_targets, n_chunks):  # pragma: n
         i = start
         since_flush = 0
         while i + 2 <= stop:
+            if i + ahead + 2 <= N:
+                for r in range(2):
+                    for jj in range(0, D, line):
+                        prefetch(X, i + ahead + r, jj)
             s0_0 = zero
             s0_1 = zero
             s0_2 = zero
