@@ -116,7 +116,7 @@ if HAVE_NUMBA:
                 if i + ahead + 4 <= N:
                     for r in range(4):
                         for jj in range(0, D, line):
-                            prefetch(X, i + ahead + r, jj)
+                            prefetch(X, i + ahead + r, jj)  # type: ignore[call-arg]
                 for k in range(K):
                     s0 = zero
                     s1 = zero
