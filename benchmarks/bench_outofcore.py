@@ -126,6 +126,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--keep", action="store_true", help="keep the generated file")
     parser.add_argument("--json", help="also write the results to this JSON file")
+    parser.add_argument("--engines", default="stats,data", help="comma-separated: stats,data")
     args = parser.parse_args()
     os.makedirs(args.dir, exist_ok=True)
     path = os.path.join(args.dir, f"bench_outofcore_{args.size_gb:g}gb_d{args.d}.parquet")
@@ -141,7 +142,7 @@ def main() -> None:
             f"columns in {gen['wall_s']:.1f} s (peak RSS {gen['ru_maxrss_mib']:.0f} MiB)"
         )
         w = np.asarray(gen["weights"])
-        for engine in ("stats", "data"):
+        for engine in args.engines.split(","):
             r = run(fit, path, engine, args.dir)
             r["max_coef_error"] = float(np.max(np.abs(np.asarray(r["coef"]) - w)))
             del r["coef"]
