@@ -192,7 +192,7 @@ class LeastSquaresProblem:
             sw = np.asarray(sample_weight, dtype=np.float64)
             self.omega = sw / sw.sum()
         self._omega_c = None if self.omega is None else self.omega.astype(self.dtype)
-        Y64 = np.asarray(Y, dtype=np.float64)
+        Y64 = Y  # converted to float64 block by block below
         with np.errstate(over="ignore", invalid="ignore"):
             self._statistics(Y64)
 
@@ -204,9 +204,14 @@ class LeastSquaresProblem:
             self.y_offset = np.asarray(given_y, dtype=np.float64)
         elif self.fit_intercept:
             self.x_offset = self._column_means()
-            self.y_offset = np.asarray(
-                Y64.mean(axis=0) if self.omega is None else self.omega @ Y64, dtype=np.float64
-            )
+            if self.omega is None:
+                self.y_offset = np.asarray(Y64.mean(axis=0, dtype=np.float64))
+            else:
+                omega = self.omega
+                self.y_offset = sum(
+                    (omega[a:b] @ np.asarray(Y64[a:b], dtype=np.float64) for a, b in self.blocks),
+                    np.zeros(self.K),
+                )
         else:
             self.x_offset = np.zeros(self.D)
             self.y_offset = np.zeros(self.K)
@@ -222,7 +227,7 @@ class LeastSquaresProblem:
         centred = np.zeros(self.K)
         raw = np.zeros(self.K)
         for start, stop in self.blocks:  # by blocks: no N×K temporaries
-            Yb = Y64[start:stop]
+            Yb = np.asarray(Y64[start:stop], dtype=np.float64)
             Ycb = Yb - self.y_offset
             if self.omega is None:
                 centred += np.einsum("ij,ij->j", Ycb, Ycb)

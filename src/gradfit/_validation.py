@@ -266,7 +266,7 @@ def as_targets(
 
     Returns
     -------
-    Y : ndarray of shape (N, K)
+    Y : ndarray of shape (N, K), float32 or float64 (as given; others become float64)
     was_1d : bool
         Whether ``y`` was one-dimensional (predictions then come back 1-D).
     target_names : list of str or None
@@ -291,8 +291,8 @@ def as_targets(
         if series_name is not None and hasattr(y, "to_numpy"):
             target_names = [str(series_name)]
         array = _to_float_array(y, "y", None)
-    if array.dtype != np.float64:
-        array = array.astype(np.float64)
+    if array.dtype not in (np.float32, np.float64):
+        array = array.astype(np.float64)  # float32 targets stay float32: no N×K copy
     shape_hint = (
         f"X.shape={x_shape}, y.shape={array.shape}" if x_shape else f"y.shape={array.shape}"
     )
