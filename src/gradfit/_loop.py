@@ -34,6 +34,7 @@ from typing import Any, TypeVar, cast
 import numpy as np
 from numpy.typing import NDArray
 
+from ._checkpoint import Checkpointer
 from ._curvature import CurvatureEstimate
 from ._exceptions import DivergenceError
 from ._history import History
@@ -157,6 +158,8 @@ def solve(
     rule_options: dict[str, Any] | None = None,
     rng: np.random.Generator | None = None,
     steps_done: int = 0,
+    checkpointer: Checkpointer | None = None,
+    fingerprint: dict[str, Any] | None = None,
 ) -> SolveResult:
     """Minimise ``problem`` with ``method`` and return a :class:`SolveResult`.
 
@@ -188,6 +191,11 @@ def solve(
         Randomness of stochastic rules (sgd's batch order).
     steps_done : int, default=0
         Steps an earlier call already took (sgd's schedule continues from there).
+    checkpointer : Checkpointer, optional
+        Resume from its file when one exists for ``fingerprint``, and write the
+        loop's whole state to it as often as it says (and once at the end).
+    fingerprint : dict, optional
+        What a checkpoint must match (see :func:`gradfit._checkpoint.fingerprint`).
 
     Returns
     -------
@@ -196,6 +204,9 @@ def solve(
     if method not in RULES:
         raise ValueError(f"unknown method {method!r}; choose one of {sorted(RULES)}")
     D, K = problem.D, problem.K
+    saved = checkpointer.load(fingerprint or {}) if checkpointer is not None else None
+    if saved is not None:
+        curvature = CurvatureEstimate(*saved["curvature"])
     if curvature is None:
         curvature = problem.curvature()
     L, mu = curvature.L, curvature.mu
@@ -252,6 +263,31 @@ def solve(
     halvings = np.zeros(K, int)
     n_iter = 0
     stop = ""
+    if saved is not None:
+        # resume exactly where the checkpoint left off
+        point = Point(saved["V"], saved["loss"], saved["G"], saved["exact"])
+        state, lr = saved["state"], saved["lr"]
+        active, stalled, halvings = saved["active"], saved["stalled"], saved["halvings"]
+        n_iter = saved["n_iter"]
+        history = _history_from(saved["history"])
+        history.event(n_iter, "resume", f"resumed from checkpoint {checkpointer.path}")  # type: ignore[union-attr]
+        rel = _relative_norms(point.G, reference)
+
+    def snapshot() -> dict[str, Any]:
+        return {
+            "V": point.V,
+            "loss": point.loss,
+            "G": point.G,
+            "exact": point.exact,
+            "state": state,
+            "lr": lr,
+            "active": active,
+            "stalled": stalled,
+            "halvings": halvings,
+            "n_iter": n_iter,
+            "history": _history_to(history),
+            "curvature": tuple(curvature),
+        }
 
     while n_iter < max_iter and active.any():
         new, new_state, used, step = rule.step(point, state, lr, active, problem)
@@ -323,7 +359,11 @@ def solve(
         ):
             stop = f"stopped by callback at iteration {n_iter}"
             break
+        if checkpointer is not None and checkpointer.due(n_iter):
+            checkpointer.save(fingerprint or {}, snapshot(), n_iter)
 
+    if checkpointer is not None:
+        checkpointer.save(fingerprint or {}, snapshot(), n_iter)
     if not point.exact:
         point = evaluate(problem, point.V)
         rel = _relative_norms(point.G, reference)
@@ -368,6 +408,28 @@ def solve(
         method=method,
         rule_state=state,
     )
+
+
+def _history_to(history: History) -> tuple[Any, ...]:
+    K = len(history.loss_per_output[0]) if history.loss_per_output else 0
+    return (
+        np.asarray(history.loss, dtype=np.float64),
+        np.asarray(history.loss_per_output, dtype=np.float64).reshape(-1, K),
+        np.asarray(history.grad_norm, dtype=np.float64),
+        np.asarray(history.relative_grad_norm, dtype=np.float64),
+        np.asarray(history.learning_rate, dtype=np.float64),
+        tuple((e.iteration, e.kind, e.message) for e in history.events),
+    )
+
+
+def _history_from(saved: tuple[Any, ...]) -> History:
+    loss, per_output, grad_norm, relative, steps, events = saved
+    history = History()
+    for row in range(len(loss)):
+        history.append(loss[row], per_output[row], grad_norm[row], relative[row], steps[row])
+    for iteration, kind, message in events:
+        history.event(int(iteration), str(kind), str(message))
+    return history
 
 
 def _describe_rise(old: F64, new: F64, bad: NDArray[np.bool_]) -> str:

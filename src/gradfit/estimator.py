@@ -15,6 +15,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._adapters import Built, find_adapter
+from ._checkpoint import Checkpointer, fingerprint
 from ._engine import ENGINES, make_problem
 from ._exceptions import ConvergenceWarning
 from ._loop import SolveResult, predicted_iterations, solve, solve_exact
@@ -86,6 +87,26 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         0 silent, 1 one line at the start and the end, 2 a line per iteration.
     warm_start : bool, default=False
         Start from the previous fit's coefficients when the shapes agree.
+    gradient : {"auto", "stats", "data"}, default="auto"
+        The engine: ``"stats"`` forms the sufficient statistics ``XᵀX``, ``XᵀY``
+        in one pass and then iterates in ``O(D²K)``; ``"data"`` reads X once per
+        gradient (fused kernel); ``"auto"`` chooses and records why
+        (``engine_``, ``engine_reason_``).
+    batch_size : int, default=256
+        Rows per mini-batch of ``method="sgd"``.
+    schedule : {"invscaling", "constant"}, default="invscaling"
+        Step schedule of ``method="sgd"``: ``lr/√(1 + t/T)`` (``T`` batches per
+        epoch) or ``lr``.
+    checkpoint : str or path, optional
+        Write the loop's whole state to this ``.npz`` file while fitting
+        (atomically), and resume from it when the same fit is run again: a fit
+        killed at any moment and resumed ends with the same coefficients, bit
+        for bit. A checkpoint from other data or settings is refused with a
+        message saying what differs. Not used by ``method="exact"`` (not
+        iterative) or ``partial_fit``.
+    checkpoint_every : int or float, default=5.0
+        An ``int`` is a number of iterations, a ``float`` a number of seconds
+        between checkpoints.
 
     Attributes
     ----------
@@ -146,6 +167,8 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         gradient: str = "auto",
         batch_size: int = 256,
         schedule: str = "invscaling",
+        checkpoint: str | None = None,
+        checkpoint_every: int | float = 5.0,
     ) -> None:
         self.method = method
         self.learning_rate = learning_rate
@@ -160,6 +183,8 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         self.gradient = gradient
         self.batch_size = batch_size
         self.schedule = schedule
+        self.checkpoint = checkpoint
+        self.checkpoint_every = checkpoint_every
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -324,6 +349,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
                     callback=callback,
                     rule_options=self._rule_options(),
                     rng=check_random_state_generator(self.random_state),
+                    **self._checkpointing(problem),
                 )
         except BaseException:
             if close is not None:  # e.g. a file adapter's on-disk cache: never left behind
@@ -460,6 +486,24 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         self.n_iter_ = stream["epochs"]
         self.t_ = stream["t"]
         return self
+
+    def _checkpointing(self, problem: Problem) -> dict[str, Any]:
+        if self.checkpoint is None:
+            return {}
+        settings = {
+            "method": self.method,
+            "learning_rate": self.learning_rate,
+            "alpha": self.alpha,
+            "fit_intercept": self.fit_intercept,
+            "standardize": self.standardize,
+            "batch_size": self.batch_size if self.method == "sgd" else None,
+            "schedule": self.schedule if self.method == "sgd" else None,
+            "random_state": self.random_state if self.method == "sgd" else None,
+        }
+        return {
+            "checkpointer": Checkpointer(self.checkpoint, self.checkpoint_every),
+            "fingerprint": fingerprint(problem, settings),
+        }
 
     def _rule_options(self) -> dict[str, Any] | None:
         if self.method != "sgd":
