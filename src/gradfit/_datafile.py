@@ -59,6 +59,7 @@ from ._moments import (
     statistics_from_moments,
 )
 from ._objective import BLOCK_BYTES, KERNEL_MIN_SIZE
+from ._validation import check_underflow
 
 __all__ = ["CachedProblem", "DataFile", "FileCache", "read_file"]
 
@@ -286,6 +287,31 @@ def _what_it_is(head: bytes) -> str | None:
     return None
 
 
+def _numeric_type(pa: Any, t: Any) -> bool:
+    """Whether an Arrow type is read as numbers (integers, floats, booleans; nulls for CSV)."""
+    return bool(
+        pa.types.is_integer(t)
+        or pa.types.is_floating(t)
+        or pa.types.is_boolean(t)
+        or pa.types.is_null(t)
+    )
+
+
+def _as_float(pa: Any, column: Any) -> NDArray[np.float64]:
+    """An Arrow column as float64 (booleans become 0/1, missing values NaN)."""
+    if not pa.types.is_floating(column.type) or column.null_count:
+        column = column.cast(pa.float64())
+    return np.asarray(column.to_numpy(zero_copy_only=False), dtype=np.float64)
+
+
+def _not_utf8(exc: UnicodeDecodeError, offset: int | None = None) -> str:
+    where = f"near byte offset {offset}" if offset is not None else "in its header"
+    return (
+        f"is not UTF-8 text: byte {exc.object[exc.start : exc.start + 1]!r} {where} cannot be "
+        f"decoded ({exc.reason}); save the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)"
+    )
+
+
 class _CsvReader(_Reader):
     kind = "csv"
 
@@ -301,12 +327,14 @@ class _CsvReader(_Reader):
         with open(path, "rb") as f:
             try:
                 reader = pacsv.open_csv(f, read_options=pacsv.ReadOptions(block_size=1 << 16))
-            except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+                self.columns = list(reader.schema.names)
+                self._types = {field.name: field.type for field in reader.schema}
+            except UnicodeDecodeError as exc:
+                raise _fail(path, _not_utf8(exc)) from None
+            except (pa.ArrowInvalid, ValueError) as exc:
                 raise _fail(
                     path, f"could not be read as CSV at byte offset {f.tell()}: {exc}"
                 ) from None
-            self.columns = list(reader.schema.names)
-            self._types = {field.name: field.type for field in reader.schema}
             with contextlib.suppress(Exception):
                 reader.close()
         self._bytes_per_row = 0.0
@@ -315,7 +343,14 @@ class _CsvReader(_Reader):
         pa = self._pa
         for j in cols:
             t = self._types[self.columns[j]]
-            if not (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_null(t)):
+            if pa.types.is_binary(t) or pa.types.is_large_binary(t):
+                raise _fail(
+                    self.path,
+                    f"column {self.columns[j]!r} holds bytes that are not UTF-8 text (pyarrow "
+                    f"reads it as {t}); save the file as UTF-8, or give only numeric columns "
+                    "as features= and target=",
+                )
+            if not _numeric_type(pa, t):
                 raise _fail(
                     self.path,
                     f"column {self.columns[j]!r} is not numeric (its first values read as "
@@ -330,7 +365,11 @@ class _CsvReader(_Reader):
         # about block_rows rows per block: a CSV number takes ~20 bytes of text
         block_size = int(min(max(block_rows * width * 20, 1 << 14), 1 << 26))
         convert = pacsv.ConvertOptions(
-            column_types={name: pa.float64() for name in wanted}, include_columns=wanted
+            column_types={
+                name: pa.bool_() if pa.types.is_boolean(self._types[name]) else pa.float64()
+                for name in wanted
+            },
+            include_columns=wanted,
         )
         with open(self.path, "rb") as f:
             try:
@@ -345,10 +384,12 @@ class _CsvReader(_Reader):
                         continue
                     A = np.empty((batch.num_rows, width))
                     for out, j in enumerate(order):
-                        A[:, out] = batch.column(j).to_numpy(zero_copy_only=False)
+                        A[:, out] = _as_float(pa, batch.column(j))
                     X, Y = self._split(A, list(range(len(x_cols))), list(range(len(x_cols), width)))
                     yield X, Y, f.tell()
-            except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+            except UnicodeDecodeError as exc:
+                raise _fail(self.path, _not_utf8(exc, f.tell())) from None
+            except (pa.ArrowInvalid, ValueError) as exc:
                 raise self._explain(exc, f.tell(), wanted) from None
 
     def _explain(self, exc: Exception, offset: int, wanted: list[str]) -> GradfitInputError:
@@ -407,7 +448,7 @@ class _ParquetReader(_Reader):
         pa = self._pa
         for j in cols:
             t = self._types[self.columns[j]]
-            if not (pa.types.is_integer(t) or pa.types.is_floating(t)):
+            if not _numeric_type(pa, t) or pa.types.is_null(t):
                 raise _fail(
                     self.path,
                     f"column {self.columns[j]!r} is not numeric (type {t}); give only numeric "
@@ -433,7 +474,7 @@ class _ParquetReader(_Reader):
             for batch in self.file.iter_batches(batch_size=block_rows, columns=wanted):
                 A = np.empty((batch.num_rows, width))
                 for out, name in enumerate(wanted):
-                    A[:, out] = batch.column(name).to_numpy(zero_copy_only=False)
+                    A[:, out] = _as_float(pa, batch.column(name))
                 done += batch.num_rows
                 X, Y = self._split(A, list(range(len(x_cols))), list(range(len(x_cols), width)))
                 yield X, Y, int(self.size * done / n_rows)
@@ -854,11 +895,22 @@ def _read_pass(
     bar = Progress(reader.size, f"reading {reader.path.name}", enabled=progress)
     total: Moments | None = None
     row0 = 0
+    magnitudes = np.zeros(len(names))
     try:
         for X, Y, done in reader.blocks(x_cols, y_cols, block_rows):
             assert Y is not None
             _check_finite(reader, X, Y, row0, names)
-            m = block_moments(X, Y, diagonal=diagonal)
+            if X.shape[0]:
+                np.maximum(
+                    magnitudes[: X.shape[1]], np.abs(X).max(axis=0), out=magnitudes[: X.shape[1]]
+                )
+                np.maximum(
+                    magnitudes[X.shape[1] :], np.abs(Y).max(axis=0), out=magnitudes[X.shape[1] :]
+                )
+            # values whose squares overflow make the moments infinite; statistics_from_moments
+            # then refuses the data with the advice to rescale
+            with np.errstate(over="ignore", invalid="ignore"):
+                m = block_moments(X, Y, diagonal=diagonal)
             total = m if total is None else add_moments(total, m)
             if cache is not None:
                 cache.append(X, Y)
@@ -868,6 +920,7 @@ def _read_pass(
         bar.close()
     if total is None or total.n == 0:
         raise _fail(reader.path, "has no data rows")
+    check_underflow(magnitudes, str(reader.path), names)
     return total
 
 
@@ -876,7 +929,8 @@ def _cache_pass(
 ) -> Moments:
     total: Moments | None = None
     for X, Y in cache.blocks(block_rows):
-        m = block_moments(X, Y, shift_x, shift_y, diagonal=diagonal)
+        with np.errstate(over="ignore", invalid="ignore"):
+            m = block_moments(X, Y, shift_x, shift_y, diagonal=diagonal)
         total = m if total is None else add_moments(total, m)
     assert total is not None
     return total
@@ -927,7 +981,10 @@ def build_file(X: Any, y: Any, sample_weight: Any, options: dict[str, Any]) -> B
                 first.Sy / first.n,
                 diagonal=not want_H,
             )
-        stats = statistics_from_moments(first, second, fit_intercept=fit_intercept)
+        try:
+            stats = statistics_from_moments(first, second, fit_intercept=fit_intercept)
+        except GradfitInputError as err:  # the data overflows: say which file
+            raise _fail(reader.path, str(err)) from None
         N = int(stats["N"])
         engine, reason = choose_engine(N, D, method, gradient)
         common: dict[str, Any] = {

@@ -264,7 +264,7 @@ def read_features(
             f"column(s) {', '.join(absent)} to keep are not in {path.name}; its columns are: "
             f"{', '.join(columns)}"
         )
-    X_arr, _ = as_design_matrix(frame[list(feature_names)], name=path.name)
+    X_arr, _ = as_design_matrix(frame[list(feature_names)], name=path.name, check_scale=False)
     X64 = np.ascontiguousarray(X_arr, dtype=np.float64)
     Y64 = None
     if target_names and all(n in columns for n in target_names):

@@ -15,9 +15,17 @@ from numpy.typing import NDArray
 
 from ._exceptions import GradfitInputError
 
-__all__ = ["as_design_matrix", "as_sample_weight", "as_targets"]
+__all__ = ["as_design_matrix", "as_sample_weight", "as_targets", "check_underflow"]
 
 FloatArray = NDArray[np.floating[Any]]
+
+#: A column whose largest magnitude is positive but below this is refused: its squares
+#: (below 1e-280) come within a few orders of magnitude of float64's smallest normal
+#: number (2.2e-308), where sums of squares underflow to zero or lose their digits.
+TINY_MAGNITUDE = 1e-140
+
+#: Values per block when scanning for the largest magnitudes (bounds the temporary).
+_SCAN_VALUES = 1 << 20
 
 
 def _is_dataframe(obj: object) -> bool:
@@ -188,7 +196,60 @@ def _check_finite(array: np.ndarray, name: str, names: Sequence[str] | None) -> 
     )
 
 
-def as_design_matrix(X: object, *, name: str = "X") -> tuple[FloatArray, list[str] | None]:
+def _column_magnitudes(array: np.ndarray) -> NDArray[np.float64]:
+    """Largest absolute value of each column (of a 2-D array), scanned in row blocks."""
+    flat = array.reshape(array.shape[0], -1)
+    out = np.zeros(flat.shape[1])
+    step = max(1, _SCAN_VALUES // max(flat.shape[1], 1))
+    for start in range(0, flat.shape[0], step):
+        np.maximum(out, np.abs(flat[start : start + step]).max(axis=0), out=out)
+    return out
+
+
+def check_underflow(
+    magnitudes: NDArray[np.float64], name: str, names: Sequence[str] | None = None
+) -> None:
+    """Refuse columns whose values are so small that their squares underflow float64.
+
+    Parameters
+    ----------
+    magnitudes : ndarray of shape (D,)
+        The largest absolute value of each column.
+    name : str
+        How the message refers to the data (``"X"``, ``"y"``, a file name).
+    names : sequence of str, optional
+        Column names, for the message.
+
+    Raises
+    ------
+    GradfitInputError
+        A column's largest magnitude is positive but below :data:`TINY_MAGNITUDE`
+        (1e-140): its squares and cross-products would underflow, so the fit would
+        silently treat it as zero. The message names the column and says to rescale.
+
+    Examples
+    --------
+    >>> check_underflow(np.array([1.0, 0.0]), "X")
+    >>> check_underflow(np.array([1.0, 3e-300]), "X", ["a", "b"])
+    Traceback (most recent call last):
+    ...
+    gradfit._exceptions.GradfitInputError: X column 1 ('b') is too small for float64 ...
+    """
+    tiny = np.flatnonzero((magnitudes > 0) & (magnitudes < TINY_MAGNITUDE))
+    if tiny.size:
+        j = int(tiny[0])
+        what = name if magnitudes.size == 1 and names is None else f"{name} {_label(names, j)}"
+        raise GradfitInputError(
+            f"{what} is too small for float64 arithmetic: its largest "
+            f"magnitude is {magnitudes[j]:.3g} (< {TINY_MAGNITUDE:g}), so its squares underflow "
+            f"({tiny.size} such column(s) in all). Fix: rescale it, e.g. divide each column "
+            "by its largest absolute value (or multiply by a power of ten), and fit again."
+        )
+
+
+def as_design_matrix(
+    X: object, *, name: str = "X", check_scale: bool = True
+) -> tuple[FloatArray, list[str] | None]:
     """Validate a feature matrix and return it as a 2-D float array.
 
     Parameters
@@ -197,6 +258,9 @@ def as_design_matrix(X: object, *, name: str = "X") -> tuple[FloatArray, list[st
         The features. float32 and float64 arrays are used without a copy.
     name : str, default="X"
         How messages refer to the argument.
+    check_scale : bool, default=True
+        Refuse columns whose squares underflow float64 (:func:`check_underflow`); data to
+        fit needs it, data to predict from does not (``X @ coef`` does not square X).
 
     Returns
     -------
@@ -247,6 +311,8 @@ def as_design_matrix(X: object, *, name: str = "X") -> tuple[FloatArray, list[st
             f"required: {name} has no columns. Pass at least one feature column."
         )
     _check_finite(array, name, names)
+    if check_scale:
+        check_underflow(_column_magnitudes(array), name, names)
     return array, names
 
 
@@ -322,6 +388,7 @@ def as_targets(
     if array.ndim == 2 and array.shape[1] == 0:
         raise GradfitInputError(f"y has 0 target columns ({shape_hint}); pass at least one.")
     _check_finite(array, "y", target_names)
+    check_underflow(_column_magnitudes(array), "y", target_names)
     was_1d = array.ndim == 1
     return (array[:, None] if was_1d else array), was_1d, target_names
 
@@ -366,6 +433,14 @@ def as_sample_weight(sample_weight: object, n_rows: int) -> NDArray[np.float64] 
             f"({n_rows},), got {array.shape})."
         )
     _check_finite(array, "sample_weight", None)
+    with np.errstate(over="ignore"):
+        total = float(np.abs(array).sum())
+    if not np.isfinite(total):
+        raise GradfitInputError(
+            f"sample_weight sums to more than float64 can hold (largest weight "
+            f"{float(np.abs(array).max()):.3g}); only the ratios of the weights matter, so "
+            "divide them by their largest value and fit again."
+        )
     negative = np.flatnonzero(array < 0)
     if negative.size:
         i = int(negative[0])
