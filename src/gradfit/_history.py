@@ -24,7 +24,9 @@ class Event:
         ``"rollback"`` (the loss rose; weights restored, step halved),
         ``"restart"`` (momentum reset after the loss rose),
         ``"refresh"`` (a recursively updated gradient was recomputed exactly),
-        ``"stalled"`` (no further decrease is possible in floating point).
+        ``"stalled"`` (no further decrease is possible in floating point),
+        ``"refinement"`` (``exact``: a correction stopped helping),
+        ``"resume"`` (the fit continued from a checkpoint).
     message : str
         The numbers behind it, in words.
     """
