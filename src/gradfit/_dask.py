@@ -31,7 +31,6 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._adapters import Built, register
-from ._curvature import CurvatureEstimate, lanczos_extremes
 from ._engine import KAPPA_LIMIT, STATS_MAX_FEATURES, choose_engine
 from ._exceptions import GradfitInputError
 from ._gram import GramProblem
@@ -42,6 +41,7 @@ from ._moments import (
     statistics_from_moments,
     sum_moments,
 )
+from ._objective import PassObjective
 
 __all__ = ["DaskProblem", "accepts_dask"]
 
@@ -206,7 +206,7 @@ def _parts(X: Any, y: Any) -> tuple[list[Any], int, int, list[str] | None, bool,
 # -- the data path on the cluster ------------------------------------------------------
 
 
-class DaskProblem:
+class DaskProblem(PassObjective):
     """The data path over persisted partitions: one round trip per gradient.
 
     Parameters
@@ -252,26 +252,6 @@ class DaskProblem:
         """Release the persisted partitions on the workers."""
         self.pairs = []
 
-    def curvature(self) -> CurvatureEstimate:
-        """Lanczos estimate of the extreme eigenvalues (one round trip per product)."""
-        return lanczos_extremes(self.hvp, self.D)
-
-    def loss_slack(self, loss: F64) -> F64:
-        """Rounding uncertainty of a computed loss (as for the in-memory data path)."""
-        eps = float(np.finfo(np.float64).eps)
-        loss = np.maximum(loss, 0.0)
-        spread = np.sqrt(self.D) * np.sqrt(loss * (self.target_scale + loss))
-        return 64.0 * eps * (loss + spread) + np.finfo(np.float64).tiny
-
-    def to_user(self, V: F64) -> tuple[F64, F64]:
-        """Return ``(W, b)`` in the user's units."""
-        W = V / self.x_scale[:, None]
-        return W, self.y_offset - self.x_offset @ W
-
-    def from_user(self, W: F64) -> F64:
-        """Loop coordinates ``V = s·W``."""
-        return np.asarray(W, dtype=np.float64) * self.x_scale[:, None]
-
     def _pass(self, W: F64, with_targets: bool) -> tuple[F64, F64]:
         import dask
 
@@ -295,25 +275,6 @@ class DaskProblem:
         if self.fit_intercept:
             acc -= np.outer(self.x_offset, rsum)
         return acc, 0.5 * sq if with_targets else np.zeros(W.shape[1])
-
-    def loss_grad(self, V: F64) -> tuple[F64, F64]:
-        """Loss per output (K,) and gradient (D, K) in loop coordinates: one round trip."""
-        W = V / self.x_scale[:, None]
-        G, loss = self._pass(W, with_targets=True)
-        if self.alpha:
-            G += self.alpha * W
-            loss = loss + 0.5 * self.alpha * np.einsum("ij,ij->j", W, W)
-        G /= self.x_scale[:, None]
-        return loss, G
-
-    def hvp(self, P: F64) -> F64:
-        """Hessian-vector product in loop coordinates: one round trip."""
-        W = P / self.x_scale[:, None]
-        AP, _ = self._pass(W, with_targets=False)
-        if self.alpha:
-            AP += self.alpha * W
-        AP /= self.x_scale[:, None]
-        return AP
 
 
 # -- the adapter ---------------------------------------------------------------------------

@@ -46,7 +46,6 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._adapters import Built, register
-from ._curvature import CurvatureEstimate, lanczos_extremes
 from ._engine import KAPPA_LIMIT, STATS_MAX_FEATURES, choose_engine
 from ._exceptions import GradfitInputError
 from ._gram import GramProblem
@@ -58,7 +57,7 @@ from ._moments import (
     needs_second_pass,
     statistics_from_moments,
 )
-from ._objective import BLOCK_BYTES, KERNEL_MIN_SIZE
+from ._objective import BLOCK_BYTES, KERNEL_MIN_SIZE, PassObjective
 from ._validation import check_underflow
 
 __all__ = ["CachedProblem", "DataFile", "FileCache", "read_file"]
@@ -683,7 +682,7 @@ class FileCache:
 # -- the data path over the cache -----------------------------------------------------
 
 
-class CachedProblem:
+class CachedProblem(PassObjective):
     """The data path (:class:`~gradfit._objective.LeastSquaresProblem`) over a :class:`FileCache`.
 
     Each gradient or Hessian-vector product streams the cache once, block by
@@ -736,26 +735,6 @@ class CachedProblem:
         self.target_scale = 0.5 * stats["yy_raw"]
         self.n_passes = 0
 
-    def curvature(self) -> CurvatureEstimate:
-        """Lanczos estimate of the extreme eigenvalues (``min(D, 40)`` passes)."""
-        return lanczos_extremes(self.hvp, self.D)
-
-    def loss_slack(self, loss: F64) -> F64:
-        """Rounding uncertainty of a computed loss (as for the in-memory data path)."""
-        eps = float(np.finfo(np.float64).eps)
-        loss = np.maximum(loss, 0.0)
-        spread = np.sqrt(self.D) * np.sqrt(loss * (self.target_scale + loss))
-        return 64.0 * eps * (loss + spread) + np.finfo(np.float64).tiny
-
-    def to_user(self, V: F64) -> tuple[F64, F64]:
-        """Return ``(W, b)`` in the user's units."""
-        W = V / self.x_scale[:, None]
-        return W, self.y_offset - self.x_offset @ W
-
-    def from_user(self, W: F64) -> F64:
-        """Loop coordinates ``V = s·W``."""
-        return np.asarray(W, dtype=np.float64) * self.x_scale[:, None]
-
     def _pass(self, W: F64, with_targets: bool) -> tuple[F64, F64]:
         self.n_passes += 1
         shift = (self.y_offset if with_targets else 0.0) - self.x_offset @ W
@@ -790,25 +769,6 @@ class CachedProblem:
         if self.fit_intercept:
             acc -= np.outer(self.x_offset, rsum)
         return acc, 0.5 * sq
-
-    def loss_grad(self, V: F64) -> tuple[F64, F64]:
-        """Loss per output (K,) and gradient (D, K) in loop coordinates."""
-        W = V / self.x_scale[:, None]
-        G, loss = self._pass(W, with_targets=True)
-        if self.alpha:
-            G += self.alpha * W
-            loss = loss + 0.5 * self.alpha * np.einsum("ij,ij->j", W, W)
-        G /= self.x_scale[:, None]
-        return loss, G
-
-    def hvp(self, P: F64) -> F64:
-        """Hessian-vector product in loop coordinates (one pass over the cache)."""
-        W = P / self.x_scale[:, None]
-        AP, _ = self._pass(W, with_targets=False)
-        if self.alpha:
-            AP += self.alpha * W
-        AP /= self.x_scale[:, None]
-        return AP
 
     def max_row_norm2(self) -> float:
         """Largest squared norm of a centred, scaled row."""

@@ -42,7 +42,7 @@ from ._curvature import CurvatureEstimate, lanczos_extremes
 from ._exceptions import GradfitInputError
 from ._kernels import HAVE_NUMBA, fused_pass
 
-__all__ = ["LeastSquaresProblem", "Problem"]
+__all__ = ["LeastSquaresProblem", "PassObjective", "Problem"]
 
 F64 = NDArray[np.float64]
 
@@ -114,7 +114,97 @@ class Problem(Protocol):
         ...
 
 
-class LeastSquaresProblem:
+class PassObjective:
+    """The objective's one home for every engine that reads rows: loss, gradient, curvature.
+
+    A subclass provides the data (``N, D, K, dtype, alpha, fit_intercept,
+    x_offset, y_offset, x_scale, target_scale``) and one method,
+    ``_pass(W, with_targets) -> (Xᵀ Ω r − x̄ᵀ Σ ω r, ½ Σ ω r²)`` — the sums over
+    its rows, however they are stored (NumPy blocks, sparse, a device, a file
+    cache, Dask partitions). Everything else — the penalty, the change of
+    variables of standardisation, the intercept's reconstruction, the rounding
+    allowance and the curvature estimate — is written once, here.
+    """
+
+    N: int
+    D: int
+    K: int
+    dtype: Any
+    alpha: float
+    fit_intercept: bool
+    x_offset: F64
+    y_offset: F64
+    x_scale: F64
+    target_scale: F64
+    n_passes: int
+
+    def _pass(self, W: F64, with_targets: bool) -> tuple[F64, F64]:
+        raise NotImplementedError
+
+    def loss_grad(self, V: F64) -> tuple[F64, F64]:
+        """Loss per output (K,) and gradient in loop coordinates (D, K) at ``V``.
+
+        Parameters
+        ----------
+        V : ndarray of shape (D, K)
+            Loop coordinates (``W = V / x_scale``).
+
+        Returns
+        -------
+        loss : ndarray of shape (K,)
+            ``½ Σ ω ‖r‖² + (α/2)‖W‖²`` per output; their sum is ``f``.
+        G : ndarray of shape (D, K)
+            ``(Xᵀ Ω r + αW) / s``.
+        """
+        W = V / self.x_scale[:, None]
+        G, loss = self._pass(W, with_targets=True)
+        if self.alpha:
+            G += self.alpha * W
+            loss = loss + 0.5 * self.alpha * np.einsum("ij,ij->j", W, W)
+        G /= self.x_scale[:, None]
+        return loss, G
+
+    def hvp(self, P: F64) -> F64:
+        """Hessian-vector product ``A P`` in loop coordinates (one pass over the rows).
+
+        ``A = S⁻¹ (X_cᵀ Ω X_c + α I) S⁻¹`` with ``S = diag(x_scale)``.
+        """
+        W = P / self.x_scale[:, None]
+        AP, _ = self._pass(W, with_targets=False)
+        if self.alpha:
+            AP += self.alpha * W
+        AP /= self.x_scale[:, None]
+        return AP
+
+    def curvature(self) -> CurvatureEstimate:
+        """Lanczos estimate of the Hessian's extreme eigenvalues (``min(D, 40)`` passes)."""
+        return lanczos_extremes(self.hvp, self.D)
+
+    def loss_slack(self, loss: F64) -> F64:
+        """How much a loss may rise from rounding alone, per output.
+
+        The loss is a weighted sum of squared residuals ``r = XW − Y + c``. Each
+        residual carries an absolute error of order ``eps·√D·(|y| + |xW|)``, so the
+        computed loss is uncertain by about ``eps·√D·√(f·f_y)`` plus the
+        summation error ``eps·f``; ``f_y`` is half the mean square of the raw
+        targets. A factor of 64 keeps honest steps from being rejected.
+        """
+        eps = float(np.finfo(self.dtype).eps)
+        loss = np.maximum(loss, 0.0)
+        spread = np.sqrt(self.D) * np.sqrt(loss * (self.target_scale + loss))
+        return 64.0 * eps * (loss + spread) + np.finfo(np.float64).tiny
+
+    def to_user(self, V: F64) -> tuple[F64, F64]:
+        """Return ``(W, b)`` in the user's units for loop coordinates ``V``."""
+        W = V / self.x_scale[:, None]
+        return W, self.y_offset - self.x_offset @ W
+
+    def from_user(self, W: F64) -> F64:
+        """Loop coordinates ``V = s·W`` for user weights ``W`` (D, K)."""
+        return np.asarray(W, dtype=np.float64) * self.x_scale[:, None]
+
+
+class LeastSquaresProblem(PassObjective):
     """Regularised multi-output least squares seen by the solve loop.
 
     Parameters
@@ -284,24 +374,6 @@ class LeastSquaresProblem:
         return np.sqrt(total)
 
     # -- what the loop asks besides loss and gradient ----------------------------
-    def curvature(self) -> CurvatureEstimate:
-        """Lanczos estimate of the Hessian's extreme eigenvalues (``min(D, 40)`` passes)."""
-        return lanczos_extremes(self.hvp, self.D)
-
-    def loss_slack(self, loss: F64) -> F64:
-        """How much a loss may rise from rounding alone, per output.
-
-        The loss is a weighted sum of squared residuals ``r = XW − Y + c``. Each
-        residual carries an absolute error of order ``eps·√D·(|y| + |xW|)``, so the
-        computed loss is uncertain by about ``eps·√D·√(f·f_y)`` plus the
-        summation error ``eps·f``; ``f_y`` is half the mean square of the raw
-        targets. A factor of 64 keeps honest steps from being rejected.
-        """
-        eps = float(np.finfo(self.dtype).eps)
-        loss = np.maximum(loss, 0.0)
-        spread = np.sqrt(self.D) * np.sqrt(loss * (self.target_scale + loss))
-        return 64.0 * eps * (loss + spread) + np.finfo(np.float64).tiny
-
     def max_row_norm2(self) -> float:
         """Largest squared norm of a (centred, scaled) row: the curvature of one sample's loss."""
         best = 0.0
@@ -329,16 +401,6 @@ class LeastSquaresProblem:
         return G / self.x_scale[:, None]
 
     # -- coordinates -----------------------------------------------------------
-    def to_user(self, V: F64) -> tuple[F64, F64]:
-        """Return ``(W, b)`` in the user's units for loop coordinates ``V``."""
-        W = V / self.x_scale[:, None]
-        b = self.y_offset - self.x_offset @ W
-        return W, b
-
-    def from_user(self, W: F64) -> F64:
-        """Loop coordinates ``V = s·W`` for user weights ``W`` (D, K)."""
-        return np.asarray(W, dtype=np.float64) * self.x_scale[:, None]
-
     # -- the passes over the data --------------------------------------------
     def _pass(self, W: F64, with_targets: bool) -> tuple[F64, F64]:
         """Accumulate ``Σ_b X_bᵀ Ω_b r_b`` and ``Σ ω r²`` over row blocks.
@@ -394,38 +456,3 @@ class LeastSquaresProblem:
             # Centring correction x̄ᵀ(Σ ω r); zero in exact arithmetic, kept for rounding.
             acc -= np.outer(self.x_offset, rsum)
         return acc, 0.5 * sq
-
-    def loss_grad(self, V: F64) -> tuple[F64, F64]:
-        """Loss per output (K,) and gradient in loop coordinates (D, K) at ``V``.
-
-        Parameters
-        ----------
-        V : ndarray of shape (D, K)
-            Loop coordinates (``W = V / x_scale``).
-
-        Returns
-        -------
-        loss : ndarray of shape (K,)
-            ``½ Σ ω ‖r‖² + (α/2)‖W‖²`` per output; their sum is ``f``.
-        G : ndarray of shape (D, K)
-            ``(Xᵀ Ω r + αW) / s``.
-        """
-        W = V / self.x_scale[:, None]
-        G, loss = self._pass(W, with_targets=True)
-        if self.alpha:
-            G += self.alpha * W
-            loss = loss + 0.5 * self.alpha * np.einsum("ij,ij->j", W, W)
-        G /= self.x_scale[:, None]
-        return loss, G
-
-    def hvp(self, P: F64) -> F64:
-        """Hessian-vector product ``A P`` in loop coordinates (one pass over X).
-
-        ``A = S⁻¹ (X_cᵀ Ω X_c + α I) S⁻¹`` with ``S = diag(x_scale)``.
-        """
-        W = P / self.x_scale[:, None]
-        AP, _ = self._pass(W, with_targets=False)
-        if self.alpha:
-            AP += self.alpha * W
-        AP /= self.x_scale[:, None]
-        return AP

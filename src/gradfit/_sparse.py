@@ -38,10 +38,10 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from ._adapters import Built, register
-from ._curvature import CurvatureEstimate, lanczos_extremes
 from ._engine import KAPPA_LIMIT, STATS_MAX_FEATURES
 from ._exceptions import GradfitInputError
 from ._gram import CANCELLATION_LIMIT, GramProblem
+from ._objective import PassObjective
 from ._validation import as_sample_weight, as_targets
 
 __all__ = [
@@ -149,7 +149,7 @@ def as_sparse_design_matrix(X: Any, *, name: str = "X") -> Any:
     return X
 
 
-class SparseProblem:
+class SparseProblem(PassObjective):
     """Regularised multi-output least squares on a sparse CSR ``X`` (the data path).
 
     Same interface and attributes as :class:`~gradfit._objective.LeastSquaresProblem`;
@@ -254,17 +254,6 @@ class SparseProblem:
             raise GradfitInputError(_overflow_message(self.X, Y64))
 
     # -- what the loop asks besides loss and gradient --------------------------------
-    def curvature(self) -> CurvatureEstimate:
-        """Lanczos estimate of the Hessian's extreme eigenvalues (``min(D, 40)`` passes)."""
-        return lanczos_extremes(self.hvp, self.D)
-
-    def loss_slack(self, loss: F64) -> F64:
-        """How much a loss may rise from rounding alone, per output (as the dense data path)."""
-        eps = float(np.finfo(self.dtype).eps)
-        loss = np.maximum(loss, 0.0)
-        spread = np.sqrt(self.D) * np.sqrt(loss * (self.target_scale + loss))
-        return 64.0 * eps * (loss + spread) + np.finfo(np.float64).tiny
-
     def max_row_norm2(self) -> float:
         """Largest squared norm of a centred, scaled row, from the stored values only.
 
@@ -294,15 +283,6 @@ class SparseProblem:
         return np.asarray(G / self.x_scale[:, None])
 
     # -- coordinates -----------------------------------------------------------------
-    def to_user(self, V: F64) -> tuple[F64, F64]:
-        """Return ``(W, b)`` in the user's units for loop coordinates ``V``."""
-        W = V / self.x_scale[:, None]
-        return W, self.y_offset - self.x_offset @ W
-
-    def from_user(self, W: F64) -> F64:
-        """Loop coordinates ``V = s·W`` for user weights ``W`` (D, K)."""
-        return np.asarray(W, dtype=np.float64) * self.x_scale[:, None]
-
     # -- the passes over the data ------------------------------------------------------
     def _pass(self, W: F64, with_targets: bool) -> tuple[F64, F64]:
         """``Xᵀ Ω r − x̄ᵀ Σ ω r`` and ``½ Σ ω r²`` with two sparse products."""
@@ -325,25 +305,6 @@ class SparseProblem:
         if self.fit_intercept:
             acc -= np.outer(self.x_offset, rsum)
         return acc, 0.5 * sq
-
-    def loss_grad(self, V: F64) -> tuple[F64, F64]:
-        """Loss per output (K,) and gradient in loop coordinates (D, K) at ``V``."""
-        W = V / self.x_scale[:, None]
-        G, loss = self._pass(W, with_targets=True)
-        if self.alpha:
-            G += self.alpha * W
-            loss = loss + 0.5 * self.alpha * np.einsum("ij,ij->j", W, W)
-        G /= self.x_scale[:, None]
-        return loss, G
-
-    def hvp(self, P: F64) -> F64:
-        """Hessian-vector product in loop coordinates (one pass over the stored values)."""
-        W = P / self.x_scale[:, None]
-        AP, _ = self._pass(W, with_targets=False)
-        if self.alpha:
-            AP += self.alpha * W
-        AP /= self.x_scale[:, None]
-        return AP
 
 
 def _column_statistics(X: Any, omega: F64 | None, fit_intercept: bool) -> dict[str, F64]:

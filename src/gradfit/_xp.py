@@ -30,10 +30,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._adapters import Built, register
-from ._curvature import CurvatureEstimate, lanczos_extremes
 from ._engine import KAPPA_LIMIT, choose_engine
 from ._exceptions import GradfitInputError
 from ._gram import GramProblem
+from ._objective import PassObjective
 from ._validation import as_sample_weight, as_targets
 
 __all__ = ["XPProblem", "is_device_array", "to_host"]
@@ -91,7 +91,7 @@ def _numpy_dtype(xp: Any, dtype: Any) -> np.dtype[Any]:
     raise TypeError(f"expected float32 or float64, got {dtype}")
 
 
-class XPProblem:
+class XPProblem(PassObjective):
     """Regularised least squares on an array of another library, computed on its device.
 
     Same attributes and methods as :class:`~gradfit._objective.LeastSquaresProblem`;
@@ -256,17 +256,6 @@ class XPProblem:
         }
 
     # -- what the loop asks besides loss and gradient ------------------------------------
-    def curvature(self) -> CurvatureEstimate:
-        """Lanczos estimate of the Hessian's extreme eigenvalues (``min(D, 40)`` passes)."""
-        return lanczos_extremes(self.hvp, self.D)
-
-    def loss_slack(self, loss: F64) -> F64:
-        """How much a loss may rise from rounding alone, per output (as the NumPy data path)."""
-        eps = float(np.finfo(self.dtype).eps)
-        loss = np.maximum(loss, 0.0)
-        spread = np.sqrt(self.D) * np.sqrt(loss * (self.target_scale + loss))
-        return 64.0 * eps * (loss + spread) + np.finfo(np.float64).tiny
-
     def max_row_norm2(self) -> float:
         """Largest squared norm of a centred, scaled row (computed on the device)."""
         xp = self.xp
@@ -298,15 +287,6 @@ class XPProblem:
         return np.asarray(G / self.x_scale[:, None])
 
     # -- coordinates -------------------------------------------------------------------
-    def to_user(self, V: F64) -> tuple[F64, F64]:
-        """Return ``(W, b)`` in the user's units for loop coordinates ``V``."""
-        W = V / self.x_scale[:, None]
-        return W, self.y_offset - self.x_offset @ W
-
-    def from_user(self, W: F64) -> F64:
-        """Loop coordinates ``V = s·W`` for user weights ``W`` (D, K)."""
-        return np.asarray(W, dtype=np.float64) * self.x_scale[:, None]
-
     # -- the passes over the data ------------------------------------------------------
     def _xtr(self, R: Any) -> Any:
         """``Xᵀ R`` in float64, on the device.
@@ -358,25 +338,6 @@ class XPProblem:
         if self.fit_intercept:
             acc -= np.outer(self.x_offset, rsum)
         return acc, 0.5 * sq
-
-    def loss_grad(self, V: F64) -> tuple[F64, F64]:
-        """Loss per output (K,) and gradient in loop coordinates (D, K), both NumPy float64."""
-        W = V / self.x_scale[:, None]
-        G, loss = self._pass(W, with_targets=True)
-        if self.alpha:
-            G += self.alpha * W
-            loss = loss + 0.5 * self.alpha * np.einsum("ij,ij->j", W, W)
-        G /= self.x_scale[:, None]
-        return loss, G
-
-    def hvp(self, P: F64) -> F64:
-        """Hessian-vector product in loop coordinates (one pass over X on the device)."""
-        W = P / self.x_scale[:, None]
-        AP, _ = self._pass(W, with_targets=False)
-        if self.alpha:
-            AP += self.alpha * W
-        AP /= self.x_scale[:, None]
-        return AP
 
 
 def _c_contiguous(X: Any) -> bool:
