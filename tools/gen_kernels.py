@@ -57,7 +57,7 @@ def kernel(K: int) -> str:
         f"        total = np.zeros(({K}, D))",
         f"        lsq = np.zeros({K})",
         f"        lrs = np.zeros({K})",
-        "        zero = c[0] * 0",
+        "        zero = c[0] - c[0]  # X's dtype (c[0] * 0 would promote float32 to float64)",
         "        i = start",
         "        since_flush = 0",
         f"        while i + {R} <= stop:",

@@ -106,7 +106,7 @@ if HAVE_NUMBA:
             total = np.zeros((K, D))
             lsq = np.zeros(K)
             lrs = np.zeros(K)
-            zero = c[0] * 0
+            zero = c[0] - c[0]  # same dtype as X (c[0] * 0 would promote float32 to float64)
             i = start
             since_flush = 0
             while i < stop:

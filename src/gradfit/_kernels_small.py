@@ -32,7 +32,7 @@ def fused_k1(X, WT, Y, c, omega, weighted, with_targets, n_chunks, ahead, line):
         total = np.zeros((1, D))
         lsq = np.zeros(1)
         lrs = np.zeros(1)
-        zero = c[0] * 0
+        zero = c[0] - c[0]  # X's dtype (c[0] * 0 would promote float32 to float64)
         i = start
         since_flush = 0
         while i + 4 <= stop:
@@ -143,7 +143,7 @@ def fused_k2(X, WT, Y, c, omega, weighted, with_targets, n_chunks, ahead, line):
         total = np.zeros((2, D))
         lsq = np.zeros(2)
         lrs = np.zeros(2)
-        zero = c[0] * 0
+        zero = c[0] - c[0]  # X's dtype (c[0] * 0 would promote float32 to float64)
         i = start
         since_flush = 0
         while i + 4 <= stop:
@@ -287,7 +287,7 @@ def fused_k3(X, WT, Y, c, omega, weighted, with_targets, n_chunks, ahead, line):
         total = np.zeros((3, D))
         lsq = np.zeros(3)
         lrs = np.zeros(3)
-        zero = c[0] * 0
+        zero = c[0] - c[0]  # X's dtype (c[0] * 0 would promote float32 to float64)
         i = start
         since_flush = 0
         while i + 2 <= stop:
@@ -409,7 +409,7 @@ def fused_k4(X, WT, Y, c, omega, weighted, with_targets, n_chunks, ahead, line):
         total = np.zeros((4, D))
         lsq = np.zeros(4)
         lrs = np.zeros(4)
-        zero = c[0] * 0
+        zero = c[0] - c[0]  # X's dtype (c[0] * 0 would promote float32 to float64)
         i = start
         since_flush = 0
         while i + 2 <= stop:
