@@ -135,3 +135,46 @@ def test_sigkill_at_a_random_moment_then_resume_is_bit_identical(tmp_path: Path)
     ).stdout.strip()
     assert resumed == reference
     assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
+
+
+def test_cli_checkpoint_resume_and_errors(tmp_path: Path) -> None:
+    import json
+
+    from sklearn.datasets import load_diabetes
+
+    data = load_diabetes(as_frame=True).frame
+    csv = tmp_path / "diabetes.csv"
+    data.to_csv(csv, index=False)
+    cli = [
+        sys.executable,
+        "-m",
+        "gradfit.cli",
+        "fit",
+        str(csv),
+        "-t",
+        "target",
+        "--method",
+        "gd",
+        "--tol",
+        "1e-14",
+        "--json",
+        "-q",
+    ]
+    cp = tmp_path / "cp.npz"
+
+    def run(*extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*cli, *extra], capture_output=True, text=True)
+
+    first = run("--max-iter", "40", "--checkpoint", str(cp), "--checkpoint-every", "1")
+    assert first.returncode == 0, first.stderr
+    resumed = run("--max-iter", "90", "--checkpoint", str(cp), "--resume")
+    straight = run("--max-iter", "90")
+    assert resumed.returncode == 0 and straight.returncode == 0, resumed.stderr
+    a, b = json.loads(resumed.stdout), json.loads(straight.stdout)
+    assert a["n_iter"] == b["n_iter"] == 90
+    assert a["loss"] == b["loss"] and json.dumps(a["scores"]) == json.dumps(b["scores"])
+    missing = run("--checkpoint", str(tmp_path / "none.npz"), "--resume")
+    assert missing.returncode == 2 and "no checkpoint at" in missing.stderr
+    assert "Traceback" not in missing.stderr
+    other = run("--method", "nesterov", "--checkpoint", str(cp))
+    assert other.returncode == 2 and "method: checkpoint 'gd' vs now 'nesterov'" in other.stderr

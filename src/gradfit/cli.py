@@ -562,6 +562,24 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--batch-size", type=_positive_int, default=256, metavar="N", help="sgd's batch size"
     )
+    group.add_argument(
+        "--checkpoint",
+        metavar="PATH",
+        help="write the fit's state to PATH while it runs (atomically) and resume from it if "
+        "it exists: a killed fit, run again, ends with the same coefficients",
+    )
+    group.add_argument(
+        "--checkpoint-every",
+        type=_every,
+        default=5.0,
+        metavar="N|Ts",
+        help="checkpoint every N iterations, or every T seconds with a trailing 's' (default 5s)",
+    )
+    group.add_argument(
+        "--resume",
+        action="store_true",
+        help="require the --checkpoint file to exist (fail instead of starting afresh)",
+    )
 
 
 def _add_chatter(parser: argparse.ArgumentParser) -> None:
@@ -577,7 +595,28 @@ def _add_chatter(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _every(text: str) -> int | float:
+    """``100`` → every 100 iterations; ``2.5s`` → every 2.5 seconds."""
+    try:
+        value: int | float = float(text[:-1]) if text.endswith("s") else int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: use a number of iterations (e.g. 100) or seconds (e.g. 5s)"
+        ) from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: must not be negative")
+    return value
+
+
 def _estimator(args: argparse.Namespace) -> GDRegressor:
+    checkpoint = getattr(args, "checkpoint", None)
+    if getattr(args, "resume", False):
+        if checkpoint is None:
+            raise UsageError("--resume needs --checkpoint PATH (the checkpoint to resume from)")
+        if not os.path.exists(checkpoint):
+            raise UsageError(
+                f"--resume: no checkpoint at {checkpoint}; run without --resume to start afresh"
+            )
     if args.learning_rate != "auto" and args.method in ("cg", "exact"):
         raise UsageError(
             f"--learning-rate {args.learning_rate} needs --method gd, momentum, nesterov or sgd: "
@@ -593,6 +632,8 @@ def _estimator(args: argparse.Namespace) -> GDRegressor:
         standardize=not args.no_standardize,
         random_state=args.seed,
         batch_size=args.batch_size,
+        checkpoint=checkpoint,
+        checkpoint_every=getattr(args, "checkpoint_every", 5.0),
     )
 
 
