@@ -58,7 +58,7 @@ from ._moments import (
     statistics_from_moments,
 )
 from ._objective import BLOCK_BYTES, KERNEL_MIN_SIZE, PassObjective
-from ._validation import check_underflow
+from ._validation import check_magnitude
 
 __all__ = ["CachedProblem", "DataFile", "FileCache", "read_file"]
 
@@ -436,12 +436,11 @@ class _ParquetReader(_Reader):
         self.columns = list(schema.names)
         self._types = {field.name: field.type for field in schema}
         self.n_rows = self.file.metadata.num_rows
+        # Column-chunk metadata (``row_group(i).column(j)``) is never touched: for some damaged
+        # footers pyarrow throws a C++ exception there that aborts the whole process
+        # ("Definition level histogram size mismatch"); reading the data raises OSError instead.
         meta = self.file.metadata
         self._group_rows = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
-        self._group_offset = [
-            meta.row_group(i).column(0).file_offset if meta.row_group(i).num_columns else 0
-            for i in range(meta.num_row_groups)
-        ]
 
     def check_numeric(self, cols: list[int]) -> None:
         pa = self._pa
@@ -455,10 +454,12 @@ class _ParquetReader(_Reader):
                 )
 
     def _offset_of_row(self, row: int) -> int:
+        """Where row ``row`` lies in the file, estimated from the row groups' row counts."""
+        n_rows = max(sum(self._group_rows), 1)
         seen = 0
-        for rows, offset in zip(self._group_rows, self._group_offset, strict=True):
+        for rows in self._group_rows:
             if row < seen + rows:
-                return int(offset)
+                return int(self.size * seen / n_rows)
             seen += rows
         return self.size
 
@@ -480,7 +481,7 @@ class _ParquetReader(_Reader):
         except (pa.ArrowInvalid, OSError) as exc:
             raise _fail(
                 self.path,
-                f"is corrupt or ends early: reading the row group at byte offset "
+                f"is corrupt or ends early: reading the row group near byte offset "
                 f"{self._offset_of_row(done)} (after {done} good rows) failed: {exc}",
             ) from None
 
@@ -880,7 +881,7 @@ def _read_pass(
         bar.close()
     if total is None or total.n == 0:
         raise _fail(reader.path, "has no data rows")
-    check_underflow(magnitudes, str(reader.path), names)
+    check_magnitude(magnitudes, str(reader.path), names)
     return total
 
 

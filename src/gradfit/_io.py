@@ -41,7 +41,9 @@ def _load_frame(path: Path) -> Any:
                 f"reading {path.name} needs a Parquet engine ({err}). "
                 "Install one with `pip install pyarrow`, or save the table as CSV."
             ) from err
-        except (ValueError, OSError) as err:  # pyarrow's ArrowInvalid is a ValueError
+        except (ValueError, OSError, KeyError, TypeError, IndexError) as err:
+            # pyarrow's ArrowInvalid is a ValueError; damaged pandas metadata in the file
+            # surfaces as KeyError/TypeError/IndexError from pyarrow's pandas conversion
             raise GradfitInputError(
                 f"cannot read {path.name} as Parquet: {_first_line(err)}. Check that the file "
                 "is complete, or save the table as CSV."
@@ -55,7 +57,7 @@ def _load_frame(path: Path) -> Any:
                 f"{path.name} is empty: it needs a header row naming the columns and one row "
                 "per sample"
             ) from err
-        except (ValueError, OSError, EOFError) as err:  # ParserError, UnicodeDecodeError, …
+        except (ValueError, OSError, EOFError, IndexError, KeyError) as err:  # ParserError, …
             kind = "tab-separated" if sep == "\t" else "comma-separated"
             raise GradfitInputError(
                 f"cannot read {path.name} as a {kind} table: {_first_line(err)}. Check that it "

@@ -15,14 +15,17 @@ from numpy.typing import NDArray
 
 from ._exceptions import GradfitInputError
 
-__all__ = ["as_design_matrix", "as_sample_weight", "as_targets", "check_underflow"]
+__all__ = ["as_design_matrix", "as_sample_weight", "as_targets", "check_magnitude"]
 
 FloatArray = NDArray[np.floating[Any]]
 
-#: A column whose largest magnitude is positive but below this is refused: its squares
-#: (below 1e-280) come within a few orders of magnitude of float64's smallest normal
-#: number (2.2e-308), where sums of squares underflow to zero or lose their digits.
-TINY_MAGNITUDE = 1e-140
+#: Every column's largest magnitude must lie in ``[MIN_MAGNITUDE, MAX_MAGNITUDE]`` (or the
+#: column be all zero). The solvers form norms of gradients and of curvature products,
+#: which reach the fourth power of the data: beyond 1e50 they overflow float64 (1.8e308),
+#: below 1e-50 they underflow, with some configurations (``standardize=False``, the data
+#: path) and give infinities or silently zero coefficients.
+MAX_MAGNITUDE = 1e50
+MIN_MAGNITUDE = 1e-50
 
 #: Values per block when scanning for the largest magnitudes (bounds the temporary).
 _SCAN_VALUES = 1 << 20
@@ -61,12 +64,12 @@ def _frame_to_array(frame: Any, name: str) -> tuple[np.ndarray, list[str]]:
                 "Split it into real and imaginary columns."
             )
         values = series.to_numpy()
-        if ptypes.is_object_dtype(dtype):
+        if ptypes.is_object_dtype(dtype) or ptypes.is_string_dtype(dtype):
             if _try_numeric(values) is not None:
                 continue
             row = _first_non_numeric(values)
             raise GradfitInputError(
-                f"{name} {_label(names, j)} is not numeric (dtype object, value "
+                f"{name} {_label(names, j)} is not numeric (dtype {dtype}, value "
                 f"{values[row]!r} at row {row}). Convert it with pandas.to_numeric, encode "
                 "it as numbers (e.g. pandas.get_dummies for categories) or drop the column."
             )
@@ -79,13 +82,20 @@ def _frame_to_array(frame: Any, name: str) -> tuple[np.ndarray, list[str]]:
         )
     # Nullable pandas dtypes (Int64, boolean, Float32) are not NumPy dtypes; compare
     # the NumPy dtype they hold.
-    dtypes = {np.dtype(getattr(d, "numpy_dtype", d)) for d in frame.dtypes}
+    dtypes = {_numpy_dtype(d) for d in frame.dtypes}
     target = np.float32 if dtypes == {np.dtype(np.float32)} else np.float64
     try:
         array = frame.to_numpy(dtype=target, na_value=np.nan)
     except (TypeError, ValueError) as err:
         raise GradfitInputError(f"{name} could not be converted to numbers: {err}") from err
     return array, names
+
+
+def _numpy_dtype(dtype: Any) -> np.dtype[Any]:
+    try:
+        return np.dtype(getattr(dtype, "numpy_dtype", dtype))
+    except TypeError:  # a pandas extension dtype without a NumPy equivalent (str)
+        return np.dtype(object)
 
 
 def _try_numeric(values: np.ndarray) -> np.ndarray | None:
@@ -206,10 +216,10 @@ def _column_magnitudes(array: np.ndarray) -> NDArray[np.float64]:
     return out
 
 
-def check_underflow(
+def check_magnitude(
     magnitudes: NDArray[np.float64], name: str, names: Sequence[str] | None = None
 ) -> None:
-    """Refuse columns whose values are so small that their squares underflow float64.
+    """Refuse columns whose magnitude float64 arithmetic cannot carry through a fit.
 
     Parameters
     ----------
@@ -223,28 +233,41 @@ def check_underflow(
     Raises
     ------
     GradfitInputError
-        A column's largest magnitude is positive but below :data:`TINY_MAGNITUDE`
-        (1e-140): its squares and cross-products would underflow, so the fit would
-        silently treat it as zero. The message names the column and says to rescale.
+        A column's largest magnitude is above :data:`MAX_MAGNITUDE` (1e50: "overflows")
+        or positive and below :data:`MIN_MAGNITUDE` (1e-50: "underflows"). The message
+        names the column, its magnitude and says to rescale.
 
     Examples
     --------
-    >>> check_underflow(np.array([1.0, 0.0]), "X")
-    >>> check_underflow(np.array([1.0, 3e-300]), "X", ["a", "b"])
+    >>> check_magnitude(np.array([1.0, 0.0]), "X")
+    >>> check_magnitude(np.array([1.0, 3e-300]), "X", ["a", "b"])
     Traceback (most recent call last):
     ...
-    gradfit._exceptions.GradfitInputError: X column 1 ('b') is too small for float64 ...
+    gradfit._exceptions.GradfitInputError: X column 1 ('b') is too small: ...
     """
-    tiny = np.flatnonzero((magnitudes > 0) & (magnitudes < TINY_MAGNITUDE))
-    if tiny.size:
-        j = int(tiny[0])
-        what = name if magnitudes.size == 1 and names is None else f"{name} {_label(names, j)}"
-        raise GradfitInputError(
-            f"{what} is too small for float64 arithmetic: its largest "
-            f"magnitude is {magnitudes[j]:.3g} (< {TINY_MAGNITUDE:g}), so its squares underflow "
-            f"({tiny.size} such column(s) in all). Fix: rescale it, e.g. divide each column "
-            "by its largest absolute value (or multiply by a power of ten), and fit again."
+    large = np.flatnonzero(magnitudes > MAX_MAGNITUDE)
+    small = np.flatnonzero((magnitudes > 0) & (magnitudes < MIN_MAGNITUDE))
+    if not (large.size or small.size):
+        return
+    j = int(large[0] if large.size else small[0])
+    what = name if magnitudes.size == 1 and names is None else f"{name} {_label(names, j)}"
+    if large.size:
+        cause = (
+            f"is too large: its largest magnitude {magnitudes[j]:.3g} exceeds {MAX_MAGNITUDE:g} "
+            f"({large.size} such column(s)); the solvers' norms reach the fourth power of the "
+            "data, which then overflows float64 arithmetic"
         )
+    else:
+        cause = (
+            f"is too small: its largest magnitude {magnitudes[j]:.3g} is below "
+            f"{MIN_MAGNITUDE:g} ({small.size} such column(s)); the solvers' norms reach the "
+            "fourth power of the data, which then underflows float64 arithmetic to zero"
+        )
+    raise GradfitInputError(
+        f"{what} {cause}. Fix: rescale X and y, e.g. divide each column by its largest "
+        "absolute value (or multiply it by a power of ten), and fit again; the coefficients "
+        "scale back by the same factors."
+    )
 
 
 def as_design_matrix(
@@ -259,8 +282,8 @@ def as_design_matrix(
     name : str, default="X"
         How messages refer to the argument.
     check_scale : bool, default=True
-        Refuse columns whose squares underflow float64 (:func:`check_underflow`); data to
-        fit needs it, data to predict from does not (``X @ coef`` does not square X).
+        Refuse columns out of float64's reach (:func:`check_magnitude`); data to
+        fit needs it, data to predict from does not (``X @ coef`` forms no powers of X).
 
     Returns
     -------
@@ -312,7 +335,7 @@ def as_design_matrix(
         )
     _check_finite(array, name, names)
     if check_scale:
-        check_underflow(_column_magnitudes(array), name, names)
+        check_magnitude(_column_magnitudes(array), name, names)
     return array, names
 
 
@@ -388,7 +411,7 @@ def as_targets(
     if array.ndim == 2 and array.shape[1] == 0:
         raise GradfitInputError(f"y has 0 target columns ({shape_hint}); pass at least one.")
     _check_finite(array, "y", target_names)
-    check_underflow(_column_magnitudes(array), "y", target_names)
+    check_magnitude(_column_magnitudes(array), "y", target_names)
     was_1d = array.ndim == 1
     return (array[:, None] if was_1d else array), was_1d, target_names
 

@@ -369,7 +369,9 @@ def _read_members(path: Path) -> dict[str, bytes]:
         raise _not_a_model(path, head)
     try:
         zf = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, EOFError, OSError) as err:
+    # a damaged directory can fail in many ways inside zipfile (a name that is not UTF-8, an
+    # impossible offset or size): all of them mean the same to the user
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, OverflowError) as err:
         raise _error(
             path,
             "truncated",
@@ -394,7 +396,16 @@ def _read_members(path: Path) -> dict[str, bytes]:
         for name in _MEMBERS:
             try:
                 members[name] = zf.read(name)
-            except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as err:
+            except (
+                zipfile.BadZipFile,
+                zlib.error,
+                EOFError,
+                OSError,
+                ValueError,  # includes UnicodeDecodeError: a damaged local header's name
+                OverflowError,
+                NotImplementedError,  # a damaged flag: "encrypted", an unknown compression
+                RuntimeError,  # zipfile's "password required" for a flipped encryption bit
+            ) as err:
                 raise _error(
                     path,
                     "corrupt",
@@ -443,7 +454,16 @@ def _load_arrays(path: Path, data: bytes) -> dict[str, NDArray[Any]]:
                 "refuses the file (nothing in it was executed).",
             ) from err
         raise _error(path, "corrupt", f"is corrupt: arrays.npz cannot be read ({err}).") from err
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as err:
+    except (
+        zipfile.BadZipFile,
+        zlib.error,
+        EOFError,
+        OSError,
+        OverflowError,
+        NotImplementedError,
+        RuntimeError,
+        KeyError,
+    ) as err:
         raise _error(path, "corrupt", f"is corrupt: arrays.npz cannot be read ({err}).") from err
 
 
