@@ -272,6 +272,8 @@ class LeastSquaresProblem(PassObjective):
         self.use_kernel = bool(
             HAVE_NUMBA and X.flags.c_contiguous and self.N * self.D >= KERNEL_MIN_SIZE
         )
+        #: float32 data whose products would overflow float32: passes run in float64 by blocks.
+        self._float64_products = False
         self.blocks = [
             (start, min(start + self.block_rows, self.N))
             for start in range(0, self.N, self.block_rows)
@@ -329,6 +331,13 @@ class LeastSquaresProblem(PassObjective):
         if self.omega is None:
             centred /= self.N
             raw /= self.N
+        if self.dtype == np.float32:
+            # float32 products x·r summed in float32 overflow when |x|·|y| nears 3.4e38/(rows·D):
+            # then run the passes with float64 products (block copies) instead of the kernel
+            y_max = float(np.max(np.abs(Y64))) if self.N else 0.0
+            if self._x_max * max(y_max, 1.0) > 1e30:
+                self.use_kernel = False
+                self._float64_products = True
         #: Loss of the zero model (the intercept alone), per output.
         self.loss_at_zero = 0.5 * centred
         #: Half the weighted mean square of the raw targets: the scale of rounding in the loss.
@@ -361,7 +370,10 @@ class LeastSquaresProblem(PassObjective):
         """Weighted root mean square of the (centred, if fitting an intercept) columns."""
         total = np.zeros(self.D)
         offset = self.x_offset.astype(self.dtype)
+        x_max = 0.0
         for start, stop in self.blocks:
+            if self.dtype == np.float32:
+                x_max = max(x_max, float(np.max(np.abs(self.X[start:stop]))))
             Xb = self.X[start:stop] - offset if self.fit_intercept else self.X[start:stop]
             if self._omega_c is None:
                 total += np.einsum("ij,ij->j", Xb, Xb, dtype=np.float64)
@@ -371,6 +383,7 @@ class LeastSquaresProblem(PassObjective):
                 )
         if self.omega is None:
             total /= self.N
+        self._x_max = x_max
         return np.sqrt(total)
 
     # -- what the loop asks besides loss and gradient ----------------------------
@@ -425,8 +438,13 @@ class LeastSquaresProblem(PassObjective):
         acc = np.zeros((self.D, cols))
         sq = np.zeros(cols)
         rsum = np.zeros(cols)
+        if self._float64_products:
+            Wc = W
+            shift_c = shift if self.fit_intercept else None
         for start, stop in self.blocks:
             Xb = self.X[start:stop]
+            if self._float64_products:
+                Xb = Xb.astype(np.float64)
             R = Xb @ Wc
             if with_targets:
                 R -= self.Y[start:stop]

@@ -17,7 +17,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ._adapters import Built, find_adapter
 from ._checkpoint import Checkpointer, fingerprint
 from ._engine import ENGINES, make_problem
-from ._exceptions import ConvergenceWarning
+from ._exceptions import ConvergenceWarning, GradfitInputError
 from ._loop import SolveResult, predicted_iterations, solve, solve_exact
 from ._objective import LeastSquaresProblem, Problem
 from ._rules import RULES, SCHEDULES
@@ -511,6 +511,17 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         return {"batch_size": int(self.batch_size), "schedule": self.schedule}
 
     def _store(self, result: SolveResult, problem: Problem, was_1d: bool, dtype: Any) -> None:
+        limit = float(np.finfo(dtype).max)
+        biggest = max(
+            float(np.max(np.abs(result.W), initial=0.0)),
+            float(np.max(np.abs(result.intercept), initial=0.0)),
+        )
+        if biggest > limit:
+            raise GradfitInputError(
+                f"the fitted coefficients (up to {biggest:.3g}) exceed the {np.dtype(dtype)} "
+                f"range ({limit:.3g}): X's columns are tiny against y. Fit in float64 "
+                "(X.astype(np.float64)) or rescale X and y."
+            )
         W = result.W.astype(dtype)
         b = result.intercept.astype(dtype) if self.fit_intercept else np.zeros(problem.K, dtype)
         self.coef_ = W[:, 0] if was_1d else W.T.copy()
@@ -576,7 +587,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         adapter = find_adapter(X)
         if adapter is not None and adapter.predict is not None:
             return adapter.predict(X, self.coef_, self.intercept_)
-        X_arr, _ = as_design_matrix(X)
+        X_arr, _ = as_design_matrix(X, check_scale=False)
         validate_data(self, X, reset=False, skip_check_array=True)
         coef = np.asarray(self.coef_)
         return X_arr @ coef.T + self.intercept_
