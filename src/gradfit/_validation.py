@@ -14,6 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._exceptions import GradfitInputError
+from ._kernels import HAVE_NUMBA, column_scan
 
 __all__ = ["as_design_matrix", "as_sample_weight", "as_targets", "check_magnitude"]
 
@@ -333,10 +334,28 @@ def as_design_matrix(
             f"Found array with 0 feature(s) (shape={array.shape}) while a minimum of 1 is "
             f"required: {name} has no columns. Pass at least one feature column."
         )
+    if _scannable(array):
+        # one parallel read gives both the finiteness proof and the column magnitudes
+        magnitudes, total = column_scan(array)
+        if not np.isfinite(total):
+            _check_finite(array, name, names)  # finds (and names) the bad entry
+        if check_scale:
+            check_magnitude(magnitudes, name, names)
+        return array, names
     _check_finite(array, name, names)
     if check_scale:
         check_magnitude(_column_magnitudes(array), name, names)
     return array, names
+
+
+def _scannable(array: np.ndarray) -> bool:
+    return bool(
+        HAVE_NUMBA
+        and array.ndim == 2
+        and array.flags.c_contiguous
+        and array.dtype in (np.float32, np.float64)
+        and array.shape[0] * array.shape[1] >= 1 << 16
+    )
 
 
 def as_targets(
