@@ -455,6 +455,7 @@ def test_float32_fit_stays_float32_without_a_float64_copy():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(20_000, 20)).astype(np.float32)
     y = X @ rng.normal(size=20).astype(np.float32) + np.float32(1.0)
+    GDRegressor().fit(X, y)  # warm-up: JIT compilation (or cache loading) is not data memory
     tracemalloc.start()
     try:
         model = GDRegressor().fit(X, y)
