@@ -38,7 +38,7 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from ._adapters import Built, register
-from ._engine import KAPPA_LIMIT, STATS_MAX_FEATURES
+from ._engine import KAPPA_LIMIT, STATS_MAX_FEATURES, choose_engine
 from ._exceptions import GradfitInputError
 from ._gram import CANCELLATION_LIMIT, GramProblem
 from ._objective import PassObjective
@@ -418,28 +418,16 @@ def choose_sparse_engine(N: int, D: int, nnz: int, method: str, requested: str) 
     >>> choose_sparse_engine(10_000, 5_000, 20_000, "cg", "auto")[1]
     'auto: sparse X with D=5000 > 2000: H would be a dense D×D matrix (191 MiB) ...'
     """
-    if method == "exact":
-        return "stats", (
-            "method='exact' solves the normal equations, which needs H (formed from the "
-            "sparse X by one sparse product)"
-        )
-    if method == "sgd":
-        if requested == "stats":
-            raise ValueError(
-                "method='sgd' draws mini-batches of rows; use gradient='data' or 'auto'"
-            )
-        return "data", "method='sgd' draws mini-batches of rows, so it runs on the data"
-    if requested != "auto":
-        return requested, f"gradient={requested!r} was requested"
-    if D > N:
-        return "data", f"auto: D={D} > N={N}, so H (D×D) would be larger than X"
-    if D > STATS_MAX_FEATURES:
-        return "data", (
+    engine, reason = choose_engine(N, D, method, requested)
+    if requested != "auto" or method in ("exact", "sgd") or D > N:
+        return engine, reason
+    if engine == "data":
+        return engine, (
             f"auto: sparse X with D={D} > {STATS_MAX_FEATURES}: H would be a dense D×D matrix "
             f"({D * D * 8 / 2**20:.0f} MiB) while each data-path pass reads only the {nnz} "
             "stored values"
         )
-    return "stats", (
+    return engine, (
         f"auto: sparse X with D={D} <= {STATS_MAX_FEATURES} and N={N} >= D: one sparse "
         f"product over the {nnz} stored values forms H and B, then each iteration costs "
         "O(D²K) whatever N is"
