@@ -116,7 +116,14 @@ def test_ctrl_c_leaves_no_half_written_files(tmp_path: Path) -> None:
         "--method", "gd", "--max-iter", "100000000", "--tol", "0", "--no-standardize", "-v",
     ]  # fmt: skip
     process = subprocess.Popen(
-        command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        command,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # a shell's background job inherits SIGINT ignored, and Python then never turns it into
+        # KeyboardInterrupt: give the child the default disposition, as a terminal would
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     assert process.stderr is not None
     first = process.stderr.readline()  # "iteration 1/100000000: ..." once the loop runs
