@@ -771,6 +771,10 @@ class CachedProblem(PassObjective):
             acc -= np.outer(self.x_offset, rsum)
         return acc, 0.5 * sq
 
+    def _rows(self, rows: NDArray[np.intp]) -> tuple[Any, Any]:
+        """The rows ``rows`` of the cached X and Y."""
+        return self.cache.rows(rows)
+
     def max_row_norm2(self) -> float:
         """Largest squared norm of a centred, scaled row."""
         best = 0.0
@@ -778,19 +782,6 @@ class CachedProblem(PassObjective):
             Z = (Xb - self.x_offset) / self.x_scale
             best = max(best, float(np.einsum("ij,ij->i", Z, Z).max()))
         return best
-
-    def batch_grad(self, V: F64, rows: NDArray[np.intp]) -> F64:
-        """Mini-batch gradient estimate from the cached rows ``rows``."""
-        W = V / self.x_scale[:, None]
-        Xb, Yb = self.cache.rows(rows)
-        R = Xb @ W - Yb
-        if self.fit_intercept:
-            R += self.y_offset - self.x_offset @ W
-        R /= len(rows)
-        G = Xb.T @ R - np.outer(self.x_offset, R.sum(axis=0))
-        if self.alpha:
-            G += self.alpha * W
-        return G / self.x_scale[:, None]
 
 
 # -- building a fit ----------------------------------------------------------------------

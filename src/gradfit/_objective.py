@@ -203,6 +203,30 @@ class PassObjective:
         """Loop coordinates ``V = s·W`` for user weights ``W`` (D, K)."""
         return np.asarray(W, dtype=np.float64) * self.x_scale[:, None]
 
+    def _rows(self, rows: NDArray[np.intp]) -> tuple[Any, Any]:
+        """The rows ``rows`` of X and Y (a copy of just those rows)."""
+        X: Any = getattr(self, "X")  # noqa: B009 - provided by the subclass
+        Y: Any = getattr(self, "Y")  # noqa: B009
+        return X[rows], Y[rows]
+
+    def batch_grad(self, V: F64, rows: NDArray[np.intp]) -> F64:
+        """Unbiased estimate of the gradient at ``V`` from the rows ``rows`` (mini-batch)."""
+        W = V / self.x_scale[:, None]
+        Xb, Yb = self._rows(rows)
+        R = Xb @ W.astype(self.dtype) - Yb
+        if self.fit_intercept:
+            R += (self.y_offset - self.x_offset @ W).astype(self.dtype)
+        omega: F64 | None = getattr(self, "omega", None)
+        if omega is None:
+            scale = np.full(len(rows), 1.0 / len(rows))
+        else:
+            scale = omega[rows] * (self.N / len(rows))
+        Rw = R * scale[:, None].astype(self.dtype)
+        G = np.asarray(Xb.T @ Rw, dtype=np.float64) - np.outer(self.x_offset, Rw.sum(axis=0))
+        if self.alpha:
+            G += self.alpha * W
+        return G / self.x_scale[:, None]
+
 
 class LeastSquaresProblem(PassObjective):
     """Regularised multi-output least squares seen by the solve loop.
@@ -395,23 +419,6 @@ class LeastSquaresProblem(PassObjective):
             Xb = (self.X[start:stop] - offset) / self.x_scale.astype(self.dtype)
             best = max(best, float(np.einsum("ij,ij->i", Xb, Xb, dtype=np.float64).max()))
         return best
-
-    def batch_grad(self, V: F64, rows: NDArray[np.intp]) -> F64:
-        """Unbiased estimate of the gradient at ``V`` from the rows ``rows`` (mini-batch)."""
-        W = V / self.x_scale[:, None]
-        Xb = self.X[rows]
-        R = Xb @ W.astype(self.dtype) - self.Y[rows]
-        if self.fit_intercept:
-            R += (self.y_offset - self.x_offset @ W).astype(self.dtype)
-        if self.omega is None:
-            scale = np.full(len(rows), 1.0 / len(rows))
-        else:
-            scale = self.omega[rows] * (self.N / len(rows))
-        Rw = R * scale[:, None].astype(self.dtype)
-        G = (Xb.T @ Rw).astype(np.float64) - np.outer(self.x_offset, Rw.sum(axis=0))
-        if self.alpha:
-            G += self.alpha * W
-        return G / self.x_scale[:, None]
 
     # -- coordinates -----------------------------------------------------------
     # -- the passes over the data --------------------------------------------

@@ -265,23 +265,6 @@ class SparseProblem(PassObjective):
         per_row = np.bincount(self._row_of_stored(), weights=z * z - m[cols] ** 2, minlength=self.N)
         return float(np.max(per_row) + m @ m)
 
-    def batch_grad(self, V: F64, rows: NDArray[np.intp]) -> F64:
-        """Unbiased estimate of the gradient at ``V`` from the rows ``rows`` (CSR row slice)."""
-        W = V / self.x_scale[:, None]
-        Xb = self.X[rows]
-        R = Xb @ W.astype(self.dtype) - self.Y[rows]
-        if self.fit_intercept:
-            R += (self.y_offset - self.x_offset @ W).astype(self.dtype)
-        if self.omega is None:
-            scale = np.full(len(rows), 1.0 / len(rows))
-        else:
-            scale = self.omega[rows] * (self.N / len(rows))
-        Rw = R * scale[:, None].astype(self.dtype)
-        G = np.asarray(Xb.T @ Rw, dtype=np.float64) - np.outer(self.x_offset, Rw.sum(axis=0))
-        if self.alpha:
-            G += self.alpha * W
-        return np.asarray(G / self.x_scale[:, None])
-
     # -- coordinates -----------------------------------------------------------------
     # -- the passes over the data ------------------------------------------------------
     def _pass(self, W: F64, with_targets: bool) -> tuple[F64, F64]:
