@@ -41,7 +41,7 @@ from ._exceptions import GradfitInputError
 from ._io import as_float_inputs
 from ._loop import predicted_iterations
 from ._objective import LeastSquaresProblem
-from ._report import Report, Section, Table, fmt
+from ._report import Renderable, Report, Section, Table, fmt
 from ._validation import as_sample_weight
 
 __all__ = ["Diagnosis", "FitAssessment", "Recommendation", "Spectrum", "diagnose"]
@@ -155,7 +155,7 @@ class FitAssessment:
 
 
 @dataclass(frozen=True)
-class Diagnosis:
+class Diagnosis(Renderable):
     """What decides how gradient methods behave on one dataset; all numbers computed.
 
     Attributes
@@ -228,18 +228,6 @@ class Diagnosis:
     def report(self) -> Report:
         """The diagnosis as a :class:`~gradfit._report.Report`."""
         return _report(self)
-
-    def to_text(self, width: int = 100) -> str:
-        """Plain text for a terminal."""
-        return self.report().to_text(width)
-
-    def to_markdown(self) -> str:
-        """Markdown."""
-        return self.report().to_markdown()
-
-    def to_html(self) -> str:
-        """Self-contained HTML."""
-        return self.report().to_html()
 
 
 # -- the spectrum -----------------------------------------------------------------------------

@@ -36,7 +36,7 @@ from ._exact import exact_solution
 from ._exceptions import GradfitInputError
 from ._io import as_float_inputs
 from ._objective import LeastSquaresProblem
-from ._report import Check, Code, Report, Section, Table, fmt
+from ._report import Check, Code, Renderable, Report, Section, Table, fmt
 
 __all__ = [
     "Explanation",
@@ -139,7 +139,7 @@ class ExplanationStep:
 
 
 @dataclass(frozen=True)
-class Explanation:
+class Explanation(Renderable):
     """The seed's loop explained on one dataset; every number computed from it.
 
     Render with :meth:`to_text`, :meth:`to_markdown` or :meth:`to_html`; inspect the
@@ -237,18 +237,6 @@ class Explanation:
             f"D={self.n_features}, K={self.n_outputs})",
             sections,
         )
-
-    def to_text(self, width: int = 100) -> str:
-        """Plain text for a terminal."""
-        return self.report().to_text(width)
-
-    def to_markdown(self) -> str:
-        """Markdown."""
-        return self.report().to_markdown()
-
-    def to_html(self) -> str:
-        """Self-contained HTML."""
-        return self.report().to_html()
 
 
 # -- the seed's loop ------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-__all__ = ["Check", "Code", "Report", "Section", "Table", "fmt"]
+__all__ = ["Check", "Code", "Renderable", "Report", "Section", "Table", "fmt"]
 
 
 def fmt(value: float, digits: int = 4) -> str:
@@ -249,3 +249,23 @@ def _html_block(block: Block) -> str:
         css = "ok" if block.passed else "failed"
         return f"<p class='{css}'>{html.escape(block.line())}</p>"
     return f"<p>{_inline_html(block)}</p>"
+
+
+class Renderable:
+    """Mixin: ``to_text``, ``to_markdown`` and ``to_html`` of whatever ``report()`` builds."""
+
+    def report(self) -> Report:
+        """The object as a :class:`Report` (provided by the subclass)."""
+        raise NotImplementedError
+
+    def to_text(self, width: int = 100) -> str:
+        """Plain text for a terminal."""
+        return self.report().to_text(width)
+
+    def to_markdown(self) -> str:
+        """Markdown."""
+        return self.report().to_markdown()
+
+    def to_html(self) -> str:
+        """Self-contained HTML."""
+        return self.report().to_html()

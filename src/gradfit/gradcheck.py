@@ -47,7 +47,7 @@ from numpy.typing import NDArray
 
 from ._exceptions import GradfitInputError
 from ._io import as_float_inputs
-from ._report import Report, Section, Table, fmt
+from ._report import Renderable, Report, Section, Table, fmt
 
 __all__ = ["GradientCheck", "check_gradient"]
 
@@ -77,7 +77,7 @@ MISTAKES = {
 
 
 @dataclass(frozen=True)
-class GradientCheck:
+class GradientCheck(Renderable):
     """The verdict on a gradient function.
 
     Attributes
@@ -151,18 +151,6 @@ class GradientCheck:
             )
         blocks += list(self.notes)
         return Report("Gradient check", [Section("Result", tuple(blocks))])
-
-    def to_text(self, width: int = 100) -> str:
-        """Plain text for a terminal."""
-        return self.report().to_text(width)
-
-    def to_markdown(self) -> str:
-        """Markdown."""
-        return self.report().to_markdown()
-
-    def to_html(self) -> str:
-        """Self-contained HTML."""
-        return self.report().to_html()
 
 
 def _fit_factor(g: F64, ref: F64) -> tuple[float, float]:
