@@ -269,12 +269,7 @@ class DaskProblem(PassObjective):
             acc += a
             sq += s
             rsum += r
-        acc /= self.N
-        sq /= self.N
-        rsum /= self.N
-        if self.fit_intercept:
-            acc -= np.outer(self.x_offset, rsum)
-        return acc, 0.5 * sq if with_targets else np.zeros(W.shape[1])
+        return self._finish_pass(acc, sq, rsum)
 
 
 # -- the adapter ---------------------------------------------------------------------------

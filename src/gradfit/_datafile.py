@@ -764,12 +764,7 @@ class CachedProblem(PassObjective):
             bar.update(done)
             del Xb, Yb
         bar.close()
-        acc /= self.N
-        sq /= self.N
-        rsum /= self.N
-        if self.fit_intercept:
-            acc -= np.outer(self.x_offset, rsum)
-        return acc, 0.5 * sq
+        return self._finish_pass(acc, sq, rsum)
 
     def _rows(self, rows: NDArray[np.intp]) -> tuple[Any, Any]:
         """The rows ``rows`` of the cached X and Y."""

@@ -141,6 +141,20 @@ class PassObjective:
     def _pass(self, W: F64, with_targets: bool) -> tuple[F64, F64]:
         raise NotImplementedError
 
+    def _finish_pass(self, acc: F64, sq: F64, rsum: F64) -> tuple[F64, F64]:
+        """From the sums ``Σ X_bᵀ Ω r``, ``Σ ω r²``, ``Σ ω r`` to ``_pass``'s result.
+
+        Unweighted sums are divided by N (weights are already normalised); the
+        centring correction ``x̄ᵀ(Σ ω r)`` is zero in exact arithmetic, kept for rounding.
+        """
+        if getattr(self, "omega", None) is None:
+            acc /= self.N
+            sq /= self.N
+            rsum /= self.N
+        if self.fit_intercept:
+            acc -= np.outer(self.x_offset, rsum)
+        return acc, 0.5 * sq
+
     def loss_grad(self, V: F64) -> tuple[F64, F64]:
         """Loss per output (K,) and gradient in loop coordinates (D, K) at ``V``.
 
@@ -471,13 +485,3 @@ class LeastSquaresProblem(PassObjective):
                 if self.fit_intercept:
                     rsum += Rw.sum(axis=0, dtype=np.float64)
         return self._finish_pass(acc, sq, rsum)
-
-    def _finish_pass(self, acc: F64, sq: F64, rsum: F64) -> tuple[F64, F64]:
-        if self.omega is None:
-            acc /= self.N
-            sq /= self.N
-            rsum /= self.N
-        if self.fit_intercept:
-            # Centring correction x̄ᵀ(Σ ω r); zero in exact arithmetic, kept for rounding.
-            acc -= np.outer(self.x_offset, rsum)
-        return acc, 0.5 * sq

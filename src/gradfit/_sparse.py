@@ -281,13 +281,7 @@ class SparseProblem(PassObjective):
         cols = W.shape[1]
         sq = np.einsum("ij,ij->j", R, Rw, dtype=np.float64) if with_targets else np.zeros(cols)
         rsum = Rw.sum(axis=0, dtype=np.float64) if self.fit_intercept else np.zeros(cols)
-        if self.omega is None:
-            acc /= self.N
-            sq /= self.N
-            rsum /= self.N
-        if self.fit_intercept:
-            acc -= np.outer(self.x_offset, rsum)
-        return acc, 0.5 * sq
+        return self._finish_pass(acc, sq, rsum)
 
 
 def _column_statistics(X: Any, omega: F64 | None, fit_intercept: bool) -> dict[str, F64]:

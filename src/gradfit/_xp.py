@@ -331,13 +331,7 @@ class XPProblem(PassObjective):
         cols = W.shape[1]
         sq = out[self.D] if with_targets else np.zeros(cols)
         rsum = out[-1] if self.fit_intercept else np.zeros(cols)
-        if self.omega is None:
-            acc /= self.N
-            sq = sq / self.N
-            rsum = rsum / self.N
-        if self.fit_intercept:
-            acc -= np.outer(self.x_offset, rsum)
-        return acc, 0.5 * sq
+        return self._finish_pass(acc, sq, rsum)
 
 
 def _c_contiguous(X: Any) -> bool:
