@@ -41,7 +41,7 @@ from ._moments import (
     statistics_from_moments,
     sum_moments,
 )
-from ._objective import PassObjective
+from ._objective import PassObjective, preconditioner
 
 __all__ = ["DaskProblem", "accepts_dask"]
 
@@ -241,9 +241,7 @@ class DaskProblem(PassObjective):
         self.y_offset: F64 = stats["y_offset"] if fit_intercept else np.zeros(K)
         diag = stats["H_diag"] if "H_diag" in stats else np.diag(stats["H"])
         self.x_rms = np.sqrt(np.maximum(diag, 0.0))
-        scale = self.x_rms.copy()
-        scale[scale <= np.finfo(np.float64).tiny] = 1.0
-        self.x_scale = scale if standardize else np.ones(D)
+        self.x_scale = preconditioner(self.x_rms, standardize)
         self.loss_at_zero = 0.5 * stats["yy"]
         self.target_scale = 0.5 * stats["yy_raw"]
         self.n_passes = 0

@@ -57,7 +57,7 @@ from ._moments import (
     needs_second_pass,
     statistics_from_moments,
 )
-from ._objective import BLOCK_BYTES, KERNEL_MIN_SIZE, PassObjective
+from ._objective import BLOCK_BYTES, KERNEL_MIN_SIZE, PassObjective, preconditioner
 from ._validation import check_magnitude
 
 __all__ = ["CachedProblem", "DataFile", "FileCache", "read_file"]
@@ -729,9 +729,7 @@ class CachedProblem(PassObjective):
         self.y_offset: F64 = stats["y_offset"] if fit_intercept else np.zeros(self.K)
         diag = stats["H_diag"] if "H_diag" in stats else np.diag(stats["H"])
         self.x_rms = np.sqrt(np.maximum(diag, 0.0))
-        scale = self.x_rms.copy()
-        scale[scale <= np.finfo(np.float64).tiny] = 1.0
-        self.x_scale = scale if standardize else np.ones(self.D)
+        self.x_scale = preconditioner(self.x_rms, standardize)
         self.loss_at_zero = 0.5 * stats["yy"]
         self.target_scale = 0.5 * stats["yy_raw"]
         self.n_passes = 0

@@ -32,7 +32,7 @@ from scipy import linalg
 
 from ._curvature import CurvatureEstimate
 from ._exceptions import GradfitInputError
-from ._objective import block_rows_for
+from ._objective import block_rows_for, preconditioner
 
 __all__ = ["GramProblem", "sufficient_statistics"]
 
@@ -237,9 +237,7 @@ class GramProblem:
         self.x_offset: F64 = stats["x_offset"] if fit_intercept else np.zeros(self.D)
         self.y_offset: F64 = stats["y_offset"] if fit_intercept else np.zeros(self.K)
         self.x_rms = np.sqrt(np.maximum(np.diag(self.H), 0.0))
-        scale = self.x_rms.copy()
-        scale[scale <= np.finfo(np.float64).tiny] = 1.0
-        self.x_scale = scale if standardize else np.ones(self.D)
+        self.x_scale = preconditioner(self.x_rms, standardize)
         self.loss_at_zero = 0.5 * self.yy
         self.target_scale = 0.5 * stats["yy_raw"]
         self.n_passes = int(stats.get("passes", 1))

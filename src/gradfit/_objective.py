@@ -53,6 +53,24 @@ BLOCK_BYTES = 1 << 24
 MIN_BLOCK_BYTES = 1 << 18
 
 
+def preconditioner(x_rms: F64, standardize: bool) -> F64:
+    """The columns' scales ``s`` of the change of variables ``W = V/s``.
+
+    The root mean squares when standardising (1 for an all-zero column, which
+    has nothing to scale), else ones.
+
+    Examples
+    --------
+    >>> preconditioner(np.array([2.0, 0.0]), True), preconditioner(np.array([2.0, 0.0]), False)
+    (array([2., 1.]), array([1., 1.]))
+    """
+    if not standardize:
+        return np.ones(len(x_rms))
+    scale = np.array(x_rms, dtype=np.float64)
+    scale[scale <= np.finfo(np.float64).tiny] = 1.0
+    return scale
+
+
 def block_rows_for(N: int, D: int, itemsize: int = 8) -> int:
     """Rows per block: about 5% of X (so block temporaries stay small), 256 KiB to 16 MiB.
 
@@ -348,12 +366,8 @@ class LeastSquaresProblem(PassObjective):
         self.x_rms = self._column_rms()
         if given_scale is not None:
             self.x_scale = np.asarray(given_scale, dtype=np.float64)
-        elif self.standardize:
-            scale = self.x_rms.copy()
-            scale[scale <= np.finfo(np.float64).tiny] = 1.0
-            self.x_scale = scale
         else:
-            self.x_scale = np.ones(self.D)
+            self.x_scale = preconditioner(self.x_rms, self.standardize)
         centred = np.zeros(self.K)
         raw = np.zeros(self.K)
         for start, stop in self.blocks:  # by blocks: no N×K temporaries

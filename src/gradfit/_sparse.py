@@ -41,7 +41,7 @@ from ._adapters import Built, register
 from ._engine import KAPPA_LIMIT, STATS_MAX_FEATURES, choose_engine
 from ._exceptions import GradfitInputError
 from ._gram import CANCELLATION_LIMIT, GramProblem
-from ._objective import PassObjective
+from ._objective import PassObjective, preconditioner
 from ._validation import as_sample_weight, as_targets
 
 __all__ = [
@@ -231,12 +231,7 @@ class SparseProblem(PassObjective):
         else:
             self.y_offset = np.zeros(self.K)
         self.x_rms = np.sqrt(stats["ms"])
-        if self.standardize:
-            scale = self.x_rms.copy()
-            scale[scale <= np.finfo(np.float64).tiny] = 1.0
-            self.x_scale = scale
-        else:
-            self.x_scale = np.ones(self.D)
+        self.x_scale = preconditioner(self.x_rms, self.standardize)
         Yc = Y64 - self.y_offset
         per_row = Yc * Yc if self.omega is None else Yc * Yc * self.omega[:, None]
         reduce = np.mean if self.omega is None else np.sum

@@ -33,7 +33,7 @@ from ._adapters import Built, register
 from ._engine import KAPPA_LIMIT, choose_engine
 from ._exceptions import GradfitInputError
 from ._gram import GramProblem
-from ._objective import PassObjective
+from ._objective import PassObjective, preconditioner
 from ._validation import as_sample_weight, as_targets
 
 __all__ = ["XPProblem", "is_device_array", "to_host"]
@@ -189,12 +189,7 @@ class XPProblem(PassObjective):
         if self.omega is None:
             ms /= self.N
         self.x_rms = np.sqrt(to_host(ms).astype(np.float64))
-        if self.standardize:
-            scale = self.x_rms.copy()
-            scale[scale <= np.finfo(np.float64).tiny] = 1.0
-            self.x_scale = scale
-        else:
-            self.x_scale = np.ones(self.D)
+        self.x_scale = preconditioner(self.x_rms, self.standardize)
         Yc = Y64 - self._dev(self.y_offset, xp.float64)
         if self.omega is None:
             zero = xp.mean(Yc * Yc, axis=0)
