@@ -102,6 +102,18 @@ def predicted_iterations(method: str, kappa: float, tol: float, dim: int) -> flo
     return accelerated
 
 
+def _reference_norms(G0: F64) -> F64:
+    """Per-output ``‖G_k(0)‖``, the stopping rule's denominator.
+
+    An output whose zero model is already optimal (``G_k(0) = 0``) borrows the
+    largest reference of the others, or 1 if every output's is zero.
+    """
+    reference = np.sqrt(np.einsum("ij,ij->j", G0, G0))
+    if np.all(reference == 0):
+        return np.ones(len(reference))
+    return np.where(reference > 0, reference, reference.max())
+
+
 def _relative_norms(G: F64, reference: F64) -> F64:
     return np.sqrt(np.einsum("ij,ij->j", G, G)) / reference
 
@@ -225,11 +237,7 @@ def solve(
     history = History()
 
     start = evaluate(problem, np.zeros((D, K)))
-    reference = np.sqrt(np.einsum("ij,ij->j", start.G, start.G))
-    if np.all(reference == 0):
-        reference = np.ones(K)
-    else:
-        reference = np.where(reference > 0, reference, reference.max())
+    reference = _reference_norms(start.G)
     point = start if V0 is None else evaluate(problem, np.asarray(V0, dtype=np.float64))
     if not _finite(point):
         raise DivergenceError(
@@ -508,8 +516,7 @@ def solve_exact(
     K = gram.K
     history = History()
     start = evaluate(checker, np.zeros((gram.D, K)))
-    reference = np.sqrt(np.einsum("ij,ij->j", start.G, start.G))
-    reference = np.where(reference > 0, reference, max(float(reference.max()), 1.0))
+    reference = _reference_norms(start.G)
 
     def record(point: Point) -> F64:
         rel = _relative_norms(point.G, reference)
