@@ -111,8 +111,18 @@ def make_problem(
         "alpha": alpha,
     }
 
-    def data() -> LeastSquaresProblem:
-        return LeastSquaresProblem(X, Y, sample_weight=sample_weight, **options)
+    def data(known: GramProblem | None = None) -> LeastSquaresProblem:
+        # after the statistics pass the means and scales are known: no second pass for them,
+        # and both problems then share exactly the same centring and preconditioning
+        return LeastSquaresProblem(
+            X,
+            Y,
+            sample_weight=sample_weight,
+            **options,
+            x_offset=None if known is None else known.x_offset,
+            y_offset=None if known is None else known.y_offset,
+            x_scale=None if known is None else known.x_scale,
+        )
 
     if engine == "data":
         return data(), None, engine, reason
@@ -122,12 +132,12 @@ def make_problem(
         **options,
     )
     if method == "exact":
-        return gram, data(), engine, reason
+        return gram, data(gram), engine, reason
     if gradient == "auto":
         kappa = gram.curvature().kappa
         if kappa > KAPPA_LIMIT:
             return (
-                data(),
+                data(gram),
                 None,
                 "data",
                 (
