@@ -9,7 +9,7 @@ ones when ``standardize=True``).
 
 Divergence guard: after every step the new loss of each output is compared
 with the last accepted one. A rise larger than rounding (see
-:func:`rounding_slack`) or any non-finite value rejects the step:
+:meth:`Problem.loss_slack`) or any non-finite value rejects the step:
 
 * if momentum contributed to the step, momentum is reset (event ``restart``)
   and the loop retries from the last accepted point;
@@ -41,7 +41,7 @@ from ._history import History
 from ._objective import Problem
 from ._rules import RULES, SGD, HeavyBall, Point, evaluate
 
-__all__ = ["SolveResult", "predicted_iterations", "rounding_slack", "solve"]
+__all__ = ["SolveResult", "predicted_iterations", "solve", "solve_exact"]
 
 F64 = NDArray[np.float64]
 
@@ -66,11 +66,6 @@ class SolveResult:
     n_passes: int
     method: str
     rule_state: Any = None
-
-
-def rounding_slack(problem: Any, loss: F64) -> F64:
-    """How much ``problem``'s computed loss may rise from rounding alone (per output)."""
-    return problem.loss_slack(loss)
 
 
 def predicted_iterations(method: str, kappa: float, tol: float, dim: int) -> float:
