@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import warnings
+from typing import Any
 
 import numba
 import numpy as np
@@ -219,3 +222,66 @@ def test_partial_fit_keeps_its_schedule_and_state_across_calls() -> None:
     assert not hasattr(GDRegressor(), "partial_fit")
     model.fit(X, y)  # a full fit forgets the stream
     assert model._stream is None
+
+
+def _reference_pass(X: np.ndarray, W: np.ndarray, Y: Any, shift: np.ndarray, omega: Any) -> tuple:
+    R = X.astype(np.float64) @ W + shift
+    if Y is not None:
+        R -= Y
+    Rw = R if omega is None else R * omega[:, None]
+    return X.astype(np.float64).T @ Rw, (R * Rw).sum(0), Rw.sum(0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("d", [1, 15, 16, 17, 100])
+def test_fused_pass_matches_numpy_for_every_shape(dtype: type, d: int) -> None:
+    """Every unrolled kernel (K = 1..4, and the general one for K = 5) against float64 NumPy,
+    for row counts around the row groups and the padded sweeps (float32, D ≥ 16)."""
+    rng = np.random.default_rng(d)
+    for n in (1, 2, 3, 5, 8, 67, 1001):
+        for k in (1, 2, 3, 4, 5):
+            X = rng.normal(size=(n, d)).astype(dtype)
+            W = rng.normal(size=(d, k))
+            Y = rng.normal(size=(n, k)).astype(dtype) if (n + k) % 2 else None
+            omega = rng.uniform(0, 1, size=n).astype(dtype) if (n * k) % 3 == 1 else None
+            shift = rng.normal(size=k)
+            got = fused_pass(X, W, Y, shift, omega)
+            want = _reference_pass(X, W, Y, shift, omega)
+            tol = 1e-12 if dtype == np.float64 else 1e-5
+            for a, b in zip(got, want, strict=True):
+                scale = max(1.0, float(np.abs(b).max()))
+                np.testing.assert_allclose(a, b, rtol=tol, atol=tol * scale, err_msg=f"{n=} {k=}")
+
+
+_GUARD_PAGE_SCRIPT = """
+import ctypes, mmap, sys
+import numpy as np
+from gradfit._kernels import fused_pass
+
+libc = ctypes.CDLL(None, use_errno=True)
+page = mmap.PAGESIZE
+for d, n in ((17, 5), (100, 41), (20, 3), (33, 1000)):
+    size = (n * d * 4 // page + 2) * page
+    buf = mmap.mmap(-1, size, prot=mmap.PROT_READ | mmap.PROT_WRITE)
+    base = ctypes.addressof(ctypes.c_char.from_buffer(buf))
+    assert libc.mprotect(ctypes.c_void_p(base + size - page), page, 0) == 0
+    X = np.frombuffer(buf, np.float32, count=n * d, offset=size - page - n * d * 4).reshape(n, d)
+    X[...] = np.random.default_rng(d).normal(size=(n, d))
+    for k in (1, 2, 3, 4):
+        W = np.ones((d, k))
+        XtR, sq, rs = fused_pass(X, W, None, np.zeros(k), None)
+        R = X.astype(np.float64) @ W
+        assert np.allclose(XtR, X.astype(np.float64).T @ R, rtol=1e-4, atol=1e-3), (d, n, k)
+    del X
+print("ok")
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="mprotect guard page: Linux")
+def test_padded_sweeps_never_read_past_the_end_of_x() -> None:
+    """X ends right before a page that may not be read: any read past X's last row crashes."""
+    result = subprocess.run(
+        [sys.executable, "-c", _GUARD_PAGE_SCRIPT], capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "ok"

@@ -11,7 +11,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROWS = {1: 4, 2: 4, 3: 2, 4: 2}
+#: rows per group, by X's item size and K: chosen by measurement (benchmarks/bench_gradient.py
+#: and in-cache timings): float32 is bound by instructions, and four rows share each load
+#: of W and each update of the accumulator; float64 with K ≥ 3 streams better two rows at
+#: a time (N = 1e6, D = 100, K = 4: 1.30× one read of X with two rows, 1.41× with four).
+ROWS = {4: {1: 4, 2: 4, 3: 4, 4: 4}, 8: {1: 4, 2: 4, 3: 2, 4: 2}}
 
 HEADER = '''"""Fused data-pass kernels unrolled for K = 1..4 outputs (from tools/gen_kernels.py).
 
@@ -20,6 +24,13 @@ accumulator per (row, output) pair, so that the dot products of a row group
 with every column of W are formed in registers in one sweep over the row,
 then the group is accumulated into the chunk's ``Xᵀr`` in a second sweep
 while it is still in L1 cache. Semantics are those of ``_kernels._fused``.
+
+Both sweeps run over ``Dp = WT.shape[1] ≥ D`` columns: ``WT`` is padded with
+zeros to a whole number of vector widths, so the vectorised loops need no
+scalar remainder. The padded reads of a row run into the next row of X (finite
+data times a zero weight, and accumulator columns ``≥ D`` that are never read),
+which is why the last rows, whose padded read would leave X, take the exact
+one-row path at the end of each chunk.
 """
 
 # mypy: ignore-errors
@@ -33,18 +44,20 @@ from ._kernels import prefetch
 '''
 
 
-def kernel(K: int) -> str:
-    """Source of the kernel for ``K`` outputs."""
-    R = ROWS[K]
+def kernel(K: int, R: int) -> str:
+    """Source of the kernel for ``K`` outputs, ``R`` rows at a time."""
     pairs = [(r, k) for r in range(R) for k in range(K)]
     ind = " " * 16
     lines = [
         "",
         "",
         "@numba.njit(parallel=True, fastmath=True, cache=True, nogil=True)",
-        f"def fused_k{K}(X, WT, Y, c, omega, weighted, with_targets, n_chunks, ahead, line):"
+        f"def fused_k{K}_r{R}(X, WT, Y, c, omega, weighted, with_targets, n_chunks, ahead, line):"
         "  # pragma: no cover",
         "    N, D = X.shape",
+        "    Dp = WT.shape[1]",
+        "    # rows whose padded read X[i, :Dp] stays inside X",
+        "    fast_end = N - (Dp + D - 1) // D + 1 if D > 0 else 0",
         f"    acc = np.zeros((n_chunks, {K}, D))",
         f"    sq = np.zeros((n_chunks, {K}))",
         f"    rs = np.zeros((n_chunks, {K}))",
@@ -53,14 +66,15 @@ def kernel(K: int) -> str:
         "    for t in prange(n_chunks):",
         "        start = min(N, t * chunk)",
         "        stop = min(N, start + chunk)",
-        f"        local = np.zeros(({K}, D), dtype=X.dtype)",
+        f"        local = np.zeros(({K}, Dp), dtype=X.dtype)",
         f"        total = np.zeros(({K}, D))",
         f"        lsq = np.zeros({K})",
         f"        lrs = np.zeros({K})",
         "        zero = c[0] - c[0]  # X's dtype (c[0] * 0 would promote float32 to float64)",
         "        i = start",
         "        since_flush = 0",
-        f"        while i + {R} <= stop:",
+        "        fast_stop = min(stop, fast_end)",
+        f"        while i + {R} <= fast_stop:",
         f"            if i + ahead + {R} <= N:",
         f"                for r in range({R}):",
         "                    for jj in range(0, D, line):",
@@ -68,7 +82,7 @@ def kernel(K: int) -> str:
     ]
     for r, k in pairs:
         lines.append(f"            s{r}_{k} = zero")
-    lines.append("            for j in range(D):")
+    lines.append("            for j in range(Dp):")
     for r in range(R):
         lines.append(f"{ind}x{r} = X[i + {r}, j]")
     for k in range(K):
@@ -91,7 +105,7 @@ def kernel(K: int) -> str:
         lines.append(f"            lsq[{k}] += {terms}")
         sums = " + ".join(f"np.float64(u{r}_{k})" for r in range(R))
         lines.append(f"            lrs[{k}] += {sums}")
-    lines.append("            for j in range(D):")
+    lines.append("            for j in range(Dp):")
     for r in range(R):
         lines.append(f"{ind}x{r} = X[i + {r}, j]")
     for k in range(K):
@@ -104,6 +118,7 @@ def kernel(K: int) -> str:
         f"                for k in range({K}):",
         "                    for j in range(D):",
         "                        total[k, j] += local[k, j]",
+        "                    for j in range(Dp):",
         "                        local[k, j] = zero",
         "                since_flush = 0",
         "        while i < stop:",
@@ -144,8 +159,14 @@ def kernel(K: int) -> str:
 
 def main() -> None:
     """Write the module."""
-    body = HEADER + "".join(kernel(K) for K in sorted(ROWS))
-    body += "\n\n\nKERNELS = {" + ", ".join(f"{K}: fused_k{K}" for K in sorted(ROWS)) + "}\n"
+    pairs = sorted({(K, R) for rows in ROWS.values() for K, R in rows.items()})
+    body = HEADER + "".join(kernel(K, R) for K, R in pairs)
+    table = ", ".join(
+        f"({K}, {size}): fused_k{K}_r{R}"
+        for size, rows in sorted(ROWS.items())
+        for K, R in rows.items()
+    )
+    body += "\n\n\n#: (K, X's item size) → kernel\nKERNELS = {" + table + "}\n"
     path = Path(__file__).resolve().parents[1] / "src" / "gradfit" / "_kernels_small.py"
     path.write_text(body)
     subprocess.run([sys.executable, "-m", "ruff", "format", "--quiet", str(path)], check=False)
