@@ -10,7 +10,9 @@ Every method fits the same data (intercept included); suboptimality is
 equations refined once on the data (independent of gradfit). Iterative
 anchors without a tolerance of their own (the seed's loop, PyTorch) run until
 they reach ``--target`` or ``--cap`` seconds. Peak memory is what Python and
-NumPy allocate during the fit (tracemalloc; PyTorch's allocator is not seen).
+NumPy allocate during the fit (tracemalloc; PyTorch's allocator is not seen),
+from a first call; a candidate whose first call takes under 10 s is then timed
+as the best of two more calls without tracing (every candidate alike).
 """
 
 from __future__ import annotations
@@ -43,6 +45,11 @@ def loss(X: np.ndarray, y: np.ndarray, w: np.ndarray, b: float) -> float:
     return 0.5 * float(r @ r) / len(y)
 
 
+#: runs shorter than this (seconds) are timed as the best of two untraced repeats: on a
+#: shared 2-core VM a single sub-second run can be 30% slow from a neighbour's burst
+REPEAT_BELOW = 10.0
+
+
 def run(
     name: str,
     fit: Callable[[], tuple[np.ndarray, float, int]],
@@ -50,9 +57,18 @@ def run(
     y: np.ndarray,
     f_star: float,
 ) -> dict[str, Any]:
+    """Peak memory from one traced call; time from the best of two more untraced calls when
+    the first took under ``REPEAT_BELOW`` seconds (the same rule for every candidate)."""
     start = time.perf_counter()
     peak, (w, b, iters) = peak_memory(fit)
     elapsed = time.perf_counter() - start
+    if elapsed < REPEAT_BELOW:
+        times = []
+        for _ in range(2):
+            start = time.perf_counter()
+            fit()
+            times.append(time.perf_counter() - start)
+        elapsed = min(times)
     sub = (loss(X, y, w, b) - f_star) / f_star
     return {"name": name, "time": elapsed, "iters": iters, "sub": sub, "peak": peak}
 
