@@ -31,7 +31,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._adapters import Built, register
-from ._engine import KAPPA_LIMIT, STATS_MAX_FEATURES, choose_engine
+from ._engine import STATS_MAX_FEATURES, choose_engine, kappa_fallback
 from ._exceptions import GradfitInputError
 from ._gram import GramProblem
 from ._moments import (
@@ -332,14 +332,10 @@ def build_dask(X: Any, y: Any, sample_weight: Any, options: dict[str, Any]) -> B
         reason += f", reduced in {1 + (second is not None)} computation(s)"
         if method == "exact":
             refine = DaskProblem(pairs, stats, D, K, **common)
-        elif gradient == "auto" and gram.curvature().kappa > KAPPA_LIMIT:
-            kappa = gram.curvature().kappa
+        elif (fallback := kappa_fallback(gram, gradient)) is not None:
             pairs = list(dask.persist(*pairs))
             problem, engine = DaskProblem(pairs, stats, D, K, **common), "data"
-            reason = (
-                f"auto: the normal equations have κ = {kappa:.3g} > {KAPPA_LIMIT:.0e}; the "
-                "data path runs on the persisted partitions"
-            )
+            reason = f"{fallback}; partitions persisted on the workers, one round trip per gradient"
     closers = [p for p in (problem, refine) if isinstance(p, DaskProblem)]
 
     def to_output(value: Any) -> Any:

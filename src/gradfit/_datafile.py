@@ -46,7 +46,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._adapters import Built, register
-from ._engine import KAPPA_LIMIT, STATS_MAX_FEATURES, choose_engine
+from ._engine import STATS_MAX_FEATURES, choose_engine, kappa_fallback
 from ._exceptions import GradfitInputError
 from ._gram import GramProblem
 from ._kernels import HAVE_NUMBA, fused_pass
@@ -956,14 +956,9 @@ def build_file(X: Any, y: Any, sample_weight: Any, options: dict[str, Any]) -> B
             if method == "exact":
                 refine, keep_cache = data(), True
                 where += f", the refinement streams the cache in {cache.folder}"
-            elif gradient == "auto" and gram.curvature().kappa > KAPPA_LIMIT:
-                kappa = gram.curvature().kappa
-                problem, keep_cache, engine = data(), True, "data"
-                reason = (
-                    f"auto: the normal equations have κ = {kappa:.3g} > {KAPPA_LIMIT:.0e}; "
-                    "gradients from H would lose about log10(κ) digits, so the data path "
-                    "streams the cache"
-                )
+            elif (fallback := kappa_fallback(gram, gradient)) is not None:
+                problem, keep_cache, engine, reason = data(), True, "data", fallback
+                where += f", the data path streams the cache in {cache.folder}"
         reason += where
     except BaseException:
         cache.close()

@@ -37,7 +37,14 @@ from numpy.typing import NDArray
 from ._gram import GramProblem, sufficient_statistics
 from ._objective import LeastSquaresProblem, Problem
 
-__all__ = ["ENGINES", "KAPPA_LIMIT", "STATS_MAX_FEATURES", "choose_engine", "make_problem"]
+__all__ = [
+    "ENGINES",
+    "KAPPA_LIMIT",
+    "STATS_MAX_FEATURES",
+    "choose_engine",
+    "kappa_fallback",
+    "make_problem",
+]
 
 ENGINES = ("auto", "stats", "data")
 
@@ -78,6 +85,32 @@ def choose_engine(N: int, D: int, method: str, requested: str) -> tuple[str, str
     return "stats", (
         f"auto: D={D} <= {STATS_MAX_FEATURES} and N={N} >= D: one pass forms H and B, then each "
         "iteration costs O(D²K) whatever N is"
+    )
+
+
+def kappa_fallback(gram: GramProblem, requested: str) -> str | None:
+    """Why ``gradient="auto"`` leaves the statistics engine for the data path, or None.
+
+    Rule 4 of the module docstring, shared by every input adapter: once H is
+    formed, a condition number above :data:`KAPPA_LIMIT` means gradients from
+    ``HW − B`` would lose about ``log10 κ`` digits.
+
+    Examples
+    --------
+    >>> from gradfit._gram import sufficient_statistics
+    >>> X = np.random.default_rng(0).normal(size=(50, 3)); Y = X @ np.ones((3, 1))
+    >>> gram = GramProblem(sufficient_statistics(X, Y), X.dtype)
+    >>> kappa_fallback(gram, "auto") is None, kappa_fallback(gram, "stats") is None
+    (True, True)
+    """
+    if requested != "auto":
+        return None
+    kappa = gram.curvature().kappa
+    if kappa <= KAPPA_LIMIT:
+        return None
+    return (
+        f"auto: the normal equations have κ = {kappa:.3g} > {KAPPA_LIMIT:.0e}; "
+        "gradients from H would lose about log10(κ) digits, so the data path is used"
     )
 
 
@@ -133,16 +166,7 @@ def make_problem(
     )
     if method == "exact":
         return gram, data(gram), engine, reason
-    if gradient == "auto":
-        kappa = gram.curvature().kappa
-        if kappa > KAPPA_LIMIT:
-            return (
-                data(gram),
-                None,
-                "data",
-                (
-                    f"auto: the normal equations have κ = {kappa:.3g} > {KAPPA_LIMIT:.0e}; "
-                    "gradients from H would lose about log10(κ) digits, so the data path is used"
-                ),
-            )
+    fallback = kappa_fallback(gram, gradient)
+    if fallback is not None:
+        return data(gram), None, "data", fallback
     return gram, None, engine, reason

@@ -38,7 +38,7 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from ._adapters import Built, register
-from ._engine import KAPPA_LIMIT, STATS_MAX_FEATURES, choose_engine
+from ._engine import STATS_MAX_FEATURES, choose_engine, kappa_fallback
 from ._exceptions import GradfitInputError
 from ._gram import CANCELLATION_LIMIT, GramProblem
 from ._objective import PassObjective, preconditioner
@@ -441,25 +441,18 @@ def _build(X: Any, y: Any, sample_weight: Any, options: dict[str, Any]) -> Built
     gram = GramProblem(stats, Xs.dtype, **common)
     if method == "exact":
         return built(gram, data(), engine, reason)
-    if requested == "auto":
-        if stats["cancellation"] > CANCELLATION_LIMIT:
-            return built(
-                data(),
-                None,
-                "data",
-                f"auto: a column's mean²/variance is {stats['cancellation']:.3g} > "
-                f"{CANCELLATION_LIMIT:.0e}; centring XᵀΩX − x̄x̄ᵀ would cancel (a shift would "
-                "densify X), so the data path is used",
-            )
-        kappa = gram.curvature().kappa
-        if kappa > KAPPA_LIMIT:
-            return built(
-                data(),
-                None,
-                "data",
-                f"auto: the normal equations have κ = {kappa:.3g} > {KAPPA_LIMIT:.0e}; "
-                "gradients from H would lose about log10(κ) digits, so the data path is used",
-            )
+    if requested == "auto" and stats["cancellation"] > CANCELLATION_LIMIT:
+        return built(
+            data(),
+            None,
+            "data",
+            f"auto: a column's mean²/variance is {stats['cancellation']:.3g} > "
+            f"{CANCELLATION_LIMIT:.0e}; centring XᵀΩX − x̄x̄ᵀ would cancel (a shift would "
+            "densify X), so the data path is used",
+        )
+    fallback = kappa_fallback(gram, requested)
+    if fallback is not None:
+        return built(data(), None, "data", fallback)
     return built(gram, None, engine, reason)
 
 

@@ -30,7 +30,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._adapters import Built, register
-from ._engine import KAPPA_LIMIT, choose_engine
+from ._engine import choose_engine, kappa_fallback
 from ._exceptions import GradfitInputError
 from ._gram import GramProblem
 from ._objective import PassObjective, preconditioner
@@ -544,16 +544,9 @@ def _build(X: Any, y: Any, sample_weight: Any, options: dict[str, Any]) -> Built
     )
     if method == "exact":
         return built(gram, problem, engine, reason)
-    if requested == "auto":
-        kappa = gram.curvature().kappa
-        if kappa > KAPPA_LIMIT:
-            return built(
-                problem,
-                None,
-                "data",
-                f"auto: the normal equations have κ = {kappa:.3g} > {KAPPA_LIMIT:.0e}; "
-                "gradients from H would lose about log10(κ) digits, so the data path is used",
-            )
+    fallback = kappa_fallback(gram, requested)
+    if fallback is not None:
+        return built(problem, None, "data", fallback)
     return built(gram, None, engine, reason)
 
 
