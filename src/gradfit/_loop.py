@@ -150,6 +150,17 @@ def with_quiet_blas(fn: F) -> F:
     return cast(F, wrapper)
 
 
+def sgd_learning_rate(problem: Problem, L: float, batch_size: int) -> float:
+    """The default step of sgd, ``1/(L + max‖x‖²/B)``: safe for every mini-batch of B rows.
+
+    A mini-batch of B rows has curvature at most ``L + max‖x‖²/B`` (a one-row
+    batch is as curved as its longest row).
+    """
+    row_curvature = float(problem.max_row_norm2())  # type: ignore[attr-defined]
+    batch_curvature = L + row_curvature / max(1, min(batch_size, problem.N))
+    return 1.0 / batch_curvature if batch_curvature > 0 else 1.0
+
+
 @with_quiet_blas
 def solve(
     problem: Problem,
@@ -223,11 +234,7 @@ def solve(
     auto = isinstance(learning_rate, str)
     lr0 = (rule.default_lr(L, mu) if L > 0 else 1.0) if auto else float(learning_rate)
     if isinstance(rule, SGD) and auto:
-        # a mini-batch of B rows has curvature at most L + max‖x‖²/B (a one-row batch
-        # is as curved as its longest row): the largest step that is safe for every batch
-        row_curvature = float(problem.max_row_norm2())  # type: ignore[attr-defined]
-        batch_curvature = L + row_curvature / max(1, min(rule.batch_size, problem.N))
-        lr0 = 1.0 / batch_curvature if batch_curvature > 0 else 1.0
+        lr0 = sgd_learning_rate(problem, L, rule.batch_size)
     lr = np.full(K, lr0)
     history = History()
 

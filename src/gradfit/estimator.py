@@ -18,7 +18,7 @@ from ._adapters import Built, find_adapter
 from ._checkpoint import Checkpointer, fingerprint
 from ._engine import ENGINES, make_problem
 from ._exceptions import ConvergenceWarning, GradfitInputError
-from ._loop import SolveResult, predicted_iterations, solve, solve_exact
+from ._loop import SolveResult, predicted_iterations, sgd_learning_rate, solve, solve_exact
 from ._objective import LeastSquaresProblem, Problem
 from ._rules import RULES, SCHEDULES
 from ._validation import as_design_matrix, as_sample_weight, as_targets
@@ -459,8 +459,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             curvature = problem.curvature()
             stream["curvature"] = curvature
             if isinstance(self.learning_rate, str):
-                size = max(1, min(int(self.batch_size), problem.N))
-                stream["lr"] = 1.0 / (curvature.L + problem.max_row_norm2() / size)
+                stream["lr"] = sgd_learning_rate(problem, curvature.L, int(self.batch_size))
             else:
                 stream["lr"] = float(self.learning_rate)
             stream["per_epoch"] = (problem.N + int(self.batch_size) - 1) // int(self.batch_size)
