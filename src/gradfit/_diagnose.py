@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ._curvature import lanczos_extremes
+from ._curvature import CurvatureEstimate
 from ._exact import exact_solution
 from ._exceptions import GradfitInputError
 from ._io import as_float_inputs
@@ -252,11 +252,16 @@ def _exact_spectrum(problem: LeastSquaresProblem, X: F64, omega: F64, alpha: flo
 
 
 def _spectrum(
-    problem: LeastSquaresProblem, X: F64, omega: F64, alpha: float, affordable: bool
+    problem: LeastSquaresProblem,
+    X: F64,
+    omega: F64,
+    alpha: float,
+    affordable: bool,
+    estimate: CurvatureEstimate | None = None,
 ) -> Spectrum:
     if affordable:
         return _exact_spectrum(problem, X, omega, alpha)
-    est = lanczos_extremes(problem.hvp, problem.D)
+    est = estimate if estimate is not None else problem.curvature()
     return Spectrum(est.L, est.mu, est.exact, "Lanczos")
 
 
@@ -338,12 +343,13 @@ def diagnose(
             alpha=alpha,
         )
 
+    # the fit's own problem, and the other scaling for the comparison (each built once)
     problem = make(standardize)
+    lanczos = problem.curvature()
     omega = np.full(N, 1.0 / N) if weights is None else weights / weights.sum()
-    raw = _spectrum(make(False), X64, omega, alpha, affordable)
-    scaled = _spectrum(make(True), X64, omega, alpha, affordable)
-    spectrum = scaled if standardize else raw
-    lanczos = lanczos_extremes(problem.hvp, D)
+    spectrum = _spectrum(problem, X64, omega, alpha, affordable, lanczos)
+    other = _spectrum(make(not standardize), X64, omega, alpha, affordable)
+    raw, scaled = (other, spectrum) if standardize else (spectrum, other)
     if not spectrum.L > 0:
         raise GradfitInputError(
             "every feature is constant"
