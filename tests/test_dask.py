@@ -123,3 +123,23 @@ def test_bad_dask_input_is_explained(client):
         GDRegressor().fit(da.from_array(X, chunks=(100, 5)), da.from_array(Y[:, 0], chunks=100))
     with pytest.raises(ValueError, match="partial_fit"):
         GDRegressor(method="sgd").fit(da.from_array(X), da.from_array(Y[:, 0]))
+
+
+def test_a_failing_dask_fit_raises_its_own_error_and_frees_the_workers(client, monkeypatch):
+    """The build's close runs on failure too, without masking the solve's error."""
+    from gradfit import DivergenceError
+
+    X, Y = problem()
+    closed = []
+    original = gdask.DaskProblem.close
+
+    def close(self):
+        closed.append(self)
+        original(self)
+
+    monkeypatch.setattr(gdask.DaskProblem, "close", close)
+    with pytest.raises(DivergenceError, match="iteration 1"):
+        GDRegressor(method="gd", gradient="data", learning_rate=1e3).fit(
+            da.from_array(X, chunks=(600, 5)), da.from_array(Y, chunks=(600, 2))
+        )
+    assert len(closed) == 1

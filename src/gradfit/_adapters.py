@@ -22,7 +22,7 @@ An adapter is ``register(name, accepts, build, predict=None)``:
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ._objective import Problem
@@ -44,7 +44,9 @@ class Built:
     dtype: Any
     #: Converts the fitted ``coef_``/``intercept_`` (NumPy) to the input's array type, or None.
     to_output: Callable[[Any], Any] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    #: Releases what the build holds (a file cache, persisted partitions); the estimator
+    #: calls it once the solve has ended, whether it succeeded or raised.
+    close: Callable[[], None] | None = None
 
 
 @dataclass(frozen=True)

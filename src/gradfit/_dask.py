@@ -338,10 +338,9 @@ def build_dask(X: Any, y: Any, sample_weight: Any, options: dict[str, Any]) -> B
             reason = f"{fallback}; partitions persisted on the workers, one round trip per gradient"
     closers = [p for p in (problem, refine) if isinstance(p, DaskProblem)]
 
-    def to_output(value: Any) -> Any:
-        for p in closers:  # the fit is stored: free the workers' memory
+    def close() -> None:  # the solve has ended: free the workers' memory
+        for p in closers:
             p.close()
-        return value
 
     return Built(
         problem=problem,
@@ -352,8 +351,7 @@ def build_dask(X: Any, y: Any, sample_weight: Any, options: dict[str, Any]) -> B
         feature_names=names,
         was_1d=was_1d,
         dtype=np.dtype(np.float64),
-        to_output=to_output,
-        extra={"close": to_output, "partitions": len(pairs)},
+        close=close,
     )
 
 

@@ -971,11 +971,10 @@ def build_file(X: Any, y: Any, sample_weight: Any, options: dict[str, Any]) -> B
     calls = {"n": 0}
 
     def to_output(value: Any) -> Any:
-        # Called by the estimator once the fit is stored: the cache is no longer needed.
+        # Called by the estimator with coef_, then intercept_: remember coef_'s columns.
         calls["n"] += 1
         if calls["n"] == 1:
-            cache.close()
-            _remember(value, [reader.columns[j] for j in x_cols], reader.kind)
+            _remember(value, names, reader.kind)
         return value
 
     return Built(
@@ -988,7 +987,7 @@ def build_file(X: Any, y: Any, sample_weight: Any, options: dict[str, Any]) -> B
         was_1d=was_1d,
         dtype=np.dtype(np.float64),
         to_output=to_output,
-        extra={"close": cache.close, "cache_dir": cache.folder, "features": names},
+        close=cache.close,
     )
 
 

@@ -331,7 +331,6 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             previous = previous[:, None] if previous.ndim == 1 else previous.T
             if previous.shape == (problem.D, problem.K):
                 V0 = problem.from_user(previous)
-        close = built.extra.get("close")
         try:
             if self.method == "exact":
                 result = solve_exact(
@@ -351,10 +350,9 @@ class GDRegressor(RegressorMixin, BaseEstimator):
                     rng=check_random_state_generator(self.random_state),
                     **self._checkpointing(problem),
                 )
-        except BaseException:
-            if close is not None:  # e.g. a file adapter's on-disk cache: never left behind
-                close()
-            raise
+        finally:
+            if built.close is not None:  # e.g. a file adapter's on-disk cache: never left behind
+                built.close()
         self.engine_ = engine if problem.engine == engine else problem.engine
         self.engine_reason_ = reason
         self._store(result, problem, was_1d, built.dtype)
