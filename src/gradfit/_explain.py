@@ -457,6 +457,17 @@ def _rel(a: F64, b: F64) -> float:
     return float(np.max(np.abs(a - b))) / scale
 
 
+def _penalty_gradient(problem: LeastSquaresProblem, V: F64) -> F64:
+    """The penalty's part of ``G`` at loop weights ``V``, from ``α`` and ``s`` themselves.
+
+    The penalty is ``(α/2)‖W‖²`` with ``W = V/s``; its gradient with respect to ``V`` is
+    ``αW/s`` (the chain rule through ``W = V/s``). Written out here, not taken from
+    ``_LoopData.penalty``, so that checks using it are independent of ``G``.
+    """
+    s = problem.x_scale[:, None]
+    return np.asarray(problem.alpha * (V / s) / s)
+
+
 def _shape(shape: tuple[int, int] | None) -> str:
     return "undefined" if shape is None else f"({shape[0]}, {shape[1]})"
 
@@ -571,8 +582,9 @@ def explain(
             common,
         )
     )
-    steps_out.append(_error_step(Z, T, V, G, rng, common))
-    steps_out.append(_sign_step(loss, V, G, L, Z, T, common))
+    penalty_part = _penalty_gradient(problem, V)
+    steps_out.append(_error_step(Z, T, V, G, penalty_part, rng, common))
+    steps_out.append(_sign_step(loss, V, G, penalty_part, L, Z, T, common))
     return Explanation(
         n_samples=N,
         n_features=D,
@@ -711,7 +723,13 @@ def _gradient_step(
 
 
 def _error_step(
-    Z: F64, T: F64, V: F64, G: F64, rng: np.random.Generator, c: dict[str, Any]
+    Z: F64,
+    T: F64,
+    V: F64,
+    G: F64,
+    penalty_part: F64,
+    rng: np.random.Generator,
+    c: dict[str, Any],
 ) -> ExplanationStep:
     N, K = c["N"], c["K"]
     S = Z @ V
@@ -739,9 +757,9 @@ def _error_step(
             )
         )
     ratio_err = max(abs(r + N) for r in ratios) / N
-    # Chain rule: the gradient with respect to w is xᵀ times the gradient with respect to scores.
+    # Chain rule: the gradient with respect to w is xᵀ times the gradient with respect to scores;
+    # the penalty's part αW/s is computed from α and s, so the sum is compared with G as computed.
     chain = Z.T @ (-error / N)
-    penalty_part = G - chain
     chain_err = _rel(chain + penalty_part, G)
     blocks: list[Any] = [
         "The seed's `error = y − score` is itself a gradient: the loss depends on w only "
@@ -1036,14 +1054,22 @@ def _stability_step(
 
 
 def _sign_step(
-    loss: Any, V: F64, G: F64, L: float, Z: F64, T: F64, c: dict[str, Any]
+    loss: Any,
+    V: F64,
+    G: F64,
+    penalty_part: F64,
+    L: float,
+    Z: F64,
+    T: F64,
+    c: dict[str, Any],
 ) -> ExplanationStep:
     N = c["N"]
     score = Z @ V
     error = T - score
     gradient = Z.T @ error / N  # the seed's line, verbatim
-    data_G = Z.T @ (score - T) / N
-    sign_err = _rel(gradient, -data_G)
+    # Against G as computed for the whole explanation, less its penalty part (the seed's
+    # line has no penalty): the seed's `gradient` is minus that.
+    sign_err = _rel(gradient, -(G - penalty_part))
     f0 = loss(V)
     lr = 1.0 / L
     f_plus = loss(V + lr * (-G))
