@@ -40,7 +40,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -52,6 +52,8 @@ from ._report import Renderable, Report, Section, Table, fmt
 __all__ = ["GradientCheck", "check_gradient"]
 
 F64 = NDArray[np.float64]
+# The largest differences: (index, returned, expected) per entry.
+_Worst = tuple[tuple[tuple[int, ...], float, float], ...]
 
 #: Words for each mistake code.
 MISTAKES = {
@@ -187,6 +189,20 @@ def _name_factor(c: float, N: int, D: int, K: int, rtol: float) -> tuple[str, ..
     return None
 
 
+def _match_factor(
+    g: F64, ref: F64, N: int, D: int, K: int, rtol: float
+) -> tuple[float, bool, tuple[str, ...] | None]:
+    """Fit ``g ≈ c·ref``: ``c``, whether the fit holds to ``rtol``, and what ``c`` stands for.
+
+    The mistakes are those of :func:`_name_factor`, None when the fit does not hold or
+    ``c`` is no usual factor.
+    """
+    c, resid = _fit_factor(g, ref)
+    if not resid <= rtol:
+        return c, False, None
+    return c, True, _name_factor(c, N, D, K, rtol)
+
+
 def _describe(
     codes: tuple[str, ...],
     c: float | None,
@@ -309,6 +325,18 @@ def check_gradient(
             )
         points.insert(0, W_user)
 
+    def verdict(
+        codes: tuple[str, ...],
+        diagnosis: str,
+        factor: float | None = None,
+        shape: tuple[int, ...] = (),
+        rel_err: float = math.nan,
+        worst: _Worst = (),
+    ) -> GradientCheck:
+        return _verdict(
+            codes, diagnosis, factor, expected, shape, rel_err, worst, len(points), notes
+        )
+
     def true_grad(Wp: F64) -> F64:
         W2 = Wp.reshape(D, K)
         G = X64.T @ (X64 @ W2 - Y) / N + alpha * W2
@@ -321,17 +349,10 @@ def check_gradient(
         try:
             out = fn(Xc, yc, Wc)
         except Exception as err:  # the user's code: report whatever it raised
-            return _verdict(
+            return verdict(
                 ("raised",),
                 f"Calling fn(X, y, W) with X {X64.shape}, y {y_arg.shape}, W {expected} "
                 f"raised {type(err).__name__}: {err}.",
-                None,
-                expected,
-                (),
-                math.nan,
-                (),
-                len(points),
-                notes,
             )
         if (
             not np.array_equal(Wc, Wp)
@@ -346,92 +367,50 @@ def check_gradient(
         except (TypeError, ValueError):
             arr = None
         if arr is None or out is None:
-            return _verdict(
+            return verdict(
                 ("not_an_array",),
                 f"fn returned {type(out).__name__}"
                 + (" (did you forget `return`?)" if out is None else "")
                 + ", not an array of numbers.",
-                None,
-                expected,
-                (),
-                math.nan,
-                (),
-                len(points),
-                notes,
             )
         results.append(arr)
 
     shape = results[0].shape
     if not all(np.all(np.isfinite(r)) for r in results):
-        return _verdict(
-            ("non_finite",),
-            "The result contains NaN or infinity.",
-            None,
-            expected,
-            shape,
-            math.nan,
-            (),
-            len(points),
-            notes,
-        )
+        return verdict(("non_finite",), "The result contains NaN or infinity.", shape=shape)
     truths = [true_grad(Wp) for Wp in points]
     shape_codes: tuple[str, ...] = ()
     if shape != expected:
         fixed = _undo_shape(results, expected, D, K)
         if fixed is None:
-            return _wrong_shape(results, points, X64, Y, expected, shape, len(points), notes, N, K)
+            return _wrong_shape(results, points, X64, Y, expected, shape, N, K, verdict)
         results, shape_codes = fixed
     g = np.concatenate([r.ravel() for r in results])
     G = np.concatenate([t.ravel() for t in truths])
     rel_err = float(np.linalg.norm(g - G)) / max(float(np.linalg.norm(G)), np.finfo(float).tiny)
     worst = _worst(results, truths, expected)
-    c, resid = _fit_factor(g, G)
-    if resid <= rtol:
-        codes = _name_factor(c, N, D, K, rtol)
-        if codes is None:
-            codes = ("extra_factor",)
-        codes = shape_codes + codes
+    c, proportional, names = _match_factor(g, G, N, D, K, rtol)
+    if proportional:
+        codes = shape_codes + (("extra_factor",) if names is None else names)
         if not codes:
-            return _verdict(
+            return verdict(
                 (),
                 f"It returns G = xᵀ(x·w − y)/N{' + αw' if alpha else ''}, the gradient of "
                 f"½·MSE, at all {len(points)} points (relative error {fmt(rel_err, 2)}).",
                 c,
-                expected,
                 shape,
                 rel_err,
                 worst,
-                len(points),
-                notes,
             )
-        return _verdict(
-            codes,
-            _describe(codes, c, shape, expected),
-            c,
-            expected,
-            shape,
-            rel_err,
-            worst,
-            len(points),
-            notes,
-        )
+        return verdict(codes, _describe(codes, c, shape, expected), c, shape, rel_err, worst)
     if len(expected) == 2 and D == K > 1 and not shape_codes:
         # A square W hides a transpose from the shape; the values show it.
         gt = np.concatenate([r.T.ravel() for r in results])
-        c_t, resid_t = _fit_factor(gt, G)
-        names_t = _name_factor(c_t, N, D, K, rtol) if resid_t <= rtol else None
+        c_t, _, names_t = _match_factor(gt, G, N, D, K, rtol)
         if names_t is not None:
             codes = ("transposed", *names_t)
-            return _verdict(
-                codes,
-                _describe(codes, c_t, shape, expected),
-                c_t,
-                expected,
-                shape,
-                rel_err,
-                worst,
-                len(points),
-                notes,
+            return verdict(
+                codes, _describe(codes, c_t, shape, expected), c_t, shape, rel_err, worst
             )
     # Not a multiple of G: try the usual other functions.
     candidates: list[tuple[str, F64]] = []
@@ -450,50 +429,35 @@ def check_gradient(
     ]
     candidates.append(("absolute_error", np.concatenate(mae)))
     for code, ref in candidates:
-        c2, resid2 = _fit_factor(g, ref)
-        names = _name_factor(c2, N, D, K, rtol) if resid2 <= rtol else None
+        _, _, names = _match_factor(g, ref, N, D, K, rtol)
         if names is not None:
             codes = (*shape_codes, code, *names)
-            return _verdict(
-                codes,
-                _describe(codes, None, shape, expected),
-                None,
-                expected,
-                shape,
-                rel_err,
-                worst,
-                len(points),
-                notes,
+            return verdict(
+                codes, _describe(codes, None, shape, expected), None, shape, rel_err, worst
             )
     if len(results) > 1 and all(np.allclose(r, results[0], rtol=1e-12, atol=0) for r in results):
         G0 = true_grad(np.zeros(expected))
         c0, resid0 = _fit_factor(results[0].ravel(), G0.ravel())
         at_zero = f" It equals {fmt(c0, 6)}·G(0), the gradient at W = 0." if resid0 <= rtol else ""
         codes = (*shape_codes, "ignores_W")
-        return _verdict(
+        return verdict(
             codes,
             f"The result is the same at all {len(points)} points: it does not depend on W."
             + at_zero,
             None,
-            expected,
             shape,
             rel_err,
             worst,
-            len(points),
-            notes,
         )
     codes = (*shape_codes, "different_loss")
-    return _verdict(
+    return verdict(
         codes,
         "The result is not a constant multiple of the gradient of ½·MSE, nor of the usual "
         f"variants (relative difference {fmt(rel_err, 3)}); the largest differences are listed.",
         None,
-        expected,
         shape,
         rel_err,
         worst,
-        len(points),
-        notes,
     )
 
 
@@ -510,6 +474,20 @@ def _undo_shape(
     return None
 
 
+class _Verdict(Protocol):
+    """:func:`check_gradient`'s ``verdict``: :func:`_verdict` with the call's fixed arguments."""
+
+    def __call__(
+        self,
+        codes: tuple[str, ...],
+        diagnosis: str,
+        factor: float | None = None,
+        shape: tuple[int, ...] = (),
+        rel_err: float = math.nan,
+        worst: _Worst = (),
+    ) -> GradientCheck: ...
+
+
 def _wrong_shape(
     results: list[F64],
     points: list[F64],
@@ -517,10 +495,9 @@ def _wrong_shape(
     Y: F64,
     expected: tuple[int, ...],
     shape: tuple[int, ...],
-    n: int,
-    notes: list[str],
     N: int,
     K: int,
+    verdict: _Verdict,
 ) -> GradientCheck:
     D = X.shape[1]
     if results[0].size == N * K and shape in ((N,), (N, K), (N, 1)):
@@ -537,18 +514,12 @@ def _wrong_shape(
                 what = "∂f/∂score = (x·w − y)/N, the gradient with respect to the scores"
             elif abs(c + 1 / N) <= 1e-6 / N:
                 what = "−∂f/∂score = (y − x·w)/N"
-        return _verdict(
+        return verdict(
             ("per_sample",),
             f"It returns shape {shape}, one value per sample: {what}. The gradient with "
             "respect to the weights needs one more step, the product with xᵀ (the chain rule "
             "through score = x·w).",
-            None,
-            expected,
-            shape,
-            math.nan,
-            (),
-            n,
-            notes,
+            shape=shape,
         )
     if results[0].size == 1:
         value = float(results[0].ravel()[0])
@@ -559,18 +530,12 @@ def _wrong_shape(
             which = " It equals the loss ½·MSE at W: the function returns the loss."
         elif math.isclose(value, 2 * half_mse, rel_tol=1e-6):
             which = " It equals the MSE at W: the function returns the loss."
-        return _verdict(
+        return verdict(
             ("scalar",),
             f"It returns a single number ({fmt(value, 6)}), expected shape {expected}.{which}",
-            None,
-            expected,
-            shape,
-            math.nan,
-            (),
-            n,
-            notes,
+            shape=shape,
         )
-    return _verdict(
+    return verdict(
         ("wrong_shape",),
         f"It returns shape {shape}; the gradient has the shape of W, {expected}"
         + (
@@ -579,19 +544,13 @@ def _wrong_shape(
             else ""
         )
         + ".",
-        None,
-        expected,
-        shape,
-        math.nan,
-        (),
-        n,
-        notes,
+        shape=shape,
     )
 
 
 def _worst(
     results: list[F64], truths: list[F64], expected: tuple[int, ...], count: int = 5
-) -> tuple[tuple[tuple[int, ...], float, float], ...]:
+) -> _Worst:
     diffs = [float(np.max(np.abs(r - t))) for r, t in zip(results, truths, strict=True)]
     p = int(np.argmax(diffs))
     r, t = results[p], truths[p]
@@ -610,7 +569,7 @@ def _verdict(
     expected: tuple[int, ...],
     shape: tuple[int, ...],
     rel_err: float,
-    worst: tuple[tuple[tuple[int, ...], float, float], ...],
+    worst: _Worst,
     n: int,
     notes: list[str],
 ) -> GradientCheck:
