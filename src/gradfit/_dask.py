@@ -41,7 +41,7 @@ from ._moments import (
     statistics_from_moments,
     sum_moments,
 )
-from ._objective import PassObjective, preconditioner
+from ._objective import PassObjective
 
 __all__ = ["DaskProblem", "accepts_dask"]
 
@@ -232,19 +232,9 @@ class DaskProblem(PassObjective):
         alpha: float = 0.0,
     ) -> None:
         self.pairs = pairs
-        self.N, self.D, self.K = int(stats["N"]), D, K
-        self.dtype = np.dtype(np.float64)
-        self.alpha = float(alpha)
-        self.fit_intercept = bool(fit_intercept)
-        self.standardize = bool(standardize)
-        self.x_offset: F64 = stats["x_offset"] if fit_intercept else np.zeros(D)
-        self.y_offset: F64 = stats["y_offset"] if fit_intercept else np.zeros(K)
-        diag = stats["H_diag"] if "H_diag" in stats else np.diag(stats["H"])
-        self.x_rms = np.sqrt(np.maximum(diag, 0.0))
-        self.x_scale = preconditioner(self.x_rms, standardize)
-        self.loss_at_zero = 0.5 * stats["yy"]
-        self.target_scale = 0.5 * stats["yy_raw"]
-        self.n_passes = 0
+        self._adopt_statistics(
+            stats, D, K, fit_intercept=fit_intercept, standardize=standardize, alpha=alpha
+        )
 
     def close(self) -> None:
         """Release the persisted partitions on the workers."""

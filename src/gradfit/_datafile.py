@@ -57,7 +57,7 @@ from ._moments import (
     needs_second_pass,
     statistics_from_moments,
 )
-from ._objective import BLOCK_BYTES, KERNEL_MIN_SIZE, PassObjective, preconditioner
+from ._objective import BLOCK_BYTES, KERNEL_MIN_SIZE, PassObjective
 from ._validation import check_magnitude
 
 __all__ = ["CachedProblem", "DataFile", "FileCache", "read_file"]
@@ -716,23 +716,18 @@ class CachedProblem(PassObjective):
     ) -> None:
         self.cache = cache
         self.progress = progress
-        self.N, self.D, self.K = cache.N, cache.D, cache.K
-        self.dtype = np.dtype(np.float64)
-        self.alpha = float(alpha)
-        self.fit_intercept = bool(fit_intercept)
-        self.standardize = bool(standardize)
+        self._adopt_statistics(
+            stats,
+            cache.D,
+            cache.K,
+            fit_intercept=fit_intercept,
+            standardize=standardize,
+            alpha=alpha,
+        )
         # Passes over the cache use blocks of at least BLOCK_BYTES (16 MiB): the maps are
         # file-backed and dropped after each block, and fewer, larger kernel calls keep the
         # parallel kernel's start-up cost small.
         self.block_rows = max(int(block_rows), BLOCK_BYTES // (8 * max(self.D, self.K)))
-        self.x_offset: F64 = stats["x_offset"] if fit_intercept else np.zeros(self.D)
-        self.y_offset: F64 = stats["y_offset"] if fit_intercept else np.zeros(self.K)
-        diag = stats["H_diag"] if "H_diag" in stats else np.diag(stats["H"])
-        self.x_rms = np.sqrt(np.maximum(diag, 0.0))
-        self.x_scale = preconditioner(self.x_rms, standardize)
-        self.loss_at_zero = 0.5 * stats["yy"]
-        self.target_scale = 0.5 * stats["yy_raw"]
-        self.n_passes = 0
 
     def _pass(self, W: F64, with_targets: bool) -> tuple[F64, F64]:
         self.n_passes += 1

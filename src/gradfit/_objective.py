@@ -159,6 +159,36 @@ class PassObjective:
     def _pass(self, W: F64, with_targets: bool) -> tuple[F64, F64]:
         raise NotImplementedError
 
+    def _adopt_statistics(
+        self,
+        stats: dict[str, Any],
+        D: int,
+        K: int,
+        *,
+        fit_intercept: bool,
+        standardize: bool,
+        alpha: float,
+    ) -> None:
+        """Take the centring, scaling and loss scales from a statistics pass (float64 data).
+
+        For engines whose data was already read once for the statistics (a file's
+        cache, Dask partitions): ``stats`` is what :func:`~gradfit._gram.sufficient_statistics`
+        or the per-partition moments give, with ``H`` or just its diagonal ``H_diag``.
+        """
+        self.N, self.D, self.K = int(stats["N"]), D, K
+        self.dtype = np.dtype(np.float64)
+        self.alpha = float(alpha)
+        self.fit_intercept = bool(fit_intercept)
+        self.standardize = bool(standardize)
+        self.x_offset = stats["x_offset"] if fit_intercept else np.zeros(D)
+        self.y_offset = stats["y_offset"] if fit_intercept else np.zeros(K)
+        diag = stats["H_diag"] if "H_diag" in stats else np.diag(stats["H"])
+        self.x_rms = np.sqrt(np.maximum(diag, 0.0))
+        self.x_scale = preconditioner(self.x_rms, standardize)
+        self.loss_at_zero = 0.5 * stats["yy"]
+        self.target_scale = 0.5 * stats["yy_raw"]
+        self.n_passes = 0
+
     def _finish_pass(self, acc: F64, sq: F64, rsum: F64) -> tuple[F64, F64]:
         """From the sums ``Σ X_bᵀ Ω r``, ``Σ ω r²``, ``Σ ω r`` to ``_pass``'s result.
 
