@@ -45,6 +45,38 @@ F64 = NDArray[np.float64]
 CANCELLATION_LIMIT = 1e3
 
 
+def cancels(diag_xx: F64, Sx: F64, Syy: F64, Sy: F64) -> bool:
+    """Whether centring these normalised raw moments would lose more than three digits.
+
+    ``diag_xx``, ``Sx``, ``Syy``, ``Sy`` are ``Σω x²``, ``Σω x``, ``Σω y²``, ``Σω y``;
+    the rule is ``mean²/variance > CANCELLATION_LIMIT`` for some column of X or Y.
+    """
+    tiny = np.finfo(np.float64).tiny
+    ratio_x = Sx * Sx / np.maximum(diag_xx - Sx * Sx, tiny)
+    ratio_y = Sy * Sy / np.maximum(Syy - Sy * Sy, tiny)
+    return max(float(np.max(ratio_x)), float(np.max(ratio_y))) > CANCELLATION_LIMIT
+
+
+def centre(
+    Sxx: F64, Sxy: F64, Sx: F64, Sy: F64, Syy: F64, fit_intercept: bool
+) -> tuple[F64, F64, F64, F64, F64]:
+    """``(H, B, yy, x̄, ȳ)`` from normalised moments (about zero or about a shift).
+
+    ``H = Sxx − x̄x̄ᵀ`` (symmetrised), or ``max(Sxx − x̄², 0)`` when ``Sxx`` holds
+    only the diagonal; without an intercept the means are zero.
+    """
+    dx = Sx if fit_intercept else np.zeros(len(Sx))
+    dy = Sy if fit_intercept else np.zeros(len(Sy))
+    if Sxx.ndim == 2:
+        H = Sxx - np.outer(dx, dx)
+        H = 0.5 * (H + H.T)
+    else:
+        H = np.maximum(Sxx - dx * dx, 0.0)
+    B = Sxy - np.outer(dx, dy)
+    yy = np.maximum(Syy - dy * dy, 0.0)
+    return H, B, yy, dx, dy
+
+
 def _accumulate(
     X: NDArray[Any],
     Y: NDArray[Any],
@@ -152,21 +184,11 @@ def sufficient_statistics(
         Sxx, Sxy, Sx, Sy, Syy, Yraw = _accumulate(X, Y, omega, np.zeros(D), np.zeros(K), block_rows)
         shift_x = np.zeros(D)
         shift_y = np.zeros(K)
-        if fit_intercept:
-            var_x = np.diag(Sxx) - Sx * Sx
-            var_y = Syy - Sy * Sy
-            ratio_x = Sx * Sx / np.maximum(var_x, np.finfo(np.float64).tiny)
-            ratio_y = Sy * Sy / np.maximum(var_y, np.finfo(np.float64).tiny)
-            if max(float(np.max(ratio_x)), float(np.max(ratio_y))) > CANCELLATION_LIMIT:
-                shift_x, shift_y = Sx.copy(), Sy.copy()
-                Sxx, Sxy, Sx, Sy, Syy, _ = _accumulate(X, Y, omega, shift_x, shift_y, block_rows)
-                passes = 2
-        dx = Sx if fit_intercept else np.zeros(D)
-        dy = Sy if fit_intercept else np.zeros(K)
-        H = Sxx - np.outer(dx, dx)
-        H = 0.5 * (H + H.T)
-        B = Sxy - np.outer(dx, dy)
-        yy = np.maximum(Syy - dy * dy, 0.0)
+        if fit_intercept and cancels(np.diag(Sxx), Sx, Syy, Sy):
+            shift_x, shift_y = Sx.copy(), Sy.copy()
+            Sxx, Sxy, Sx, Sy, Syy, _ = _accumulate(X, Y, omega, shift_x, shift_y, block_rows)
+            passes = 2
+        H, B, yy, dx, dy = centre(Sxx, Sxy, Sx, Sy, Syy, fit_intercept)
     if not (np.all(np.isfinite(H)) and np.all(np.isfinite(B)) and np.all(np.isfinite(Yraw))):
         raise GradfitInputError(
             "the data's magnitude overflows float64 arithmetic (largest |X| = "

@@ -32,7 +32,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._exceptions import GradfitInputError
-from ._gram import CANCELLATION_LIMIT
+from ._gram import cancels, centre
 
 __all__ = [
     "Moments",
@@ -155,14 +155,8 @@ def needs_second_pass(m: Moments, fit_intercept: bool = True) -> bool:
     if not fit_intercept:
         return False
     with np.errstate(over="ignore", invalid="ignore"):
-        Sx, Sy = m.Sx / m.n, m.Sy / m.n
-        diag = (np.diag(m.Sxx) if m.Sxx.ndim == 2 else m.Sxx) / m.n
-        var_x = diag - Sx * Sx
-        var_y = m.Syy / m.n - Sy * Sy
-        tiny = np.finfo(np.float64).tiny
-        ratio_x = Sx * Sx / np.maximum(var_x, tiny)
-        ratio_y = Sy * Sy / np.maximum(var_y, tiny)
-        return bool(max(float(np.max(ratio_x)), float(np.max(ratio_y))) > CANCELLATION_LIMIT)
+        diag = np.diag(m.Sxx) if m.Sxx.ndim == 2 else m.Sxx
+        return cancels(diag / m.n, m.Sx / m.n, m.Syy / m.n, m.Sy / m.n)
 
 
 def statistics_from_moments(
@@ -210,20 +204,11 @@ def statistics_from_moments(
             shift_x, shift_y = np.zeros(D), np.zeros(K)
             m = first
             passes = 1
-        Sxx, Sxy, Sx, Sy, Syy = (m.Sxx / N, m.Sxy / N, m.Sx / N, m.Sy / N, m.Syy / N)
-        dx = Sx if fit_intercept else np.zeros(D)
-        dy = Sy if fit_intercept else np.zeros(K)
-        B = Sxy - np.outer(dx, dy)
-        yy = np.maximum(Syy - dy * dy, 0.0)
-        out: dict[str, Any] = {}
-        if Sxx.ndim == 2:
-            H = Sxx - np.outer(dx, dx)
-            out["H"] = 0.5 * (H + H.T)
-            finite = np.all(np.isfinite(out["H"]))
-        else:
-            out["H_diag"] = np.maximum(Sxx - dx * dx, 0.0)
-            finite = np.all(np.isfinite(out["H_diag"]))
-    if not (finite and np.all(np.isfinite(B)) and np.all(np.isfinite(yraw))):
+        H, B, yy, dx, dy = centre(
+            m.Sxx / N, m.Sxy / N, m.Sx / N, m.Sy / N, m.Syy / N, fit_intercept
+        )
+    out: dict[str, Any] = {"H" if H.ndim == 2 else "H_diag": H}
+    if not (np.all(np.isfinite(H)) and np.all(np.isfinite(B)) and np.all(np.isfinite(yraw))):
         raise GradfitInputError(
             "the data's magnitude overflows float64 arithmetic: squares of its values are not "
             "representable. Fix: rescale X and y, e.g. divide each column by its largest "
