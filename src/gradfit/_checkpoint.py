@@ -21,7 +21,6 @@ bit, as an uninterrupted one.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import time
@@ -31,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from ._exceptions import GradfitInputError
-from ._files import atomic_write
+from ._files import atomic_write, npz_bytes
 
 __all__ = ["CheckpointError", "Checkpointer", "fingerprint", "pack", "unpack"]
 
@@ -180,10 +179,8 @@ class Checkpointer:
         }
         arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        buffer = io.BytesIO()
-        np.savez(buffer, allow_pickle=False, **arrays)
         with atomic_write(self.path) as handle:
-            handle.write(buffer.getvalue())
+            handle.write(npz_bytes(arrays))
         self._last_time = time.monotonic()
         self._last_iter = n_iter
         self.n_written += 1

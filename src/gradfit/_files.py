@@ -10,11 +10,15 @@ leaves the old file as it was.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import tempfile
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
+
+import numpy as np
 
 __all__ = ["atomic_write", "describe_size"]
 
@@ -104,3 +108,23 @@ def describe_size(path: str | Path) -> str:
             return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
         size /= 1000
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def npz_bytes(arrays: dict[str, Any]) -> bytes:
+    """NumPy's ``.npz`` layout (one ``.npy`` per array in a zip), never with pickle.
+
+    ``np.savez(..., allow_pickle=False)`` exists only from NumPy 2.1 (older
+    versions would store the flag as an array), hence this.
+
+    Examples
+    --------
+    >>> with np.load(io.BytesIO(npz_bytes({"a": np.arange(3)})), allow_pickle=False) as f:
+    ...     f["a"].tolist()
+    [0, 1, 2]
+    """
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as zf:
+        for name, array in arrays.items():
+            with zf.open(f"{name}.npy", "w") as member:
+                np.lib.format.write_array(member, np.asarray(array), allow_pickle=False)
+    return buffer.getvalue()

@@ -46,7 +46,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._exceptions import GradfitModelError
-from ._files import atomic_write
+from ._files import atomic_write, npz_bytes
 from ._history import Event, History
 
 __all__ = [
@@ -153,16 +153,6 @@ def _default_names(prefix: str, count: int, single: str | None = None) -> list[s
     if count == 1 and single is not None:
         return [single]
     return [f"{prefix}{i}" for i in range(count)]
-
-
-def _npz_bytes(arrays: dict[str, NDArray[Any]]) -> bytes:
-    """NumPy's ``.npz`` layout (one ``.npy`` per array in a zip), never with pickle."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as zf:
-        for name, array in arrays.items():
-            with zf.open(f"{name}.npy", "w") as member:
-                np.lib.format.write_array(member, np.asarray(array), allow_pickle=False)
-    return buffer.getvalue()
 
 
 def save_model(
@@ -278,7 +268,7 @@ def save_model(
     if hasattr(model, "feature_names_in_"):
         attributes["feature_names_in_"] = [str(n) for n in model.feature_names_in_]
 
-    arrays_bytes = _npz_bytes(arrays)
+    arrays_bytes = npz_bytes(arrays)
     metadata = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
