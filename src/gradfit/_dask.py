@@ -145,8 +145,8 @@ def _kind(obj: Any) -> str:
     return type(obj).__name__
 
 
-def _parts(X: Any, y: Any) -> tuple[list[Any], int, int, list[str] | None, bool, Any]:
-    """Delayed ``(X_block, Y_block)`` pairs, D, K, feature names, was_1d, row chunks."""
+def _parts(X: Any, y: Any) -> tuple[list[Any], int, int, list[str] | None, bool]:
+    """Delayed ``(X_block, Y_block)`` pairs, D, K, feature names, was_1d."""
     import dask
     import dask.array as da
 
@@ -200,7 +200,7 @@ def _parts(X: Any, y: Any) -> tuple[list[Any], int, int, list[str] | None, bool,
         pair(xp, yp, i, names, ynames)
         for i, (xp, yp) in enumerate(zip(x_parts, y_parts, strict=True))
     ]
-    return pairs, D, K, names, was_1d, None
+    return pairs, D, K, names, was_1d
 
 
 # -- the data path on the cluster ------------------------------------------------------
@@ -294,7 +294,7 @@ def build_dask(X: Any, y: Any, sample_weight: Any, options: dict[str, Any]) -> B
         "standardize": bool(options.get("standardize", True)),
         "alpha": float(options.get("alpha", 0.0)),
     }
-    pairs, D, K, names, was_1d, _ = _parts(X, y)
+    pairs, D, K, names, was_1d = _parts(X, y)
     want_H = (
         method == "exact" or gradient == "stats" or (gradient == "auto" and D <= STATS_MAX_FEATURES)
     )

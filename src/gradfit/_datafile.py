@@ -668,11 +668,6 @@ class FileCache:
         Y = np.memmap(self.y_path, dtype=np.float64, mode="r", shape=(self.N, self.K))
         return np.array(X[rows]), np.array(Y[rows])
 
-    @property
-    def alive(self) -> bool:
-        """Whether the folder still exists."""
-        return os.path.isdir(self.folder)
-
     def close(self) -> None:
         """Close and delete the cache folder (safe to call twice)."""
         with contextlib.suppress(Exception):

@@ -222,7 +222,6 @@ class SparseProblem(PassObjective):
 
     def _statistics(self, Y64: F64) -> None:
         stats = _column_statistics(self.X, self.omega, self.fit_intercept)
-        self._nz_weight = stats["nz_weight"]
         self.x_offset = stats["mean"] if self.fit_intercept else np.zeros(self.D)
         if self.fit_intercept:
             self.y_offset = (Y64.mean(axis=0) if self.omega is None else self.omega @ Y64).astype(

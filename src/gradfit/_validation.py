@@ -143,8 +143,9 @@ def _object_to_float(array: np.ndarray, name: str, names: Sequence[str] | None) 
 def _to_float_array(obj: object, name: str, names: Sequence[str] | None) -> np.ndarray:
     if _is_sparse(obj):
         raise TypeError(
-            f"{name} is a scipy sparse matrix; sparse input is not supported by this "
-            f"version of gradfit. Convert it with {name}.toarray() if it fits in memory."
+            f"{name} is a scipy sparse matrix: GDRegressor.fit and predict take sparse input, "
+            f"but this step (e.g. partial_fit) needs a dense array. Convert it with "
+            f"{name}.toarray() if it fits in memory."
         )
     if obj is None:
         raise GradfitInputError(
