@@ -137,6 +137,10 @@ class FitAssessment:
         ``‖b − b*‖``.
     converged, stop_reason, n_iter
         Copied from the model when it has them.
+    W_star : ndarray of shape (D, K) or None
+        The exact least-squares coefficients, when computed.
+    b_star : ndarray of shape (K,) or None
+        Their intercept (zeros without ``fit_intercept``), when computed.
     """
 
     loss: float
@@ -152,6 +156,8 @@ class FitAssessment:
     converged: bool | None = None
     stop_reason: str | None = None
     n_iter: int | None = None
+    W_star: F64 | None = field(default=None, repr=False)
+    b_star: F64 | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -543,6 +549,8 @@ def _assess(
     bound = g / (mu * float(problem.x_scale.min())) if mu > 0 else math.inf
     gap = g * g / (2 * mu) if mu > 0 else math.inf
     exact_loss = exact_distance = exact_rel = b_dist = None
+    W_star: F64 | None = None
+    b_star: F64 | None = None
     if affordable:
         W_star, b_star = exact_solution(
             X, Y, fit_intercept=fit_intercept, alpha=alpha, sample_weight=weights
@@ -567,6 +575,8 @@ def _assess(
         converged=getattr(model, "converged_", None),
         stop_reason=getattr(model, "stop_reason_", None),
         n_iter=getattr(model, "n_iter_", None),
+        W_star=W_star,
+        b_star=b_star,
     )
 
 

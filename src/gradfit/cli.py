@@ -32,6 +32,7 @@ import numpy as np
 
 from . import __version__
 from ._curvature import CurvatureEstimate, lanczos_extremes
+from ._diagnose import FitAssessment, diagnose
 from ._exact import exact_solution
 from ._exceptions import ConvergenceWarning, DivergenceError, GradfitInputError, GradfitModelError
 from ._files import atomic_write, describe_size
@@ -239,8 +240,6 @@ def _explain(args: argparse.Namespace) -> int:
 
 
 def _diagnose(args: argparse.Namespace) -> int:
-    from ._diagnose import diagnose
-
     X, y, names, targets = _read(args)
     model = None
     caught: list[warnings.WarningMessage] = []
@@ -717,14 +716,12 @@ def _summary(
     seconds: float,
     messages: list[str],
     files: dict[str, str | None],
+    assessment: FitAssessment,
 ) -> dict[str, Any]:
-    from ._diagnose import diagnose
     from .report import fit_scores
 
     P = np.asarray(model.predict(X), dtype=np.float64).reshape(len(X), -1)
     r2, rmse = fit_scores(Y, P)
-    assessment = diagnose(X, Y, model=model, feature_names=names, target_names=targets).fit
-    assert assessment is not None
     coef = np.asarray(model.coef_, dtype=np.float64).reshape(len(targets), len(names))
     intercept = np.atleast_1d(np.asarray(model.intercept_, dtype=np.float64))
     optimum: dict[str, Any] = {
@@ -840,6 +837,11 @@ def _fit(args: argparse.Namespace) -> int:
         P = np.asarray(model.predict(X), dtype=np.float64).reshape(len(X), -1)
         _write_table(_prediction_frame(P, targets), args.predictions)
         files["predictions"] = args.predictions
+    show = args.json or not args.quiet  # -q without --json prints no summary
+    if not (args.report or show):
+        return 0
+    # one diagnosis (with its exact solution) for the report and the summary
+    diagnosis = diagnose(X, y, model=model, feature_names=names, target_names=targets)
     if args.report:
         from .report import write_report
 
@@ -852,12 +854,16 @@ def _fit(args: argparse.Namespace) -> int:
             target_names=targets,
             name=Path(args.data).name,
             explanation=not args.no_explain,
+            diagnosis=diagnosis,
         )
         files["report"] = args.report
-    summary = _summary(args, model, X, Y, names, targets, seconds, messages, files)
+    if not show:
+        return 0
+    assert diagnosis.fit is not None
+    summary = _summary(args, model, X, Y, names, targets, seconds, messages, files, diagnosis.fit)
     if args.json:
         print(json.dumps(summary, indent=2, ensure_ascii=False, allow_nan=False))
-    elif not args.quiet:
+    else:
         _print_summary(summary)
     return 0
 

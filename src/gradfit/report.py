@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ._exact import exact_solution
+from ._diagnose import Diagnosis, diagnose
 from ._exceptions import ConvergenceWarning, GradfitInputError
 from ._files import atomic_write
 from ._io import as_float_inputs
@@ -46,8 +46,6 @@ __all__ = ["ReportInput", "fit_scores", "render_report", "write_report"]
 
 F64 = NDArray[np.float64]
 
-#: Largest ``N·D²`` for which the exact solution is computed for comparison.
-EXACT_BUDGET = 2e8
 #: Most points drawn in a predicted-against-actual scatter plot.
 SCATTER_POINTS = 5000
 
@@ -80,6 +78,10 @@ class ReportInput:
         The dataset's name (a file name, say), shown as its heading.
     note : str, optional
         A sentence shown under the heading.
+    diagnosis : Diagnosis, optional
+        ``diagnose(X, y, model=model)`` of this model on this data, if already computed;
+        otherwise the report computes it. It gives the diagnosis section and the exact
+        least-squares solution the loss curve and the coefficients are compared with.
     """
 
     model: Any
@@ -89,6 +91,7 @@ class ReportInput:
     target_names: Sequence[str] | None = None
     name: str = "data"
     note: str | None = None
+    diagnosis: Diagnosis | None = None
 
 
 def _esc(value: Any) -> str:
@@ -205,14 +208,6 @@ def _fit_section(model: Any, Y: F64, P: F64, t_names: list[str]) -> str:
     )
 
 
-def _exact(model: Any, X: F64, Y: F64) -> tuple[F64, F64] | None:
-    N, D = X.shape
-    if N * D * D > EXACT_BUDGET:
-        return None
-    W, b = exact_solution(X, Y, fit_intercept=bool(model.fit_intercept), alpha=float(model.alpha))
-    return W, (b if model.fit_intercept else np.zeros(Y.shape[1]))
-
-
 def _per_output_loss(W: F64, b: F64, X: F64, Y: F64, alpha: float) -> F64:
     R = X @ W + b - Y
     return np.asarray(0.5 * np.mean(R * R, axis=0) + 0.5 * alpha * np.sum(W * W, axis=0))
@@ -248,7 +243,11 @@ def _loss_section(
 
 
 def _coefficient_section(
-    model: Any, exact: tuple[F64, F64] | None, f_names: list[str], t_names: list[str]
+    model: Any,
+    exact: tuple[F64, F64] | None,
+    distance: float | None,
+    f_names: list[str],
+    t_names: list[str],
 ) -> str:
     coef = np.asarray(model.coef_, dtype=np.float64).reshape(len(t_names), len(f_names))
     intercept = np.atleast_1d(np.asarray(model.intercept_, dtype=np.float64))
@@ -266,10 +265,7 @@ def _coefficient_section(
                 row.append(fmt(b[k] if j == 0 else W[j - 1, k], 8))
         rows.append(row)
     note = ""
-    if exact is not None:
-        W, b = exact
-        scale = max(float(np.linalg.norm(W)), np.finfo(float).tiny)
-        distance = float(np.linalg.norm(coef.T - W)) / scale
+    if distance is not None:
         note = (
             "<p>Exact: the least-squares solution by SVD. Relative distance "
             f"‖W − W*‖/‖W*‖ = {_esc(fmt(distance, 3))}.</p>"
@@ -313,11 +309,28 @@ def _residual_section(Y: F64, P: F64, t_names: list[str]) -> str:
     return "<section><h3>Residuals</h3>" + "".join(figures) + "</section>"
 
 
-def _diagnosis_section(model: Any, X: F64, Y: F64, f_names: list[str], t_names: list[str]) -> str:
-    from ._diagnose import diagnose
-
-    result = diagnose(X, Y, model=model, feature_names=f_names, target_names=t_names)
+def _diagnosis_section(result: Diagnosis) -> str:
     return "<section class='diagnosis'>" + result.report().to_html_fragment(level=3) + "</section>"
+
+
+def _diagnosis(
+    item: ReportInput, model: Any, X: F64, Y: F64, f_names: list[str], t_names: list[str]
+) -> Diagnosis:
+    """The item's diagnosis (with the fit assessed), computed here unless given."""
+    result = item.diagnosis
+    if result is None:
+        return diagnose(X, Y, model=model, feature_names=f_names, target_names=t_names)
+    if result.fit is None:
+        raise GradfitInputError(
+            "the report's diagnosis must assess the model: diagnose(X, y, model=model)"
+        )
+    if (result.n_samples, result.n_features, result.n_outputs) != (len(X), X.shape[1], Y.shape[1]):
+        raise GradfitInputError(
+            f"the diagnosis is of {result.n_samples} rows, {result.n_features} features and "
+            f"{result.n_outputs} output(s) but the data has {len(X)}, {X.shape[1]} and "
+            f"{Y.shape[1]}; pass the diagnosis of this data"
+        )
+    return result
 
 
 def _explanation_section(model: Any, X: F64, Y: F64, f_names: list[str], t_names: list[str]) -> str:
@@ -372,16 +385,21 @@ def _dataset(item: ReportInput, index: int, explanation: bool) -> tuple[str, str
             f"the model has {P.shape[1]} output(s) but y has {Y.shape[1]} column(s)"
         )
     anchor = f"dataset-{index}"
-    exact = _exact(model, X, Y)
+    diagnosis = _diagnosis(item, model, X, Y, f_names, t_names)
+    fit = diagnosis.fit
+    assert fit is not None
+    exact = None
+    if fit.W_star is not None and fit.b_star is not None:
+        exact = (fit.W_star, fit.b_star)
     parts = [
         f"<section class='dataset' id='{anchor}'><h2>{_esc(item.name)}</h2>",
         f"<p>{_esc(item.note)}</p>" if item.note else "",
         _data_section(X, Y, f_names, t_names),
         _fit_section(model, Y, P, t_names),
         _loss_section(model, X, Y, exact, t_names),
-        _coefficient_section(model, exact, f_names, t_names),
+        _coefficient_section(model, exact, fit.exact_relative_distance, f_names, t_names),
         _residual_section(Y, P, t_names),
-        _diagnosis_section(model, X, Y, f_names, t_names),
+        _diagnosis_section(diagnosis),
     ]
     if explanation:
         parts.append(_explanation_section(model, X, Y, f_names, t_names))
@@ -462,6 +480,7 @@ def write_report(
     name: str = "data",
     title: str | None = None,
     explanation: bool = True,
+    diagnosis: Diagnosis | None = None,
 ) -> Path:
     """Write a self-contained HTML report of ``model`` fitted on ``X, y``.
 
@@ -480,6 +499,8 @@ def write_report(
         Default ``"gradfit report: NAME"``.
     explanation : bool, default=True
         Include the explanation and the learning-rate sweep.
+    diagnosis : Diagnosis, optional
+        ``diagnose(X, y, model=model)``, if already computed (see :class:`ReportInput`).
 
     Returns
     -------
@@ -499,7 +520,7 @@ def write_report(
     >>> "Weight" in text and "Residuals" in text and "http://" not in text
     True
     """
-    item = ReportInput(model, X, y, feature_names, target_names, name)
+    item = ReportInput(model, X, y, feature_names, target_names, name, diagnosis=diagnosis)
     page = render_report(item, title=title or f"gradfit report: {name}", explanation=explanation)
     path = Path(path)
     with atomic_write(path, "w", encoding="utf-8") as f:
