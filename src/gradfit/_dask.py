@@ -113,8 +113,9 @@ def _pair_pass(
 ) -> tuple[F64, F64, F64]:
     X, Y = pair
     R = X @ W + shift
-    if with_targets:
-        R -= Y
+    if not with_targets:  # a Hessian-vector product: no loss to sum
+        return X.T @ R, np.zeros(R.shape[1]), R.sum(axis=0)
+    R -= Y
     return X.T @ R, np.einsum("ij,ij->j", R, R), R.sum(axis=0)
 
 

@@ -56,6 +56,7 @@ from ._moments import (
     block_moments,
     needs_second_pass,
     statistics_from_moments,
+    sum_moments,
 )
 from ._objective import BLOCK_BYTES, KERNEL_MIN_SIZE, PassObjective
 from ._validation import check_magnitude
@@ -742,7 +743,7 @@ class CachedProblem(PassObjective):
                 if with_targets:
                     R -= Yb
                 a = Xb.T @ R
-                s = np.einsum("ij,ij->j", R, R)
+                s = np.einsum("ij,ij->j", R, R) if with_targets else np.zeros(cols)
                 r = R.sum(axis=0)
             acc += a
             if with_targets:
@@ -834,14 +835,14 @@ def _read_pass(
     try:
         for X, Y, done in reader.blocks(x_cols, y_cols, block_rows):
             assert Y is not None
-            _check_finite(reader, X, Y, row0, names)
             if X.shape[0]:
-                np.maximum(
-                    magnitudes[: X.shape[1]], np.abs(X).max(axis=0), out=magnitudes[: X.shape[1]]
-                )
-                np.maximum(
-                    magnitudes[X.shape[1] :], np.abs(Y).max(axis=0), out=magnitudes[X.shape[1] :]
-                )
+                # one scan per block: NaN and infinity carry through the maxima, and only
+                # then is the block searched for the first bad value to name it
+                x_max, y_max = np.abs(X).max(axis=0), np.abs(Y).max(axis=0)
+                if not (np.all(np.isfinite(x_max)) and np.all(np.isfinite(y_max))):
+                    _check_finite(reader, X, Y, row0, names)
+                np.maximum(magnitudes[: X.shape[1]], x_max, out=magnitudes[: X.shape[1]])
+                np.maximum(magnitudes[X.shape[1] :], y_max, out=magnitudes[X.shape[1] :])
             # values whose squares overflow make the moments infinite; statistics_from_moments
             # then refuses the data with the advice to rescale
             with np.errstate(over="ignore", invalid="ignore"):
@@ -862,13 +863,11 @@ def _read_pass(
 def _cache_pass(
     cache: FileCache, block_rows: int, shift_x: F64, shift_y: F64, *, diagonal: bool
 ) -> Moments:
-    total: Moments | None = None
-    for X, Y in cache.blocks(block_rows):
-        with np.errstate(over="ignore", invalid="ignore"):
-            m = block_moments(X, Y, shift_x, shift_y, diagonal=diagonal)
-        total = m if total is None else add_moments(total, m)
-    assert total is not None
-    return total
+    with np.errstate(over="ignore", invalid="ignore"):
+        return sum_moments(
+            block_moments(X, Y, shift_x, shift_y, diagonal=diagonal)
+            for X, Y in cache.blocks(block_rows)
+        )
 
 
 def build_file(X: Any, y: Any, sample_weight: Any, options: dict[str, Any]) -> Built:
