@@ -49,6 +49,28 @@ class Built:
     close: Callable[[], None] | None = None
 
 
+#: The options the estimator hands every adapter, besides the input's own ``fit`` keywords.
+ESTIMATOR_OPTIONS = frozenset({"fit_intercept", "standardize", "alpha", "method", "gradient"})
+
+
+def check_options(options: dict[str, Any], allowed: set[str], kind: str, hint: str) -> None:
+    """Refuse ``fit`` keywords that neither the estimator nor this input kind knows.
+
+    Examples
+    --------
+    >>> check_options({"alpha": 0.0, "target": "y"}, {"target"}, "a file", "use target=")
+    >>> check_options({"tagret": "y"}, {"target"}, "a file", "use target=")
+    Traceback (most recent call last):
+    ...
+    TypeError: fit() got unexpected keyword argument(s) ['tagret'] for a file input; use target=
+    """
+    unknown = sorted(set(options) - ESTIMATOR_OPTIONS - allowed)
+    if unknown:
+        raise TypeError(
+            f"fit() got unexpected keyword argument(s) {unknown} for {kind} input; {hint}"
+        )
+
+
 @dataclass(frozen=True)
 class Adapter:
     """A registered input kind."""

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ._adapters import Built, register
+from ._adapters import Built, check_options, register
 from ._engine import STATS_MAX_FEATURES, choose_engine, kappa_fallback
 from ._exceptions import GradfitInputError
 from ._gram import GramProblem
@@ -277,9 +277,7 @@ def build_dask(X: Any, y: Any, sample_weight: Any, options: dict[str, Any]) -> B
     """The Dask adapter's ``build``: one reduction for the stats engine, persist for data."""
     import dask
 
-    extra = sorted(set(options) - {"fit_intercept", "standardize", "alpha", "method", "gradient"})
-    if extra:
-        raise TypeError(f"unexpected keyword argument(s) {extra} for a Dask input")
+    check_options(options, set(), "a Dask", "it takes no keywords of its own.")
     if sample_weight is not None:
         raise TypeError("sample_weight is not supported for Dask inputs yet")
     method, gradient = options.get("method", "cg"), options.get("gradient", "auto")

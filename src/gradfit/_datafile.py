@@ -45,7 +45,7 @@ from typing import Any, TextIO
 import numpy as np
 from numpy.typing import NDArray
 
-from ._adapters import Built, register
+from ._adapters import Built, check_options, register
 from ._engine import STATS_MAX_FEATURES, choose_engine, kappa_fallback
 from ._exceptions import GradfitInputError
 from ._gram import GramProblem
@@ -774,14 +774,9 @@ class CachedProblem(PassObjective):
 def _as_datafile(X: Any, options: dict[str, Any]) -> DataFile:
     keys = ("target", "features", "block_rows", "cache_dir", "progress")
     given = {k: options[k] for k in keys if options.get(k) is not None}
-    unknown = sorted(
-        set(options) - set(keys) - {"fit_intercept", "standardize", "alpha", "method", "gradient"}
+    check_options(
+        options, set(keys), "a file", "use target=, features=, block_rows=, cache_dir=, progress="
     )
-    if unknown:
-        raise TypeError(
-            f"unexpected keyword argument(s) {unknown} for a file input; use target=, "
-            "features=, block_rows=, cache_dir=, progress="
-        )
     if isinstance(X, DataFile):
         fields = {k: getattr(X, k) for k in keys}
         for k, v in given.items():

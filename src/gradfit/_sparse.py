@@ -37,7 +37,7 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
-from ._adapters import Built, register
+from ._adapters import Built, check_options, register
 from ._engine import STATS_MAX_FEATURES, choose_engine, kappa_fallback
 from ._exceptions import GradfitInputError
 from ._gram import CANCELLATION_LIMIT, GramProblem
@@ -52,9 +52,6 @@ __all__ = [
 ]
 
 F64 = NDArray[np.float64]
-
-#: Options every adapter receives from the estimator.
-_KNOWN_OPTIONS = {"fit_intercept", "standardize", "alpha", "method", "gradient"}
 
 
 def _overflow_message(X: Any, Y: NDArray[Any]) -> str:
@@ -405,17 +402,8 @@ def choose_sparse_engine(N: int, D: int, nnz: int, method: str, requested: str) 
     )
 
 
-def _check_options(options: dict[str, Any], allowed: set[str], kind: str) -> None:
-    unknown = sorted(set(options) - _KNOWN_OPTIONS - allowed)
-    if unknown:
-        raise TypeError(
-            f"fit() got unexpected keyword argument(s) {unknown} for {kind} input"
-            + (f"; {kind} input accepts {sorted(allowed)}." if allowed else ".")
-        )
-
-
 def _build(X: Any, y: Any, sample_weight: Any, options: dict[str, Any]) -> Built:
-    _check_options(options, set(), "sparse")
+    check_options(options, set(), "sparse", "it takes no keywords of its own.")
     Xs = as_sparse_design_matrix(X)
     N, D = Xs.shape
     Y, was_1d, _ = as_targets(y, N, x_shape=Xs.shape)

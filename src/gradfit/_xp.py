@@ -29,7 +29,7 @@ import array_api_compat as aac
 import numpy as np
 from numpy.typing import NDArray
 
-from ._adapters import Built, register
+from ._adapters import Built, check_options, register
 from ._engine import choose_engine, kappa_fallback
 from ._exceptions import GradfitInputError
 from ._gram import GramProblem
@@ -46,8 +46,6 @@ BLOCK_ELEMENTS = 1 << 23
 #: Rows of one slab of the float32 gradient product ``Xᵀ R``: each slab is summed by the
 #: library in float32, the slabs in float64 (one batched product, see ``XPProblem._xtr``).
 SLAB_ROWS = 1024
-
-_KNOWN_OPTIONS = {"fit_intercept", "standardize", "alpha", "method", "gradient"}
 
 
 def is_device_array(X: Any) -> bool:
@@ -500,12 +498,12 @@ def _as_device_weights(X: Any, sample_weight: Any) -> Any:
 
 # -- the adapter ------------------------------------------------------------------------
 def _build(X: Any, y: Any, sample_weight: Any, options: dict[str, Any]) -> Built:
-    unknown = sorted(set(options) - _KNOWN_OPTIONS - {"array_output"})
-    if unknown:
-        raise TypeError(
-            f"fit() got unexpected keyword argument(s) {unknown} for {_library(X)} input; "
-            "it accepts array_output=True (coef_ and intercept_ as arrays of X's library)."
-        )
+    check_options(
+        options,
+        {"array_output"},
+        _library(X),
+        "it accepts array_output=True (coef_ and intercept_ as arrays of X's library).",
+    )
     Xd = as_device_matrix(X)
     xp = aac.array_namespace(Xd)
     Y, was_1d = _as_device_targets(Xd, y)
