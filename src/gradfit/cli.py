@@ -202,9 +202,15 @@ def _save(ax: Any, path: str) -> None:
     print(f"wrote figure {path}")
 
 
+def _one_column(Y: np.ndarray) -> np.ndarray:
+    """A one-column target as a vector (N,); several columns as they are (N, K)."""
+    return Y[:, 0] if Y.shape[1] == 1 else Y
+
+
 def _read(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
+    """``DATA --target … --features …``: X, y (a vector for one target), names, targets."""
     X, Y, names, targets = read_table(args.data, args.target, args.features)
-    return X, (Y[:, 0] if Y.shape[1] == 1 else Y), names, targets
+    return X, _one_column(Y), names, targets
 
 
 def _explain(args: argparse.Namespace) -> int:
@@ -710,7 +716,7 @@ def _summary(
     args: argparse.Namespace,
     model: GDRegressor,
     X: np.ndarray,
-    Y: np.ndarray,
+    y: np.ndarray,
     names: list[str],
     targets: list[str],
     seconds: float,
@@ -721,7 +727,7 @@ def _summary(
     from .report import fit_scores
 
     P = np.asarray(model.predict(X), dtype=np.float64).reshape(len(X), -1)
-    r2, rmse = fit_scores(Y, P)
+    r2, rmse = fit_scores(y, P)
     coef = np.asarray(model.coef_, dtype=np.float64).reshape(len(targets), len(names))
     intercept = np.atleast_1d(np.asarray(model.intercept_, dtype=np.float64))
     optimum: dict[str, Any] = {
@@ -826,8 +832,7 @@ def _fit(args: argparse.Namespace) -> int:
     from .persistence import save_model
 
     model = _estimator(args)
-    X, Y, names, targets = read_table(args.data, args.target, args.features)
-    y = Y[:, 0] if Y.shape[1] == 1 else Y
+    X, y, names, targets = _read(args)
     seconds, messages = _fit_with_progress(args, model, X, y)
     files: dict[str, str | None] = {"model": None, "predictions": None, "report": None}
     if args.output:
@@ -860,7 +865,7 @@ def _fit(args: argparse.Namespace) -> int:
     if not show:
         return 0
     assert diagnosis.fit is not None
-    summary = _summary(args, model, X, Y, names, targets, seconds, messages, files, diagnosis.fit)
+    summary = _summary(args, model, X, y, names, targets, seconds, messages, files, diagnosis.fit)
     if args.json:
         print(json.dumps(summary, indent=2, ensure_ascii=False, allow_nan=False))
     else:
@@ -948,6 +953,7 @@ def _report(args: argparse.Namespace) -> int:
                 f"{name} lacks the target column(s) {', '.join(targets)} (or they are not "
                 "numeric): a report compares predictions with the targets"
             )
+        y = _one_column(Y)
         model = saved.model
         note = (
             f"The model was loaded from {Path(args.model).name} (written by gradfit "
@@ -957,10 +963,9 @@ def _report(args: argparse.Namespace) -> int:
         if not args.target:
             raise UsageError("name the target column(s) with --target, or give --model")
         model = _estimator(args)
-        X, Y, features, targets = read_table(args.data, args.target, args.features)
-        _fit_with_progress(args, model, X, Y[:, 0] if Y.shape[1] == 1 else Y)
+        X, y, features, targets = _read(args)
+        _fit_with_progress(args, model, X, y)
     output = args.output or f"{Path(args.data).stem}-report.html"
-    y = Y[:, 0] if Y.shape[1] == 1 and np.ndim(model.coef_) == 1 else Y
     page = render_report(
         ReportInput(model, X, y, list(features), list(targets), name, note),
         title=f"gradfit report: {name}",
@@ -976,8 +981,7 @@ def _sweep(args: argparse.Namespace) -> int:
     from ._explain import learning_rate_sweep
     from ._report import fmt
 
-    X, Y, _, targets = read_table(args.data, args.target, args.features)
-    y = Y[:, 0] if Y.shape[1] == 1 else Y
+    X, y, _, targets = _read(args)
     options = {
         "fit_intercept": not args.no_intercept,
         "standardize": not args.no_standardize,
