@@ -61,6 +61,28 @@ class ConvergenceWarning(_SklearnConvergenceWarning):
 class GradfitInputError(ValueError):
     """Raised for data that gradfit cannot fit, with a message saying why and how to fix it."""
 
+    @classmethod
+    def overflow(
+        cls, largest_x: float | None = None, largest_y: float | None = None, note: str = ""
+    ) -> GradfitInputError:
+        """The error for data whose squares overflow float64 (every engine raises this one).
+
+        Examples
+        --------
+        >>> print(GradfitInputError.overflow(1e200, 2.0))  # doctest: +NORMALIZE_WHITESPACE
+        the data's magnitude overflows float64 arithmetic (largest |X| = 1e+200, largest |y| =
+        2): squares of these values are not representable. Fix: rescale X and y, e.g. divide
+        each column by its largest absolute value, and fit again.
+        """
+        where = ""
+        if largest_x is not None and largest_y is not None:
+            where = f" (largest |X| = {largest_x:.3g}, largest |y| = {largest_y:.3g})"
+        return cls(
+            f"the data's magnitude overflows float64 arithmetic{where}: squares of these values "
+            "are not representable. Fix: rescale X and y, e.g. divide each column by its "
+            f"largest absolute value{note}, and fit again."
+        )
+
 
 class GradfitModelError(ValueError):
     """Raised when a model file cannot be loaded, with a message that says why.

@@ -190,12 +190,7 @@ def sufficient_statistics(
             passes = 2
         H, B, yy, dx, dy = centre(Sxx, Sxy, Sx, Sy, Syy, fit_intercept)
     if not (np.all(np.isfinite(H)) and np.all(np.isfinite(B)) and np.all(np.isfinite(Yraw))):
-        raise GradfitInputError(
-            "the data's magnitude overflows float64 arithmetic (largest |X| = "
-            f"{np.max(np.abs(X)):.3g}, largest |y| = {np.max(np.abs(Y)):.3g}): squares of these "
-            "values are not representable. Fix: rescale X and y, e.g. divide each column by "
-            "its largest absolute value, and fit again."
-        )
+        raise GradfitInputError.overflow(float(np.max(np.abs(X))), float(np.max(np.abs(Y))))
     return {
         "H": H,
         "B": B,

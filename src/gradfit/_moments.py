@@ -209,11 +209,7 @@ def statistics_from_moments(
         )
     out: dict[str, Any] = {"H" if H.ndim == 2 else "H_diag": H}
     if not (np.all(np.isfinite(H)) and np.all(np.isfinite(B)) and np.all(np.isfinite(yraw))):
-        raise GradfitInputError(
-            "the data's magnitude overflows float64 arithmetic: squares of its values are not "
-            "representable. Fix: rescale X and y, e.g. divide each column by its largest "
-            "absolute value, and fit again."
-        )
+        raise GradfitInputError.overflow()
     out.update(
         B=B,
         yy=yy,

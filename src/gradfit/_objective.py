@@ -430,11 +430,8 @@ class LeastSquaresProblem(PassObjective):
             and np.all(np.isfinite(self.target_scale))
             and np.all(np.isfinite(self.x_offset))
         ):
-            raise GradfitInputError(
-                "the data's magnitude overflows float64 arithmetic (largest |X| = "
-                f"{np.max(np.abs(self.X)):.3g}, largest |y| = {np.max(np.abs(Y64)):.3g}): "
-                "squares of these values are not representable. Fix: rescale X and y, e.g. "
-                "divide each column by its largest absolute value, and fit again."
+            raise GradfitInputError.overflow(
+                float(np.max(np.abs(self.X))), float(np.max(np.abs(Y64)))
             )
 
     # -- one-time statistics -------------------------------------------------

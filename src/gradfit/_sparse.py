@@ -54,13 +54,11 @@ __all__ = [
 F64 = NDArray[np.float64]
 
 
-def _overflow_message(X: Any, Y: NDArray[Any]) -> str:
-    largest_x = float(np.max(np.abs(X.data))) if X.nnz else 0.0
-    return (
-        "the data's magnitude overflows float64 arithmetic (largest |X| = "
-        f"{largest_x:.3g}, largest |y| = {float(np.max(np.abs(Y))):.3g}): squares of these "
-        "values are not representable. Fix: rescale X and y, e.g. divide each column by "
-        "its largest absolute value (scaling keeps a sparse matrix sparse), and fit again."
+def _overflow_error(X: Any, Y: NDArray[Any]) -> GradfitInputError:
+    return GradfitInputError.overflow(
+        float(np.max(np.abs(X.data))) if X.nnz else 0.0,
+        float(np.max(np.abs(Y))),
+        " (scaling keeps a sparse matrix sparse)",
     )
 
 
@@ -242,7 +240,7 @@ class SparseProblem(PassObjective):
             and np.all(np.isfinite(self.target_scale))
             and np.all(np.isfinite(self.x_offset))
         ):
-            raise GradfitInputError(_overflow_message(self.X, Y64))
+            raise _overflow_error(self.X, Y64)
 
     # -- what the loop asks besides loss and gradient --------------------------------
     def max_row_norm2(self) -> float:
@@ -359,7 +357,7 @@ def sparse_statistics(
         B = XtY - np.outer(dx, dy)
         ratio = dx * dx / np.maximum(col["ms"], np.finfo(np.float64).tiny)
     if not (np.all(np.isfinite(H)) and np.all(np.isfinite(B)) and np.all(np.isfinite(yy_raw))):
-        raise GradfitInputError(_overflow_message(X, Y64))
+        raise _overflow_error(X, Y64)
     return {
         "H": H,
         "B": B,

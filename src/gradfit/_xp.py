@@ -203,11 +203,7 @@ class XPProblem(PassObjective):
             and np.all(np.isfinite(self.target_scale))
             and np.all(np.isfinite(self.x_offset))
         ):
-            raise GradfitInputError(
-                "the data's magnitude overflows float64 arithmetic: squares of the values of "
-                "X or y are not representable. Fix: rescale X and y, e.g. divide each column "
-                "by its largest absolute value, and fit again."
-            )
+            raise GradfitInputError.overflow()
 
     def statistics(self) -> dict[str, Any]:
         """Sufficient statistics ``H``, ``B``, … computed on the device about the exact means.
@@ -232,10 +228,7 @@ class XPProblem(PassObjective):
         H_host = 0.5 * (H_host + H_host.T)
         B_host = to_host(B).astype(np.float64)
         if not (np.all(np.isfinite(H_host)) and np.all(np.isfinite(B_host))):
-            raise GradfitInputError(
-                "the data's magnitude overflows float64 arithmetic in XᵀX. Fix: rescale X and "
-                "y, e.g. divide each column by its largest absolute value, and fit again."
-            )
+            raise GradfitInputError.overflow()
         self.n_passes += 1
         return {
             "H": H_host,
