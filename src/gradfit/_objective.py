@@ -159,6 +159,37 @@ class PassObjective:
     def _pass(self, W: F64, with_targets: bool) -> tuple[F64, F64]:
         raise NotImplementedError
 
+    def _init_rows(
+        self,
+        X: Any,
+        Y: NDArray[Any],
+        sample_weight: F64 | None,
+        *,
+        fit_intercept: bool,
+        standardize: bool,
+        alpha: float,
+    ) -> None:
+        """The settings shared by engines that hold X's rows in memory (dense or sparse).
+
+        Y is kept in X's dtype; sample weights are normalised to ``ω`` summing to one
+        (``_omega_c`` is ``ω`` in X's dtype, for the passes).
+        """
+        if X.dtype not in (np.float32, np.float64):
+            raise TypeError(f"X must be float32 or float64, got {X.dtype}")
+        self.X = X
+        self.dtype = X.dtype
+        self.N, self.D = X.shape
+        self.K = Y.shape[1]
+        self.Y = np.ascontiguousarray(Y, dtype=self.dtype)
+        self.alpha = float(alpha)
+        self.fit_intercept = bool(fit_intercept)
+        self.standardize = bool(standardize)
+        self.omega: F64 | None = None
+        if sample_weight is not None:
+            sw = np.asarray(sample_weight, dtype=np.float64)
+            self.omega = sw / sw.sum()
+        self._omega_c = None if self.omega is None else self.omega.astype(self.dtype)
+
     def _adopt_statistics(
         self,
         stats: dict[str, Any],
@@ -341,16 +372,14 @@ class LeastSquaresProblem(PassObjective):
         x_scale: F64 | None = None,
     ) -> None:
         self._given = (x_offset, y_offset, x_scale)
-        if X.dtype not in (np.float32, np.float64):
-            raise TypeError(f"X must be float32 or float64, got {X.dtype}")
-        self.X = X
-        self.dtype = X.dtype
-        self.N, self.D = X.shape
-        self.K = Y.shape[1]
-        self.Y = np.ascontiguousarray(Y, dtype=self.dtype)
-        self.alpha = float(alpha)
-        self.fit_intercept = bool(fit_intercept)
-        self.standardize = bool(standardize)
+        self._init_rows(
+            X,
+            Y,
+            sample_weight,
+            fit_intercept=fit_intercept,
+            standardize=standardize,
+            alpha=alpha,
+        )
         if block_rows is None:
             block_rows = block_rows_for(self.N, self.D, X.dtype.itemsize)
         self.block_rows = int(block_rows)
@@ -364,15 +393,8 @@ class LeastSquaresProblem(PassObjective):
             (start, min(start + self.block_rows, self.N))
             for start in range(0, self.N, self.block_rows)
         ]
-        if sample_weight is None:
-            self.omega: F64 | None = None
-        else:
-            sw = np.asarray(sample_weight, dtype=np.float64)
-            self.omega = sw / sw.sum()
-        self._omega_c = None if self.omega is None else self.omega.astype(self.dtype)
-        Y64 = Y  # converted to float64 block by block below
         with np.errstate(over="ignore", invalid="ignore"):
-            self._statistics(Y64)
+            self._statistics(Y)  # Y converted to float64 block by block
 
     def _statistics(self, Y64: F64) -> None:
         given_x, given_y, given_scale = self._given
@@ -475,7 +497,6 @@ class LeastSquaresProblem(PassObjective):
             best = max(best, float(np.einsum("ij,ij->i", Xb, Xb, dtype=np.float64).max()))
         return best
 
-    # -- coordinates -----------------------------------------------------------
     # -- the passes over the data --------------------------------------------
     def _pass(self, W: F64, with_targets: bool) -> tuple[F64, F64]:
         """Accumulate ``Σ_b X_bᵀ Ω_b r_b`` and ``Σ ω r²`` over row blocks.

@@ -186,26 +186,18 @@ class SparseProblem(PassObjective):
         alpha: float = 0.0,
     ) -> None:
         X = sp.csr_array(X)
-        if X.dtype not in (np.float32, np.float64):
-            raise TypeError(f"X must be float32 or float64, got {X.dtype}")
-        if not X.has_canonical_format:
+        if X.dtype in (np.float32, np.float64) and not X.has_canonical_format:
             X = X.copy()
             X.sum_duplicates()
-        self.X = X
+        self._init_rows(
+            X,
+            Y,
+            sample_weight,
+            fit_intercept=fit_intercept,
+            standardize=standardize,
+            alpha=alpha,
+        )
         self.XT = X.T  # a CSC view of the same buffers
-        self.dtype = X.dtype
-        self.N, self.D = X.shape
-        self.K = Y.shape[1]
-        self.Y = np.ascontiguousarray(Y, dtype=self.dtype)
-        self.alpha = float(alpha)
-        self.fit_intercept = bool(fit_intercept)
-        self.standardize = bool(standardize)
-        if sample_weight is None:
-            self.omega: F64 | None = None
-        else:
-            sw = np.asarray(sample_weight, dtype=np.float64)
-            self.omega = sw / sw.sum()
-        self._omega_c = None if self.omega is None else self.omega.astype(self.dtype)
         Y64 = np.asarray(Y, dtype=np.float64)
         with np.errstate(over="ignore", invalid="ignore"):
             self._statistics(Y64)
@@ -254,7 +246,6 @@ class SparseProblem(PassObjective):
         per_row = np.bincount(self._row_of_stored(), weights=z * z - m[cols] ** 2, minlength=self.N)
         return float(np.max(per_row) + m @ m)
 
-    # -- coordinates -----------------------------------------------------------------
     # -- the passes over the data ------------------------------------------------------
     def _pass(self, W: F64, with_targets: bool) -> tuple[F64, F64]:
         """``Xᵀ Ω r − x̄ᵀ Σ ω r`` and ``½ Σ ω r²`` with two sparse products."""
