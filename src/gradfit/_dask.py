@@ -31,7 +31,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._adapters import Built, check_options, register
-from ._engine import STATS_MAX_FEATURES, choose_engine, kappa_fallback
+from ._engine import choose_engine, kappa_fallback, wants_statistics
 from ._exceptions import GradfitInputError
 from ._gram import GramProblem
 from ._moments import (
@@ -294,9 +294,7 @@ def build_dask(X: Any, y: Any, sample_weight: Any, options: dict[str, Any]) -> B
         "alpha": float(options.get("alpha", 0.0)),
     }
     pairs, D, K, names, was_1d = _parts(X, y)
-    want_H = (
-        method == "exact" or gradient == "stats" or (gradient == "auto" and D <= STATS_MAX_FEATURES)
-    )
+    want_H = wants_statistics(D, method, gradient)
     persist = method == "exact" or not want_H or gradient == "data"
     if persist:
         pairs = list(dask.persist(*pairs))

@@ -46,7 +46,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._adapters import Built, check_options, register
-from ._engine import STATS_MAX_FEATURES, choose_engine, kappa_fallback
+from ._engine import choose_engine, kappa_fallback, wants_statistics
 from ._exceptions import GradfitInputError
 from ._gram import GramProblem
 from ._kernels import HAVE_NUMBA, fused_pass
@@ -889,11 +889,7 @@ def build_file(X: Any, y: Any, sample_weight: Any, options: dict[str, Any]) -> B
     block_rows = int(spec.block_rows or _default_block_rows(D + K))
     if block_rows < 1:
         raise ValueError(f"block_rows={spec.block_rows!r}: use a positive integer")
-    want_H = (
-        method == "exact"
-        or gradient == "stats"
-        or (gradient == "auto" and method != "sgd" and D <= STATS_MAX_FEATURES)
-    )
+    want_H = wants_statistics(D, method, gradient)
     cache = FileCache(D, K, spec.cache_dir)
     keep_cache = False
     try:

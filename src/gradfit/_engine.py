@@ -29,6 +29,7 @@ recorded on the fitted model (``engine_``, ``engine_reason_``).
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import numpy as np
@@ -44,6 +45,7 @@ __all__ = [
     "choose_engine",
     "kappa_fallback",
     "make_problem",
+    "wants_statistics",
 ]
 
 ENGINES = ("auto", "stats", "data")
@@ -86,6 +88,21 @@ def choose_engine(N: int, D: int, method: str, requested: str) -> tuple[str, str
         f"auto: D={D} <= {STATS_MAX_FEATURES} and N={N} >= D: one pass forms H and B, then each "
         "iteration costs O(D²K) whatever N is"
     )
+
+
+def wants_statistics(D: int, method: str, requested: str) -> bool:
+    """Whether a streamed input's reading pass should form H, before N is known.
+
+    :func:`choose_engine`'s own rules with N unbounded (files and Dask learn N by
+    reading, and read once): exact always, sgd and ``"data"`` never, ``"auto"``
+    up to :data:`STATS_MAX_FEATURES` features.
+
+    Examples
+    --------
+    >>> wants_statistics(100, "cg", "auto"), wants_statistics(5000, "cg", "auto")
+    (True, False)
+    """
+    return choose_engine(sys.maxsize, D, method, requested)[0] == "stats"
 
 
 def kappa_fallback(gram: GramProblem, requested: str) -> str | None:
