@@ -31,7 +31,6 @@ from typing import Any
 import numpy as np
 
 from . import __version__
-from ._curvature import CurvatureEstimate, lanczos_extremes
 from ._diagnose import FitAssessment, diagnose
 from ._exact import exact_solution
 from ._exceptions import ConvergenceWarning, DivergenceError, GradfitInputError, GradfitModelError
@@ -39,16 +38,9 @@ from ._files import atomic_write, describe_size
 from ._io import read_features, read_table
 from ._objective import LeastSquaresProblem
 from .estimator import METHODS, GDRegressor
+from .report import fit_scores
 
 __all__ = ["main"]
-
-
-def _r2(Y: np.ndarray, P: np.ndarray) -> np.ndarray:
-    Y = Y.reshape(len(Y), -1)
-    P = P.reshape(len(P), -1)
-    ss_res = ((Y - P) ** 2).sum(axis=0)
-    ss_tot = ((Y - Y.mean(axis=0)) ** 2).sum(axis=0)
-    return np.asarray(1.0 - ss_res / ss_tot)
 
 
 def _report_fit(
@@ -61,7 +53,7 @@ def _report_fit(
 ) -> list[str]:
     coef = np.asarray(model.coef_).reshape(-1, X.shape[1]).T
     error = float(np.linalg.norm(coef - W_exact)) / max(float(np.linalg.norm(W_exact)), 1e-300)
-    r2 = _r2(Y, model.predict(X))
+    r2, _ = fit_scores(Y, model.predict(X))
     lr = " ".join(f"{v:.4g}" for v in np.unique(np.atleast_1d(model.learning_rate_)))
     lines = [
         f"  {name:<10} {model.n_iter_:>6d} it  loss {model.history_.loss[-1]:.10g}  "
@@ -83,8 +75,8 @@ def _demo_dataset(title: str, X: np.ndarray, Y: np.ndarray, names: Sequence[str]
         f"K={Y.shape[1] if Y.ndim == 2 else 1} output(s)"
     )
     Y2 = Y.reshape(len(Y), -1)
-    raw = _curvature(X, Y2, standardize=False)
-    scaled = _curvature(X, Y2, standardize=True)
+    raw = LeastSquaresProblem(X, Y2, standardize=False).curvature()
+    scaled = LeastSquaresProblem(X, Y2, standardize=True).curvature()
     print(
         f"  curvature of the centred data:  L = λmax(XcᵀXc/N) = {raw.L:.4g}, κ ≈ "
         f"{raw.kappa:.4g}, plain GD is stable for lr < 2/L = {2 / raw.L:.4g}"
@@ -107,11 +99,6 @@ def _demo_dataset(title: str, X: np.ndarray, Y: np.ndarray, names: Sequence[str]
     return model
 
 
-def _curvature(X: np.ndarray, Y: np.ndarray, *, standardize: bool) -> CurvatureEstimate:
-    problem = LeastSquaresProblem(X, Y, standardize=standardize)
-    return lanczos_extremes(problem.hvp, problem.D)
-
-
 def _demo(args: argparse.Namespace) -> int:
     from sklearn.datasets import load_diabetes, load_linnerud
 
@@ -131,7 +118,7 @@ def _demo(args: argparse.Namespace) -> int:
     print("  (on diabetes with X and y centred, so that no intercept is needed)")
     X = diabetes.data - diabetes.data.mean(axis=0)
     y = diabetes.target - diabetes.target.mean()
-    L = _curvature(X, y[:, None], standardize=False).L
+    L = LeastSquaresProblem(X, y[:, None], standardize=False).curvature().L
     for factor in (1.0, 1.9, 2.1):
         lr = factor / L
         w = np.zeros(X.shape[1])
@@ -724,8 +711,6 @@ def _summary(
     files: dict[str, str | None],
     assessment: FitAssessment,
 ) -> dict[str, Any]:
-    from .report import fit_scores
-
     P = np.asarray(model.predict(X), dtype=np.float64).reshape(len(X), -1)
     r2, rmse = fit_scores(y, P)
     coef = np.asarray(model.coef_, dtype=np.float64).reshape(len(targets), len(names))
@@ -876,7 +861,6 @@ def _fit(args: argparse.Namespace) -> int:
 # -- predict ----------------------------------------------------------------------------------
 def _predict(args: argparse.Namespace) -> int:
     from .persistence import read_model
-    from .report import fit_scores
 
     saved = read_model(args.model)
     X, Y, kept = read_features(
