@@ -1059,13 +1059,7 @@ def _add_daily(sub: Any) -> None:
         "  gradfit fit diabetes.csv --target progression -o model.gfm --report report.html\n"
         "  gradfit fit linnerud.parquet -t Weight Waist Pulse --method nesterov --json",
     )
-    fit.add_argument("data", help="a CSV (or .tsv, .parquet) file with a header row")
-    fit.add_argument(
-        "--target", "-t", nargs="+", required=True, help="target column(s); several = multi-output"
-    )
-    fit.add_argument(
-        "--features", "-f", nargs="+", help="feature columns (default: all other columns)"
-    )
+    _add_data_arguments(fit)
     fit.add_argument("-o", "--output", metavar="MODEL", help="save the model here (.gfm)")
     fit.add_argument("--report", metavar="HTML", help="write a self-contained HTML report here")
     fit.add_argument(
