@@ -40,7 +40,7 @@ from ._diagnose import Diagnosis, diagnose
 from ._exceptions import ConvergenceWarning, GradfitInputError
 from ._files import atomic_write
 from ._io import as_float_inputs
-from ._report import fmt
+from ._report import Table, _html_block, fmt
 
 __all__ = ["ReportInput", "fit_scores", "render_report", "write_report"]
 
@@ -142,10 +142,11 @@ def _figure(figure: Any, alt: str, caption: str) -> str:
     )
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    head = "".join(f"<th>{_esc(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{_esc(c)}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+def _table(header: Sequence[Any], rows: Sequence[Sequence[Any]]) -> str:
+    """An escaped HTML table; cells need not be strings (a column name may be a number)."""
+    return _html_block(
+        Table(tuple(str(h) for h in header), tuple(tuple(str(c) for c in row) for row in rows))
+    )
 
 
 def _new_figure(width: float = 6.4, height: float = 4.0, columns: int = 1) -> tuple[Any, Any]:
