@@ -828,9 +828,8 @@ def _fit(args: argparse.Namespace) -> int:
         _write_table(_prediction_frame(P, targets), args.predictions)
         files["predictions"] = args.predictions
     show = args.json or not args.quiet  # -q without --json prints no summary
-    if not (args.report or show):
-        return 0
-    # one diagnosis (with its exact solution) for the report and the summary
+    # one diagnosis (with its exact solution) for the report and the summary; computed
+    # under -q too, since it refuses data it cannot assess and -q keeps the exit status
     diagnosis = diagnose(X, y, model=model, feature_names=names, target_names=targets)
     if args.report:
         from .report import write_report
