@@ -39,7 +39,7 @@ from ._curvature import CurvatureEstimate
 from ._exact import exact_solution
 from ._exceptions import GradfitInputError
 from ._io import as_float_inputs
-from ._loop import predicted_iterations
+from ._loop import predicted_iterations, reference_norms, relative_norms
 from ._objective import LeastSquaresProblem
 from ._report import Renderable, Report, Section, Table, fmt
 from ._validation import as_sample_weight
@@ -542,8 +542,7 @@ def _assess(
 
     _, G = problem.loss_grad(problem.from_user(W))
     _, G0 = problem.loss_grad(np.zeros((D, K)))
-    norms0 = np.sqrt(np.sum(G0 * G0, axis=0))
-    rel = np.sqrt(np.sum(G * G, axis=0)) / np.where(norms0 > 0, norms0, 1.0)
+    rel = relative_norms(G, reference_norms(G0))  # the fit's own stopping quantity
     g = float(np.linalg.norm(G))
     mu = spectrum.mu
     bound = g / (mu * float(problem.x_scale.min())) if mu > 0 else math.inf

@@ -97,7 +97,7 @@ def predicted_iterations(method: str, kappa: float, tol: float, dim: int) -> flo
     return accelerated
 
 
-def _reference_norms(G0: F64) -> F64:
+def reference_norms(G0: F64) -> F64:
     """Per-output ``‖G_k(0)‖``, the stopping rule's denominator.
 
     An output whose zero model is already optimal (``G_k(0) = 0``) borrows the
@@ -109,7 +109,8 @@ def _reference_norms(G0: F64) -> F64:
     return np.where(reference > 0, reference, reference.max())
 
 
-def _relative_norms(G: F64, reference: F64) -> F64:
+def relative_norms(G: F64, reference: F64) -> F64:
+    """Per-output ``‖G_k‖ / reference_k``: the quantity the stopping rule compares with tol."""
     return np.sqrt(np.einsum("ij,ij->j", G, G)) / reference
 
 
@@ -239,7 +240,7 @@ def solve(
     history = History()
 
     start = evaluate(problem, np.zeros((D, K)))
-    reference = _reference_norms(start.G)
+    reference = reference_norms(start.G)
     point = start if V0 is None else evaluate(problem, np.asarray(V0, dtype=np.float64))
     if not _finite(point):
         raise DivergenceError(
@@ -247,7 +248,7 @@ def solve(
             "overflows floating-point arithmetic. Rescale X and y (e.g. divide each by its "
             "largest absolute value) and fit again."
         )
-    rel = _relative_norms(point.G, reference)
+    rel = relative_norms(point.G, reference)
 
     def record(step: F64) -> None:
         history.append(
@@ -281,7 +282,7 @@ def solve(
         n_iter = saved["n_iter"]
         history = _history_from(saved["history"])
         history.event(n_iter, "resume", f"resumed from checkpoint {checkpointer.path}")  # type: ignore[union-attr]
-        rel = _relative_norms(point.G, reference)
+        rel = relative_norms(point.G, reference)
 
     def snapshot() -> dict[str, Any]:
         return {
@@ -346,11 +347,11 @@ def solve(
             active &= ~stalled
             step = np.where(bad, 0.0, step)
         point, state = new, new_state
-        rel = _relative_norms(point.G, reference)
+        rel = relative_norms(point.G, reference)
         if not point.exact and np.any(active & (rel <= tol)):
             # Never stop on a recursively updated gradient: recompute it exactly.
             point = evaluate(problem, point.V)
-            rel = _relative_norms(point.G, reference)
+            rel = relative_norms(point.G, reference)
             history.event(n_iter, "refresh", "gradient recomputed exactly before stopping")
         active &= rel > tol
         record(step)
@@ -376,7 +377,7 @@ def solve(
         checkpointer.save(fingerprint or {}, snapshot(), n_iter)
     if not point.exact:
         point = evaluate(problem, point.V)
-        rel = _relative_norms(point.G, reference)
+        rel = relative_norms(point.G, reference)
     history.finish()
     worst = float(rel.max())
     converged = bool(np.all(rel <= tol))
@@ -518,10 +519,10 @@ def solve_exact(
     K = gram.K
     history = History()
     start = evaluate(checker, np.zeros((gram.D, K)))
-    reference = _reference_norms(start.G)
+    reference = reference_norms(start.G)
 
     def record(point: Point) -> F64:
-        rel = _relative_norms(point.G, reference)
+        rel = relative_norms(point.G, reference)
         history.append(
             point.loss.sum(),
             point.loss,
@@ -539,7 +540,7 @@ def solve_exact(
     n_iter = 1
     while solve is not None and n_iter <= max_refine and refine_with is not None:
         candidate = evaluate(checker, point.V - solve(point.G))
-        new_rel = _relative_norms(candidate.G, reference)
+        new_rel = relative_norms(candidate.G, reference)
         n_iter += 1
         if not np.all(new_rel < rel):
             history.event(n_iter, "refinement", "a correction no longer reduced the gradient")
