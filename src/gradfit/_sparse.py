@@ -54,6 +54,11 @@ __all__ = [
 F64 = NDArray[np.float64]
 
 
+def _row_values(X: Any, per_row: NDArray[Any]) -> NDArray[Any]:
+    """``per_row[i]`` for every stored value of the CSR matrix ``X`` (row i's values)."""
+    return np.repeat(per_row, np.diff(X.indptr))
+
+
 def _overflow_error(X: Any, Y: NDArray[Any]) -> GradfitInputError:
     return GradfitInputError.overflow(
         float(np.max(np.abs(X.data))) if X.nnz else 0.0,
@@ -205,7 +210,7 @@ class SparseProblem(PassObjective):
     # -- one-time statistics ---------------------------------------------------
     def _row_of_stored(self) -> NDArray[np.intp]:
         """The row of every stored value (an nnz-sized index array)."""
-        return np.repeat(np.arange(self.N), np.diff(self.X.indptr))
+        return _row_values(self.X, np.arange(self.N))
 
     def _statistics(self, Y64: F64) -> None:
         stats = _column_statistics(self.X, self.omega, self.fit_intercept)
@@ -273,7 +278,7 @@ def _column_statistics(X: Any, omega: F64 | None, fit_intercept: bool) -> dict[s
         w_row: Any = 1.0 / N
         nz_weight = np.bincount(cols, minlength=D) / N
     else:
-        w_row = omega[np.repeat(np.arange(N), np.diff(X.indptr))]
+        w_row = _row_values(X, omega)
         nz_weight = np.bincount(cols, weights=w_row, minlength=D)
     mean = np.bincount(cols, weights=data * w_row, minlength=D)
     if fit_intercept:
@@ -331,7 +336,7 @@ def sparse_statistics(
             yy_raw = np.einsum("ij,ij->j", Y64, Y64) / N
         else:
             Xw = sp.csr_array(
-                (X64.data * np.repeat(omega, np.diff(X64.indptr)), X64.indices, X64.indptr),
+                (X64.data * _row_values(X64, omega), X64.indices, X64.indptr),
                 shape=X64.shape,
             )
             XtX = (Xw.T @ X64).toarray()
