@@ -1,29 +1,29 @@
 """gradfit: linear regression trained by gradient methods, exact, stable and explained.
 
 >>> from gradfit import GDRegressor, DivergenceError, ConvergenceWarning
+
+``import gradfit`` imports NumPy and nothing heavier: each public name below is
+imported from its module the first time it is looked up (module ``__getattr__``),
+so ``GDRegressor`` brings in scikit-learn when it is first used and a numba
+kernel compiles when it first runs (docs/architecture.md, decision 18).
 """
 
 from __future__ import annotations
 
-from ._diagnose import diagnose
-from ._exceptions import (
-    ConvergenceWarning,
-    DivergenceError,
-    GradfitInputError,
-    GradfitModelError,
-)
-from ._explain import explain
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from ._exceptions import DivergenceError, GradfitInputError, GradfitModelError
 from ._history import Event, History
-from .estimator import GDRegressor
-from .gradcheck import check_gradient
 
-# file and Dask adapters register themselves on import (neither imports pyarrow or dask)
-from . import _dask, _datafile  # noqa: F401  # isort: skip
-from ._datafile import DataFile  # isort: skip
-
-# input adapters register themselves on import (neither imports torch or CuPy)
-from . import _sparse, _xp  # noqa: F401  # isort: skip
-from .persistence import load_model, save_model
+if TYPE_CHECKING:
+    from ._datafile import DataFile
+    from ._diagnose import diagnose
+    from ._exceptions import ConvergenceWarning
+    from ._explain import explain
+    from .estimator import GDRegressor
+    from .gradcheck import check_gradient
+    from .persistence import load_model, save_model
 
 __version__ = "0.1.0"
 
@@ -43,3 +43,36 @@ __all__ = [
     "load_model",
     "save_model",
 ]
+
+#: public name → the module that defines it, imported on first access
+_LAZY = {
+    "ConvergenceWarning": "._exceptions",
+    "DataFile": "._datafile",
+    "GDRegressor": ".estimator",
+    "check_gradient": ".gradcheck",
+    "diagnose": "._diagnose",
+    "explain": "._explain",
+    "load_model": ".persistence",
+    "save_model": ".persistence",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name's module on first access and keep the name here.
+
+    Examples
+    --------
+    >>> import gradfit
+    >>> gradfit.GDRegressor.__name__
+    'GDRegressor'
+    """
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

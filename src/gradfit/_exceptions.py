@@ -1,9 +1,15 @@
-"""Exceptions and warnings raised by gradfit."""
+"""Exceptions and warnings raised by gradfit.
+
+:class:`ConvergenceWarning` subclasses scikit-learn's, so that filters written
+for scikit-learn catch it; importing scikit-learn takes about a second, so the
+class is made on first access (module ``__getattr__``), not when gradfit is
+imported (docs/architecture.md, decision 18).
+"""
 
 from __future__ import annotations
 
-# scikit-learn is a dependency; subclassing its warning lets filters written for it catch ours.
-from sklearn.exceptions import ConvergenceWarning as _SklearnConvergenceWarning
+import threading
+from typing import TYPE_CHECKING, Any
 
 __all__ = ["ConvergenceWarning", "DivergenceError", "GradfitInputError", "GradfitModelError"]
 
@@ -44,18 +50,6 @@ class DivergenceError(RuntimeError):
         self.stability_bound = stability_bound
         self.last_good_coef = last_good_coef
         self.last_good_intercept = last_good_intercept
-
-
-class ConvergenceWarning(_SklearnConvergenceWarning):
-    """Warned when a fit stops before reaching its tolerance.
-
-    A subclass of :class:`sklearn.exceptions.ConvergenceWarning` (itself a
-    ``UserWarning``), so filters written for scikit-learn apply.
-
-    The message names the likely cause (too few iterations, ill-conditioning
-    with the estimated condition number, unscaled features) and the fix.
-    Silence it with ``warnings.simplefilter("ignore", ConvergenceWarning)``.
-    """
 
 
 class GradfitInputError(ValueError):
@@ -102,3 +96,48 @@ class GradfitModelError(ValueError):
     def __init__(self, message: str, *, reason: str = "corrupt") -> None:
         super().__init__(message)
         self.reason = reason
+
+
+if TYPE_CHECKING:
+
+    class ConvergenceWarning(UserWarning):
+        """Warned when a fit stops before reaching its tolerance (made on first access)."""
+
+
+_LOCK = threading.Lock()
+
+
+def _make_convergence_warning() -> type[UserWarning]:
+    from sklearn.exceptions import ConvergenceWarning as SklearnConvergenceWarning
+
+    class ConvergenceWarning(SklearnConvergenceWarning):
+        """Warned when a fit stops before reaching its tolerance.
+
+        A subclass of :class:`sklearn.exceptions.ConvergenceWarning` (itself a
+        ``UserWarning``), so filters written for scikit-learn apply. The class is
+        made the first time it is looked up (that imports scikit-learn), once.
+
+        The message names the likely cause (too few iterations, ill-conditioning
+        with the estimated condition number, unscaled features) and the fix.
+        Silence it with ``warnings.simplefilter("ignore", ConvergenceWarning)``.
+
+        Examples
+        --------
+        >>> import sklearn.exceptions
+        >>> from gradfit import ConvergenceWarning
+        >>> issubclass(ConvergenceWarning, sklearn.exceptions.ConvergenceWarning)
+        True
+        """
+
+    ConvergenceWarning.__qualname__ = "ConvergenceWarning"  # importable by name (pickle)
+    return ConvergenceWarning
+
+
+def __getattr__(name: str) -> Any:
+    """Make :class:`ConvergenceWarning` on first access (it imports scikit-learn)."""
+    if name != "ConvergenceWarning":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    with _LOCK:
+        if name not in globals():
+            globals()[name] = _make_convergence_warning()
+    return globals()[name]

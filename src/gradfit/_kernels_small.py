@@ -4,7 +4,7 @@ Do not edit by hand. Each kernel processes ``R`` rows at a time, one scalar
 accumulator per (row, output) pair, so that the dot products of a row group
 with every column of W are formed in registers in one sweep over the row,
 then the group is accumulated into the chunk's ``Xᵀr`` in a second sweep
-while it is still in L1 cache. Semantics are those of ``_kernels._fused``.
+while it is still in L1 cache. Semantics are those of ``_kernels_jit._fused``.
 
 Both sweeps run over ``Dp = WT.shape[1] ≥ D`` columns: ``WT`` is padded with
 zeros to a whole number of vector widths, so the vectorised loops need no
@@ -21,7 +21,7 @@ import numba
 import numpy as np
 from numba import prange
 
-from ._kernels import prefetch
+from ._kernels_jit import prefetch
 
 
 @numba.njit(parallel=True, fastmath=True, cache=True, nogil=True)

@@ -51,7 +51,7 @@ from numpy.typing import NDArray
 
 F64 = NDArray[np.float64]
 
-__all__ = ["CG", "GD", "RULES", "HeavyBall", "Nesterov", "Oracle", "Point"]
+__all__ = ["CG", "GD", "METHODS", "RULES", "HeavyBall", "Nesterov", "Oracle", "Point"]
 
 
 class Oracle(Protocol):
@@ -324,3 +324,6 @@ RULES: dict[str, type] = {
     "cg": CG,
     "sgd": SGD,
 }
+
+#: Every ``method=`` of GDRegressor: the rules, and the normal equations solved exactly.
+METHODS = (*RULES, "exact")

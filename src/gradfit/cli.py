@@ -26,19 +26,21 @@ import traceback
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from . import __version__
-from ._diagnose import FitAssessment, diagnose
-from ._exact import exact_solution
-from ._exceptions import ConvergenceWarning, DivergenceError, GradfitInputError, GradfitModelError
+from ._exceptions import DivergenceError, GradfitInputError, GradfitModelError
 from ._files import atomic_write, describe_size
-from ._io import read_features, read_table
-from ._objective import LeastSquaresProblem
-from .estimator import METHODS, GDRegressor
-from .report import fit_scores
+from ._rules import METHODS
+
+# The commands import what they use when they run: ``gradfit --help`` and ``import
+# gradfit.cli`` load neither scikit-learn (GDRegressor, ConvergenceWarning), pandas (tables)
+# nor numba (docs/architecture.md, decision 18).
+if TYPE_CHECKING:
+    from ._diagnose import FitAssessment
+    from .estimator import GDRegressor
 
 __all__ = ["main"]
 
@@ -51,6 +53,8 @@ def _report_fit(
     W_exact: np.ndarray,
     caught: list[warnings.WarningMessage],
 ) -> list[str]:
+    from .report import fit_scores
+
     coef = np.asarray(model.coef_).reshape(-1, X.shape[1]).T
     error = float(np.linalg.norm(coef - W_exact)) / max(float(np.linalg.norm(W_exact)), 1e-300)
     r2, _ = fit_scores(Y, model.predict(X))
@@ -69,6 +73,11 @@ def _report_fit(
 
 
 def _demo_dataset(title: str, X: np.ndarray, Y: np.ndarray, names: Sequence[str]) -> GDRegressor:
+    from ._exact import exact_solution
+    from ._exceptions import ConvergenceWarning
+    from ._objective import LeastSquaresProblem
+    from .estimator import GDRegressor
+
     W_exact, b_exact = exact_solution(X, Y.reshape(len(Y), -1))
     print(
         f"\n{title}: N={X.shape[0]} rows, D={X.shape[1]} features, "
@@ -101,6 +110,8 @@ def _demo_dataset(title: str, X: np.ndarray, Y: np.ndarray, names: Sequence[str]
 
 def _demo(args: argparse.Namespace) -> int:
     from sklearn.datasets import load_diabetes, load_linnerud
+
+    from ._objective import LeastSquaresProblem
 
     print(f"gradfit {__version__} demo: gradient methods against the exact least-squares answer")
     diabetes = load_diabetes()
@@ -196,6 +207,8 @@ def _one_column(Y: np.ndarray) -> np.ndarray:
 
 def _read(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
     """``DATA --target … --features …``: X, y (a vector for one target), names, targets."""
+    from ._io import read_table
+
     X, Y, names, targets = read_table(args.data, args.target, args.features)
     return X, _one_column(Y), names, targets
 
@@ -233,6 +246,10 @@ def _explain(args: argparse.Namespace) -> int:
 
 
 def _diagnose(args: argparse.Namespace) -> int:
+    from ._diagnose import diagnose
+    from ._exceptions import ConvergenceWarning
+    from .estimator import GDRegressor
+
     X, y, names, targets = _read(args)
     model = None
     caught: list[warnings.WarningMessage] = []
@@ -601,6 +618,8 @@ def _every(text: str) -> int | float:
 
 
 def _estimator(args: argparse.Namespace) -> GDRegressor:
+    from .estimator import GDRegressor
+
     checkpoint = getattr(args, "checkpoint", None)
     if getattr(args, "resume", False):
         if checkpoint is None:
@@ -633,6 +652,7 @@ def _fit_with_progress(
     args: argparse.Namespace, model: GDRegressor, X: np.ndarray, y: np.ndarray
 ) -> tuple[float, list[str]]:
     """Fit with the progress display; returns the seconds taken and the warnings."""
+    from ._exceptions import ConvergenceWarning
     from ._progress import Progress
 
     progress = Progress(sys.stderr, max_iter=args.max_iter, tol=args.tol, mode=_progress_mode(args))
@@ -711,6 +731,8 @@ def _summary(
     files: dict[str, str | None],
     assessment: FitAssessment,
 ) -> dict[str, Any]:
+    from .report import fit_scores
+
     P = np.asarray(model.predict(X), dtype=np.float64).reshape(len(X), -1)
     r2, rmse = fit_scores(y, P)
     coef = np.asarray(model.coef_, dtype=np.float64).reshape(len(targets), len(names))
@@ -814,6 +836,7 @@ def _print_summary(summary: dict[str, Any]) -> None:
 
 
 def _fit(args: argparse.Namespace) -> int:
+    from ._diagnose import diagnose
     from .persistence import save_model
 
     model = _estimator(args)
@@ -859,7 +882,9 @@ def _fit(args: argparse.Namespace) -> int:
 
 # -- predict ----------------------------------------------------------------------------------
 def _predict(args: argparse.Namespace) -> int:
+    from ._io import read_features
     from .persistence import read_model
+    from .report import fit_scores
 
     saved = read_model(args.model)
     X, Y, kept = read_features(
@@ -915,6 +940,7 @@ def _predict(args: argparse.Namespace) -> int:
 
 # -- report -----------------------------------------------------------------------------------
 def _report(args: argparse.Namespace) -> int:
+    from ._io import read_features
     from .report import ReportInput, render_report
 
     name = Path(args.data).name

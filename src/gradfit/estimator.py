@@ -20,13 +20,15 @@ from ._engine import ENGINES, make_problem
 from ._exceptions import ConvergenceWarning, GradfitInputError
 from ._loop import SolveResult, predicted_iterations, sgd_learning_rate, solve, solve_exact
 from ._objective import LeastSquaresProblem, Problem
-from ._rules import RULES, SCHEDULES
+from ._rules import METHODS, SCHEDULES
 from ._validation import as_design_matrix, as_sample_weight, as_targets
 from ._xp import to_host
 
-__all__ = ["GDRegressor"]
+# the other input adapters register themselves on import (after _xp's "array-api", in the
+# order gradfit/__init__ used to import them); none imports pyarrow, dask or torch
+from . import _dask, _datafile, _sparse  # noqa: F401  # isort: skip
 
-METHODS = (*RULES, "exact")
+__all__ = ["GDRegressor"]
 
 
 def check_random_state_generator(random_state: Any) -> np.random.Generator:
