@@ -53,6 +53,11 @@ THREAD_POLICY = {
     "NUMBA_THREADING_LAYER_PRIORITY": "omp tbb workqueue",
 }
 
+#: Passes over fewer elements of X than this run on the calling thread alone (about 1 ms of
+#: work): with passive waiting, waking the other threads costs tens to hundreds of
+#: microseconds on a virtual machine, more than the second core saves on a small pass.
+PARALLEL_MIN_SIZE = 1 << 20
+
 _JIT: ModuleType | None = None
 
 
@@ -100,8 +105,27 @@ def column_scan(X: NDArray[Any]) -> tuple[NDArray[np.float64], float]:
     >>> mags, total
     (array([2., 3.]), 0.5)
     """
-    mags, total = jit()._scan(X, N_CHUNKS)
+    mags, total = _launch(jit()._scan, X.size, X, N_CHUNKS)
     return np.asarray(mags), float(total)
+
+
+def _launch(kernel: Any, size: int, *args: Any) -> Any:
+    """Run a parallel kernel, on one thread when it reads fewer than PARALLEL_MIN_SIZE entries.
+
+    The chunking is fixed, so the result is the same bit for bit either way.
+    """
+    if size >= PARALLEL_MIN_SIZE:
+        return kernel(*args)
+    import numba
+
+    before = numba.get_num_threads()  # per calling thread in numba, so safe under Dask
+    if before == 1:
+        return kernel(*args)
+    numba.set_num_threads(1)
+    try:
+        return kernel(*args)
+    finally:
+        numba.set_num_threads(before)
 
 
 def padded_width(D: int, dtype: Any) -> int:
@@ -177,7 +201,7 @@ def fused_pass(
     kernel = compiled.SMALL_KERNELS.get((K, dtype.itemsize), compiled._fused)
     line = max(1, 64 // dtype.itemsize)  # elements per 64-byte cache line
     ahead = max(4, PREFETCH_BYTES // max(1, X.shape[1] * dtype.itemsize))
-    total, sq, rs = kernel(
-        X, WT, Yk, c, om, omega is not None, Y is not None, N_CHUNKS, ahead, line
+    total, sq, rs = _launch(
+        kernel, X.size, X, WT, Yk, c, om, omega is not None, Y is not None, N_CHUNKS, ahead, line
     )
     return np.ascontiguousarray(total.T), sq, rs
