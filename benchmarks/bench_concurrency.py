@@ -12,7 +12,9 @@ that concurrent children start their timed part together:
 - ``data``: 1000 loss+gradient evaluations of the data path (the fused numba
   kernel) on N = 20,000, D = 10, with BLAS held to one thread as the fit does —
   small passes, where the cost of waking and parking the kernel's threads weighs
-  most;
+  most (since issue 12 they run on one thread: below ``PARALLEL_MIN_SIZE``);
+- ``data-big``: 200 evaluations on N = 200,000, D = 10 (16 MB, above
+  ``PARALLEL_MIN_SIZE``: both threads run every pass);
 - ``fit``: one default ``GDRegressor().fit`` on N = 200,000, D = 50, κ = 100
   (statistics engine: the parallel validation scan, BLAS ``syrk``, CG).
 
@@ -34,6 +36,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+WORKLOADS = ["data", "data-big", "fit"]
 
 
 def child(workload: str) -> None:
@@ -50,14 +53,15 @@ def child(workload: str) -> None:
     sys.path.insert(0, str(HERE))
     from _common import conditioned_problem
 
-    if workload == "data":
-        X, Y = conditioned_problem(20_000, 10, kappa=100.0)
+    if workload.startswith("data"):
+        n, repeat = (20_000, 1000) if workload == "data" else (200_000, 200)
+        X, Y = conditioned_problem(n, 10, kappa=100.0)
         problem = LeastSquaresProblem(X, Y, fit_intercept=True, standardize=True)
         V = np.zeros((10, 1))
 
         def run() -> None:
             with quiet_blas():
-                for _ in range(1000):
+                for _ in range(repeat):
                     problem.loss_grad(V)
 
         with quiet_blas():
@@ -121,7 +125,8 @@ def run_children(workload: str, count: int, env: dict[str, str], timeout: float)
 def main() -> None:
     """Run both workloads alone and two at a time, and print a Markdown table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--child", choices=["data", "fit"])
+    parser.add_argument("--child", choices=WORKLOADS)
+    parser.add_argument("--workloads", nargs="+", choices=WORKLOADS, default=WORKLOADS)
     parser.add_argument("--src", help="gradfit source tree to import (default: PYTHONPATH)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--timeout", type=float, default=120.0)
@@ -135,7 +140,7 @@ def main() -> None:
     print(f"load average before: {os.getloadavg()[0]:.2f}; src: {env.get('PYTHONPATH', '')}")
     print("| workload | alone s (median) | two at once s (median of both) | ratio | layer |")
     print("|---|---:|---:|---:|---|")
-    for workload in ("data", "fit"):
+    for workload in args.workloads:
         alone = [run_children(workload, 1, env, args.timeout)[0] for _ in range(args.repeat)]
         pairs = [run_children(workload, 2, env, args.timeout) for _ in range(args.repeat)]
         t_alone = statistics.median(r["seconds"] for r in alone)
