@@ -379,7 +379,7 @@ def _add_understanding(sub: Any) -> None:
     )
     _add_data_arguments(diagnose)
     _add_options(diagnose)
-    diagnose.add_argument("--tol", type=float, default=1e-6, help="tolerance (default 1e-6)")
+    diagnose.add_argument("--tol", type=_tolerance, default=1e-6, help="tolerance (default 1e-6)")
     diagnose.add_argument("--fit", action="store_true", help="fit, then assess the result")
     diagnose.add_argument(
         "--method", choices=("cg", "gd", "momentum", "nesterov"), default="cg", help="for --fit"
@@ -470,6 +470,10 @@ _positive_int = _bounded(int, 1, False, "a whole number of at least 1")
 _non_negative_int = _bounded(int, 0, False, "a whole number of at least 0")
 _non_negative_float = _bounded(float, 0.0, False, "a finite number of at least 0")
 _positive_float = _bounded(float, 0.0, True, "a positive number")
+# a relative gradient norm below float64's precision can never be measured: refused up front
+_tolerance = _bounded(
+    float, 1e-15, False, "a number of at least 1e-15 (float64 cannot measure a smaller gradient)"
+)
 
 
 def _learning_rate(text: str) -> float | str:
@@ -533,7 +537,7 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--tol",
-        type=_non_negative_float,
+        type=_tolerance,
         default=1e-6,
         help="stop when every target's ‖G‖/‖G(0)‖ <= TOL (default 1e-6)",
     )
