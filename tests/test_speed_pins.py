@@ -209,12 +209,12 @@ def test_heavy_ball_beta_formula(kappa: float) -> None:
 
 @pytest.mark.parametrize("kappa", [10.0, 100.0])
 def test_heavy_ball_is_accelerated(kappa: float) -> None:
-    # Momentum takes at most 1.35× the √κ prediction, gd about κ·ln(1/tol): momentum must be
-    # faster than gd by at least √κ/2 (measured 2.9× at κ = 10, 8.5× at 100).
+    # Momentum must be faster than gd by about √κ: measured 0.93·√κ (κ = 10) and 0.85·√κ
+    # (κ = 100); with β = 1 − 1/√κ, 0.52·√κ and 0.54·√κ. Pinned at 0.7·√κ.
     X, y = planted(kappa)
     gd = run(X, y, "gd")
     momentum = run(X, y, "momentum")
-    assert gd.n_iter_ / momentum.n_iter_ >= math.sqrt(kappa) / 2
+    assert gd.n_iter_ / momentum.n_iter_ >= 0.7 * math.sqrt(kappa)
 
 
 # -- sgd's step and its batch bound --------------------------------------------------------------
