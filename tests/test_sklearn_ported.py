@@ -751,6 +751,7 @@ def test_ridge_shapes_type() -> None:
         assert isinstance(model.coef_, np.ndarray)
         assert model.coef_.shape == reference.coef_.shape
         assert np.shape(model.intercept_) == np.shape(reference.intercept_)
+        assert model.predict(X).shape == reference.predict(X).shape
         if target.ndim == 2:
             assert isinstance(model.intercept_, np.ndarray)
     assert GDRegressor().fit(X, Y1).coef_.shape == (1, n_features)

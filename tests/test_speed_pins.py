@@ -145,6 +145,25 @@ def test_cg_within_dimension(kappa: float, engine: str) -> None:
     assert model.n_iter_ <= math.sqrt(kappa) * math.log(1 / TOL)
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("method", ["gd", "momentum", "nesterov", "cg"])
+def test_default_settings_within_prediction(method: str, seed: int) -> None:
+    # The planted κ = 100 problem with columns rescaled over 1e4 and shifted (raw κ ~ 5e8):
+    # with the default settings (standardize, intercept) diagnose sees κ ≈ 100 again and
+    # every method stays within its pin of diagnose's prediction (measured ratios 0.79–1.21).
+    X, y = planted(100.0, seed=seed)
+    rng = np.random.default_rng(seed)
+    X = X * np.geomspace(0.01, 100, D) + 50 * rng.normal(size=D)
+    d = gradfit.diagnose(X, y)
+    assert d.raw.kappa > 1e7  # standardisation matters here
+    assert 50 < d.spectrum.kappa < 200
+    model = GDRegressor(method=method, max_iter=100_000).fit(X, y)
+    assert model.converged_, model.stop_reason_
+    budget = d.predicted_iterations[method]
+    factor = FACTOR.get(method, 1.25)  # cg: 22 steps against min(D, ·) = 20
+    assert 0.5 * budget <= model.n_iter_ <= factor * budget + 2
+
+
 # -- how the iterations scale with κ -------------------------------------------------------------
 def test_accelerated_methods_scale_with_sqrt_kappa() -> None:
     # From κ = 100 to κ = 1e4 (100×), nesterov and momentum need about √100 = 10× more
@@ -283,6 +302,17 @@ def test_sgd_invscaling_steps_stay_under_the_bound() -> None:
     steps = np.asarray(model.history_.learning_rate)[1:]  # [0] is the start (no step)
     assert np.all(steps <= expected * (1 + 1e-6))
     assert np.all(np.diff(steps) < 0)  # lr/√(1 + t/T) decays
+
+
+def test_partial_fit_step_is_the_batch_bound() -> None:
+    # partial_fit fixes its step from the first chunk with the same bound (the chunk's
+    # means centre it).
+    X, y = _long_row_data()
+    expected = _sgd_bound(X[:250], 8, True, True)[0]
+    model = GDRegressor(method="sgd", schedule="constant", batch_size=8, random_state=0)
+    model.partial_fit(X[:250], y[:250])
+    model.partial_fit(X[250:], y[250:])
+    assert model.learning_rate_ == pytest.approx(expected, rel=1e-6)
 
 
 @pytest.mark.parametrize("batch_size", [1, 8, 64])
