@@ -33,8 +33,8 @@ comparison vacuous (> 1e-2). The intercept ``b = ȳ − x̄W`` then errs by at m
 ``‖x̄/S‖`` times the coefficient error. On these small problems the default
 ``cg`` lands far inside the bound (measured: 1e-15 to 1e-7 relative).
 
-Known bugs of issue 11 are marked ``xfail(strict=True)``: they start to pass
-(and the strict mark flags them) once fixed.
+The singular designs of issue 11 (constant, collinear, one-hot plus intercept, N < D)
+are compared with lstsq's minimum-norm answer in the user's units.
 """
 
 from __future__ import annotations
@@ -63,17 +63,6 @@ TOL = 1e-6  # GDRegressor's default tol
 SEEDS = [0, 42]
 CSR = [sp.csr_matrix, sp.csr_array]
 
-ISSUE_MIN_NORM = pytest.mark.xfail(
-    strict=True,
-    reason="issue 11 (4): singular problems return the minimum-norm solution in "
-    "standardised units, not lstsq's in the user's units",
-)
-ISSUE_INTERCEPT_TYPE = pytest.mark.xfail(
-    strict=True,
-    reason="issue 11: intercept_ for a 1-D target is a Python float, not a NumPy scalar "
-    "of the fitted dtype",
-)
-
 
 # -- helpers -------------------------------------------------------------------------------------
 def dense(X: Any) -> NDArray[np.float64]:
@@ -96,8 +85,9 @@ def scaled_problem(
 
     ``μ`` is the smallest eigenvalue on the range (the iterates from zero stay
     in it), found by an eigendecomposition independent of gradfit; the columns
-    of ``Z`` span the null space of the scaled Hessian (empty if regular). A
-    constant column is exactly zero once centred (its mean is its value).
+    of ``Z`` are an orthonormal basis of the Hessian's null space in the user's units
+    (empty if regular), where lstsq's minimum norm lives. A constant column is exactly
+    zero once centred (its mean is its value).
     """
     Xd = dense(X)
     N, D = Xd.shape
@@ -117,7 +107,10 @@ def scaled_problem(
     ev, Q = np.linalg.eigh(A)
     L = ev.max()
     on_range = ev > L * D * 1e-12
-    return S, xbar, float(L / ev[on_range].min()), Q[:, ~on_range]
+    # the null space in the user's units (W = V/S), where the minimum norm is defined
+    Z = Q[:, ~on_range] / S[:, None]
+    Z = np.linalg.qr(Z)[0] if Z.shape[1] else Z
+    return S, xbar, float(L / ev[on_range].min()), Z
 
 
 def certifying_tol(*problems: tuple[Any, Any, bool, float]) -> float:
@@ -164,15 +157,14 @@ def assert_matches(
     # the gradient certifies the range only; along the null space both answers must have
     # nothing (minimum norm), up to rounding
     rounding = 1e-10
-    shift = xbar / S  # b = ȳ − x̄W = ȳ − (x̄/S)·V
-    shift_null = np.linalg.norm(Z.T @ shift)
-    shift_range = np.linalg.norm(shift - Z @ (Z.T @ shift))
+    shift = np.linalg.norm(xbar / S)  # b = ȳ − x̄W = ȳ − (x̄/S)·(S·W)
     for k in range(want.shape[0]):
         size = np.linalg.norm(S * want[k])
-        delta = S * (got[k] - want[k])
-        null = np.linalg.norm(Z.T @ delta)
-        err = np.linalg.norm(delta - Z @ (Z.T @ delta))
-        assert null <= rounding * (size + 1), (
+        diff = got[k] - want[k]
+        along = Z.T @ diff  # the null space in the user's units: nothing, up to rounding
+        null = np.linalg.norm(along)
+        err = np.linalg.norm(S * (diff - Z @ along))  # the range, in scaled units
+        assert null <= rounding * (np.linalg.norm(want[k]) + 1), (
             f"output {k}: {null:.3g} along the null space (not the minimum-norm answer)\n"
             f"got  {got[k]}\nwant {want[k]}"
         )
@@ -180,8 +172,8 @@ def assert_matches(
             f"output {k}: scaled error {err:.3g} > {bound:.3g} × {size:.3g} (κ = {kappa:.3g})\n"
             f"got  {got[k]}\nwant {want[k]}"
         )
-        b_tol = shift_range * (bound * size + rounding * (size + 1))
-        b_tol += shift_null * rounding * (size + 1) + rounding * (abs(b_want[k]) + 1)
+        b_tol = shift * (bound * size + rounding * (size + 1))
+        b_tol += np.linalg.norm(xbar) * null + rounding * (abs(b_want[k]) + 1)
         assert abs(b_got[k] - b_want[k]) <= b_tol, (
             f"output {k}: intercept {b_got[k]!r} != {b_want[k]!r} (tolerance {b_tol:.3g})"
         )
@@ -544,10 +536,10 @@ def test_linear_regression_sample_weight_consistency(
     [
         ((10, 5), False),
         ((10, 5), True),
-        pytest.param((10, 20), False, marks=ISSUE_MIN_NORM),
-        pytest.param((10, 20), True, marks=ISSUE_MIN_NORM),
+        pytest.param((10, 20), False),
+        pytest.param((10, 20), True),
         ((100, 100), False),
-        pytest.param((100, 100), True, marks=ISSUE_MIN_NORM),
+        pytest.param((100, 100), True),
     ],
 )
 @pytest.mark.parametrize("container", [None, sp.csr_matrix])
@@ -689,10 +681,8 @@ def _unpenalized_params() -> list[Any]:
     for stack in ("", "h", "v"):
         for kind in ("long", "wide"):
             for fit_intercept in (True, False):
-                # singular when wide (also [X, X] of long X, but there the two copies of a
-                # column have the same scale: the minimum norm is the same in both units)
-                marks = [ISSUE_MIN_NORM] if kind == "wide" else []
-                params.append(pytest.param(stack, kind, fit_intercept, marks=marks))
+                # singular when wide (also [X, X] of long X): lstsq's minimum norm either way
+                params.append(pytest.param(stack, kind, fit_intercept))
     return params
 
 
@@ -768,7 +758,6 @@ def test_ridge_shapes_type() -> None:
     assert GDRegressor().fit(X, Y).intercept_.shape == (2,)
 
 
-@ISSUE_INTERCEPT_TYPE
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_intercept_is_numpy_scalar(dtype: Any) -> None:
     # test_ridge.py::test_ridge_shapes_type checks isinstance(intercept_, float) for a 1-D y;
@@ -865,11 +854,7 @@ def _limit_params() -> list[Any]:
         for fit_intercept in (True, False):
             for shape in ((100, 50), (50, 100)):
                 for container in (None, sp.csr_matrix):
-                    wide = shape[1] > shape[0]
-                    marks = [ISSUE_MIN_NORM] if (alpha_sk < 1 and wide) else []
-                    params.append(
-                        pytest.param(alpha_sk, fit_intercept, shape, container, marks=marks)
-                    )
+                    params.append(pytest.param(alpha_sk, fit_intercept, shape, container))
     return params
 
 
@@ -1109,13 +1094,6 @@ def test_ridge_sample_weight_consistency(fit_intercept: bool, data: str, contain
 
 
 # -- rank deficiency: LinearRegression's minimum-norm answer -------------------------------------
-ISSUE_CONSTANT = pytest.mark.xfail(
-    strict=True,
-    reason="issue 11 (1, 3): a constant column (1e12; or 5.0 in CSR input) gives "
-    "coefficients off by orders of magnitude, or no convergence",
-)
-
-
 def _rank_case(name: str) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     rng = np.random.RandomState(0)
     n = 60
@@ -1136,17 +1114,7 @@ def _rank_params() -> list[Any]:
     for name in ("constant", "constant-1e12", "collinear", "one-hot", "wide"):
         for method in ("cg", "exact"):
             for variant in ("dense", "csr", "weights-ones"):
-                marks: list[Any] = []
-                if name in ("collinear", "one-hot", "wide"):
-                    marks = [ISSUE_MIN_NORM]
-                elif name == "constant" and variant == "csr":
-                    # cg: max_iter, coefficient 2.7e14; exact: gradient norm 0.16
-                    marks = [ISSUE_CONSTANT]
-                elif name == "constant-1e12" and (method == "cg" or variant != "dense"):
-                    # exact with weights of ones: coefficient −3.6e14, intercept 3.6e26, R²
-                    # −0.015, "converged" with relative gradient norm 0
-                    marks = [ISSUE_CONSTANT]
-                params.append(pytest.param(name, method, variant, marks=marks))
+                params.append(pytest.param(name, method, variant))
     return params
 
 

@@ -254,7 +254,8 @@ def certify(
         The fit's tolerance.
     singular_hint : bool
         Whether the data path should look for the minimum-norm answer (the
-        problem is singular or Lanczos found ``μ`` at rounding level).
+        problem is singular, or Lanczos found ``μ`` at rounding level, and any
+        penalty is too small to matter there).
     in_row_space : bool
         The iterates already stay in the row space in the user's units (an
         unpreconditioned first-order method started from zero): no projection.
@@ -276,13 +277,13 @@ def certify(
     else:
         rank = D - int(constant.sum())
         status = "not needed"
-        if problem.alpha == 0 and singular_hint:
+        if singular_hint:
             if in_row_space:
                 status = "reached from zero without preconditioning"
             else:
                 W, status = minimum_norm(problem, W)
             rank = min(rank, problem.N - int(problem.fit_intercept))
-    if status == "not needed" and constant.any() and problem.alpha == 0:
+    if status == "not needed" and constant.any():
         status = "exact"  # constant columns are held at zero
     g, g0 = _standardised_gradient(problem, W)
     ref = np.sqrt(np.einsum("ij,ij->j", g0, g0))

@@ -416,8 +416,13 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         """Check the answer independently (see :mod:`gradfit._certify`) and say so."""
         curvature = result.curvature
         fit_intercept = bool(problem.fit_intercept)
-        singular = problem.N - int(fit_intercept) < problem.D or (
-            curvature.L > 0 and curvature.mu <= rank_tolerance(problem.D) * curvature.L
+        floor = rank_tolerance(problem.D) * curvature.L
+        scale = np.asarray(problem.x_scale, dtype=np.float64)
+        # a penalty regularises, unless α/s² is itself at rounding level
+        negligible = float(self.alpha) / float(np.min(scale) ** 2) <= floor
+        singular = negligible and (
+            problem.N - int(fit_intercept) < problem.D
+            or (curvature.L > 0 and curvature.mu <= floor)
         )
         unpreconditioned = bool(np.all(problem.x_scale == 1.0)) and self.method != "exact"
         W, certificate = certify(
