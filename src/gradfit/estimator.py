@@ -97,7 +97,8 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         Most steps to take.
     tol : float, default=1e-6
         Stop when every output's relative gradient norm ``‖G_k(W)‖/‖G_k(0)‖``
-        is at most ``tol`` — the one stopping rule.
+        is at most ``tol`` — the one stopping rule. At least 1e-15 (float64
+        cannot measure less), or 0 to run exactly ``max_iter`` steps.
     fit_intercept : bool, default=True
         Fit an unpenalised intercept (by implicit centring; X is not copied).
     alpha : float, default=0.0
@@ -106,10 +107,9 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         Scale each feature by its root mean square inside the loop (implicit
         diagonal preconditioning, no copy of X). The objective and its
         solution are unchanged; coefficients are always in the user's units.
-        For singular problems (collinear columns, more features than rows)
-        the solution reached from zero is the minimum-norm one in the
-        standardised units; use ``standardize=False`` for the minimum
-        Euclidean-norm solution.
+        For singular problems (constant or collinear columns, more features
+        than rows) the answer is the minimum Euclidean-norm solution in the
+        user's units, as ``numpy.linalg.lstsq`` gives, either way.
     random_state : int, numpy.random.Generator or None, default=None
         Reserved for stochastic methods; every method available now is
         deterministic, and the Lanczos start vector always uses a fixed seed
@@ -162,6 +162,11 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         ``"cg"`` the last exact line-search step.
     relative_grad_norm_ : ndarray of shape (K,)
         The stopping quantity per output at the returned weights.
+    certificate_ : Certificate
+        The fit's independent check of its answer: the float64 gradient
+        recomputed from the data or the statistics (scale-free), the rank, the
+        constant columns, how the minimum norm was reached, and a bound on the
+        coefficients' error. ``converged_`` is True only when it is verified.
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Only when ``X`` was a DataFrame with string column names.
