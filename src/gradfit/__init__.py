@@ -5,7 +5,7 @@
 ``import gradfit`` imports NumPy and nothing heavier: each public name below is
 imported from its module the first time it is looked up (module ``__getattr__``),
 so ``GDRegressor`` brings in scikit-learn when it is first used and a numba
-kernel compiles when it first runs (docs/architecture.md, decision 18).
+kernel compiles when it first runs (docs/architecture.md, decision 19).
 """
 
 from __future__ import annotations
@@ -13,10 +13,16 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from ._exceptions import DivergenceError, GradfitInputError, GradfitModelError
+from ._exceptions import (
+    CollinearityWarning,
+    DivergenceError,
+    GradfitInputError,
+    GradfitModelError,
+)
 from ._history import Event, History
 
 if TYPE_CHECKING:
+    from ._certify import Certificate
     from ._datafile import DataFile
     from ._diagnose import diagnose
     from ._exceptions import ConvergenceWarning
@@ -28,6 +34,8 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 __all__ = [
+    "Certificate",
+    "CollinearityWarning",
     "ConvergenceWarning",
     "DataFile",
     "DivergenceError",
@@ -46,6 +54,7 @@ __all__ = [
 
 #: public name → the module that defines it, imported on first access
 _LAZY = {
+    "Certificate": "._certify",
     "ConvergenceWarning": "._exceptions",
     "DataFile": "._datafile",
     "GDRegressor": ".estimator",

@@ -16,7 +16,7 @@ pass of :class:`~gradfit._objective.LeastSquaresProblem` is used instead.
 This module does not import numba: the compiled part lives in
 :mod:`gradfit._kernels_jit`, which :func:`jit` imports the first time a kernel
 runs, after setting the wait policy of the kernel's threads
-(:data:`THREAD_POLICY`; docs/architecture.md, decision 18).
+(:data:`THREAD_POLICY`; docs/architecture.md, decision 20).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Importing this module imports numba (about 0.2 s and 40 MB), which is why
 ``import gradfit`` does not: :func:`gradfit._kernels.jit` imports it when a
 kernel first runs, after setting the threads' wait policy
-(docs/architecture.md, decision 18). The entry points, with their documentation
+(docs/architecture.md, decision 20). The entry points, with their documentation
 and examples, are :func:`gradfit._kernels.fused_pass` and
 :func:`gradfit._kernels.column_scan`.
 """
