@@ -149,7 +149,9 @@ class GDRegressor(RegressorMixin, BaseEstimator):
     Attributes
     ----------
     coef_ : ndarray of shape (K, D) or (D,)
-        Weights ``Wᵀ`` in the user's units (1-D when ``y`` was 1-D).
+        Weights ``Wᵀ`` in the user's units (1-D when ``y`` was 1-D). Shapes follow
+        scikit-learn's ``LinearRegression``: a ``y`` of shape (N, 1) gives (1, D)
+        (``Ridge`` gives (D,) there).
     intercept_ : ndarray of shape (K,) or NumPy scalar
         A NumPy scalar of the fitted dtype for a 1-D ``y`` (as in scikit-learn).
     n_iter_ : int
