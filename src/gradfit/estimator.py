@@ -408,12 +408,12 @@ class GDRegressor(RegressorMixin, BaseEstimator):
                     rng=check_random_state_generator(self.random_state),
                     **self._checkpointing(problem),
                 )
+            self.engine_ = engine if problem.engine == engine else problem.engine
+            self.engine_reason_ = reason
+            result = self._certify(result, problem)  # may read the rows (a file's cache) again
         finally:
             if built.close is not None:  # e.g. a file adapter's on-disk cache: never left behind
                 built.close()
-        self.engine_ = engine if problem.engine == engine else problem.engine
-        self.engine_reason_ = reason
-        result = self._certify(result, problem)
         if units is not None:  # back from the rescaled data: exact powers of two
             x_exp, y_exp = units
             with np.errstate(over="ignore"):  # an answer beyond float64 is refused by _store
