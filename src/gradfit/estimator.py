@@ -24,7 +24,14 @@ from ._gram import rank_tolerance
 from ._loop import SolveResult, predicted_iterations, sgd_learning_rate, solve, solve_exact
 from ._objective import LeastSquaresProblem, Problem
 from ._rules import METHODS, SCHEDULES
-from ._validation import as_design_matrix, as_sample_weight, as_targets
+from ._validation import (
+    as_design_matrix,
+    as_sample_weight,
+    as_targets,
+    check_magnitude,
+    column_magnitudes,
+    power_of_two_scales,
+)
 from ._xp import to_host
 
 # the other input adapters register themselves on import (after _xp's "array-api", in the
@@ -143,7 +150,9 @@ class GDRegressor(RegressorMixin, BaseEstimator):
     Attributes
     ----------
     coef_ : ndarray of shape (K, D) or (D,)
-        Weights ``Wᵀ`` in the user's units (1-D when ``y`` was 1-D).
+        Weights ``Wᵀ`` in the user's units (1-D when ``y`` was 1-D). Shapes follow
+        scikit-learn's ``LinearRegression``: a ``y`` of shape (N, 1) gives (1, D)
+        (``Ridge`` gives (D,) there).
     intercept_ : ndarray of shape (K,) or NumPy scalar
         A NumPy scalar of the fitted dtype for a 1-D ``y`` (as in scikit-learn).
     n_iter_ : int
@@ -335,6 +344,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             "gradient": self.gradient,
             **fit_params,
         }
+        units: tuple[Any, Any] | None = None  # power-of-two rescaling of extreme magnitudes
         if adapter is not None:
             built = adapter.build(X, y, sample_weight, options)
             self.n_features_in_ = built.n_features
@@ -348,10 +358,11 @@ class GDRegressor(RegressorMixin, BaseEstimator):
                     f"fit() got unexpected keyword argument(s) {sorted(fit_params)}; they are "
                     "only meaningful for file inputs (target=, features=)."
                 )
-            X_arr, _ = as_design_matrix(X)
+            X_arr, _ = as_design_matrix(X, check_scale=False)
             validate_data(self, X, reset=True, skip_check_array=True)
-            Y, was_1d, _ = as_targets(y, X_arr.shape[0], x_shape=X_arr.shape)
+            Y, was_1d, _ = as_targets(y, X_arr.shape[0], x_shape=X_arr.shape, check_scale=False)
             weights = as_sample_weight(sample_weight, X_arr.shape[0])
+            X_arr, Y, units = self._rescale(X_arr, Y)
             problem, refine, engine, reason = make_problem(
                 X_arr,
                 Y,
@@ -375,6 +386,8 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             previous = np.asarray(to_host(self.coef_), dtype=np.float64)
             previous = previous[:, None] if previous.ndim == 1 else previous.T
             if previous.shape == (problem.D, problem.K):
+                if units is not None:
+                    previous = np.ldexp(previous, units[0][:, None] - units[1][None, :])
                 V0 = problem.from_user(previous)
                 self._warm = True
         try:
@@ -396,12 +409,20 @@ class GDRegressor(RegressorMixin, BaseEstimator):
                     rng=check_random_state_generator(self.random_state),
                     **self._checkpointing(problem),
                 )
+            self.engine_ = engine if problem.engine == engine else problem.engine
+            self.engine_reason_ = reason
+            result = self._certify(result, problem)  # may read the rows (a file's cache) again
         finally:
             if built.close is not None:  # e.g. a file adapter's on-disk cache: never left behind
                 built.close()
-        self.engine_ = engine if problem.engine == engine else problem.engine
-        self.engine_reason_ = reason
-        result = self._certify(result, problem)
+        if units is not None:  # back from the rescaled data: exact powers of two
+            x_exp, y_exp = units
+            with np.errstate(over="ignore"):  # an answer beyond float64 is refused by _store
+                result = replace(
+                    result,
+                    W=np.ldexp(result.W, y_exp[None, :] - x_exp[:, None]),
+                    intercept=np.ldexp(result.intercept, y_exp),
+                )
         self._store(result, problem, was_1d, built.dtype)
         if built.to_output is not None:
             self.coef_ = built.to_output(self.coef_)
@@ -417,6 +438,28 @@ class GDRegressor(RegressorMixin, BaseEstimator):
                 self._convergence_message(result, problem), ConvergenceWarning, stacklevel=2
             )
         return self
+
+    def _rescale(self, X: Any, Y: Any) -> tuple[Any, Any, tuple[Any, Any] | None]:
+        """Bring columns of extreme magnitude into range by exact powers of two.
+
+        Columns (of X or y) whose largest magnitude is beyond ``1e±50`` would make the
+        solvers' norms (fourth powers of the data) overflow or underflow; they are scaled
+        by ``2**-e`` into ``[0.5, 1)`` — a copy of X, exact — and the coefficients scaled
+        back after the fit. With ``alpha > 0`` the penalty would change with the scaling,
+        so such data is refused with the fix.
+        """
+        x_exp = power_of_two_scales(column_magnitudes(X))
+        y_exp = power_of_two_scales(column_magnitudes(Y))
+        if x_exp is None and y_exp is None:
+            return X, Y, None
+        if float(self.alpha) > 0:
+            check_magnitude(column_magnitudes(X), "X")
+            check_magnitude(column_magnitudes(Y), "y")
+        x_exp = np.zeros(X.shape[1], np.int64) if x_exp is None else x_exp
+        y_exp = np.zeros(Y.shape[1], np.int64) if y_exp is None else y_exp
+        X = np.ldexp(X, -x_exp[None, :]).astype(X.dtype, copy=False)
+        Y = np.ldexp(Y, -y_exp[None, :]).astype(Y.dtype, copy=False)
+        return X, Y, (x_exp, y_exp)
 
     def _certify(self, result: SolveResult, problem: Problem) -> SolveResult:
         """Check the answer independently (see :mod:`gradfit._certify`) and say so."""
@@ -469,9 +512,10 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         if certificate.constant_features:
             listed = ", ".join(name(j) for j in certificate.constant_features[:5])
             more = len(certificate.constant_features) - 5
+            what = "constant column(s)" if problem.fit_intercept else "all-zero column(s)"
+            why = "an intercept already fits a constant" if problem.fit_intercept else "no data"
             parts.append(
-                f"constant column(s) {listed}{f' and {more} more' if more > 0 else ''} "
-                "(coefficient 0: an intercept already fits a constant)"
+                f"{what} {listed}{f' and {more} more' if more > 0 else ''} (coefficient 0: {why})"
             )
         if certificate.rank < certificate.n_features - len(certificate.constant_features):
             parts.append("collinear columns (e.g. duplicated, or one-hot levels plus intercept)")
@@ -633,10 +677,15 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             float(np.max(np.abs(result.intercept), initial=0.0)),
         )
         if biggest > limit:
+            fix = (
+                "Fit in float64 (X.astype(np.float64)) or rescale X and y."
+                if np.dtype(dtype) != np.float64
+                else "The answer itself is beyond float64: rescale X or y (e.g. express y "
+                "in larger units) and fit again."
+            )
             raise GradfitInputError(
                 f"the fitted coefficients (up to {biggest:.3g}) exceed the {np.dtype(dtype)} "
-                f"range ({limit:.3g}): X's columns are tiny against y. Fit in float64 "
-                "(X.astype(np.float64)) or rescale X and y."
+                f"range ({limit:.3g}): X's columns are tiny against y. {fix}"
             )
         W = result.W.astype(dtype)
         b = result.intercept.astype(dtype) if self.fit_intercept else np.zeros(problem.K, dtype)
