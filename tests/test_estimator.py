@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -91,7 +92,9 @@ def test_verbose_prints_start_and_stop(capsys: pytest.CaptureFixture[str]) -> No
 
 def test_verbose_2_prints_every_iteration(capsys: pytest.CaptureFixture[str]) -> None:
     X, Y = svd_problem(50, 3, 1, cond=3.0, seed=5)
-    with pytest.warns(gradfit.ConvergenceWarning):
+    # tol=0 runs exactly max_iter steps, as asked: no ConvergenceWarning (issue 11)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", gradfit.ConvergenceWarning)
         GDRegressor(method="gd", verbose=2, max_iter=3, tol=0.0).fit(X, Y[:, 0])
     assert capsys.readouterr().out.count("iter ") == 3
 

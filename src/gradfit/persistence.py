@@ -643,7 +643,7 @@ def _rebuild(path: Path, metadata: dict[str, Any], arrays: dict[str, NDArray[Any
     if intercept.shape != (() if attributes.get("intercept_is_scalar") else (K,)):
         raise _inconsistent(path, f"intercept_ has shape {intercept.shape} for {K} output(s)")
     model.coef_ = coef
-    model.intercept_ = float(intercept) if intercept.ndim == 0 else intercept
+    model.intercept_ = intercept[()] if intercept.ndim == 0 else intercept  # NumPy scalar
     lr = arrays["learning_rate_"]
     model.learning_rate_ = float(lr) if attributes.get("learning_rate_is_scalar") else lr
     model.relative_grad_norm_ = arrays["relative_grad_norm_"]
