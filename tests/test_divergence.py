@@ -72,12 +72,18 @@ def test_auto_rolls_back_and_halves_when_the_curvature_is_underestimated() -> No
     np.testing.assert_allclose(result.W, W, rtol=1e-7)
 
 
-def test_overflowing_data_raises_instead_of_returning_nan() -> None:
+def test_data_whose_squares_overflow_is_rescaled_not_nan() -> None:
+    # issue 11 (9): exact powers of two bring the columns into range; the answer is that of
+    # the rescaled data, scaled back (it once raised; before that, it returned NaN)
     rng = np.random.default_rng(3)
-    X = rng.normal(size=(20, 2)) * 1e200
-    y = rng.normal(size=20) * 1e200
-    with pytest.raises(GradfitInputError, match=r"overflows float64.*rescale"):
-        GDRegressor(method="gd").fit(X, y)
+    X = rng.normal(size=(20, 2))
+    y = rng.normal(size=20)
+    big = GDRegressor(method="gd", tol=1e-10).fit(X * 1e200, y * 1e200)
+    small = GDRegressor(method="gd", tol=1e-10).fit(X, y)
+    np.testing.assert_allclose(big.coef_, small.coef_, rtol=1e-8)
+    np.testing.assert_allclose(big.intercept_ / 1e200, small.intercept_, rtol=1e-8, atol=1e-12)
+    with pytest.raises(GradfitInputError, match=r"too large.*rescale"):
+        GDRegressor(method="gd", alpha=0.1).fit(X * 1e200, y)
 
 
 def test_momentum_methods_restart_instead_of_diverging() -> None:

@@ -84,6 +84,10 @@ class Certificate:
         in float64 (1 or more: the data cannot determine the coefficients).
     reason : str
         One line: what was found.
+    rigorous : bool
+        Whether ``mu`` is exact (statistics engine, or Lanczos that became exact), so
+        that the bounds are guarantees; otherwise they are estimates (``mu`` from
+        Lanczos is an upper estimate of the smallest eigenvalue).
     """
 
     verified: bool
@@ -100,6 +104,7 @@ class Certificate:
     suboptimality_bound: F64
     attainable: float
     reason: str
+    rigorous: bool = True
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -119,6 +124,7 @@ class Certificate:
             "suboptimality_bound": [_json_float(v) for v in self.suboptimality_bound],
             "attainable": _json_float(self.attainable),
             "reason": self.reason,
+            "rigorous": self.rigorous,
         }
 
     def __str__(self) -> str:
@@ -136,7 +142,8 @@ class Certificate:
                 else ""
             )
             + f"; minimum norm: {self.minimum_norm}",
-            f"  ‖W − W*‖/‖W‖ ≤ {bound:.3g}; attainable κ·eps = {self.attainable:.3g}",
+            f"  ‖W − W*‖/‖W‖ ≤ {bound:.3g}{'' if self.rigorous else ' (μ estimated: indicative)'}"
+            f"; attainable κ·eps = {self.attainable:.3g}",
         ]
         return "\n".join(lines)
 
@@ -341,5 +348,7 @@ def certify(
         suboptimality_bound=np.asarray(sub_bound, dtype=np.float64),
         attainable=float(attainable),
         reason=reason,
+        # Lanczos in float32 arithmetic cannot resolve eigenvalues below ~eps32·L
+        rigorous=bool(curvature.exact) and (problem.engine == "stats" or dtype == np.float64),
     )
     return W, certificate

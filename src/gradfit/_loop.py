@@ -412,10 +412,11 @@ def solve(
         point = evaluate(problem, point.V)
         rel = relative_norms(point.G, reference)
     best.update(point, rel, n_iter)
-    if np.any(best.rel < rel):
-        # a later point is worse for some output (rounding floor, stopped early): return
-        # each output's best accepted iterate
-        point = evaluate(problem, np.where(best.rel < rel, best.V, point.V))
+    worse = 2 * best.rel < rel
+    if tol > 0 and np.any(worse):
+        # a later point is clearly worse for some output (drift at the rounding floor):
+        # return that output's best accepted iterate (tol=0 asks for the last one)
+        point = evaluate(problem, np.where(worse, best.V, point.V))
         rel = relative_norms(point.G, reference)
         history.event(n_iter, "best", "returned each output's best iterate")
     history.finish()
