@@ -14,6 +14,7 @@ from ._exceptions import (
 )
 from ._explain import explain
 from ._history import Event, History
+from ._inference import Inference, inference
 from .estimator import GDRegressor
 from .gradcheck import check_gradient
 
@@ -36,10 +37,12 @@ __all__ = [
     "GradfitInputError",
     "GradfitModelError",
     "History",
+    "Inference",
     "__version__",
     "check_gradient",
     "diagnose",
     "explain",
+    "inference",
     "load_model",
     "save_model",
 ]

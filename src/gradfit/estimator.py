@@ -18,6 +18,7 @@ from ._adapters import Built, find_adapter
 from ._checkpoint import Checkpointer, fingerprint
 from ._engine import ENGINES, make_problem
 from ._exceptions import ConvergenceWarning, GradfitInputError
+from ._inference import keep_statistics
 from ._loop import SolveResult, predicted_iterations, sgd_learning_rate, solve, solve_exact
 from ._objective import LeastSquaresProblem, Problem
 from ._rules import RULES, SCHEDULES
@@ -356,6 +357,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         self.engine_ = engine if problem.engine == engine else problem.engine
         self.engine_reason_ = reason
         self._store(result, problem, was_1d, built.dtype)
+        keep_statistics(self, problem, sample_weight)  # for gradfit.inference: no extra pass
         if built.to_output is not None:
             self.coef_ = built.to_output(self.coef_)
             if not was_1d:
