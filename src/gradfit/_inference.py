@@ -1248,7 +1248,11 @@ def _compute(
     df_model = float(p - (1 if fi else 0))
     with np.errstate(divide="ignore", invalid="ignore"):
         rsq = 1.0 - rss / tss
-        rsq_adj = 1.0 - (n - (1 if fi else 0)) / df_resid * (1.0 - rsq)
+        rsq_adj = (
+            1.0 - (n - (1 if fi else 0)) / df_resid * (1.0 - rsq)
+            if df_resid > 0
+            else np.full(K, np.nan)
+        )
     fvalue = np.full(K, np.nan)
     f_pvalue = np.full(K, np.nan)
     slopes = np.arange(1, q) if fi else np.arange(q)
