@@ -1002,6 +1002,8 @@ def inference(
     cov_type: str = "nonrobust",
     groups: Any = None,
     use_t: bool | None = None,
+    feature_names: list[str] | None = None,
+    target_names: list[str] | None = None,
     **fit_params: Any,
 ) -> Inference:
     """Standard errors, tests and intervals of a fitted ``GDRegressor`` (OLS/WLS, ``alpha=0``).
@@ -1028,6 +1030,9 @@ def inference(
         t rather than normal quantiles; by default (as statsmodels) True for
         ``"nonrobust"`` and False for the robust kinds. With clusters the t
         distribution has ``G − 1`` degrees of freedom.
+    feature_names, target_names : list of str, optional
+        Names for the table (default: the model's ``feature_names_in_``, else
+        ``x0, x1, …``; ``y`` or ``y0, y1, …``).
     **fit_params
         ``target=``, ``features=``, ``block_rows=`` for file inputs.
 
@@ -1095,9 +1100,18 @@ def inference(
             f"the data has {st.H.shape[0]} features and {st.B.shape[1]} outputs but the model "
             f"{D} and {K}: pass the data the model was fitted on"
         )
-    return _compute(
+    res = _compute(
         st, source, W_model, b_model, was_1d, model, cov_type, use_t, passes, stored is not None
     )
+    if feature_names is not None:
+        if len(feature_names) != D:
+            raise GradfitInputError(f"{len(feature_names)} feature names for {D} features")
+        res.param_names = (["const"] if fit_intercept else []) + [str(n) for n in feature_names]
+    if target_names is not None:
+        if len(target_names) != K:
+            raise GradfitInputError(f"{len(target_names)} target names for {K} outputs")
+        res.output_names = [str(n) for n in target_names]
+    return res
 
 
 def _compute(
@@ -1328,9 +1342,6 @@ def _feature_names(model: Any, D: int) -> list[str]:
 
 
 def _output_names(model: Any, K: int) -> list[str]:
-    names = getattr(model, "_inference_targets", None)
-    if names is not None and len(names) == K:
-        return [str(n) for n in names]
     return ["y"] if K == 1 else [f"y{k}" for k in range(K)]
 
 
@@ -1360,3 +1371,127 @@ def keep_statistics(model: Any, problem: Any, sample_weight: Any) -> None:
         "weight": total,
         "fit_intercept": bool(problem.fit_intercept),
     }
+
+
+# -- what a model file keeps for prediction intervals ------------------------------------------
+
+#: The arrays a model file holds for ``gradfit predict --interval`` (see docs/model-format.md).
+SAVED_ARRAYS = ("inference.cov_centred", "inference.x_mean", "inference.keep", "inference.sigma2")
+
+
+def saved_form(res: Inference) -> tuple[dict[str, NDArray[Any]], dict[str, Any]]:
+    """The arrays and JSON scalars a model file stores to give intervals later.
+
+    ``cov_centred`` (K, q, q) is the covariance of the identified parameters about the
+    training means ``x_mean`` (D,), ``keep`` the identified feature columns, ``sigma2``
+    (K,) the residual variance; the scalars are ``cov_type``, ``use_t``, ``df``
+    (the t quantiles' degrees of freedom) and ``fit_intercept``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gradfit import GDRegressor, inference
+    >>> X = np.arange(10.0)[:, None]; y = 2.0 * X[:, 0] + np.sin(X[:, 0])
+    >>> arrays, meta = saved_form(inference(GDRegressor().fit(X, y)))
+    >>> sorted(arrays), meta["cov_type"], meta["df"]
+    (['inference.cov_centred', 'inference.keep', 'inference.sigma2', 'inference.x_mean'], \
+'nonrobust', 8.0)
+    """
+    arrays = {
+        "inference.cov_centred": np.ascontiguousarray(res._cov_centred, dtype=np.float64),
+        "inference.x_mean": np.ascontiguousarray(res._x_mean, dtype=np.float64),
+        "inference.keep": np.ascontiguousarray(res._keep, dtype=np.int64),
+        "inference.sigma2": np.atleast_1d(np.asarray(res.sigma2, dtype=np.float64)),
+    }
+    meta = {
+        "cov_type": res.cov_type,
+        "use_t": bool(res.use_t),
+        "df": float(res._df_inference),
+        "fit_intercept": bool(res.fit_intercept),
+    }
+    return arrays, meta
+
+
+def check_saved(arrays: dict[str, NDArray[Any]], meta: Any, D: int, K: int) -> str | None:
+    """What is wrong with a model file's inference entries, or None if they agree.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> meta = {"cov_type": "HC1", "use_t": False, "df": 10.0, "fit_intercept": True}
+    >>> check_saved({}, meta, 2, 1)
+    'the inference arrays are missing'
+    >>> check_saved({}, {"cov_type": "HC1"}, 2, 1)
+    'the inference entry of the attributes is malformed'
+    """
+    if not isinstance(meta, dict) or not {"cov_type", "use_t", "df", "fit_intercept"} <= set(meta):
+        return "the inference entry of the attributes is malformed"
+    if any(name not in arrays for name in SAVED_ARRAYS):
+        return "the inference arrays are missing"
+    keep = arrays["inference.keep"]
+    q = keep.shape[0] + (1 if meta["fit_intercept"] else 0)
+    shapes = {
+        "inference.cov_centred": (K, q, q),
+        "inference.x_mean": (D,),
+        "inference.sigma2": (K,),
+    }
+    for name, shape in shapes.items():
+        if arrays[name].shape != shape:
+            return f"array {name} has shape {arrays[name].shape}, expected {shape}"
+    if keep.ndim != 1 or (keep.size and (keep.min() < 0 or keep.max() >= D)):
+        return "array inference.keep does not index the features"
+    return None
+
+
+def saved_intervals(
+    model: Any, X: Any, level: float = 0.95, kind: str = "obs"
+) -> NDArray[np.float64]:
+    """``[prediction, lower, upper]`` (n, K, 3) from what a loaded model file kept.
+
+    The prediction is the model's own; the interval's half-width comes from the stored
+    covariance (a ``1 − level`` two-sided interval, t or normal as at fit time).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gradfit import GDRegressor, inference
+    >>> X = np.arange(10.0)[:, None]; y = 2.0 * X[:, 0] + np.sin(X[:, 0])
+    >>> model = GDRegressor(method="exact").fit(X, y)
+    >>> arrays, meta = saved_form(inference(model))
+    >>> model._saved_inference = (arrays, meta)
+    >>> np.round(saved_intervals(model, [[4.5]]), 3)
+    array([[[ 9.196,  7.42 , 10.971]]])
+    """
+    saved = getattr(model, "_saved_inference", None)
+    if saved is None:
+        raise GradfitInputError(
+            "the model holds no inference (covariance and σ²) to give intervals from: fit it "
+            "with `gradfit fit … --inference nonrobust -o model.gfm` (or HC1, HC3, cluster:COL)"
+        )
+    if not 0.0 < level < 1.0:
+        raise GradfitInputError(f"interval level {level!r}: use a level in (0, 1), e.g. 0.95")
+    if kind not in ("mean", "obs"):
+        raise GradfitInputError(f"kind={kind!r}: use 'mean' or 'obs'")
+    arrays, meta = saved
+    from ._validation import as_design_matrix
+
+    X_arr = np.asarray(as_design_matrix(X, check_scale=False)[0], dtype=np.float64)
+    W, b, _ = _model_arrays(model)
+    fi = bool(meta["fit_intercept"])
+    params = np.vstack([b[None, :], W]) if fi else W
+    alpha = 1.0 - level
+    if meta["use_t"]:
+        q = float(stats.t.isf(alpha / 2.0, meta["df"]))
+    else:
+        q = float(stats.norm.isf(alpha / 2.0))
+    return interval_bounds(
+        X_arr,
+        params,
+        arrays["inference.cov_centred"],
+        arrays["inference.x_mean"],
+        np.asarray(arrays["inference.keep"], dtype=np.intp),
+        arrays["inference.sigma2"],
+        fi,
+        q,
+        kind,
+    )
