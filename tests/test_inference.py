@@ -411,3 +411,163 @@ def test_dask_one_compute_for_the_robust_pass():
     finally:
         client.close()
         cluster.close()
+
+
+# -- the command line, model files and the report ----------------------------------------------
+
+
+@pytest.fixture
+def diabetes_csv(tmp_path):
+    from sklearn.datasets import load_diabetes
+
+    frame = load_diabetes(as_frame=True, scaled=False).frame.rename(
+        columns={"target": "progression"}
+    )
+    frame.insert(0, "clinic", np.arange(len(frame)) % 9)
+    path = tmp_path / "diabetes.csv"
+    frame.to_csv(path, index=False)
+    return path, frame
+
+
+def test_cli_fit_inference_json_equals_statsmodels(diabetes_csv, capsys):
+    import json
+
+    from gradfit.cli import main
+
+    path, frame = diabetes_csv
+    features = [c for c in frame.columns if c not in ("clinic", "progression")]
+    X, y = frame[features].to_numpy(), frame["progression"].to_numpy()
+    for spec, cov_type in (
+        ("nonrobust", "nonrobust"),
+        ("hc3", "HC3"),
+        ("cluster:clinic", "cluster"),
+    ):
+        code = main(
+            ["fit", str(path), "-t", "progression", "--inference", spec, "--json"]
+            + ([] if cov_type == "cluster" else ["-f", *features])
+        )
+        out = json.loads(capsys.readouterr().out)
+        assert code == 0
+        table = out["inference"]
+        assert table["cov_type"] == cov_type and out["features"] == features
+        ref = reference(y, X, cov_type=cov_type, groups=frame["clinic"].to_numpy())
+        rows = table["coefficients"]
+        assert [r["term"] for r in rows] == ["const", *features]
+        close([r["estimate"] for r in rows], ref.params)
+        close([r["std_err"] for r in rows], ref.bse)
+        close([r["p_value"] for r in rows], ref.pvalues)
+        close([[r["ci_lower"], r["ci_upper"]] for r in rows], ref.conf_int())
+    code = main(["fit", str(path), "-t", "progression", "--inference", "HC1"])
+    text = capsys.readouterr().out
+    assert code == 0 and "cov_type=HC1" in text and "std err" in text
+
+
+def test_cli_predict_interval_from_the_model_file(diabetes_csv, tmp_path, capsys):
+    from gradfit.cli import main
+
+    path, frame = diabetes_csv
+    features = [c for c in frame.columns if c not in ("clinic", "progression")]
+    model_path = tmp_path / "m.gfm"
+    assert (
+        main(
+            [
+                "fit",
+                str(path),
+                "-t",
+                "progression",
+                "-f",
+                *features,
+                "--inference",
+                "nonrobust",
+                "-o",
+                str(model_path),
+                "-q",
+            ]
+        )
+        == 0
+    )
+    out = tmp_path / "p.csv"
+    for kind, lower, upper in (
+        ("obs", "obs_ci_lower", "obs_ci_upper"),
+        ("mean", "mean_ci_lower", "mean_ci_upper"),
+    ):
+        assert (
+            main(
+                [
+                    "predict",
+                    str(model_path),
+                    str(path),
+                    "--interval",
+                    "0.9",
+                    "--interval-kind",
+                    kind,
+                    "-o",
+                    str(out),
+                    "-q",
+                ]
+            )
+            == 0
+        )
+        got = pd.read_csv(out)
+        X = frame[features].to_numpy()
+        ref = reference(frame["progression"].to_numpy(), X)
+        expected = ref.get_prediction(sm.add_constant(X)).summary_frame(0.1)
+        # the model's own (iterative) prediction is the centre: compare to a fraction of the width
+        width = (expected[upper] - expected[lower]).to_numpy()
+        assert np.max(np.abs(got["lower_progression"] - expected[lower]) / width) < 1e-6
+        assert np.max(np.abs(got["upper_progression"] - expected[upper]) / width) < 1e-6
+    # a model saved without inference cannot give intervals: one line, exit 2
+    plain = tmp_path / "plain.gfm"
+    assert main(["fit", str(path), "-t", "progression", "-o", str(plain), "-q"]) == 0
+    capsys.readouterr()
+    assert main(["predict", str(plain), str(path), "--interval", "0.95"]) == 2
+    err = capsys.readouterr().err
+    assert "--inference" in err and len(err.strip().splitlines()) == 1
+
+
+def test_cli_refuses_bad_inference_requests(diabetes_csv, capsys):
+    from gradfit.cli import main
+
+    path, _ = diabetes_csv
+    assert main(["fit", str(path), "-t", "progression", "--inference", "HC4"]) == 2
+    assert main(["fit", str(path), "-t", "progression", "--inference", "cluster:nope"]) == 2
+    assert main(["fit", str(path), "-t", "progression", "--inference", "HC1", "--alpha", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "HC4" in err and "'nope'" in err and "--alpha" in err
+
+
+def test_model_file_keeps_inference_and_rejects_a_damaged_entry(tmp_path):
+    from gradfit import load_model, save_model
+    from gradfit._inference import saved_intervals
+
+    X, y, _, _ = heteroskedastic()
+    model = GDRegressor(method="exact").fit(X, y)
+    res = inference(model, X, y, cov_type="HC3")
+    path = save_model(model, tmp_path / "m.gfm", inference=res)
+    loaded = load_model(path)
+    X_new = X[:5] * 1.5
+    close(
+        saved_intervals(loaded, X_new, 0.95, "mean")[:, 0, :],
+        res.predict_interval(X_new, kind="mean"),
+        rtol=1e-12,
+    )
+    # a file without the entry (as every file written before it) still loads
+    assert not hasattr(load_model(save_model(model, tmp_path / "old.gfm")), "_saved_inference")
+    from gradfit._inference import check_saved
+
+    arrays, meta = loaded._saved_inference
+    broken = dict(arrays, **{"inference.sigma2": np.ones(3)})
+    assert "inference.sigma2" in check_saved(broken, meta, 3, 1)
+
+
+def test_report_shows_the_table_and_a_coefficient_plot(tmp_path):
+    from gradfit.report import write_report
+
+    X, y, _, _ = heteroskedastic()
+    model = GDRegressor().fit(X, y)
+    res = inference(model, X, y, cov_type="HC1")
+    page = write_report(
+        tmp_path / "r.html", model, X, y, explanation=False, inference=res
+    ).read_text(encoding="utf-8")
+    assert "<h3>Inference</h3>" in page and "alt='coefficient plot of y'" in page
+    assert "cov_type=HC1" in page
