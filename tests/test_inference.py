@@ -571,3 +571,17 @@ def test_report_shows_the_table_and_a_coefficient_plot(tmp_path):
     ).read_text(encoding="utf-8")
     assert "<h3>Inference</h3>" in page and "alt='coefficient plot of y'" in page
     assert "cov_type=HC1" in page
+
+
+def test_near_perfect_fit_recomputes_the_residuals_from_the_data():
+    rng = np.random.default_rng(21)
+    X = rng.normal(size=(300, 3)) + 10.0
+    y = X @ [1.0, 2.0, 3.0] + 5.0 + 1e-6 * rng.normal(size=300)  # R² = 1 − 1e-13
+    model = GDRegressor(method="exact").fit(X, y)
+    alone = inference(model)  # yy − βᵀB has lost most of its digits: said, not hidden
+    assert alone.passes == 0 and any("few correct digits" in n for n in alone.notes)
+    res = inference(model, X, y)  # with the data: one pass for the residuals
+    assert res.passes == 1 and not any("few correct digits" in n for n in res.notes)
+    ref = reference(y, X)
+    close(res.sigma2, ref.scale, rtol=1e-6)
+    close(res.bse, ref.bse, rtol=1e-6)

@@ -33,12 +33,14 @@ penalised estimator.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 from scipy import linalg, stats
+from scipy.linalg import blas
 
 from ._exceptions import GradfitInputError
 
@@ -56,7 +58,7 @@ RANK_TOL = 1e-10
 
 #: Relative rounding of ``RSS = yy − βᵀB`` above which the residual sum of squares is
 #: recomputed from the data when the data is at hand.
-RSS_CANCEL_LIMIT = 1e-10
+RSS_CANCEL_LIMIT = 1e-8
 
 
 # -- the statistics and the passes --------------------------------------------------------
@@ -102,6 +104,7 @@ class _Plan:
     x_mean: F64  # (D,)
     weight: float
     bread_x: F64  # (r, r) = (X_cᵀΩX_c)⁻¹ on the identified columns
+    bread_chol: F64  # its lower Cholesky factor (for the leverages)
     fit_intercept: bool
     cov_type: str
     check: tuple[F64, float] | None = None  # (Σω x, Σω) expected, to recognise the data
@@ -137,13 +140,13 @@ def _block_partial(
         return out
     U = Y - (X @ plan.beta + plan.intercept)
     Xk = X[:, plan.keep] - plan.x_mean[plan.keep]
-    Z = np.column_stack([np.ones(n), Xk]) if plan.fit_intercept else Xk
     E = U if w is None else U * w[:, None]  # whitened residuals times √ω: ω u
     out.rss = np.einsum("ij,ij->j", U, E)
     if plan.cov_type == "rss":
         return out
     if plan.cov_type == "cluster":
         assert g is not None
+        Z = np.column_stack([np.ones(n), Xk]) if plan.fit_intercept else Xk
         keys, inverse = np.unique(np.asarray(g), return_inverse=True)
         S = Z[:, :, None] * E[:, None, :]  # (n, p, K) scores
         order = np.argsort(inverse, kind="stable")
@@ -153,7 +156,13 @@ def _block_partial(
         return out
     C = E * E  # (ω u)²
     if plan.cov_type in ("HC2", "HC3"):
-        h = np.einsum("ij,ij->i", Xk @ plan.bread_x, Xk)
+        # h = ω (1/Σω + x_cᵀ H⁻¹ x_c) = ω (1/Σω + ‖Lᵀx_c‖²) with H⁻¹ = L Lᵀ: one triangular
+        # product per block (half the flops of a general one); Xkᵀ is Fortran-ordered, no copy
+        if plan.bread_chol.size:
+            T = blas.dtrmm(1.0, plan.bread_chol, Xk.T, trans_a=1, lower=1)
+            h = np.einsum("ij,ij->j", T, T)
+        else:
+            h = np.zeros(n)
         if plan.fit_intercept:
             h += 1.0 / plan.weight
         if w is not None:
@@ -163,7 +172,19 @@ def _block_partial(
         with np.errstate(divide="ignore"):
             factor = 1.0 / one_minus if plan.cov_type == "HC2" else 1.0 / one_minus**2
         C = C * factor[:, None]
-    out.meat = np.stack([(Z * C[:, k : k + 1]).T @ Z for k in range(C.shape[1])])
+    # the meat Σ c z̃z̃ᵀ with z̃ = [1, x_c]: one symmetric rank-k update of √c·x_c per output
+    q = Xk.shape[1] + (1 if plan.fit_intercept else 0)
+    out.meat = np.empty((C.shape[1], q, q))
+    with np.errstate(invalid="ignore"):
+        root = np.sqrt(C)
+    for k in range(C.shape[1]):
+        A = Xk * root[:, k : k + 1]
+        if plan.fit_intercept:
+            out.meat[k, 0, 0] = C[:, k].sum()
+            out.meat[k, 1:, 0] = out.meat[k, 0, 1:] = A.T @ root[:, k]
+            out.meat[k, 1:, 1:] = A.T @ A
+        else:
+            out.meat[k] = A.T @ A
     return out
 
 
@@ -636,8 +657,11 @@ class Inference:
         """
         if kind not in ("mean", "obs"):
             raise GradfitInputError(f"kind={kind!r}: use 'mean' or 'obs'")
-        from ._validation import as_design_matrix
+        from ._validation import _is_dataframe, as_design_matrix
 
+        names = self.param_names[1:] if self.fit_intercept else self.param_names
+        if _is_dataframe(X_new) and all(n in X_new.columns for n in names):
+            X_new = X_new[names]  # by name, in the fitted order
         X = np.asarray(as_design_matrix(X_new, name="X_new", check_scale=False)[0], float)
         D = self._x_mean.shape[0]
         if X.shape[1] != D:
@@ -1071,22 +1095,38 @@ def inference(
     fit_intercept = bool(getattr(model, "fit_intercept", True))
     D, K = W_model.shape
     stored = getattr(model, "_inference_stats", None)
-    source: _Source | None = None
-    if X is not None:
-        source = _source(model, X, y, sample_weight, groups, dict(fit_params))
-    elif y is not None or sample_weight is not None or groups is not None:
+    if X is None and (y is not None or sample_weight is not None or groups is not None):
         raise GradfitInputError("y, sample_weight and groups need X: pass the fitted data")
-    if cov_type != "nonrobust" and source is None:
+    if cov_type != "nonrobust" and X is None:
         raise GradfitInputError(
             f"cov_type={cov_type!r} needs the residuals row by row: pass the data the model "
             "was fitted on, inference(model, X, y, cov_type=...)"
         )
+    made: list[_Source] = []
+
+    def get_source() -> _Source | None:
+        """The input, validated on first use (nonrobust from kept statistics never reads it)."""
+        if X is None:
+            return None
+        if not made:
+            made.append(_source(model, X, y, sample_weight, groups, dict(fit_params)))
+            if stored is not None:
+                _check_same_rows(made[0], _Stats(**stored))
+        return made[0]
+
     passes = 0
+    source: _Source | None = None
     if stored is not None:
         st = _Stats(**stored)
-        if source is not None:
-            _check_same_rows(source, st)
-    elif source is not None:
+        rows = getattr(X, "shape", (None,))[0] if X is not None else None
+        if isinstance(rows, int) and rows != st.n:
+            raise GradfitInputError(
+                f"X has {rows} rows but the model was fitted on {st.n}; inference is about "
+                "the fitted data: pass the same rows (and weights)"
+            )
+        if cov_type != "nonrobust":
+            source = get_source()
+    elif (source := get_source()) is not None:
         raw = source.statistics(fit_intercept)
         st = _stats_from_dict(raw, source.weight, fit_intercept)
         passes += int(raw.get("passes", 1))
@@ -1101,7 +1141,7 @@ def inference(
             f"{D} and {K}: pass the data the model was fitted on"
         )
     res = _compute(
-        st, source, W_model, b_model, was_1d, model, cov_type, use_t, passes, stored is not None
+        st, get_source, W_model, b_model, was_1d, model, cov_type, use_t, passes, stored is not None
     )
     if feature_names is not None:
         if len(feature_names) != D:
@@ -1116,7 +1156,7 @@ def inference(
 
 def _compute(
     st: _Stats,
-    source: _Source | None,
+    get_source: Callable[[], _Source | None],
     W_model: F64,
     b_model: F64,
     was_1d: bool,
@@ -1161,8 +1201,8 @@ def _compute(
     cancelling = bool(
         np.any(64 * eps * (D + 1) * st.yy > RSS_CANCEL_LIMIT * np.maximum(rss, 1e-300))
     )
-    if cov_type != "nonrobust" or (cancelling and source is not None):
-        assert source is not None
+    source = get_source() if cov_type != "nonrobust" or cancelling else None
+    if source is not None:
         plan = _Plan(
             beta=beta,
             intercept=intercept,
@@ -1170,6 +1210,7 @@ def _compute(
             x_mean=st.x_mean if fi else np.zeros(D),
             weight=st.weight,
             bread_x=bread_x,
+            bread_chol=_cholesky_or_empty(bread_x),
             fit_intercept=fi,
             cov_type=cov_type if cov_type != "nonrobust" else "rss",
             check=(st.x_mean * st.weight, st.weight) if from_fit else None,
@@ -1332,6 +1373,18 @@ def _compute(
         _was_1d=was_1d,
         notes=notes,
     )
+
+
+def _cholesky_or_empty(A: F64) -> F64:
+    """Lower Cholesky factor of a positive definite ``A`` (Fortran order), or (0, 0)."""
+    if A.size == 0:
+        return np.zeros((0, 0))
+    try:
+        return np.asfortranarray(linalg.cholesky(A, lower=True, check_finite=False))
+    except linalg.LinAlgError:  # rounding made it indefinite: a square root by eigenvalues
+        ev, Q = linalg.eigh(A)
+        R = Q * np.sqrt(np.maximum(ev, 0.0))  # R Rᵀ = A; any factor serves ‖Rᵀx‖²
+        return np.asfortranarray(linalg.qr(R.T, mode="r")[0].T)
 
 
 def _feature_names(model: Any, D: int) -> list[str]:
