@@ -43,6 +43,7 @@ from scipy import linalg, stats
 from scipy.linalg import blas
 
 from ._exceptions import GradfitInputError
+from ._loop import quiet_blas
 
 __all__ = ["COV_TYPES", "RANK_TOL", "Inference", "inference"]
 
@@ -1169,33 +1170,34 @@ def _compute(
     D, K = st.B.shape
     fi = st.fit_intercept
     notes: list[str] = []
-    # scaled, centred normal equations; identified columns in order
-    scale = np.sqrt(np.maximum(np.diag(st.H), 0.0))
-    safe = np.where(scale > 0, scale, 1.0)
-    Hs = st.H / np.outer(safe, safe)
-    keep = identified_columns(Hs)
-    r = len(keep)
-    beta = np.zeros((D, K))
-    bread_x = np.zeros((r, r))
-    if r:
-        factor = linalg.cho_factor(Hs[np.ix_(keep, keep)], lower=True, check_finite=False)
-        sk = safe[keep]
-        beta[keep] = linalg.cho_solve(factor, st.B[keep] / sk[:, None]) / sk[:, None]
-        inv_s = linalg.cho_solve(factor, np.eye(r))
-        bread_x = 0.5 * (inv_s + inv_s.T) / np.outer(sk, sk)
-    intercept = st.y_mean - st.x_mean @ beta if fi else np.zeros(K)
-    if r < D:
-        names_all = _feature_names(model, D)
-        dropped = [names_all[j] for j in range(D) if j not in set(keep.tolist())]
-        notes.append(
-            f"not identified (a linear combination of earlier columns"
-            f"{', or constant' if fi else ''}): {', '.join(dropped)}"
-        )
-    # residual sum of squares from the statistics: RSS = yy − βᵀB at the solution
-    rss = np.maximum(st.yy - np.einsum("ij,ij->j", beta, st.B), 0.0)
-    p = r + (1 if fi else 0)
-    n = st.n
-    df_resid = float(n - p)
+    with quiet_blas():  # D×D algebra: BLAS threads only spin (see _loop.quiet_blas)
+        # scaled, centred normal equations; identified columns in order
+        scale = np.sqrt(np.maximum(np.diag(st.H), 0.0))
+        safe = np.where(scale > 0, scale, 1.0)
+        Hs = st.H / np.outer(safe, safe)
+        keep = identified_columns(Hs)
+        r = len(keep)
+        beta = np.zeros((D, K))
+        bread_x = np.zeros((r, r))
+        if r:
+            factor = linalg.cho_factor(Hs[np.ix_(keep, keep)], lower=True, check_finite=False)
+            sk = safe[keep]
+            beta[keep] = linalg.cho_solve(factor, st.B[keep] / sk[:, None]) / sk[:, None]
+            inv_s = linalg.cho_solve(factor, np.eye(r))
+            bread_x = 0.5 * (inv_s + inv_s.T) / np.outer(sk, sk)
+        intercept = st.y_mean - st.x_mean @ beta if fi else np.zeros(K)
+        if r < D:
+            names_all = _feature_names(model, D)
+            dropped = [names_all[j] for j in range(D) if j not in set(keep.tolist())]
+            notes.append(
+                f"not identified (a linear combination of earlier columns"
+                f"{', or constant' if fi else ''}): {', '.join(dropped)}"
+            )
+        # residual sum of squares from the statistics: RSS = yy − βᵀB at the solution
+        rss = np.maximum(st.yy - np.einsum("ij,ij->j", beta, st.B), 0.0)
+        p = r + (1 if fi else 0)
+        n = st.n
+        df_resid = float(n - p)
     partial: _Partial | None = None
     eps = np.finfo(np.float64).eps
     cancelling = bool(
@@ -1237,105 +1239,106 @@ def _compute(
             "R² is so close to 1 that the residual sum of squares from the statistics has "
             "few correct digits; pass X and y to recompute it from the residuals"
         )
-    with np.errstate(divide="ignore", invalid="ignore"):
-        sigma2 = rss / df_resid if df_resid > 0 else np.full(K, np.nan)
-    if df_resid <= 0:
-        notes.append(f"df_resid = {df_resid:g}: no residual degrees of freedom, σ² is unknown")
-    # the bread in centred coordinates z̃ = [1, x_keep − x̄_keep]
-    q = p
-    bread_c = np.zeros((q, q))
-    if fi:
-        bread_c[0, 0] = 1.0 / st.weight
-        bread_c[1:, 1:] = bread_x
-    else:
-        bread_c[:, :] = bread_x
-    cov_c = np.empty((K, q, q))
-    n_groups: int | None = None
-    df_inference = df_resid
-    if cov_type == "nonrobust":
-        for k in range(K):
-            cov_c[k] = sigma2[k] * bread_c
-    else:
-        assert partial is not None
-        if cov_type == "cluster":
-            assert partial.scores is not None and partial.keys is not None
-            n_groups = int(partial.keys.shape[0])
-            G = n_groups
-            if G < 2:
-                raise GradfitInputError(
-                    "cov_type='cluster' needs at least two clusters; groups has one label"
-                )
-            correction = (G / (G - 1.0)) * ((n - 1.0) / (n - p))
-            for k in range(K):
-                S = partial.scores[:, :, k]
-                cov_c[k] = correction * (bread_c @ (S.T @ S) @ bread_c)
-            df_inference = float(G - 1)
+    with quiet_blas():  # D×D algebra: BLAS threads only spin (see _loop.quiet_blas)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            sigma2 = rss / df_resid if df_resid > 0 else np.full(K, np.nan)
+        if df_resid <= 0:
+            notes.append(f"df_resid = {df_resid:g}: no residual degrees of freedom, σ² is unknown")
+        # the bread in centred coordinates z̃ = [1, x_keep − x̄_keep]
+        q = p
+        bread_c = np.zeros((q, q))
+        if fi:
+            bread_c[0, 0] = 1.0 / st.weight
+            bread_c[1:, 1:] = bread_x
         else:
-            assert partial.meat is not None
-            if cov_type in ("HC2", "HC3") and partial.hmax >= 1.0 - 1e-12:
-                notes.append(
-                    f"a row has leverage h = {partial.hmax:.6g} ≈ 1 (it alone determines a "
-                    f"coefficient); {cov_type} divides by 1 − h and is infinite or undefined"
-                )
-            scale_hc = n / (n - p) if cov_type == "HC1" else 1.0
+            bread_c[:, :] = bread_x
+        cov_c = np.empty((K, q, q))
+        n_groups: int | None = None
+        df_inference = df_resid
+        if cov_type == "nonrobust":
             for k in range(K):
-                cov_c[k] = scale_hc * (bread_c @ partial.meat[k] @ bread_c)
-    cov_c = 0.5 * (cov_c + np.swapaxes(cov_c, 1, 2))
-    # back to the user's coordinates: b = b̃ − x̄ᵀW  (T = [[1, −x̄ᵀ], [0, I]])
-    T = np.eye(q)
-    if fi:
-        T[0, 1:] = -st.x_mean[keep]
-    cov_u = np.einsum("ij,kjl,ml->kim", T, cov_c, T)
-    idx = np.concatenate([[0], 1 + keep]) if fi else keep
-    P = D + (1 if fi else 0)
-    cov = np.full((K, P, P), np.nan)
-    cov[:, idx[:, None], idx[None, :]] = cov_u
-    params = np.full((P, K), np.nan)
-    if fi:
-        params[0] = intercept
-    params[(1 if fi else 0) + keep] = beta[keep]
-    with np.errstate(invalid="ignore"):
-        bse = np.sqrt(np.einsum("kii->ik", cov))
-    identified = np.zeros(P, dtype=bool)
-    identified[idx] = True
-    # goodness of fit (statsmodels: centred TSS with an intercept, uncentred without)
-    tss = st.yy  # centred with an intercept; without one the statistics are uncentred
-    df_model = float(p - (1 if fi else 0))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rsq = 1.0 - rss / tss
-        rsq_adj = (
-            1.0 - (n - (1 if fi else 0)) / df_resid * (1.0 - rsq)
-            if df_resid > 0
-            else np.full(K, np.nan)
-        )
-    fvalue = np.full(K, np.nan)
-    f_pvalue = np.full(K, np.nan)
-    slopes = np.arange(1, q) if fi else np.arange(q)
-    use_t_final = (cov_type == "nonrobust") if use_t is None else bool(use_t)
-    df_denom = df_inference if cov_type == "cluster" else df_resid
-    if len(slopes) and df_denom > 0:
-        for k in range(K):
-            est = (params[idx, k])[slopes]
-            C = cov_u[k][np.ix_(slopes, slopes)]
-            try:
-                sol = linalg.solve(C, est, assume_a="pos", check_finite=False)
-                fvalue[k] = float(est @ sol) / len(slopes)
-                f_pvalue[k] = float(stats.f.sf(fvalue[k], len(slopes), df_denom))
-            except (linalg.LinAlgError, ValueError):
-                pass
-    # the model's coefficients against the exact solution, in standard errors
-    gap = 0.0
-    model_params = np.vstack([b_model[None, :], W_model]) if fi else W_model
-    with np.errstate(divide="ignore", invalid="ignore"):
-        diff = np.abs(model_params[idx] - params[idx]) / bse[idx]
-    if r == D and np.any(np.isfinite(diff)):
-        gap = float(np.nanmax(diff))
-        if gap > 0.01:
-            notes.append(
-                f"the model's coefficients differ from the exact least-squares solution by "
-                f"up to {gap:.3g} standard errors (an iterative fit stops at tol); the table "
-                "is about the exact solution — refit with a smaller tol or method='exact'"
+                cov_c[k] = sigma2[k] * bread_c
+        else:
+            assert partial is not None
+            if cov_type == "cluster":
+                assert partial.scores is not None and partial.keys is not None
+                n_groups = int(partial.keys.shape[0])
+                G = n_groups
+                if G < 2:
+                    raise GradfitInputError(
+                        "cov_type='cluster' needs at least two clusters; groups has one label"
+                    )
+                correction = (G / (G - 1.0)) * ((n - 1.0) / (n - p))
+                for k in range(K):
+                    S = partial.scores[:, :, k]
+                    cov_c[k] = correction * (bread_c @ (S.T @ S) @ bread_c)
+                df_inference = float(G - 1)
+            else:
+                assert partial.meat is not None
+                if cov_type in ("HC2", "HC3") and partial.hmax >= 1.0 - 1e-12:
+                    notes.append(
+                        f"a row has leverage h = {partial.hmax:.6g} ≈ 1 (it alone determines a "
+                        f"coefficient); {cov_type} divides by 1 − h and is infinite or undefined"
+                    )
+                scale_hc = n / (n - p) if cov_type == "HC1" else 1.0
+                for k in range(K):
+                    cov_c[k] = scale_hc * (bread_c @ partial.meat[k] @ bread_c)
+        cov_c = 0.5 * (cov_c + np.swapaxes(cov_c, 1, 2))
+        # back to the user's coordinates: b = b̃ − x̄ᵀW  (T = [[1, −x̄ᵀ], [0, I]])
+        T = np.eye(q)
+        if fi:
+            T[0, 1:] = -st.x_mean[keep]
+        cov_u = T @ cov_c @ T.T  # (K, q, q), batched
+        idx = np.concatenate([[0], 1 + keep]) if fi else keep
+        P = D + (1 if fi else 0)
+        cov = np.full((K, P, P), np.nan)
+        cov[:, idx[:, None], idx[None, :]] = cov_u
+        params = np.full((P, K), np.nan)
+        if fi:
+            params[0] = intercept
+        params[(1 if fi else 0) + keep] = beta[keep]
+        with np.errstate(invalid="ignore"):
+            bse = np.sqrt(np.einsum("kii->ik", cov))
+        identified = np.zeros(P, dtype=bool)
+        identified[idx] = True
+        # goodness of fit (statsmodels: centred TSS with an intercept, uncentred without)
+        tss = st.yy  # centred with an intercept; without one the statistics are uncentred
+        df_model = float(p - (1 if fi else 0))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rsq = 1.0 - rss / tss
+            rsq_adj = (
+                1.0 - (n - (1 if fi else 0)) / df_resid * (1.0 - rsq)
+                if df_resid > 0
+                else np.full(K, np.nan)
             )
+        fvalue = np.full(K, np.nan)
+        f_pvalue = np.full(K, np.nan)
+        slopes = np.arange(1, q) if fi else np.arange(q)
+        use_t_final = (cov_type == "nonrobust") if use_t is None else bool(use_t)
+        df_denom = df_inference if cov_type == "cluster" else df_resid
+        if len(slopes) and df_denom > 0:
+            for k in range(K):
+                est = (params[idx, k])[slopes]
+                C = cov_u[k][np.ix_(slopes, slopes)]
+                try:
+                    sol = linalg.solve(C, est, assume_a="pos", check_finite=False)
+                    fvalue[k] = float(est @ sol) / len(slopes)
+                    f_pvalue[k] = float(stats.f.sf(fvalue[k], len(slopes), df_denom))
+                except (linalg.LinAlgError, ValueError):
+                    pass
+        # the model's coefficients against the exact solution, in standard errors
+        gap = 0.0
+        model_params = np.vstack([b_model[None, :], W_model]) if fi else W_model
+        with np.errstate(divide="ignore", invalid="ignore"):
+            diff = np.abs(model_params[idx] - params[idx]) / bse[idx]
+        if r == D and np.any(np.isfinite(diff)):
+            gap = float(np.nanmax(diff))
+            if gap > 0.01:
+                notes.append(
+                    f"the model's coefficients differ from the exact least-squares solution by "
+                    f"up to {gap:.3g} standard errors (an iterative fit stops at tol); the table "
+                    "is about the exact solution — refit with a smaller tol or method='exact'"
+                )
 
     def shaped(a: Any) -> Any:
         a = np.asarray(a)
