@@ -33,6 +33,7 @@ penalised estimator.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -170,9 +171,11 @@ def _block_partial(
             h *= w
         out.hmax = float(np.max(h))
         one_minus = np.maximum(1.0 - h, 0.0)
-        with np.errstate(divide="ignore"):
+        # h = 1 makes the factor infinite and (its residual being 0) the meat undefined:
+        # NaN, with a note from the caller, rather than a warning or a finite number
+        with np.errstate(divide="ignore", invalid="ignore"):
             factor = 1.0 / one_minus if plan.cov_type == "HC2" else 1.0 / one_minus**2
-        C = C * factor[:, None]
+            C = C * factor[:, None]
     # the meat Σ c z̃z̃ᵀ with z̃ = [1, x_c]: one symmetric rank-k update of √c·x_c per output
     q = Xk.shape[1] + (1 if plan.fit_intercept else 0)
     out.meat = np.empty((C.shape[1], q, q))
@@ -1320,12 +1323,16 @@ def _compute(
             for k in range(K):
                 est = (params[idx, k])[slopes]
                 C = cov_u[k][np.ix_(slopes, slopes)]
+                if not (np.all(np.isfinite(C)) and np.all(np.isfinite(est))):
+                    continue  # an undefined covariance (e.g. a leverage of 1): F is too
                 try:
-                    sol = linalg.solve(C, est, assume_a="pos", check_finite=False)
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("error", linalg.LinAlgWarning)
+                        sol = linalg.solve(C, est, assume_a="pos", check_finite=False)
                     fvalue[k] = float(est @ sol) / len(slopes)
                     f_pvalue[k] = float(stats.f.sf(fvalue[k], len(slopes), df_denom))
-                except (linalg.LinAlgError, ValueError):
-                    pass
+                except (linalg.LinAlgError, linalg.LinAlgWarning, ValueError):
+                    pass  # a singular covariance (fewer clusters than slopes): F undefined
         # the model's coefficients against the exact solution, in standard errors
         gap = 0.0
         model_params = np.vstack([b_model[None, :], W_model]) if fi else W_model
