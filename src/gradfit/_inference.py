@@ -571,12 +571,12 @@ class Inference:
     passes: int
     coef_gap: float
     fit_intercept: bool
-    _cov: F64  # (K, p, p) in the user's coordinates
-    _cov_centred: F64  # (K, q, q) on the identified parameters about x̄
-    _x_mean: F64
-    _keep: NDArray[np.intp]
-    _df_inference: float
-    _was_1d: bool
+    _cov: F64 = field(repr=False)  # (K, p, p) in the user's coordinates
+    _cov_centred: F64 = field(repr=False)  # (K, q, q) on the identified parameters about x̄
+    _x_mean: F64 = field(repr=False)
+    _keep: NDArray[np.intp] = field(repr=False)
+    _df_inference: float = field(repr=False)
+    _was_1d: bool = field(repr=False)
     notes: list[str] = field(default_factory=list)
 
     # -- statsmodels' vocabulary ------------------------------------------------------
