@@ -589,3 +589,12 @@ def test_near_perfect_fit_recomputes_the_residuals_from_the_data():
     ref = reference(y, X)
     close(res.sigma2, ref.scale, rtol=1e-6)
     close(res.bse, ref.bse, rtol=1e-6)
+
+
+def test_a_model_streamed_by_partial_fit_keeps_no_statistics():
+    X, y, _, _ = heteroskedastic()
+    model = GDRegressor(method="cg").fit(X, y)
+    assert inference(model).passes == 0
+    model.set_params(method="sgd").partial_fit(X, y)  # the coefficients are no longer the fit's
+    with pytest.raises(GradfitInputError, match="kept no sufficient statistics"):
+        inference(model)
