@@ -233,10 +233,19 @@ def test_demo_report_in_a_browser(browser, tmp_path) -> None:
     with open_page(browser, page, tmp_path) as tools:
         result = inspect(tools, page, tmp_path)
     check(result, html)
-    # diabetes: loss, residuals, sweep; linnerud: loss, loss per target, 3 residuals, sweep
-    assert len(result["images"]) == 9
+    # diabetes: loss, coefficient plot, residuals, sweep; linnerud: loss, loss per target,
+    # 3 residuals, sweep
+    assert len(result["images"]) == 10
     text = result["text"]
-    for heading in ("Data", "Fit", "Loss curve", "Coefficients", "Residuals", "In short"):
+    for heading in (
+        "Data",
+        "Fit",
+        "Loss curve",
+        "Coefficients",
+        "Inference",
+        "Residuals",
+        "In short",
+    ):
         assert heading in text
     assert "gradfit diagnosis (N=442, D=10, K=1)" in text
     assert "linnerud" in text and "Weight" in text and "Pulse" in text

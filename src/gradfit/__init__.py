@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from ._diagnose import diagnose
     from ._exceptions import ConvergenceWarning
     from ._explain import explain
+    from ._inference import Inference, inference
     from .estimator import GDRegressor
     from .gradcheck import check_gradient
     from .persistence import load_model, save_model
@@ -44,10 +45,12 @@ __all__ = [
     "GradfitInputError",
     "GradfitModelError",
     "History",
+    "Inference",
     "__version__",
     "check_gradient",
     "diagnose",
     "explain",
+    "inference",
     "load_model",
     "save_model",
 ]
@@ -58,9 +61,11 @@ _LAZY = {
     "ConvergenceWarning": "._exceptions",
     "DataFile": "._datafile",
     "GDRegressor": ".estimator",
+    "Inference": "._inference",
     "check_gradient": ".gradcheck",
     "diagnose": "._diagnose",
     "explain": "._explain",
+    "inference": "._inference",
     "load_model": ".persistence",
     "save_model": ".persistence",
 }

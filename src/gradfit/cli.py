@@ -145,6 +145,13 @@ def _demo(args: argparse.Namespace) -> int:
             f"  lr = {factor:.1f}/L = {lr:.4g}: loss {losses[0]:.6g} -> {losses[-1]:.6g} "
             f"after 200 steps ({verdict}; the bound is 2/L = {2 / L:.4g})"
         )
+    from ._inference import inference
+
+    diabetes_inference = inference(
+        diabetes_model, feature_names=list(diabetes.feature_names), target_names=["progression"]
+    )
+    print("\nInference on diabetes (from the fit's sufficient statistics, no extra pass):")
+    print("\n".join("  " + line for line in diabetes_inference.to_text().splitlines()))
     if args.no_report:
         return 0
     from .report import ReportInput, render_report
@@ -159,6 +166,7 @@ def _demo(args: argparse.Namespace) -> int:
             "diabetes (scikit-learn, 1 target)",
             "442 patients, 10 baseline measurements (scaled by scikit-learn), disease "
             "progression one year later; fitted with method='cg', tol=1e-10.",
+            inference=diabetes_inference,
         ),
         ReportInput(
             linnerud_model,
@@ -857,16 +865,76 @@ def _print_summary(summary: dict[str, Any]) -> None:
         print("    (the model was not saved: add -o model.gfm to keep it)")
 
 
+def _inference_kind(text: str) -> tuple[str, str | None]:
+    """``--inference`` values: ``nonrobust``, ``HC0``–``HC3`` or ``cluster:COL``.
+
+    Examples
+    --------
+    >>> _inference_kind("hc3"), _inference_kind("cluster:firm")
+    (('HC3', None), ('cluster', 'firm'))
+    """
+    kind, _, column = text.partition(":")
+    known = {"nonrobust": "nonrobust", **{f"hc{i}": f"HC{i}" for i in range(4)}}
+    if kind.lower() == "cluster" and column:
+        return "cluster", column
+    if kind.lower() in known and not column:
+        return known[kind.lower()], None
+    raise argparse.ArgumentTypeError(
+        f"{text!r}: use nonrobust, HC0, HC1, HC2, HC3 or cluster:COL (COL holds the cluster labels)"
+    )
+
+
+def _cluster_labels(args: argparse.Namespace) -> np.ndarray:
+    """The ``cluster:COL`` column; COL is then left out of the default features."""
+    from ._io import _load_frame
+
+    column = args.inference[1]
+    frame = _load_frame(Path(args.data))
+    columns = [str(c) for c in frame.columns]
+    if column not in columns:
+        raise UsageError(
+            f"--inference cluster:{column}: {Path(args.data).name} has no column {column!r}; "
+            f"its columns are: {', '.join(columns)}"
+        )
+    if column in args.target or (args.features and column in args.features):
+        raise UsageError(f"--inference cluster:{column}: {column} is a target or a feature")
+    if args.features is None:
+        args.features = [c for c in columns if c not in args.target and c != column]
+    return np.asarray(frame[frame.columns[columns.index(column)]].to_numpy())
+
+
 def _fit(args: argparse.Namespace) -> int:
     from ._diagnose import diagnose
     from .persistence import save_model
 
     model = _estimator(args)
+    groups = None
+    if args.inference is not None:
+        if args.alpha > 0:
+            raise UsageError(
+                "--inference needs an unpenalised fit: leave --alpha out (the OLS standard "
+                "errors do not hold for ridge)"
+            )
+        if args.inference[0] == "cluster":
+            groups = _cluster_labels(args)
     X, y, names, targets = _read(args)
     seconds, messages = _fit_with_progress(args, model, X, y)
+    result = None
+    if args.inference is not None:
+        from ._inference import inference
+
+        result = inference(
+            model,
+            X,
+            y,
+            cov_type=args.inference[0],
+            groups=groups,
+            feature_names=names,
+            target_names=targets,
+        )
     files: dict[str, str | None] = {"model": None, "predictions": None, "report": None}
     if args.output:
-        save_model(model, args.output, feature_names=names, target_names=targets)
+        save_model(model, args.output, feature_names=names, target_names=targets, inference=result)
         files["model"] = args.output
     if args.predictions:
         P = np.asarray(model.predict(X), dtype=np.float64).reshape(len(X), -1)
@@ -889,16 +957,22 @@ def _fit(args: argparse.Namespace) -> int:
             name=Path(args.data).name,
             explanation=not args.no_explain,
             diagnosis=diagnosis,
+            inference=result,
         )
         files["report"] = args.report
     if not show:
         return 0
     assert diagnosis.fit is not None
     summary = _summary(args, model, X, y, names, targets, seconds, messages, files, diagnosis.fit)
+    if result is not None:
+        summary["inference"] = result.summary_dict()
     if args.json:
         print(json.dumps(summary, indent=2, ensure_ascii=False, allow_nan=False))
     else:
         _print_summary(summary)
+        if result is not None:
+            print("\n  inference (standard errors of the exact least-squares solution):")
+            print("\n".join("    " + line for line in result.to_text().splitlines()))
     return 0
 
 
@@ -914,6 +988,13 @@ def _predict(args: argparse.Namespace) -> int:
     )
     P = np.asarray(saved.model.predict(X), dtype=np.float64).reshape(len(X), -1)
     frame = _prediction_frame(P, saved.target_names, kept)
+    if args.interval is not None:
+        from ._inference import saved_intervals
+
+        bounds = saved_intervals(saved.model, X, args.interval, args.interval_kind)
+        for k, t in enumerate(saved.target_names):
+            frame[f"lower_{t}"] = bounds[:, k, 1]
+            frame[f"upper_{t}"] = bounds[:, k, 2]
     scores = []
     if Y is not None:
         r2, rmse = fit_scores(Y, P)
@@ -932,6 +1013,9 @@ def _predict(args: argparse.Namespace) -> int:
                     "data": str(args.data),
                     "n_samples": len(X),
                     "targets": list(saved.target_names),
+                    "interval": None
+                    if args.interval is None
+                    else {"level": args.interval, "kind": args.interval_kind},
                     "output": args.output,
                     "scores": scores,
                 },
@@ -1116,6 +1200,13 @@ def _add_daily(sub: Any) -> None:
         "--no-explain", action="store_true", help="leave the explanation out of the report"
     )
     fit.add_argument("--json", action="store_true", help="print a JSON summary instead")
+    fit.add_argument(
+        "--inference",
+        metavar="KIND",
+        type=_inference_kind,
+        help="standard errors, t, p and confidence intervals: nonrobust, HC0..HC3 or "
+        "cluster:COL (saved with -o for predict --interval)",
+    )
     _add_chatter(fit)
     _add_model_options(fit)
     fit.set_defaults(func=_fit)
@@ -1137,6 +1228,18 @@ def _add_daily(sub: Any) -> None:
         "--keep", nargs="+", metavar="COL", help="copy these columns (an id) to the output"
     )
     predict.add_argument("--json", action="store_true", help="print a JSON summary")
+    predict.add_argument(
+        "--interval",
+        metavar="LEVEL",
+        type=_bounded(float, 0.0, True, "a level between 0 and 1, e.g. 0.95"),
+        help="add lower_/upper_ columns: a LEVEL interval (needs a model fitted with --inference)",
+    )
+    predict.add_argument(
+        "--interval-kind",
+        choices=("obs", "mean"),
+        default="obs",
+        help="obs: for a new observation (default); mean: for the expected value",
+    )
     predict.add_argument(
         "-q", "--quiet", action="store_true", help="print nothing but errors (and --json)"
     )

@@ -21,6 +21,7 @@ from ._checkpoint import Checkpointer, fingerprint
 from ._engine import ENGINES, make_problem
 from ._exceptions import CollinearityWarning, ConvergenceWarning, GradfitInputError
 from ._gram import rank_tolerance
+from ._inference import keep_statistics
 from ._loop import SolveResult, predicted_iterations, sgd_learning_rate, solve, solve_exact
 from ._objective import LeastSquaresProblem, Problem
 from ._rules import METHODS, SCHEDULES
@@ -424,6 +425,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
                     intercept=np.ldexp(result.intercept, y_exp),
                 )
         self._store(result, problem, was_1d, built.dtype)
+        keep_statistics(self, problem, sample_weight)  # for gradfit.inference: no extra pass
         if built.to_output is not None:
             self.coef_ = built.to_output(self.coef_)
             if not was_1d:
@@ -643,6 +645,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         self.engine_ = "data"
         self.engine_reason_ = "partial_fit streams mini-batch SGD over each chunk"
         self._store(result, problem, was_1d, X_arr.dtype)
+        self.__dict__.pop("_inference_stats", None)  # a stream keeps no statistics
         self.n_iter_ = stream["epochs"]
         self.t_ = stream["t"]
         return self

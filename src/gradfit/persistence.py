@@ -161,6 +161,7 @@ def save_model(
     *,
     feature_names: Any = None,
     target_names: Any = None,
+    inference: Any = None,
 ) -> Path:
     """Save a fitted :class:`~gradfit.GDRegressor` to a model file (no pickle).
 
@@ -175,6 +176,10 @@ def save_model(
         fitted on a DataFrame, else ``x0, x1, …``).
     target_names : sequence of str, optional
         Names of the outputs (default ``y`` for one output, else ``y0, y1, …``).
+    inference : Inference, optional
+        A :func:`gradfit.inference` result of this model: its covariance, σ² and
+        degrees of freedom are stored so that ``gradfit predict --interval`` can
+        give intervals (entries an older gradfit ignores).
 
     Returns
     -------
@@ -267,6 +272,11 @@ def save_model(
         attributes["t_"] = int(model.t_)
     if hasattr(model, "feature_names_in_"):
         attributes["feature_names_in_"] = [str(n) for n in model.feature_names_in_]
+    if inference is not None:
+        from ._inference import saved_form
+
+        inference_arrays, attributes["inference"] = saved_form(inference)
+        arrays.update(inference_arrays)
 
     arrays_bytes = npz_bytes(arrays)
     metadata = {
@@ -669,6 +679,14 @@ def _rebuild(path: Path, metadata: dict[str, Any], arrays: dict[str, NDArray[Any
         if not isinstance(names_in, list) or len(names_in) != D:
             raise _inconsistent(path, "feature_names_in_ does not match the features")
         model.feature_names_in_ = np.asarray(names_in, dtype=object)
+    if "inference" in attributes:  # what gradfit predict --interval needs
+        from ._inference import check_saved
+
+        problem = check_saved(arrays, attributes["inference"], D, K)
+        if problem is not None:
+            raise _inconsistent(path, problem)
+        saved = {n: a for n, a in arrays.items() if n.startswith("inference.")}
+        model._saved_inference = (saved, attributes["inference"])
     history = History()
     for name in _HISTORY_FIELDS:
         setattr(history, name, arrays.get(f"history.{name}", np.zeros(0)))

@@ -82,6 +82,9 @@ class ReportInput:
         ``diagnose(X, y, model=model)`` of this model on this data, if already computed;
         otherwise the report computes it. It gives the diagnosis section and the exact
         least-squares solution the loss curve and the coefficients are compared with.
+    inference : Inference, optional
+        :func:`gradfit.inference` of this model: adds the coefficient table (estimate,
+        standard error, t, p, confidence interval) and a coefficient plot.
     """
 
     model: Any
@@ -92,6 +95,7 @@ class ReportInput:
     name: str = "data"
     note: str | None = None
     diagnosis: Diagnosis | None = None
+    inference: Any = None
 
 
 def _esc(value: Any) -> str:
@@ -284,6 +288,50 @@ def _coefficient_section(
     )
 
 
+def _inference_section(result: Any, alpha: float = 0.05) -> str:
+    """The coefficient table(s) of :func:`gradfit.inference` and a coefficient plot."""
+    level = f"{100 * (1 - alpha):g}%"
+    rows = result.records(alpha)
+    stat = "t" if result.use_t else "z"
+    figures = []
+    for output in result.output_names:
+        mine = [
+            r
+            for r in rows
+            if r["output"] == output and r["term"] != "const" and r["estimate"] is not None
+        ]
+        if not mine:
+            continue
+        figure, (ax,) = _new_figure(6.4, max(2.0, 0.35 * len(mine) + 1.0))
+        ys = np.arange(len(mine))[::-1]
+        est = np.array([r["estimate"] for r in mine])
+        lo = np.array([np.nan if r["ci_lower"] is None else r["ci_lower"] for r in mine])
+        hi = np.array([np.nan if r["ci_upper"] is None else r["ci_upper"] for r in mine])
+        ax.errorbar(est, ys, xerr=[est - lo, hi - est], fmt="o", color="#335", capsize=3)
+        ax.axvline(0.0, color="#a33", linewidth=1)
+        ax.set_yticks(ys, [r["term"] for r in mine])
+        ax.set_xlabel(f"estimate with its {level} confidence interval")
+        ax.set_title(f"{output}: coefficients ({result.cov_type})")
+        figures.append(
+            _figure(
+                figure,
+                f"coefficient plot of {output}",
+                f"{output}: each feature's estimate (dot) and {level} confidence interval "
+                f"(bar), {result.cov_type} covariance; an interval that crosses the red "
+                "line at 0 is not significant at that level (intercept left out).",
+            )
+        )
+    return (
+        "<section class='inference'><h3>Inference</h3><p>Standard errors, "
+        f"{stat} statistics, p-values and {level} confidence intervals of the exact "
+        f"least-squares solution (covariance: {_esc(result.cov_type)}; see the guide's "
+        "Inference section for what each kind assumes).</p>"
+        + result.to_html(alpha)
+        + "".join(figures)
+        + "</section>"
+    )
+
+
 def _residual_section(Y: F64, P: F64, t_names: list[str]) -> str:
     N = len(Y)
     take = np.arange(N)
@@ -406,6 +454,7 @@ def _dataset(item: ReportInput, index: int, explanation: bool) -> tuple[str, str
         _fit_section(model, Y, P, t_names),
         _loss_section(model, X, Y, exact, t_names),
         _coefficient_section(model, exact, fit.exact_relative_distance, f_names, t_names),
+        _inference_section(item.inference) if item.inference is not None else "",
         _residual_section(Y, P, t_names),
         _diagnosis_section(diagnosis),
     ]
@@ -489,6 +538,7 @@ def write_report(
     title: str | None = None,
     explanation: bool = True,
     diagnosis: Diagnosis | None = None,
+    inference: Any = None,
 ) -> Path:
     """Write a self-contained HTML report of ``model`` fitted on ``X, y``.
 
@@ -509,6 +559,8 @@ def write_report(
         Include the explanation and the learning-rate sweep.
     diagnosis : Diagnosis, optional
         ``diagnose(X, y, model=model)``, if already computed (see :class:`ReportInput`).
+    inference : Inference, optional
+        :func:`gradfit.inference` of the model: adds its coefficient table and plot.
 
     Returns
     -------
@@ -528,7 +580,9 @@ def write_report(
     >>> "Weight" in text and "Residuals" in text and "http://" not in text
     True
     """
-    item = ReportInput(model, X, y, feature_names, target_names, name, diagnosis=diagnosis)
+    item = ReportInput(
+        model, X, y, feature_names, target_names, name, diagnosis=diagnosis, inference=inference
+    )
     page = render_report(item, title=title or f"gradfit report: {name}", explanation=explanation)
     path = Path(path)
     with atomic_write(path, "w", encoding="utf-8") as f:
