@@ -25,6 +25,9 @@ from ._datafile import DataFile  # isort: skip
 from . import _sparse, _xp  # noqa: F401  # isort: skip
 from .persistence import load_model, save_model
 
+from .statistics import Statistics, load_statistics  # isort: skip  (registers its adapter)
+from .cv import GDRegressorCV  # isort: skip
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -33,13 +36,16 @@ __all__ = [
     "DivergenceError",
     "Event",
     "GDRegressor",
+    "GDRegressorCV",
     "GradfitInputError",
     "GradfitModelError",
     "History",
+    "Statistics",
     "__version__",
     "check_gradient",
     "diagnose",
     "explain",
     "load_model",
+    "load_statistics",
     "save_model",
 ]
