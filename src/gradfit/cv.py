@@ -102,8 +102,8 @@ def ridge_path(stats: Statistics, alphas: F64, fit_intercept: bool) -> tuple[F64
     return W, b
 
 
-def test_errors(test: Statistics, W: F64, b: F64) -> tuple[F64, F64]:
-    """Weighted sums of squared errors (A, K) of every ``(W, b)`` on the test rows, and ``Σw(y − ȳ)²``."""
+def fold_errors(test: Statistics, W: F64, b: F64) -> tuple[F64, F64]:
+    """Weighted squared errors summed (A, K) of every ``(W, b)`` on test rows; ``Σw(y − ȳ)²``."""
     xxW = np.einsum("de,aek->adk", test.xx, W, optimize=True)
     quad = np.einsum("adk,adk->ak", W, xxW)
     lin = np.einsum("adk,dk->ak", W, test.xy)
@@ -368,7 +368,7 @@ class GDRegressorCV(RegressorMixin, BaseEstimator):
                     "a fold has no training weight or no test rows; use fewer folds."
                 )
             W, b = ridge_path(train, alphas, self.fit_intercept)
-            sse, sst = test_errors(test, W, b)
+            sse, sst = fold_errors(test, W, b)
             if scoring == "r2":
                 per_fold.append(_r2(sse, sst[None, :]))
             else:
@@ -433,13 +433,14 @@ class GDRegressorCV(RegressorMixin, BaseEstimator):
             self.best_score_ = float(mean[best])
         else:
             cols = np.arange(mean.shape[1])
-            self.best_index_ = best
-            self.alpha_ = alphas[best]
-            self.best_score_ = mean[best, cols]
             if self._y_1d:
                 self.best_index_ = int(best[0])
-                self.alpha_ = float(self.alpha_[0])
-                self.best_score_ = float(self.best_score_[0])
+                self.alpha_ = float(alphas[best[0]])
+                self.best_score_ = float(mean[best[0], 0])
+            else:
+                self.best_index_ = best
+                self.alpha_ = alphas[best]
+                self.best_score_ = mean[best, cols]
 
     def _refit(self, total: Statistics, src: Source) -> None:
         alpha = np.atleast_1d(np.asarray(self.alpha_, dtype=np.float64))
@@ -448,7 +449,7 @@ class GDRegressorCV(RegressorMixin, BaseEstimator):
         b = np.empty(K)
         for a in np.unique(alpha):
             cols = np.arange(K) if alpha.size == 1 else np.flatnonzero(alpha == a)
-            Wa, ba = ridge_path(total.select_targets(cols), np.array([a]), self.fit_intercept)
+            Wa, ba = ridge_path(total.select_targets(cols.tolist()), np.array([a]), self.fit_intercept)
             W[:, cols], b[cols] = Wa[0], ba[0]
         dtype = np.dtype(total.dtype)
         self.coef_ = W[:, 0].astype(dtype) if total.y_1d else W.T.astype(dtype)

@@ -289,8 +289,8 @@ class Statistics:
         --------
         >>> import numpy as np
         >>> X = np.array([[1.0], [2.0], [3.0]]); y = np.array([1.0, 2.0, 4.0])
-        >>> g = Statistics.from_data(X, y).gram()
-        >>> round(float(g["H"][0, 0]), 6), round(float(Statistics.from_data(X, y).gram(False)["H"][0, 0]), 6)
+        >>> s = Statistics.from_data(X, y)
+        >>> round(float(s.gram()["H"][0, 0]), 6), round(float(s.gram(False)["H"][0, 0]), 6)
         (0.666667, 4.666667)
         """
         w = self.weight_sum
@@ -853,7 +853,7 @@ def _dask_source(X: Any, y: Any, sample_weight: Any, fit_params: dict[str, Any])
 
 
 def contiguous_folds(n_rows: int, n_folds: int) -> Assign:
-    """scikit-learn's ``KFold(n_folds)`` without shuffling: the first ``n % K`` folds get one row more.
+    """scikit-learn's unshuffled ``KFold(n_folds)``: the first ``n % K`` folds get a row more.
 
     Examples
     --------
