@@ -11,8 +11,7 @@ import scipy.sparse as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gradfit import GDRegressor, GradfitInputError, GradfitModelError, Statistics
-from gradfit import load_statistics
+from gradfit import GDRegressor, GradfitInputError, GradfitModelError, Statistics, load_statistics
 
 
 def data(N=300, D=4, K=2, seed=0, shift=0.0):
@@ -127,7 +126,7 @@ def test_a_sliding_window_refits_exactly():
 def test_incompatible_statistics_are_refused():
     X, Y = data()
     a = Statistics.from_data(X, Y)
-    with pytest.raises(GradfitInputError, match="3 features .* same columns"):
+    with pytest.raises(GradfitInputError, match=r"3 features .* same columns"):
         a + Statistics.from_data(X[:, :3], Y)
     with pytest.raises(GradfitInputError, match="only rows that were added"):
         Statistics.from_data(X[:10], Y[:10]) - a

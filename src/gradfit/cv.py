@@ -449,7 +449,8 @@ class GDRegressorCV(RegressorMixin, BaseEstimator):
         b = np.empty(K)
         for a in np.unique(alpha):
             cols = np.arange(K) if alpha.size == 1 else np.flatnonzero(alpha == a)
-            Wa, ba = ridge_path(total.select_targets(cols.tolist()), np.array([a]), self.fit_intercept)
+            some = total.select_targets(cols.tolist())
+            Wa, ba = ridge_path(some, np.array([a]), self.fit_intercept)
             W[:, cols], b[cols] = Wa[0], ba[0]
         dtype = np.dtype(total.dtype)
         self.coef_ = W[:, 0].astype(dtype) if total.y_1d else W.T.astype(dtype)
