@@ -276,3 +276,42 @@ def test_statistics_of_the_cv_are_kept_and_refit():
     assert isinstance(cv.statistics_, Statistics)
     model = GDRegressor(method="exact", alpha=cv.alpha_, standardize=False).fit(cv.statistics_)
     close(model.coef_, cv.coef_, rtol=1e-9)
+
+
+# -- Dask: the K-fold statistics in one compute ---------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def client():
+    distributed = pytest.importorskip("distributed")
+    cluster = distributed.LocalCluster(
+        n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None
+    )
+    client = distributed.Client(cluster)
+    yield client
+    client.close()
+    cluster.close()
+
+
+@pytest.mark.slow
+def test_dask_gives_the_array_answer_with_one_compute_for_kfold(client):
+    da = pytest.importorskip("dask.array")
+    dd = pytest.importorskip("dask.dataframe")
+    import gradfit._dask as gdask
+
+    X, Y = data(N=300, K=2)
+    Xd, Yd = da.from_array(X, chunks=(70, 6)), da.from_array(Y, chunks=(70, 2))
+    for cv, shuffle in ((5, False), (5, True), (None, False)):
+        ref = GDRegressorCV(alphas=ALPHAS, cv=cv, shuffle=shuffle).fit(X, Y)
+        before = gdask.ROUND_TRIPS
+        got = GDRegressorCV(alphas=ALPHAS, cv=cv, shuffle=shuffle).fit(Xd, Yd)
+        assert gdask.ROUND_TRIPS - before == (1 if cv else 2)
+        close(got.cv_results_["mean_test_score"], ref.cv_results_["mean_test_score"], 1e-10)
+        close(got.coef_, ref.coef_, 1e-10)
+    frame = dd.from_pandas(pd.DataFrame(X, columns=list("abcdef")), npartitions=3)
+    target = dd.from_pandas(pd.Series(Y[:, 0], name="y"), npartitions=3)
+    ref = GDRegressorCV(alphas=ALPHAS, cv=5, shuffle=True).fit(X, Y[:, 0])
+    got = GDRegressorCV(alphas=ALPHAS, cv=5, shuffle=True).fit(frame, target)
+    close(got.cv_results_["mean_test_score"], ref.cv_results_["mean_test_score"], 1e-10)
+    assert list(got.feature_names_in_) == list("abcdef")
+    close(np.asarray(got.predict(frame).compute()), ref.predict(X), 1e-10)

@@ -647,10 +647,12 @@ class Source:
 
 
 def _target_names(y: Any) -> list[str] | None:
-    if hasattr(y, "columns"):
+    """Column names of a pandas (or Dask) DataFrame/Series target, else None."""
+    if type(y).__name__ == "DataFrame":
         return [str(c) for c in y.columns]
-    name = getattr(y, "name", None)
-    return None if name is None else [str(name)]
+    if type(y).__name__ == "Series" and getattr(y, "name", None) is not None:
+        return [str(y.name)]
+    return None
 
 
 def open_source(X: Any, y: Any, sample_weight: Any, fit_params: dict[str, Any]) -> Source:
