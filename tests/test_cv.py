@@ -315,3 +315,59 @@ def test_dask_gives_the_array_answer_with_one_compute_for_kfold(client):
     close(got.cv_results_["mean_test_score"], ref.cv_results_["mean_test_score"], 1e-10)
     assert list(got.feature_names_in_) == list("abcdef")
     close(np.asarray(got.predict(frame).compute()), ref.predict(X), 1e-10)
+
+
+# -- the command line and the plot -----------------------------------------------------------------
+
+
+def test_cli_fit_alpha_auto_uses_the_cv_alpha_and_reports_the_curve(tmp_path, monkeypatch, capsys):
+    import json
+
+    from gradfit.cli import main
+
+    X, y = data(N=200)
+    frame = pd.DataFrame(X, columns=[f"f{j}" for j in range(6)])
+    frame["y"] = y
+    frame.to_csv(tmp_path / "d.csv", index=False, float_format="%.17g")
+    monkeypatch.chdir(tmp_path)
+    alphas = ["0.001", "0.01", "0.1", "1"]
+    code = main(
+        [
+            "fit",
+            "d.csv",
+            "-t",
+            "y",
+            "--alpha",
+            "auto",
+            "--alphas",
+            *alphas,
+            "--cv",
+            "5",
+            "--json",
+            "--report",
+            "r.html",
+            "--no-explain",
+        ]
+    )
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out)
+    ref = GDRegressorCV(alphas=[float(a) for a in alphas], cv=5).fit(X, y)
+    assert summary["alpha_search"]["alpha"] == pytest.approx(ref.alpha_, rel=1e-12)
+    assert summary["params"]["alpha"] == pytest.approx(ref.alpha_, rel=1e-12)
+    close(summary["alpha_search"]["mean_test_score"], ref.cv_results_["mean_test_score"], 1e-9)
+    page = (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "Choosing alpha" in page and "5-fold cross-validation over 4 alphas" in page
+    assert main(["fit", "d.csv", "-t", "y", "--cv", "5"]) == 2
+    assert "add --alpha auto" in capsys.readouterr().err
+
+
+def test_the_cv_plot_marks_the_chosen_alpha_and_the_band():
+    from gradfit.plots import plot_cv_curve
+
+    X, Y = data(K=2)
+    search = GDRegressorCV(alphas=ALPHAS, cv=4, alpha_per_target=True).fit(X, Y)
+    ax = plot_cv_curve(search, target_names=["a", "b"])
+    chosen = [line for line in ax.lines if line.get_gid().startswith("chosen")]
+    assert [line.get_xdata()[0] for line in chosen] == list(search.alpha_)
+    assert len(ax.collections) == 2  # one ± standard-error band per target
+    close(ax.lines[0].get_ydata(), search.cv_results_["mean_test_score"][:, 0])

@@ -283,7 +283,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         self._stream: dict[str, Any] | None = None
         warm_from_partial = getattr(self, "_warm_from_partial", False)
         self._warm_from_partial = False
-        self._partial_statistics = None  # a full fit forgets partial_fit's rows
+        self._partial_statistics: Any = None  # a full fit forgets partial_fit's rows
         adapter = find_adapter(X)
         options = {
             "fit_intercept": self.fit_intercept,

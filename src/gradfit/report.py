@@ -82,6 +82,9 @@ class ReportInput:
         ``diagnose(X, y, model=model)`` of this model on this data, if already computed;
         otherwise the report computes it. It gives the diagnosis section and the exact
         least-squares solution the loss curve and the coefficients are compared with.
+    cv : GDRegressorCV, optional
+        The search that chose the model's ``alpha`` (``--alpha auto``); the report then
+        shows its CV curve with the chosen alpha and a one-standard-error band.
     """
 
     model: Any
@@ -92,6 +95,7 @@ class ReportInput:
     name: str = "data"
     note: str | None = None
     diagnosis: Diagnosis | None = None
+    cv: Any = None
 
 
 def _esc(value: Any) -> str:
@@ -367,6 +371,25 @@ def _explanation_section(model: Any, X: F64, Y: F64, f_names: list[str], t_names
     )
 
 
+def _cv_section(search: Any, t_names: list[str]) -> str:
+    from .plots import plot_cv_curve
+
+    figure, (ax,) = _new_figure()
+    plot_cv_curve(search, ax, target_names=t_names)
+    how = "leave-one-out" if search.cv is None else f"{search.n_splits_}-fold"
+    alphas = np.atleast_1d(np.asarray(search.alpha_, dtype=np.float64))
+    chosen = ", ".join(f"{a:.4g}" for a in alphas)
+    caption = (
+        f"{how} cross-validation over {len(search.alphas_)} alphas, computed exactly from "
+        f"the sufficient statistics; the band is ± one standard error. Chosen alpha: {chosen}."
+    )
+    return (
+        "<section><h3>Choosing alpha</h3>"
+        + _figure(figure, "cross-validation curve", caption)
+        + "</section>"
+    )
+
+
 def _dataset(item: ReportInput, index: int, explanation: bool) -> tuple[str, str]:
     X, Y, _, f_names, t_names = as_float_inputs(
         item.X, item.y, item.feature_names, item.target_names
@@ -397,6 +420,7 @@ def _dataset(item: ReportInput, index: int, explanation: bool) -> tuple[str, str
         f"<p>{_esc(item.note)}</p>" if item.note else "",
         _data_section(X, Y, f_names, t_names),
         _fit_section(model, Y, P, t_names),
+        _cv_section(item.cv, t_names) if item.cv is not None else "",
         _loss_section(model, X, Y, exact, t_names),
         _coefficient_section(model, exact, fit.exact_relative_distance, f_names, t_names),
         _residual_section(Y, P, t_names),
@@ -482,6 +506,7 @@ def write_report(
     title: str | None = None,
     explanation: bool = True,
     diagnosis: Diagnosis | None = None,
+    cv: Any = None,
 ) -> Path:
     """Write a self-contained HTML report of ``model`` fitted on ``X, y``.
 
@@ -502,6 +527,8 @@ def write_report(
         Include the explanation and the learning-rate sweep.
     diagnosis : Diagnosis, optional
         ``diagnose(X, y, model=model)``, if already computed (see :class:`ReportInput`).
+    cv : GDRegressorCV, optional
+        The search that chose ``alpha``: adds its CV curve (see :class:`ReportInput`).
 
     Returns
     -------
@@ -521,7 +548,7 @@ def write_report(
     >>> "Weight" in text and "Residuals" in text and "http://" not in text
     True
     """
-    item = ReportInput(model, X, y, feature_names, target_names, name, diagnosis=diagnosis)
+    item = ReportInput(model, X, y, feature_names, target_names, name, diagnosis=diagnosis, cv=cv)
     page = render_report(item, title=title or f"gradfit report: {name}", explanation=explanation)
     path = Path(path)
     with atomic_write(path, "w", encoding="utf-8") as f:
