@@ -499,17 +499,9 @@ class GDRegressorCV(RegressorMixin, BaseEstimator):
 def _count_rows(src: Source) -> int:
     """Rows of a source whose length is not known in advance (a CSV file): one reading."""
     if src.kind == "dask":
-        from .statistics import _dask_row_offsets
+        from .statistics import dask_lengths
 
-        pairs, lengths = src.dask
-        offsets = _dask_row_offsets(pairs, lengths)
-        # the offsets are exclusive starts; add the last partition's length
-        import dask
-
-        from ._dask import _compute
-
-        last = _compute(dask.delayed(lambda p: int(p[0].shape[0]))(pairs[-1]))[0]
-        return int(offsets[-1] + last)
+        return sum(dask_lengths(src))
     return sum(int(Xb.shape[0]) for Xb, _, _, _ in src.blocks())
 
 

@@ -924,15 +924,23 @@ def _fold_stats_of_pair(
     return fold_block_statistics(X, Y, None, folds, n_folds, False)
 
 
-def _dask_row_offsets(pairs: list[Any], lengths: list[int] | None) -> list[int]:
-    from ._dask import _compute
-
+def dask_lengths(src: Source) -> list[int]:
+    """Rows per partition of a Dask source (one counting ``compute`` when not known)."""
+    pairs, lengths = src.dask
     if lengths is None:
         import dask
 
-        count = dask.delayed(lambda pair: int(pair[0].shape[0]), pure=True)
+        from ._dask import _compute
+
+        count = dask.delayed(_pair_rows, pure=True)
         lengths = [int(n) for n in _compute(*[count(p) for p in pairs])]
-    return [0, *np.cumsum(lengths)[:-1].tolist()]
+        src.dask = (pairs, lengths)
+        src.n_rows = int(sum(lengths))
+    return list(lengths)
+
+
+def _pair_rows(pair: tuple[F64, F64]) -> int:
+    return int(pair[0].shape[0])
 
 
 def collect(
@@ -964,8 +972,11 @@ def collect(
 
             from ._dask import _compute
 
-            pairs, lengths = src.dask
-            offsets = [0] * len(pairs) if assign is None else _dask_row_offsets(pairs, lengths)
+            pairs, _ = src.dask
+            if assign is None:
+                offsets = [0] * len(pairs)
+            else:
+                offsets = [0, *np.cumsum(dask_lengths(src))[:-1].tolist()]
             task = dask.delayed(_fold_stats_of_pair, pure=True)
             parts = _compute(
                 *[task(p, o, assign, n_folds) for p, o in zip(pairs, offsets, strict=True)]
