@@ -377,3 +377,14 @@ def test_the_cv_plot_marks_the_chosen_alpha_and_the_band():
     assert [line.get_xdata()[0] for line in chosen] == list(search.alpha_)
     assert len(ax.collections) == 2  # one ± standard-error band per target
     close(ax.lines[0].get_ydata(), search.cv_results_["mean_test_score"][:, 0])
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.SkipTestWarning")
+def test_scikit_learn_estimator_checks():
+    from sklearn.utils.estimator_checks import check_estimator
+
+    results = check_estimator(GDRegressorCV(), on_fail=None)
+    failed = [
+        (r["check_name"], str(r["exception"])[:200]) for r in results if r["status"] == "failed"
+    ]
+    assert not failed

@@ -327,6 +327,10 @@ class GDRegressorCV(RegressorMixin, BaseEstimator):
         if self.cv is None:
             per_fold, _, _ = collect(X, y, sample_weight, fit_params, source=src)
             total = per_fold[0]
+            if total.n_samples < 2:
+                raise GradfitInputError(
+                    f"leave-one-out needs at least 2 rows; got n_samples = {total.n_samples}."
+                )
             self.n_passes_ = 2
             alphas = self._alphas(total)
             scores, se, extra = self._loo(src, total, alphas)
@@ -490,8 +494,8 @@ class GDRegressorCV(RegressorMixin, BaseEstimator):
         X_arr, _ = as_design_matrix(X, check_scale=False)
         if X_arr.shape[1] != self.n_features_in_:
             raise GradfitInputError(
-                f"X has {X_arr.shape[1]} features, but GDRegressorCV was fitted with "
-                f"{self.n_features_in_}; pass the same columns."
+                f"X has {X_arr.shape[1]} features, but GDRegressorCV is expecting "
+                f"{self.n_features_in_} features as input; pass the columns it was fitted on."
             )
         return X_arr @ np.asarray(self.coef_).T + self.intercept_
 
