@@ -60,9 +60,7 @@ def in_memory(N: int, D: int, n_alphas: int, seed: int) -> dict[str, Any]:
     out: dict[str, Any] = {"N": N, "D": D, "n_alphas": n_alphas}
 
     t_ours, ours = timed(lambda: GDRegressorCV(alphas=alphas).fit(X, y))
-    t_ref, ref = timed(
-        lambda: RidgeCV(alphas=alphas * N, store_cv_results=True).fit(X, y)
-    )
+    t_ref, ref = timed(lambda: RidgeCV(alphas=alphas * N, store_cv_results=True).fit(X, y))
     loo_scores = -ref.cv_results_.mean(axis=0)
     out["loo"] = {
         "gradfit_s": t_ours,
@@ -89,7 +87,9 @@ def in_memory(N: int, D: int, n_alphas: int, seed: int) -> dict[str, Any]:
         "sklearn_s": t_ref,
         "speedup": t_ref / t_ours,
         "same_alpha": bool(ours.best_index_ == ref.best_index_),
-        "score_rel_diff": rel(ours.cv_results_["mean_test_score"], ref.cv_results_["mean_test_score"]),
+        "score_rel_diff": rel(
+            ours.cv_results_["mean_test_score"], ref.cv_results_["mean_test_score"]
+        ),
         "split_rel_diff": max(
             rel(ours.cv_results_[f"split{k}_test_score"], ref.cv_results_[f"split{k}_test_score"])
             for k in range(5)
