@@ -242,6 +242,16 @@ def test_sparse_and_dataframe_inputs_give_the_array_answer():
             close(ref.cv_results_["mean_test_score"], sk.cv_results_["mean_test_score"], 1e-7)
 
 
+def test_torch_input_gives_the_array_answer():
+    torch = pytest.importorskip("torch")
+    X, y = data(N=250, K=2)
+    for cv in (None, 5):
+        ref = GDRegressorCV(alphas=ALPHAS, cv=cv).fit(X, y)
+        got = GDRegressorCV(alphas=ALPHAS, cv=cv).fit(torch.from_numpy(X), torch.from_numpy(y))
+        close(got.cv_results_["mean_test_score"], ref.cv_results_["mean_test_score"], 1e-10)
+        close(got.coef_, ref.coef_, 1e-10)
+
+
 @pytest.mark.parametrize("suffix", ["parquet", "csv"])
 @pytest.mark.parametrize("cv", [None, 5])
 def test_files_give_the_array_answer(tmp_path, suffix, cv):

@@ -463,6 +463,8 @@ class GDRegressorCV(RegressorMixin, BaseEstimator):
         self.n_features_in_ = total.n_features
         if total.feature_names is not None:
             self.feature_names_in_ = np.asarray(total.feature_names, dtype=object)
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
         if src.kind == "file":
             from ._datafile import _remember
 
