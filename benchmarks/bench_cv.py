@@ -148,7 +148,8 @@ def outofcore(size_gb: float, folder: str, D: int, seed: int) -> dict[str, Any]:
         f"Parquet {size / 2**30:.2f} GiB ({gen['rows']:,} rows × {D + 1}): one reading pass "
         f"(Statistics.from_data) {res['one_pass_s']:.1f} s; alpha by 5-fold CV "
         f"{res['cv_s']:.1f} s ({res['n_passes_cv']} pass), refit at alpha_ {res['refit_s']:.1f} s "
-        f"(1 pass); total {(res['cv_s'] + res['refit_s']) / res['one_pass_s']:.2f} passes; peak RSS {res['ru_maxrss_mib']:,.0f} MiB; refit coef vs CV's own "
+        f"(1 pass); total {(res['cv_s'] + res['refit_s']) / res['one_pass_s']:.2f} passes; "
+        f"peak RSS {res['ru_maxrss_mib']:,.0f} MiB; refit coef vs CV's own "
         f"{res['coef_vs_cv_refit']:.1e}",
         flush=True,
     )
