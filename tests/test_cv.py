@@ -125,6 +125,10 @@ def test_kfold_equals_gridsearchcv(scoring, fit_intercept, K):
     ours.fit(X, y)
     ref = grid(X, y, ALPHAS * 200, scoring, fit_intercept)
     compare_results(ours, ref)
+    close(ours.cv_results_["param_alpha"] * 200, np.asarray(ref.cv_results_["param_alpha"]), 1e-15)
+    assert [p["alpha"] * 200 for p in ours.cv_results_["params"]] == pytest.approx(
+        [p["alpha"] for p in ref.cv_results_["params"]], rel=1e-15
+    )
     assert ours.n_passes_ == 1
     # the refit is on all rows at the same gradfit alpha: scikit-learn's alpha × N
     final = Ridge(alpha=ours.alpha_ * len(X), fit_intercept=fit_intercept).fit(X, y)
