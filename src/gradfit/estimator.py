@@ -613,7 +613,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         >>> X = np.arange(20.0).reshape(10, 2) % 7; y = X @ [1.0, -1.0] + 2.0
         >>> s = Statistics.from_data(X[:4], y[:4]) + Statistics.from_data(X[4:], y[4:])
         >>> model = GDRegressor(method="exact").fit_statistics(s)
-        >>> np.round(model.coef_, 8), round(model.intercept_, 8)
+        >>> np.round(model.coef_, 8), round(float(model.intercept_), 8)
         (array([ 1., -1.]), 2.0)
         """
         return self.fit(statistics, **fit_params)

@@ -91,7 +91,7 @@ class Statistics:
     >>> s.n_samples, bool(np.allclose(s.xx, np.cov(X.T, bias=True) * 300))
     (300, True)
     >>> model = GDRegressor(method="exact").fit(s)
-    >>> np.round(model.coef_, 8), round(model.intercept_, 8)
+    >>> np.round(model.coef_, 8), round(float(model.intercept_), 8)
     (array([ 1. , -2. ,  0.5]), 4.0)
     >>> (s - b).n_samples, bool(np.allclose((s - b).x_mean, X[:100].mean(0)))
     (100, True)
