@@ -379,6 +379,8 @@ def test_cli_fit_alpha_auto_uses_the_cv_alpha_and_reports_the_curve(tmp_path, mo
     assert "Choosing alpha" in page and "5-fold cross-validation over 4 alphas" in page
     assert main(["fit", "d.csv", "-t", "y", "--cv", "5"]) == 2
     assert "add --alpha auto" in capsys.readouterr().err
+    assert main(["fit", "d.csv", "-t", "y", "--alpha", "auto", "--alphas", "100", "1000"]) == 0
+    assert "it is the smallest alpha tried" in capsys.readouterr().err
 
 
 def test_the_cv_plot_marks_the_chosen_alpha_and_the_band():

@@ -643,10 +643,15 @@ def _choose_alpha(args: argparse.Namespace, model: GDRegressor, X: Any, y: Any) 
     args.alpha_search = search
     how = "leave-one-out" if args.cv is None else f"{args.cv}-fold"
     scoring = "R²" if args.cv else "−MSE"
+    edge = ""
+    if search.alpha_ in (float(search.alphas_.min()), float(search.alphas_.max())):
+        side = "smallest" if search.alpha_ == float(search.alphas_.min()) else "largest"
+        edge = f"; it is the {side} alpha tried, so a better one may lie beyond: widen --alphas"
     _note(
         args,
         f"alpha chosen by {how} cross-validation over {len(search.alphas_)} values: "
-        f"α = {fmt(float(search.alpha_))} (mean {scoring} {fmt(float(search.best_score_), 6)})",
+        f"α = {fmt(float(search.alpha_))} (mean {scoring} {fmt(float(search.best_score_), 6)})"
+        + edge,
     )
 
 
