@@ -19,9 +19,10 @@ import numpy as np
 from matplotlib.figure import Figure
 from sklearn.datasets import load_diabetes, load_linnerud
 
-from gradfit import ConvergenceWarning, GDRegressor, diagnose, explain
+from gradfit import ConvergenceWarning, GDRegressor, GDRegressorCV, diagnose, explain
 from gradfit._exact import exact_solution
 from gradfit.plots import (
+    plot_cv_curve,
     plot_learning_rate_sweep,
     plot_loss,
     plot_paths,
@@ -35,6 +36,15 @@ DPI = 80
 
 def _axes(width: float = 6.4, height: float = 4.0) -> Any:
     return Figure(figsize=(width, height), layout="constrained").add_subplot()
+
+
+def cv_figure(X: Any, y: Any) -> None:
+    """The guide's "Choosing alpha" figure: 5-fold CV over the default grid."""
+    search = GDRegressorCV(cv=5).fit(X, y)
+    ax = plot_cv_curve(search, _axes())
+    ax.set_title(f"diabetes: 5-fold CV, alpha_ = {search.alpha_:.3g} (R² {search.best_score_:.3f})")
+    save_figure(ax, FIGURES / "cv_curve.png", dpi=DPI)
+    print(f"cv: alpha_={search.alpha_:.4g} best_score_={search.best_score_:.4f}")
 
 
 def main() -> None:
@@ -96,6 +106,9 @@ def main() -> None:
     ax = plot_per_output_loss(model, _axes(), target_names=list(linnerud.target_names), optimum=f3)
     ax.set_title(f"linnerud: gd on {linnerud.target.shape[1]} outputs at once")
     save_figure(ax, FIGURES / "per_output.png", dpi=DPI)
+
+    # 6. Choosing alpha (docs/guide.md).
+    cv_figure(X, y)
 
     e = explain(X, y, feature_names=names)
     d = diagnose(X, y, feature_names=names)

@@ -218,7 +218,7 @@ def test_partial_fit_keeps_its_schedule_and_state_across_calls() -> None:
     # the schedule continued: the last step is lr/sqrt(1 + t/T), far below the first
     first = GDRegressor(method="sgd", batch_size=50, random_state=0).partial_fit(X, y)
     assert model.learning_rate_ < first.learning_rate_ / 3
-    assert not hasattr(GDRegressor(), "partial_fit")
+    assert hasattr(GDRegressor(), "partial_fit")  # full-batch methods refit from statistics
     model.fit(X, y)  # a full fit forgets the stream
     assert model._stream is None
 

@@ -80,7 +80,7 @@ def test_public_names_load_on_first_use() -> None:
     )
     out = _python(code).stdout
     # every input adapter registered, in the order the estimator asks them
-    assert json.loads(out.splitlines()[-1]) == ["array-api", "dask", "file", "sparse"]
+    assert json.loads(out.splitlines()[-1]) == ["array-api", "dask", "file", "sparse", "statistics"]
 
 
 def test_convergence_warning_is_one_class_that_pickles() -> None:

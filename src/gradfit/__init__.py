@@ -28,9 +28,12 @@ if TYPE_CHECKING:
     from ._exceptions import ConvergenceWarning
     from ._explain import explain
     from ._inference import Inference, inference
+    from .cv import GDRegressorCV
     from .estimator import GDRegressor
     from .gradcheck import check_gradient
     from .persistence import load_model, save_model
+    from .statistics import Statistics, load_statistics
+
 
 __version__ = "0.1.0"
 
@@ -42,16 +45,19 @@ __all__ = [
     "DivergenceError",
     "Event",
     "GDRegressor",
+    "GDRegressorCV",
     "GradfitInputError",
     "GradfitModelError",
     "History",
     "Inference",
+    "Statistics",
     "__version__",
     "check_gradient",
     "diagnose",
     "explain",
     "inference",
     "load_model",
+    "load_statistics",
     "save_model",
 ]
 
@@ -61,12 +67,15 @@ _LAZY = {
     "ConvergenceWarning": "._exceptions",
     "DataFile": "._datafile",
     "GDRegressor": ".estimator",
+    "GDRegressorCV": ".cv",
     "Inference": "._inference",
+    "Statistics": ".statistics",
     "check_gradient": ".gradcheck",
     "diagnose": "._diagnose",
     "explain": "._explain",
     "inference": "._inference",
     "load_model": ".persistence",
+    "load_statistics": ".statistics",
     "save_model": ".persistence",
 }
 

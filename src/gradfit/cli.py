@@ -570,7 +570,25 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
         "--no-intercept", action="store_true", help="fit_intercept=False: no intercept"
     )
     group.add_argument(
-        "--alpha", type=_non_negative_float, default=0.0, help="L2 penalty (α/2)‖W‖² (default 0)"
+        "--alpha",
+        type=_alpha_option,
+        default=0.0,
+        help="L2 penalty (α/2)‖W‖² (default 0), or 'auto': chosen by exact cross-validation "
+        "from the sufficient statistics (leave-one-out, or --cv K folds)",
+    )
+    group.add_argument(
+        "--alphas",
+        type=_non_negative_float,
+        nargs="+",
+        metavar="A",
+        help="with --alpha auto: the alphas to try (default: 30 log-spaced values scaled "
+        "to the data)",
+    )
+    group.add_argument(
+        "--cv",
+        type=_cv_folds,
+        metavar="K",
+        help="with --alpha auto: K-fold cross-validation (one pass) instead of leave-one-out",
     )
     group.add_argument(
         "--no-standardize",
@@ -616,6 +634,73 @@ def _add_chatter(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _alpha_option(text: str) -> float | str:
+    """``--alpha``: a non-negative number or ``auto``."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return _non_negative_float(text)
+    except argparse.ArgumentTypeError as err:
+        raise argparse.ArgumentTypeError(
+            f"{err}; or 'auto' to choose it by cross-validation"
+        ) from None
+
+
+def _cv_folds(text: str) -> int:
+    """``--cv K``: at least 2 folds."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: use a number of folds, e.g. 5") from None
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"{text!r}: K-fold needs at least 2 folds")
+    return value
+
+
+def _choose_alpha(args: argparse.Namespace, model: GDRegressor, X: Any, y: Any) -> None:
+    """``--alpha auto``: choose alpha by cross-validation (GDRegressorCV) before the fit."""
+    if getattr(args, "alpha", None) != "auto":
+        if getattr(args, "alphas", None) or getattr(args, "cv", None):
+            raise UsageError("--alphas and --cv are for choosing alpha: add --alpha auto")
+        return
+    from ._report import fmt
+    from .cv import GDRegressorCV
+
+    search = GDRegressorCV(alphas=args.alphas, cv=args.cv, fit_intercept=not args.no_intercept)
+    search.fit(X, y)
+    model.set_params(alpha=float(search.alpha_))
+    args.alpha_search = search
+    how = "leave-one-out" if args.cv is None else f"{args.cv}-fold"
+    scoring = "R²" if args.cv else "−MSE"
+    edge = ""
+    if search.alpha_ in (float(search.alphas_.min()), float(search.alphas_.max())):
+        side = "smallest" if search.alpha_ == float(search.alphas_.min()) else "largest"
+        edge = f"; it is the {side} alpha tried, so a better one may lie beyond: widen --alphas"
+    _note(
+        args,
+        f"alpha chosen by {how} cross-validation over {len(search.alphas_)} values: "
+        f"α = {fmt(float(search.alpha_))} (mean {scoring} {fmt(float(search.best_score_), 6)})"
+        + edge,
+    )
+
+
+def _alpha_search(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The ``--alpha auto`` search for the JSON summary, or None."""
+    search = getattr(args, "alpha_search", None)
+    if search is None:
+        return None
+    results = search.cv_results_
+    return {
+        "cv": "leave-one-out" if search.cv is None else int(search.cv),
+        "scoring": "neg_mean_squared_error" if search.cv is None else "r2",
+        "alpha": float(search.alpha_),
+        "best_score": _finite(search.best_score_),
+        "alphas": [float(a) for a in search.alphas_],
+        "mean_test_score": [_finite(v) for v in results["mean_test_score"]],
+        "std_error_test_score": [_finite(v) for v in results["std_error_test_score"]],
+    }
+
+
 def _every(text: str) -> int | float:
     """``100`` → every 100 iterations; ``2.5s`` → every 2.5 seconds."""
     try:
@@ -651,7 +736,7 @@ def _estimator(args: argparse.Namespace) -> GDRegressor:
         max_iter=args.max_iter,
         tol=args.tol,
         fit_intercept=not args.no_intercept,
-        alpha=args.alpha,
+        alpha=0.0 if args.alpha == "auto" else args.alpha,  # auto: set by _choose_alpha
         standardize=not args.no_standardize,
         random_state=args.seed,
         batch_size=args.batch_size,
@@ -667,6 +752,7 @@ def _fit_with_progress(
     from ._exceptions import ConvergenceWarning
     from ._progress import Progress
 
+    _choose_alpha(args, model, X, y)
     progress = Progress(sys.stderr, max_iter=args.max_iter, tol=args.tol, mode=_progress_mode(args))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
@@ -958,6 +1044,7 @@ def _fit(args: argparse.Namespace) -> int:
             explanation=not args.no_explain,
             diagnosis=diagnosis,
             inference=result,
+            cv=getattr(args, "alpha_search", None),
         )
         files["report"] = args.report
     if not show:
@@ -966,6 +1053,8 @@ def _fit(args: argparse.Namespace) -> int:
     summary = _summary(args, model, X, y, names, targets, seconds, messages, files, diagnosis.fit)
     if result is not None:
         summary["inference"] = result.summary_dict()
+    if (search := _alpha_search(args)) is not None:
+        summary["alpha_search"] = search
     if args.json:
         print(json.dumps(summary, indent=2, ensure_ascii=False, allow_nan=False))
     else:
@@ -1082,7 +1171,16 @@ def _report(args: argparse.Namespace) -> int:
         _fit_with_progress(args, model, X, y)
     output = args.output or f"{Path(args.data).stem}-report.html"
     page = render_report(
-        ReportInput(model, X, y, list(features), list(targets), name, note),
+        ReportInput(
+            model,
+            X,
+            y,
+            list(features),
+            list(targets),
+            name,
+            note,
+            cv=getattr(args, "alpha_search", None),
+        ),
         title=f"gradfit report: {name}",
         explanation=not args.no_explain,
     )

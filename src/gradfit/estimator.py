@@ -12,7 +12,6 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 from sklearn.base import BaseEstimator, RegressorMixin
-from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._adapters import Built, find_adapter
@@ -38,6 +37,7 @@ from ._xp import to_host
 # the other input adapters register themselves on import (after _xp's "array-api", in the
 # order gradfit/__init__ used to import them); none imports pyarrow, dask or torch
 from . import _dask, _datafile, _sparse  # noqa: F401  # isort: skip
+from . import statistics as _statistics  # noqa: F401  # isort: skip  (the "statistics" adapter)
 
 __all__ = ["GDRegressor"]
 
@@ -336,6 +336,9 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         """
         self._check_params()
         self._stream: dict[str, Any] | None = None
+        warm_from_partial = getattr(self, "_warm_from_partial", False)
+        self._warm_from_partial = False
+        self._partial_statistics: Any = None  # a full fit forgets partial_fit's rows
         adapter = find_adapter(X)
         options = {
             "fit_intercept": self.fit_intercept,
@@ -381,7 +384,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         was_1d = built.was_1d
         V0 = None
         self._warm = False
-        if self.warm_start and hasattr(self, "coef_"):
+        if (self.warm_start or warm_from_partial) and hasattr(self, "coef_"):
             # coef_ is (D,) after a 1-D y and (K, D) otherwise; reuse it only when both
             # the number of features and of outputs are unchanged.
             previous = np.asarray(to_host(self.coef_), dtype=np.float64)
@@ -531,19 +534,23 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             stacklevel=3,
         )
 
-    @available_if(lambda self: self.method == "sgd")
     def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> GDRegressor:
-        """One epoch of mini-batch SGD over a chunk, continuing the previous calls.
+        """Continue the fit with another chunk of rows.
 
-        For data that arrives in chunks; only available with ``method="sgd"``
-        (``hasattr(model, "partial_fit")`` is False otherwise). Everything
-        persists across calls: the weights, the step counter ``t_`` that drives
-        the schedule (``lr_t = lr/√(1 + t/T)`` with ``T`` the batches in the
-        first chunk), the random generator, and running (weighted) means of X
-        and y that centre every chunk and give the intercept
-        ``b = ȳ − x̄W``. The learning rate and the scaling of the features are
-        fixed from the first chunk. Unlike ``fit``, this is stochastic: prefer
-        ``fit`` (exact full-batch methods) whenever the data fits in memory.
+        Full-batch methods (``"cg"``, ``"exact"``, ``"gd"``, ``"momentum"``,
+        ``"nesterov"``) accumulate the chunk's sufficient statistics
+        (:class:`~gradfit.Statistics`, kept in ``statistics_``) and refit from them,
+        warm-started at the previous coefficients: after any number of chunks the
+        model is the fit on *all* rows seen, as exact as ``fit`` on their
+        concatenation (no approximation, whatever the chunking).
+
+        With ``method="sgd"``: one epoch of mini-batch SGD over the chunk,
+        continuing the previous calls. Everything persists across calls: the
+        weights, the step counter ``t_`` that drives the schedule (``lr_t =
+        lr/√(1 + t/T)`` with ``T`` the batches in the first chunk), the random
+        generator, and running (weighted) means of X and y that centre every chunk
+        and give the intercept ``b = ȳ − x̄W``. The learning rate and the scaling
+        of the features are fixed from the first chunk. This is stochastic.
 
         Parameters
         ----------
@@ -565,13 +572,30 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         ...     model = model.partial_fit(X, y)
         >>> np.round(model.coef_, 2), round(float(model.intercept_), 2), model.t_
         (array([ 2., -1.]), 0.5, 480)
+        >>> exact = GDRegressor(method="exact")
+        >>> chunks = [rng.normal(size=(100, 2)) for _ in range(3)]
+        >>> for Xc in chunks:
+        ...     exact = exact.partial_fit(Xc, Xc @ [1.0, 3.0] - 2.0)
+        >>> np.round(exact.coef_, 10), exact.statistics_.n_samples
+        (array([1., 3.]), 300)
         """
         self._check_params()
         if self.method != "sgd":
-            raise ValueError(
-                f"partial_fit streams mini-batch SGD, but method={self.method!r}; use "
-                "GDRegressor(method='sgd') for chunks, or fit() for exact full-batch methods."
-            )
+            from .statistics import Statistics
+
+            chunk = Statistics.from_data(X, y, sample_weight)
+            previous = getattr(self, "_partial_statistics", None)
+            if previous is not None and chunk.n_features != previous.n_features:
+                raise ValueError(
+                    f"X has {chunk.n_features} features, but GDRegressor is expecting "
+                    f"{previous.n_features} features as input; every chunk must have the same "
+                    "columns."
+                )
+            statistics = chunk if previous is None else previous + chunk
+            self._warm_from_partial = previous is not None
+            self.fit(statistics)
+            self._partial_statistics = self.statistics_ = statistics
+            return self
         first = getattr(self, "_stream", None) is None
         X_arr, _ = as_design_matrix(X)
         validate_data(self, X, reset=first, skip_check_array=True)
@@ -792,6 +816,33 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             f"max_iter={suggestion}"
             f"{' or method=' + repr('cg') if self.method not in ('cg', 'exact') else ''}."
         )
+
+    def fit_statistics(self, statistics: Any, **fit_params: Any) -> GDRegressor:
+        """Fit from sufficient statistics: the same as ``fit(statistics)``.
+
+        Parameters
+        ----------
+        statistics : Statistics
+            From :meth:`gradfit.Statistics.from_data`, sums and differences of them, or
+            :func:`gradfit.load_statistics`.
+        **fit_params
+            Passed to :meth:`fit` (``callback=``).
+
+        Returns
+        -------
+        self : GDRegressor
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from gradfit import Statistics
+        >>> X = np.arange(20.0).reshape(10, 2) % 7; y = X @ [1.0, -1.0] + 2.0
+        >>> s = Statistics.from_data(X[:4], y[:4]) + Statistics.from_data(X[4:], y[4:])
+        >>> model = GDRegressor(method="exact").fit_statistics(s)
+        >>> np.round(model.coef_, 8), round(float(model.intercept_), 8)
+        (array([ 1., -1.]), 2.0)
+        """
+        return self.fit(statistics, **fit_params)
 
     # -- prediction --------------------------------------------------------------
     def predict(self, X: Any) -> NDArray[Any]:

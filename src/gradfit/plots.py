@@ -531,3 +531,81 @@ def plot_paths(
     )
     ax.legend(loc="best", fontsize="small")
     return ax
+
+
+def plot_cv_curve(search: Any, ax: Any = None, *, target_names: Sequence[str] | None = None) -> Any:
+    """Plot a :class:`~gradfit.GDRegressorCV`'s score against alpha, with the chosen alpha.
+
+    The band is the mean score ± one standard error (``cv_results_["std_error_test_score"]``:
+    over the folds for K-fold, over the rows for leave-one-out); the dashed line marks
+    ``alpha_`` and the dotted line the largest alpha whose score is within one standard
+    error of the best (the "one-standard-error rule", a simpler model about as good).
+
+    Parameters
+    ----------
+    search : GDRegressorCV
+        Fitted.
+    ax : matplotlib Axes, optional
+    target_names : sequence of str, optional
+        Legend labels when alphas were chosen per target.
+
+    Returns
+    -------
+    matplotlib Axes
+
+    Examples
+    --------
+    >>> from gradfit import GDRegressorCV
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(100, 3)); y = X @ [1.0, 0.0, -1.0] + rng.normal(size=100)
+    >>> ax = plot_cv_curve(GDRegressorCV(cv=5).fit(X, y))
+    >>> [line.get_gid() for line in ax.lines]
+    ['cv_score_0', 'chosen_alpha_0', 'one_se_alpha_0']
+    """
+    if not hasattr(search, "cv_results_"):
+        raise TypeError("plot_cv_curve needs a fitted GDRegressorCV: call fit first")
+    ax = _axes(ax)
+    results = search.cv_results_
+    alphas = np.asarray(results["param_alpha"], dtype=np.float64)
+    mean = np.asarray(results["mean_test_score"], dtype=np.float64)
+    se = np.asarray(results["std_error_test_score"], dtype=np.float64)
+    if mean.ndim == 1:
+        mean, se = mean[:, None], se[:, None]
+    K = mean.shape[1]
+    names = list(target_names) if target_names is not None else [f"output {k}" for k in range(K)]
+    chosen = np.broadcast_to(np.atleast_1d(np.asarray(search.alpha_, dtype=np.float64)), (K,))
+    order = np.argsort(alphas)
+    for k in range(K):
+        m, s = mean[order, k], se[order, k]
+        label = "mean CV score" if K == 1 else f"{names[k]}"
+        (line,) = ax.plot(alphas[order], m, marker=".", label=label, gid=f"cv_score_{k}")
+        ax.fill_between(alphas[order], m - s, m + s, alpha=0.2, color=line.get_color())
+        ax.axvline(
+            chosen[k],
+            color=line.get_color(),
+            linestyle="--",
+            gid=f"chosen_alpha_{k}",
+            label=f"alpha_ = {chosen[k]:.3g}",
+        )
+        best = int(np.nanargmax(m))
+        within = np.flatnonzero(m >= m[best] - s[best])
+        one_se = alphas[order][within.max()] if within.size else alphas[order][best]
+        ax.axvline(
+            one_se,
+            color=line.get_color(),
+            linestyle=":",
+            gid=f"one_se_alpha_{k}",
+            label=f"one-SE rule: {one_se:.3g}",
+        )
+    if np.all(alphas > 0):
+        ax.set_xscale("log")
+    else:
+        positive = alphas[alphas > 0]
+        ax.set_xscale("symlog", linthresh=float(positive.min()) if positive.size else 1.0)
+    folds = getattr(search, "n_splits_", None)
+    how = "leave-one-out" if search.cv is None else f"{folds}-fold"
+    ax.set_xlabel("alpha (gradfit units: (α/2)‖W‖² added to the mean squared error / 2)")
+    scoring = search.scoring or ("neg_mean_squared_error" if search.cv is None else "r2")
+    ax.set_ylabel(f"{how} score ({scoring})")
+    ax.legend(loc="best", fontsize="small")
+    return ax

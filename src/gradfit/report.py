@@ -85,6 +85,9 @@ class ReportInput:
     inference : Inference, optional
         :func:`gradfit.inference` of this model: adds the coefficient table (estimate,
         standard error, t, p, confidence interval) and a coefficient plot.
+    cv : GDRegressorCV, optional
+        The search that chose the model's ``alpha`` (``--alpha auto``); the report then
+        shows its CV curve with the chosen alpha and a one-standard-error band.
     """
 
     model: Any
@@ -96,6 +99,7 @@ class ReportInput:
     note: str | None = None
     diagnosis: Diagnosis | None = None
     inference: Any = None
+    cv: Any = None
 
 
 def _esc(value: Any) -> str:
@@ -422,6 +426,25 @@ def _explanation_section(model: Any, X: F64, Y: F64, f_names: list[str], t_names
     )
 
 
+def _cv_section(search: Any, t_names: list[str]) -> str:
+    from .plots import plot_cv_curve
+
+    figure, (ax,) = _new_figure()
+    plot_cv_curve(search, ax, target_names=t_names)
+    how = "leave-one-out" if search.cv is None else f"{search.n_splits_}-fold"
+    alphas = np.atleast_1d(np.asarray(search.alpha_, dtype=np.float64))
+    chosen = ", ".join(f"{a:.4g}" for a in alphas)
+    caption = (
+        f"{how} cross-validation over {len(search.alphas_)} alphas, computed exactly from "
+        f"the sufficient statistics; the band is ± one standard error. Chosen alpha: {chosen}."
+    )
+    return (
+        "<section><h3>Choosing alpha</h3>"
+        + _figure(figure, "cross-validation curve", caption)
+        + "</section>"
+    )
+
+
 def _dataset(item: ReportInput, index: int, explanation: bool) -> tuple[str, str]:
     X, Y, _, f_names, t_names = as_float_inputs(
         item.X, item.y, item.feature_names, item.target_names
@@ -452,6 +475,7 @@ def _dataset(item: ReportInput, index: int, explanation: bool) -> tuple[str, str
         f"<p>{_esc(item.note)}</p>" if item.note else "",
         _data_section(X, Y, f_names, t_names),
         _fit_section(model, Y, P, t_names),
+        _cv_section(item.cv, t_names) if item.cv is not None else "",
         _loss_section(model, X, Y, exact, t_names),
         _coefficient_section(model, exact, fit.exact_relative_distance, f_names, t_names),
         _inference_section(item.inference) if item.inference is not None else "",
@@ -539,6 +563,7 @@ def write_report(
     explanation: bool = True,
     diagnosis: Diagnosis | None = None,
     inference: Any = None,
+    cv: Any = None,
 ) -> Path:
     """Write a self-contained HTML report of ``model`` fitted on ``X, y``.
 
@@ -561,6 +586,8 @@ def write_report(
         ``diagnose(X, y, model=model)``, if already computed (see :class:`ReportInput`).
     inference : Inference, optional
         :func:`gradfit.inference` of the model: adds its coefficient table and plot.
+    cv : GDRegressorCV, optional
+        The search that chose ``alpha``: adds its CV curve (see :class:`ReportInput`).
 
     Returns
     -------
@@ -581,7 +608,15 @@ def write_report(
     True
     """
     item = ReportInput(
-        model, X, y, feature_names, target_names, name, diagnosis=diagnosis, inference=inference
+        model,
+        X,
+        y,
+        feature_names,
+        target_names,
+        name,
+        diagnosis=diagnosis,
+        inference=inference,
+        cv=cv,
     )
     page = render_report(item, title=title or f"gradfit report: {name}", explanation=explanation)
     path = Path(path)
