@@ -28,7 +28,9 @@ __all__ = ["atomic_write", "describe_size"]
 
 
 @contextlib.contextmanager
-def atomic_write(path: str | Path, mode: str = "wb", **kwargs: Any) -> Iterator[IO[Any]]:
+def atomic_write(
+    path: str | Path, mode: str = "wb", *, owner: str = "", **kwargs: Any
+) -> Iterator[IO[Any]]:
     """Open a temporary file beside ``path`` and move it onto ``path`` when the block ends.
 
     Parameters
@@ -37,6 +39,9 @@ def atomic_write(path: str | Path, mode: str = "wb", **kwargs: Any) -> Iterator[
         The file to (re)place; its folder must exist.
     mode : {"wb", "w"}, default="wb"
         Binary or text.
+    owner : str, optional
+        Put in the temporary file's name (``.<name>.<owner>.<random>.tmp``), so that a
+        cleaner can tell whose it is (checkpoints stamp ``pid<PID>@<host>``).
     **kwargs
         Passed to :func:`open` (``encoding=``, ``newline=``).
 
@@ -72,7 +77,8 @@ def atomic_write(path: str | Path, mode: str = "wb", **kwargs: Any) -> Iterator[
         )
     if path.is_dir():
         raise IsADirectoryError(f"cannot write {str(path)!r}: it is a folder; give a file name")
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    prefix = f".{path.name}.{owner}." if owner else f".{path.name}."
+    handle, temporary = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=folder)
     try:
         with os.fdopen(handle, mode, **kwargs) as f:
             yield f
@@ -181,11 +187,11 @@ def read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> bytes
     return b"".join(parts)
 
 
-def load_json(data: bytes) -> Any:
+def load_json(data: bytes, max_digits: int = MAX_JSON_DIGITS) -> Any:
     """Parse UTF-8 JSON as plain data within limits, or raise :class:`RefusedFileError`.
 
     RefusedFileError: invalid UTF-8 or JSON, ``NaN``/``Infinity`` (not JSON) and numbers that
-    overflow to them (``1e400``), integers longer than ``MAX_JSON_DIGITS`` digits, a key
+    overflow to them (``1e400``), integers longer than ``max_digits`` digits, a key
     repeated in one object (readers disagree on which copy counts), and nesting deeper
     than ``MAX_JSON_DEPTH`` (checked by a scan before parsing, so never a recursion).
 
@@ -213,7 +219,7 @@ def load_json(data: bytes) -> Any:
         return value
 
     def integer(text: str) -> int:
-        if len(text.lstrip("-")) > MAX_JSON_DIGITS:
+        if len(text.lstrip("-")) > max_digits:
             raise RefusedFileError(f"an integer of {len(text.lstrip('-'))} digits")
         return int(text)
 

@@ -331,6 +331,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             previous = previous[:, None] if previous.ndim == 1 else previous.T
             if previous.shape == (problem.D, problem.K):
                 V0 = problem.from_user(previous)
+        checkpointing = self._checkpointing(problem) if self.method != "exact" else {}
         try:
             if self.method == "exact":
                 result = solve_exact(
@@ -348,9 +349,11 @@ class GDRegressor(RegressorMixin, BaseEstimator):
                     callback=callback,
                     rule_options=self._rule_options(),
                     rng=check_random_state_generator(self.random_state),
-                    **self._checkpointing(problem),
+                    **checkpointing,
                 )
         finally:
+            if "checkpointer" in checkpointing:  # its lock on the checkpoint path
+                checkpointing["checkpointer"].close()
             if built.close is not None:  # e.g. a file adapter's on-disk cache: never left behind
                 built.close()
         self.engine_ = engine if problem.engine == engine else problem.engine
