@@ -46,7 +46,15 @@ from ._files import (
     read_npy,
 )
 
-__all__ = ["CheckpointError", "Checkpointer", "fingerprint", "pack", "unpack"]
+__all__ = [
+    "CheckpointError",
+    "Checkpointer",
+    "DataDigest",
+    "data_digest",
+    "fingerprint",
+    "pack",
+    "unpack",
+]
 
 FORMAT = "gradfit-checkpoint"
 VERSION = 1
@@ -67,16 +75,80 @@ def _digest(array: Any) -> str:
     return hashlib.sha256(data.tobytes()).hexdigest()[:16]
 
 
-def fingerprint(problem: Any, settings: dict[str, Any]) -> dict[str, Any]:
-    """What must match for a checkpoint to be resumed: settings and data statistics.
+#: Rows hashed at a time by :func:`data_digest` (about 16 MiB of X).
+_DIGEST_BLOCK_BYTES = 16 * 2**20
+
+
+class DataDigest:
+    """SHA-256 of the data as it is read: X's rows, Y's rows and the weights, each a stream.
+
+    Fed block by block (:meth:`update`), so a file is hashed while it is read. The three
+    streams are hashed separately and combined at the end, so the digest does not depend
+    on where the blocks were cut. Any changed, swapped, added or removed value changes it.
+
+    Examples
+    --------
+    >>> X = np.arange(6.0).reshape(3, 2); Y = np.ones((3, 1))
+    >>> whole = DataDigest(); whole.update(X, Y)
+    >>> parts = DataDigest(); parts.update(X[:1], Y[:1]); parts.update(X[1:], Y[1:])
+    >>> whole.hexdigest() == parts.hexdigest() == data_digest(X, Y)
+    True
+    >>> data_digest(X[::-1], Y) == data_digest(X, Y)
+    False
+    """
+
+    def __init__(self) -> None:
+        self._streams = [hashlib.sha256() for _ in range(3)]
+
+    def update(self, X: Any, Y: Any, weights: Any = None) -> None:
+        """Add a block of rows (C order; a non-contiguous block is copied first)."""
+        for stream, part in zip(self._streams, (X, Y, weights), strict=True):
+            if part is not None:
+                stream.update(np.ascontiguousarray(part))
+
+    def hexdigest(self) -> str:
+        """The combined digest (64 hex digits)."""
+        combined = hashlib.sha256()
+        for stream in self._streams:
+            combined.update(stream.digest())
+        return combined.hexdigest()
+
+
+def data_digest(X: Any, Y: Any, weights: Any = None) -> str:
+    """The :class:`DataDigest` of in-memory arrays, hashed in row blocks of ~16 MiB.
+
+    Examples
+    --------
+    >>> len(data_digest(np.zeros((4, 2)), np.zeros((4, 1))))
+    64
+    """
+    digest = DataDigest()
+    row_bytes = max(1, X.shape[1] * X.dtype.itemsize) if X.ndim == 2 else 8
+    step = max(1, _DIGEST_BLOCK_BYTES // row_bytes)
+    for start in range(0, X.shape[0], step):
+        rows = slice(start, start + step)
+        digest.update(X[rows], Y[rows], None if weights is None else weights[rows])
+    if X.shape[0] == 0:
+        digest.update(X, Y, weights)
+    return digest.hexdigest()
+
+
+def fingerprint(
+    problem: Any, settings: dict[str, Any], digest: str | None = None
+) -> dict[str, Any]:
+    """What must match for a checkpoint to be resumed: settings, data statistics, digest.
+
+    ``digest`` is the data's :class:`DataDigest` where the input can be hashed (NumPy
+    arrays, sparse matrices and files are); it identifies the data exactly. Without it
+    (Dask, PyTorch/CuPy inputs) only the sizes and column statistics are compared.
 
     Examples
     --------
     >>> from gradfit._objective import LeastSquaresProblem
     >>> X = np.arange(12.0).reshape(6, 2); Y = np.ones((6, 1))
-    >>> fp = fingerprint(LeastSquaresProblem(X, Y), {"method": "gd"})
-    >>> fp["N"], fp["D"], fp["method"]
-    (6, 2, 'gd')
+    >>> fp = fingerprint(LeastSquaresProblem(X, Y), {"method": "gd"}, data_digest(X, Y))
+    >>> fp["N"], fp["D"], fp["method"], len(fp["data_sha256"])
+    (6, 2, 'gd', 64)
     """
     return {
         **{
@@ -92,6 +164,7 @@ def fingerprint(problem: Any, settings: dict[str, Any]) -> dict[str, Any]:
         "y_offset": _digest(problem.y_offset),
         "x_rms": _digest(problem.x_rms),
         "loss_at_zero": _digest(problem.loss_at_zero),
+        "data_sha256": digest,
     }
 
 

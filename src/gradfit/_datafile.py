@@ -46,6 +46,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._adapters import Built, check_options, register
+from ._checkpoint import DataDigest
 from ._engine import choose_engine, kappa_fallback, wants_statistics
 from ._exceptions import GradfitInputError
 from ._gram import GramProblem
@@ -821,6 +822,7 @@ def _read_pass(
     *,
     diagonal: bool,
     progress: bool | None,
+    digest: DataDigest | None = None,
 ) -> Moments:
     names = [reader.columns[j] for j in x_cols + y_cols]
     bar = Progress(reader.size, f"reading {reader.path.name}", enabled=progress)
@@ -845,6 +847,8 @@ def _read_pass(
             total = m if total is None else add_moments(total, m)
             if cache is not None:
                 cache.append(X, Y)
+            if digest is not None:
+                digest.update(X, Y)
             row0 += X.shape[0]
             bar.update(done)
     finally:
@@ -892,9 +896,17 @@ def build_file(X: Any, y: Any, sample_weight: Any, options: dict[str, Any]) -> B
     want_H = wants_statistics(D, method, gradient)
     cache = FileCache(D, K, spec.cache_dir)
     keep_cache = False
+    digest = DataDigest() if options.get("digest") else None
     try:
         first = _read_pass(
-            reader, x_cols, y_cols, block_rows, cache, diagonal=not want_H, progress=spec.progress
+            reader,
+            x_cols,
+            y_cols,
+            block_rows,
+            cache,
+            diagonal=not want_H,
+            progress=spec.progress,
+            digest=digest,
         )
         cache.finish()
         second = None
@@ -968,6 +980,7 @@ def build_file(X: Any, y: Any, sample_weight: Any, options: dict[str, Any]) -> B
         dtype=np.dtype(np.float64),
         to_output=to_output,
         close=cache.close,
+        digest=digest.hexdigest() if digest is not None else None,
     )
 
 

@@ -15,7 +15,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._adapters import Built, find_adapter
-from ._checkpoint import Checkpointer, fingerprint
+from ._checkpoint import Checkpointer, data_digest, fingerprint
 from ._engine import ENGINES, make_problem
 from ._exceptions import ConvergenceWarning, GradfitInputError
 from ._loop import SolveResult, predicted_iterations, sgd_learning_rate, solve, solve_exact
@@ -289,6 +289,8 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             "alpha": float(self.alpha),
             "method": self.method,
             "gradient": self.gradient,
+            # a checkpoint identifies its data by a digest, computed as the data is read
+            "digest": self.checkpoint is not None and self.method != "exact",
             **fit_params,
         }
         if adapter is not None:
@@ -319,7 +321,15 @@ class GDRegressor(RegressorMixin, BaseEstimator):
                 gradient=self.gradient,
             )
             built = Built(
-                problem, refine, engine, reason, X_arr.shape[1], None, was_1d, X_arr.dtype
+                problem,
+                refine,
+                engine,
+                reason,
+                X_arr.shape[1],
+                None,
+                was_1d,
+                X_arr.dtype,
+                digest=data_digest(X_arr, Y, weights) if options["digest"] else None,
             )
         problem, refine, engine, reason = built.problem, built.refine, built.engine, built.reason
         was_1d = built.was_1d
@@ -331,7 +341,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             previous = previous[:, None] if previous.ndim == 1 else previous.T
             if previous.shape == (problem.D, problem.K):
                 V0 = problem.from_user(previous)
-        checkpointing = self._checkpointing(problem) if self.method != "exact" else {}
+        checkpointing = self._checkpointing(problem, built.digest) if self.method != "exact" else {}
         try:
             if self.method == "exact":
                 result = solve_exact(
@@ -487,7 +497,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         self.t_ = stream["t"]
         return self
 
-    def _checkpointing(self, problem: Problem) -> dict[str, Any]:
+    def _checkpointing(self, problem: Problem, digest: str | None) -> dict[str, Any]:
         if self.checkpoint is None:
             return {}
         settings = {
@@ -502,7 +512,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         }
         return {
             "checkpointer": Checkpointer(self.checkpoint, self.checkpoint_every),
-            "fingerprint": fingerprint(problem, settings),
+            "fingerprint": fingerprint(problem, settings, digest),
         }
 
     def _rule_options(self) -> dict[str, Any] | None:
