@@ -61,9 +61,9 @@ VERSION = 1
 
 _BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
 _MAX_META_BYTES = 64 * 2**20
-#: Deflate cannot beat ~1032:1 and gradfit stores checkpoints uncompressed: a checkpoint
-#: whose members declare more than this many times its size is a bomb.
-_MAX_RATIO = 1100
+#: gradfit stores a checkpoint's members uncompressed, so together they are smaller than the
+#: file; members declaring more than the file's size plus this slack are refused as a bomb.
+_SLACK_BYTES = 2**20
 
 
 class CheckpointError(GradfitInputError):
@@ -372,10 +372,10 @@ class Checkpointer:
             if len(set(names)) != len(names):
                 raise self._fail("a member appears twice")
             declared = sum(i.file_size for i in infos)
-            if declared > _MAX_RATIO * size + 2**20:
+            if declared > size + _SLACK_BYTES:
                 raise self._fail(
-                    f"its members declare {declared} bytes in a file of {size} (a "
-                    "decompression bomb)"
+                    f"its members declare {declared} bytes in a file of {size}, but gradfit "
+                    "stores checkpoints uncompressed (a decompression bomb?)"
                 )
             if "__meta__.npy" not in names:
                 raise self._fail("it has no __meta__ description")
@@ -447,7 +447,7 @@ class Checkpointer:
         if not isinstance(saved, dict):
             raise self._fail("its fingerprint is missing")
         differences = [
-            f"{key}: checkpoint {printable(repr(saved.get(key)), 60)} vs now {value!r}"
+            f"{key}: checkpoint {printable(repr(saved.get(key)), 100)} vs now {value!r}"
             for key, value in print_.items()
             if saved.get(key) != value
         ]
