@@ -24,7 +24,7 @@ from typing import IO, Any
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["atomic_write", "describe_size"]
+__all__ = ["atomic_write", "describe_size", "interruption"]
 
 
 @contextlib.contextmanager
@@ -351,3 +351,31 @@ def printable(text: str, limit: int = 200) -> str:
     if len(escaped) > limit:
         return f"{escaped[:limit]}… ({len(text)} characters)"
     return escaped
+
+
+def interruption(err: BaseException) -> KeyboardInterrupt | None:
+    """The Ctrl-C (or SIGTERM/SIGHUP under the command line) behind ``err``, if any.
+
+    ``err`` itself, or an interruption that a compiled extension wrapped: a signal handler
+    that raises while numba's dispatcher returns gives ``SystemError: … returned a result
+    with an exception set``, caused by the interruption.
+
+    Examples
+    --------
+    >>> try:
+    ...     try:
+    ...         raise KeyboardInterrupt
+    ...     except KeyboardInterrupt as inner:
+    ...         raise SystemError("returned a result with an exception set") from inner
+    ... except SystemError as err:
+    ...     type(interruption(err)).__name__, interruption(ValueError())
+    ('KeyboardInterrupt', None)
+    """
+    current: BaseException | None = err
+    for _ in range(16):
+        if current is None:
+            return None
+        if isinstance(current, KeyboardInterrupt):
+            return current
+        current = current.__cause__ or current.__context__
+    return None

@@ -9,22 +9,26 @@ the spot.
 
 Exit status: 0 on success; 1 when ``check-gradient`` finds a mistake or a fit with your own
 learning rate diverges; 2 for usage and data errors (one or two lines on stderr naming the
-cause and the fix; ``--debug`` adds the traceback); 130 when interrupted.
+cause and the fix; ``--debug`` adds the traceback); 130, 143 or 129 when stopped by SIGINT
+(Ctrl-C), SIGTERM or SIGHUP, after removing temporary files and caches.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import json
 import math
 import os
 import re
+import signal
 import sys
+import threading
 import time
 import traceback
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +38,7 @@ from . import __version__
 from ._diagnose import FitAssessment, diagnose
 from ._exact import exact_solution
 from ._exceptions import ConvergenceWarning, DivergenceError, GradfitInputError, GradfitModelError
-from ._files import atomic_write, describe_size
+from ._files import atomic_write, describe_size, interruption
 from ._io import read_features, read_table
 from ._objective import LeastSquaresProblem
 from .estimator import METHODS, GDRegressor
@@ -1042,7 +1046,8 @@ _EXAMPLES = """examples:
 Every command has its own help with an example: gradfit fit --help.
 Exit status: 0 success; 1 a mistake found (check-gradient) or a fit with your own
 learning rate diverged; 2 a usage or data error (the message says the cause and the
-fix; add --debug for the traceback); 130 interrupted."""
+fix; add --debug for the traceback); 130/143/129 stopped by SIGINT/SIGTERM/SIGHUP
+(temporary files and caches removed, earlier outputs unchanged)."""
 
 
 def _add_daily(sub: Any) -> None:
@@ -1195,6 +1200,76 @@ def _describe(err: BaseException) -> str:
     return text
 
 
+class Stopped(KeyboardInterrupt):
+    """Raised in the main thread when SIGTERM or SIGHUP arrives: stop like Ctrl-C.
+
+    A ``KeyboardInterrupt``, so every clean-up that runs for Ctrl-C (an atomic write's
+    temporary file, a file input's cache, a checkpoint's lock) runs for these too.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+#: The signals that stop a command at the next safe point: Ctrl-C, ``kill``/``timeout``/
+#: batch schedulers/containers, and a closed terminal. Exit status 128 + the number.
+STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """Turn SIGTERM and SIGHUP into :class:`Stopped` while the block runs (SIGINT already is).
+
+    The handler raises once; a second signal during the clean-up that follows is recorded
+    but does not interrupt it. A signal that was ignored when the command started (``nohup``
+    ignores SIGHUP) stays ignored. Outside the main thread nothing is installed.
+
+    Examples
+    --------
+    >>> import os, signal
+    >>> import time
+    >>> try:
+    ...     with stop_on_signals():
+    ...         os.kill(os.getpid(), signal.SIGTERM)
+    ...         time.sleep(5)
+    ... except Stopped as err:
+    ...     print(128 + err.signum)
+    143
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    fired: list[int] = []
+
+    def handler(signum: int, frame: Any) -> None:
+        fired.append(signum)
+        if len(fired) == 1:
+            raise Stopped(signum)
+
+    previous: dict[int, Any] = {}
+    for name in STOP_SIGNALS[1:]:
+        number = getattr(signal, name, None)
+        if number is None:  # pragma: no cover - Windows has no SIGHUP
+            continue
+        current = signal.getsignal(number)
+        if current is signal.SIG_IGN:
+            continue
+        previous[number] = current
+        signal.signal(number, handler)
+    try:
+        yield
+    finally:
+        for number, old in previous.items():
+            signal.signal(number, old)
+
+
+def _stopped_status(err: KeyboardInterrupt) -> tuple[int, str]:
+    """The exit status and the signal's name for an interruption."""
+    number = getattr(err, "signum", signal.SIGINT)
+    return 128 + int(number), signal.Signals(number).name
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code.
 
@@ -1209,7 +1284,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         0 on success; 1 when ``check-gradient`` finds a mistake or a fit with a
         learning rate of your own diverges; 2 for usage and data errors (a missing file
         or column, a bad option value, a damaged model file), printed as one or two lines
-        without a traceback unless ``--debug``; 130 when interrupted.
+        without a traceback unless ``--debug``; 130, 143 or 129 when stopped by SIGINT,
+        SIGTERM or SIGHUP.
 
     Examples
     --------
@@ -1225,7 +1301,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = f"gradfit {args.command}"
     debug = bool(getattr(args, "debug", False))
     try:
-        return int(args.func(args))
+        with stop_on_signals():
+            return int(args.func(args))
     except BrokenPipeError:
         # The reader went away (`gradfit predict … | head`): not an error; keep Python from
         # complaining while it flushes stdout at exit.
@@ -1233,11 +1310,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)
         return 0
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemError) as err:
+        stop = interruption(err)
+        if stop is None:
+            raise
         if debug:
             traceback.print_exc()
-        print(f"{command}: interrupted; no file was left half-written", file=sys.stderr)
-        return 130
+        status, name = _stopped_status(stop)
+        print(
+            f"{command}: interrupted; no file was left half-written ({name}: temporary "
+            "files and caches removed, earlier outputs unchanged)",
+            file=sys.stderr,
+        )
+        return status
     except UsageError as err:
         if debug:
             traceback.print_exc()
