@@ -204,7 +204,7 @@ def _changes() -> dict[str, tuple[np.ndarray, np.ndarray]]:
     Ys = Y.mean() + 2 * (Y - Y.mean())
     return {
         "base": (X, Y),
-        "data_sha256": (swapped, Y),
+        "data_digest": (swapped, Y),
         "x_offset": (X + np.array([0.0, 0.0, 5.0]), Y),
         "y_offset": (X, Y + 3.0),
         "x_rms": (scaled, Y),
@@ -230,13 +230,13 @@ def test_fingerprint_has_exactly_these_components() -> None:
         "y_offset",
         "x_rms",
         "loss_at_zero",
-        "data_sha256",
+        "data_digest",
     }
 
 
 @pytest.mark.parametrize(
     "component",
-    ["data_sha256", "x_offset", "y_offset", "x_rms", "loss_at_zero", "N", "D", "K", "dtype"],
+    ["data_digest", "x_offset", "y_offset", "x_rms", "loss_at_zero", "N", "D", "K", "dtype"],
 )
 def test_each_fingerprint_component_refuses_a_resume_by_itself(
     tmp_path: Path, component: str
@@ -273,7 +273,9 @@ def test_two_values_swapped_in_a_column_are_refused(tmp_path: Path, kind: str) -
             return model.fit(str(csv), None, target="y")
 
     fit(X, 10)
-    with pytest.raises(CheckpointError, match=r"data_sha256: checkpoint '[0-9a-f]{64}' vs now"):
+    with pytest.raises(
+        CheckpointError, match=r"data_digest: checkpoint 'xxh3-128:[0-9a-f]{32}' vs now"
+    ):
         fit(swapped, 20)
     assert fit(X, 20).n_iter_ == 20  # the same data resumes
 

@@ -47,7 +47,7 @@ class Built:
     #: Releases what the build holds (a file cache, persisted partitions); the estimator
     #: calls it once the solve has ended, whether it succeeded or raised.
     close: Callable[[], None] | None = None
-    #: The data's SHA-256 (``_checkpoint.DataDigest``) when the estimator asked for it with
+    #: The data's digest (``_checkpoint.DataDigest``) when the estimator asked for it with
     #: the ``digest`` option (it checkpoints) and the input can be hashed; else None.
     digest: str | None = None
 
