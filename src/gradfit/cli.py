@@ -38,7 +38,7 @@ from . import __version__
 from ._diagnose import FitAssessment, diagnose
 from ._exact import exact_solution
 from ._exceptions import ConvergenceWarning, DivergenceError, GradfitInputError, GradfitModelError
-from ._files import atomic_write, describe_size, interruption
+from ._files import atomic_write, describe_size, interruption, printable
 from ._io import read_features, read_table
 from ._objective import LeastSquaresProblem
 from .estimator import METHODS, GDRegressor
@@ -682,12 +682,52 @@ def _cli_words(message: str) -> str:
     return head + sep + fix
 
 
-def _prediction_frame(P: np.ndarray, targets: Sequence[str], kept: Any = None) -> Any:
+def _prediction_frame(
+    P: np.ndarray, targets: Sequence[str], kept: Any = None, *, escape: bool = True
+) -> Any:
     import pandas as pd
 
     frame = pd.DataFrame({f"predicted_{t}": P[:, k] for k, t in enumerate(targets)})
     if kept is not None and len(kept.columns):
         frame = pd.concat([kept.reset_index(drop=True), frame], axis=1)
+    return escape_formulas(frame) if escape else frame
+
+
+#: What a spreadsheet reads as the start of a formula (OWASP's list for CSV injection).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _escape_cell(value: Any) -> Any:
+    if not isinstance(value, str) or not value.startswith(_FORMULA_START):
+        return value
+    try:  # a number such as -1.5 or +3 is data, not a formula
+        float(value)
+    except ValueError:
+        return "'" + value
+    return value
+
+
+def escape_formulas(frame: Any) -> Any:
+    """Text cells and headers a spreadsheet would run as a formula, made plain text.
+
+    A cell of a text column (and a column name) that starts with ``=``, ``+``, ``-``, ``@``,
+    a tab or a carriage return and is not a number gets a leading ``'``, which spreadsheets
+    read as "this is text" (CSV injection). Numbers, including negative ones, are unchanged.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> frame = pd.DataFrame({"id": ["=HYPERLINK(1)", "-2", "@x", "ok"], "p": [-1.0, 2, 3, 4]})
+    >>> escape_formulas(frame)["id"].tolist()
+    ["'=HYPERLINK(1)", '-2', "'@x", 'ok']
+    >>> list(escape_formulas(frame.rename(columns={"id": "=cmd"})).columns)
+    ["'=cmd", 'p']
+    """
+    frame = frame.copy()
+    frame.columns = [_escape_cell(str(c)) for c in frame.columns]
+    for column in frame.columns:
+        if frame[column].dtype == object or str(frame[column].dtype) in ("string", "str"):
+            frame[column] = frame[column].map(_escape_cell)
     return frame
 
 
@@ -869,8 +909,19 @@ def _predict(args: argparse.Namespace) -> int:
     X, Y, kept = read_features(
         args.data, saved.feature_names, saved.target_names, keep=args.keep or ()
     )
-    P = np.asarray(saved.model.predict(X), dtype=np.float64).reshape(len(X), -1)
-    frame = _prediction_frame(P, saved.target_names, kept)
+    with np.errstate(over="ignore", invalid="ignore"):
+        P = np.asarray(saved.model.predict(X), dtype=np.float64).reshape(len(X), -1)
+    if not np.isfinite(P).all():  # never a file of empty or infinite cells
+        row, k = np.argwhere(~np.isfinite(P))[0]
+        raise GradfitInputError(
+            f"the prediction of {printable(saved.target_names[k], 60)} for row {row + 1} of "
+            f"{Path(args.data).name} overflows float64 (|X| up to {np.abs(X).max():.3g}): the "
+            "data is far outside the range the model was fitted on; nothing was written. "
+            "Check the units of the features."
+        )
+    frame = _prediction_frame(
+        P, saved.target_names, kept, escape=not getattr(args, "no_formula_escape", False)
+    )
     scores = []
     if Y is not None:
         r2, rmse = fit_scores(Y, P)
@@ -910,9 +961,9 @@ def _predict(args: argparse.Namespace) -> int:
     for score in scores:
         _note(
             args,
-            f"{Path(args.data).name} has the target {score['target']}: R² = "
-            f"{score['r2'] if score['r2'] is None else round(score['r2'], 6)}, "
-            f"RMSE = {score['rmse']:.6g}",
+            f"{Path(args.data).name} has the target {printable(score['target'], 60)}: R² = "
+            f"{'n/a' if score['r2'] is None else round(score['r2'], 6)}, "
+            f"RMSE = {'n/a' if score['rmse'] is None else format(score['rmse'], '.6g')}",
         )
     return 0
 
@@ -1097,6 +1148,12 @@ def _add_daily(sub: Any) -> None:
     predict.add_argument(
         "-q", "--quiet", action="store_true", help="print nothing but errors (and --json)"
     )
+    predict.add_argument(
+        "--no-formula-escape",
+        action="store_true",
+        help="write --keep text starting with = + - @ as it is (default: prefix a ' so that "
+        "spreadsheets do not run it as a formula)",
+    )
     predict.set_defaults(func=_predict)
 
     report = sub.add_parser(
@@ -1196,7 +1253,9 @@ def _describe(err: BaseException) -> str:
         return f"cannot use {err.filename!r}: {err.strerror or err}"
     if isinstance(err, FileNotFoundError) and err.filename:
         return f"{err.filename!r} does not exist: check the name and the folder"
-    text = " ".join(str(err).split()) or type(err).__name__
+    # a message can carry names and values from the user's files: escape sequences are shown
+    # escaped, and a huge field is cut, so the terminal gets one readable line
+    text = printable(" ".join(str(err).split()), 2000) or type(err).__name__
     return text
 
 
