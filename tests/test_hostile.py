@@ -370,3 +370,104 @@ def test_save_refuses_non_finite_coefficients(tmp_path: Path, good: Path) -> Non
     model.coef_ = np.array([np.nan, 1.0])
     with pytest.raises(GradfitModelError, match="NaN or infinite"):
         save_model(model, tmp_path / "m.gfm")
+
+
+# -- outputs and messages of the command line --------------------------------------------------
+def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    from gradfit.cli import main
+
+    status = main(list(args))
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_predictions_that_overflow_write_nothing(
+    tmp_path: Path, good: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = load_model(good)
+    big = np.sign(model.coef_) * 1.7e308  # each term near the largest float: the sum overflows
+    (tmp_path / "new.csv").write_text(f"x0,x1\n1,2\n{float(big[0])!r},{float(big[1])!r}\n")
+    (tmp_path / "p.csv").write_text("earlier predictions\n")
+    status, _, err = cli(capsys, "predict", str(good), str(tmp_path / "new.csv"), "-o",
+                         str(tmp_path / "p.csv"))  # fmt: skip
+    assert status == 2 and "row 2" in err and "overflows" in err and "nothing was written" in err
+    assert (tmp_path / "p.csv").read_text() == "earlier predictions\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["new.csv", "p.csv"]
+
+
+def test_kept_text_that_a_spreadsheet_would_run_is_escaped(
+    tmp_path: Path, good: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import pandas as pd
+
+    cells = ['=HYPERLINK("http://x")', "-3", "@SUM(A1)", "+1", "-cmd", "ok"]
+    frame = pd.DataFrame({"=id": cells, "x0": np.arange(6.0), "x1": np.ones(6)})
+    frame.to_csv(tmp_path / "new.csv", index=False)
+    out = tmp_path / "p.csv"
+    args = ["predict", str(good), str(tmp_path / "new.csv"), "-o", str(out), "--keep", "=id"]
+    assert cli(capsys, *args)[0] == 0
+    written = pd.read_csv(out, dtype=str)
+    assert list(written.columns) == ["'=id", "predicted_y"]
+    assert written["'=id"].tolist() == [
+        "'=HYPERLINK(\"http://x\")", "-3", "'@SUM(A1)", "+1", "'-cmd", "ok",
+    ]  # fmt: skip
+    assert not any(v.startswith(("=", "@")) for v in written["predicted_y"])
+    assert cli(capsys, *args, "--no-formula-escape")[0] == 0
+    assert pd.read_csv(out, dtype=str)["=id"].tolist() == cells
+
+
+def test_escape_sequences_and_huge_fields_never_reach_the_terminal_raw(
+    tmp_path: Path, good: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    evil = "\x1b[2J\x1b[31mred"
+    (tmp_path / "ansi.csv").write_text(f"{evil},x1\n1,2\n")
+    status, _, err = cli(capsys, "predict", str(good), str(tmp_path / "ansi.csv"))
+    assert status == 2 and "\x1b" not in err and "\\x1b[31mred" in err
+    (tmp_path / "big.csv").write_text("x0,y\n1,2\n" + "a" * 1_000_000 + ",3\n4,5\n")
+    status, _, err = cli(capsys, "fit", str(tmp_path / "big.csv"), "-t", "y")
+    assert status == 2 and "not numeric" in err and len(err) < 2500, len(err)
+
+
+def test_compressed_or_binary_files_named_csv_say_what_they_are(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import gzip
+
+    path = tmp_path / "data.csv"
+    path.write_bytes(gzip.compress(b"a,y\n1,2\n3,4\n5,7\n"))
+    status, _, err = cli(capsys, "fit", str(path), "-t", "y")
+    assert status == 2 and "gzip-compressed" in err and "data.csv.gz" in err, err
+    with pytest.raises(Exception, match="gzip-compressed; decompress it first"):
+        GDRegressor().fit(str(path), None, target="y")
+    path.write_bytes(b"a\x00b,y\n1,2\n3,4\n")
+    status, _, err = cli(capsys, "fit", str(path), "-t", "y")
+    assert status == 2 and "NUL byte" in err and "not found" not in err, err
+    with pytest.raises(Exception, match="header holds a NUL byte"):
+        GDRegressor().fit(str(path), None, target="y")
+
+
+@pytest.mark.parametrize("text", ["１２", "1_000", "٣"])
+def test_numbers_python_accepts_but_a_data_file_should_not(tmp_path: Path, text: str) -> None:
+    from gradfit import GradfitInputError
+    from gradfit._io import read_table
+
+    path = tmp_path / "d.csv"
+    path.write_text(f"a,y\n1,1\n{text},2\n3,4\n")
+    with pytest.raises(GradfitInputError, match="ASCII digits only"):
+        read_table(path, "y")
+    with pytest.raises(GradfitInputError, match="not numeric"):
+        GDRegressor().fit(str(path), None, target="y")
+
+
+def test_underflow_reads_as_the_nearest_float(tmp_path: Path) -> None:
+    """Decided and documented: 1e-400 is read as 0.0, its correctly rounded value."""
+    from gradfit._datafile import open_reader
+    from gradfit._io import read_table
+
+    path = tmp_path / "d.csv"
+    path.write_text("a,y\n1,1\n1e-400,2\n3,4\n5e-324,5\n")
+    X, _, _, _ = read_table(path, "y")
+    assert X[:, 0].tolist() == [1.0, 0.0, 3.0, 5e-324]
+    reader = open_reader(path)
+    (block, _, _), *_ = list(reader.blocks([0], [1], 10))
+    assert block[:, 0].tolist() == [1.0, 0.0, 3.0, 5e-324]
