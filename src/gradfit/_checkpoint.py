@@ -109,7 +109,7 @@ class DataDigest:
         """Add a block of rows (C order; a non-contiguous block is copied first)."""
         for stream, part in zip(self._streams, (X, Y, weights), strict=True):
             if part is not None:
-                stream.update(np.ascontiguousarray(part))
+                stream.update(np.ascontiguousarray(part).data)
 
     def hexdigest(self) -> str:
         """The combined digest, ``"xxh3-128:"`` and 32 hex digits."""

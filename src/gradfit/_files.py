@@ -326,8 +326,8 @@ def read_npy(data: bytes, name: str, limit: int) -> NDArray[Any]:
             f"array {name} holds {len(data) - offset} data bytes for a declared {nbytes}"
         )
     array = np.frombuffer(data, dtype=dtype, count=count, offset=offset)
-    order = "F" if fortran else "C"
-    return np.array(array.reshape(shape, order=order), order="C")
+    shaped = array.reshape(shape, order="F") if fortran else array.reshape(shape)
+    return np.array(shaped, order="C")
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
