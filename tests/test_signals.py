@@ -163,3 +163,28 @@ def test_a_signal_ignored_at_start_stays_ignored() -> None:
         assert signal.getsignal(signal.SIGTERM) is term  # restored afterwards
     finally:
         signal.signal(signal.SIGHUP, previous)
+
+
+def test_a_second_process_on_the_same_checkpoint_is_refused_and_the_first_goes_on(
+    tmp_path: Path,
+) -> None:
+    from gradfit import GDRegressor
+    from gradfit._checkpoint import CheckpointError
+
+    _data(tmp_path)
+    process = _start(
+        tmp_path,
+        ["fit", "data.csv", "-t", "y", "--method", "gd", "--max-iter", "100000000",
+         "--tol", "0", "--no-standardize", "-v", "--checkpoint", "cp.npz",
+         "--checkpoint-every", "1"],
+    )  # fmt: skip
+    assert process.stderr is not None
+    assert process.stderr.readline().startswith("iteration 1/")
+    frame = pd.read_csv(tmp_path / "data.csv")
+    second = GDRegressor(method="gd", max_iter=5, checkpoint=str(tmp_path / "cp.npz"))
+    with pytest.raises(CheckpointError, match=rf"in use by another fit \(pid{process.pid}@"):
+        second.fit(frame.drop(columns="y").to_numpy(), frame["y"].to_numpy())
+    time.sleep(0.5)
+    assert process.poll() is None  # the first fit is still working
+    _stop(process, "SIGTERM")
+    assert _leftovers(tmp_path) == []
