@@ -514,6 +514,8 @@ def _declared(path: Path, metadata: dict[str, Any]) -> dict[str, tuple[tuple[int
             raise _inconsistent(path, f"array {shown} has no sha256")
         arrays[name] = (tuple(shape), dtype)
     T = arrays.get("history.loss", ((0,), ""))[0]
+    if len(T) != 1:
+        raise _inconsistent(path, f"history.loss is declared with shape {list(T)}, not (T,)")
     allowed: dict[str, list[tuple[int, ...]]] = {
         "coef_": [(K, D)] + ([(D,)] if K == 1 else []),
         "intercept_": [(K,), ()],
