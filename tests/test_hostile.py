@@ -471,3 +471,48 @@ def test_underflow_reads_as_the_nearest_float(tmp_path: Path) -> None:
     reader = open_reader(path)
     (block, _, _), *_ = list(reader.blocks([0], [1], 10))
     assert block[:, 0].tolist() == [1.0, 0.0, 3.0, 5e-324]
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
+def test_the_bomb_under_a_real_address_space_limit(tmp_path: Path, good: Path) -> None:
+    """Beyond tracemalloc: the loader runs with its address space capped 256 MiB above what
+    the imports took, so any real allocation of the bomb's size would fail."""
+    import subprocess
+    import sys
+    import textwrap
+
+    meta, npys = parts_of(good)
+    stream, crc = zeros_deflated(GiB, npy_header((GiB // 8,)))
+    npz = inner_npz(npys, **{"history.grad_norm": (stream, 8, crc, GiB + 128)})
+    nested = model_file(tmp_path / "nested.gfm", meta, npz)
+    outer_stream, outer_crc = zeros_deflated(GiB)
+    outer = model_file(
+        tmp_path / "outer.gfm", meta, ("arrays.npz", outer_stream, 8, outer_crc, GiB)
+    )
+    script = textwrap.dedent(
+        """
+        import resource, sys
+        from gradfit import GradfitModelError, load_model
+        import numpy as np
+        kib = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmSize"))
+        limit = kib * 1024 + (256 << 20)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        try:
+            np.ones(300 << 20, dtype=np.uint8)  # the cap is real: 300 MiB cannot be had
+        except MemoryError:
+            pass
+        else:
+            sys.exit("the address space limit did not hold")
+        for path in sys.argv[1:]:
+            try:
+                load_model(path)
+            except GradfitModelError as err:
+                print(err.reason)
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(nested), str(outer)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["corrupt", "corrupt"], result.stdout + result.stderr

@@ -142,7 +142,13 @@ def npz_bytes(arrays: dict[str, Any]) -> bytes:
 
 # -- reading files that may be hostile ----------------------------------------------------------
 class RefusedFileError(ValueError):
-    """A file part that breaks a limit or the format; the caller names the file and says why."""
+    """A file part that breaks a limit or the format; the caller names the file and says why.
+
+    Examples
+    --------
+    >>> isinstance(RefusedFileError("too big"), ValueError)
+    True
+    """
 
 
 #: Largest nesting of JSON arrays and objects that :func:`load_json` accepts.

@@ -1264,6 +1264,12 @@ class Stopped(KeyboardInterrupt):
 
     A ``KeyboardInterrupt``, so every clean-up that runs for Ctrl-C (an atomic write's
     temporary file, a file input's cache, a checkpoint's lock) runs for these too.
+
+    Examples
+    --------
+    >>> err = Stopped(15)
+    >>> isinstance(err, KeyboardInterrupt), 128 + err.signum
+    (True, 143)
     """
 
     def __init__(self, signum: int) -> None:
