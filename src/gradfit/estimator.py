@@ -341,8 +341,10 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             previous = previous[:, None] if previous.ndim == 1 else previous.T
             if previous.shape == (problem.D, problem.K):
                 V0 = problem.from_user(previous)
-        checkpointing = self._checkpointing(problem, built.digest) if self.method != "exact" else {}
+        checkpointing: dict[str, Any] = {}
         try:
+            if self.method != "exact":
+                checkpointing = self._checkpointing(problem, built.digest)
             if self.method == "exact":
                 result = solve_exact(
                     problem, refine_with=refine, tol=float(self.tol), verbose=int(self.verbose)
