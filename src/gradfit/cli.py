@@ -863,6 +863,10 @@ def _fit(args: argparse.Namespace) -> int:
     model = _estimator(args)
     X, y, names, targets = _read(args)
     seconds, messages = _fit_with_progress(args, model, X, y)
+    # one diagnosis (with its exact solution) for the report and the summary; computed
+    # under -q too, since it refuses data it cannot assess and -q keeps the exit status.
+    # It comes before any file is written: a command that fails leaves no new outputs.
+    diagnosis = diagnose(X, y, model=model, feature_names=names, target_names=targets)
     files: dict[str, str | None] = {"model": None, "predictions": None, "report": None}
     if args.output:
         save_model(model, args.output, feature_names=names, target_names=targets)
@@ -872,9 +876,6 @@ def _fit(args: argparse.Namespace) -> int:
         _write_table(_prediction_frame(P, targets), args.predictions)
         files["predictions"] = args.predictions
     show = args.json or not args.quiet  # -q without --json prints no summary
-    # one diagnosis (with its exact solution) for the report and the summary; computed
-    # under -q too, since it refuses data it cannot assess and -q keeps the exit status
-    diagnosis = diagnose(X, y, model=model, feature_names=names, target_names=targets)
     if args.report:
         from .report import write_report
 
