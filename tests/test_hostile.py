@@ -523,8 +523,18 @@ def test_a_fit_that_fails_its_diagnosis_writes_no_outputs(
 ) -> None:
     (tmp_path / "const.csv").write_text("a,y\n1,1\n1,2\n1,3\n1,5\n")
     (tmp_path / "m.gfm").write_bytes(b"the previous model")
-    status, _, err = cli(capsys, "fit", str(tmp_path / "const.csv"), "-t", "y", "-o",
-                         str(tmp_path / "m.gfm"), "--predictions", str(tmp_path / "p.csv"))  # fmt: skip
+    model, predictions = str(tmp_path / "m.gfm"), str(tmp_path / "p.csv")
+    args = [
+        "fit",
+        str(tmp_path / "const.csv"),
+        "-t",
+        "y",
+        "-o",
+        model,
+        "--predictions",
+        predictions,
+    ]
+    status, _, err = cli(capsys, *args)
     assert status == 2 and "constant" in err
     assert (tmp_path / "m.gfm").read_bytes() == b"the previous model"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["const.csv", "m.gfm"]
