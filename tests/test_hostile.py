@@ -414,6 +414,10 @@ def test_kept_text_that_a_spreadsheet_would_run_is_escaped(
     assert not any(v.startswith(("=", "@")) for v in written["predicted_y"])
     assert cli(capsys, *args, "--no-formula-escape")[0] == 0
     assert pd.read_csv(out, dtype=str)["=id"].tolist() == cells
+    parquet = tmp_path / "p.parquet"
+    args[args.index(str(out))] = str(parquet)
+    assert cli(capsys, *args)[0] == 0  # not for spreadsheets: values kept as they are
+    assert pd.read_parquet(parquet)["=id"].tolist() == cells
 
 
 def test_escape_sequences_and_huge_fields_never_reach_the_terminal_raw(

@@ -920,9 +920,10 @@ def _predict(args: argparse.Namespace) -> int:
             "data is far outside the range the model was fitted on; nothing was written. "
             "Check the units of the features."
         )
-    frame = _prediction_frame(
-        P, saved.target_names, kept, escape=not getattr(args, "no_formula_escape", False)
-    )
+    # text for spreadsheets (CSV, TSV, stdout) is escaped; Parquet keeps its values as they are
+    parquet = bool(args.output) and Path(args.output).suffix.lower() in (".parquet", ".pq")
+    escape = not (parquet or getattr(args, "no_formula_escape", False))
+    frame = _prediction_frame(P, saved.target_names, kept, escape=escape)
     scores = []
     if Y is not None:
         r2, rmse = fit_scores(Y, P)
