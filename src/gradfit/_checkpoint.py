@@ -7,12 +7,16 @@ conjugate directions, the random generator of ``sgd``), the per-output step
 sizes, flags and counters, the curvature estimate, and the history so far. It
 also holds a *fingerprint* of the data and of the settings that shape the path
 (method, learning rate, penalty, intercept, standardisation, engine, batch size,
-schedule, seed, and the data's size and column statistics); a checkpoint whose
+schedule, seed, and the data's size, column statistics and digest); a checkpoint whose
 fingerprint differs is refused with a message listing what differs.
 
 Files are written with :func:`gradfit._files.atomic_write` (temporary file,
 fsync, rename), so a process killed at any moment leaves either the previous
-checkpoint or the new one, never half of one. Because every step is
+checkpoint or the new one, never half of one. The fingerprint includes a digest
+of every value of the data (:class:`DataDigest`) where the input can be hashed. A
+fit holds a lock on its checkpoint path, and loading checks every size before
+reading and every shape before use: a damaged or hostile file is a
+:class:`CheckpointError` naming it. Because every step is
 deterministic (the fused kernel's chunking is fixed and the generator state is
 restored), a fit killed and resumed ends with the same coefficients, bit for
 bit, as an uninterrupted one.

@@ -18,7 +18,11 @@ with ``allow_pickle=False`` (an object array is refused), and the estimator is r
 setting attributes from those values. Before anything is used, :func:`read_model` checks
 the zip structure and CRCs (a truncated or corrupt file), the format name (not a model),
 the format version (a file from a newer gradfit), the checksums (a member or an array
-that changed since it was written) and that the shapes agree. Each failure raises
+that changed since it was written) and that the shapes agree. A file cannot exhaust memory
+either: every size is checked against limits derived from the metadata's D and K and from
+the file's size before anything is decompressed, members are decompressed in bounded chunks,
+and the JSON is parsed with depth, number and size limits ("Limits" in the specification).
+Each failure raises
 :class:`~gradfit.GradfitModelError` with a message that says which. Checksums detect
 corruption and edits; they are not signatures, so load files from sources you trust to
 have meant them (they still cannot run code). The full specification is
