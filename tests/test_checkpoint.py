@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import signal
 import subprocess
@@ -9,6 +11,7 @@ import sys
 import textwrap
 import time
 import warnings
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -178,3 +181,264 @@ def test_cli_checkpoint_resume_and_errors(tmp_path: Path) -> None:
     assert "Traceback" not in missing.stderr
     other = run("--method", "nesterov", "--checkpoint", str(cp))
     assert other.returncode == 2 and "method: checkpoint 'gd' vs now 'nesterov'" in other.stderr
+
+
+# -- the fingerprint identifies the data exactly ------------------------------------------------
+def _fingerprint_of(X: np.ndarray, Y: np.ndarray, **settings: object) -> dict:
+    from gradfit._checkpoint import data_digest, fingerprint
+    from gradfit._objective import LeastSquaresProblem
+
+    settings = {"method": "gd", "alpha": 0.0, **settings}
+    return fingerprint(LeastSquaresProblem(X, Y), settings, data_digest(X, Y))
+
+
+def _changes() -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """For each data component of the fingerprint, data that changes it."""
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(40, 3))
+    Y = X @ [[1.0], [2.0], [-1.0]] + rng.normal(size=(40, 1))
+    swapped = X.copy()
+    swapped[[3, 7], 1] = swapped[[7, 3], 1]
+    scaled = X.copy()
+    scaled[:, 2] = X[:, 2].mean() + 2 * (X[:, 2] - X[:, 2].mean())
+    Ys = Y.mean() + 2 * (Y - Y.mean())
+    return {
+        "base": (X, Y),
+        "data_digest": (swapped, Y),
+        "x_offset": (X + np.array([0.0, 0.0, 5.0]), Y),
+        "y_offset": (X, Y + 3.0),
+        "x_rms": (scaled, Y),
+        "loss_at_zero": (X, Ys),
+        "N": (np.vstack([X, X[:1]]), np.vstack([Y, Y[:1]])),
+        "D": (np.c_[X, X[:, :1] * 2.0], Y),
+        "K": (X, np.c_[Y, Y * 2.0]),
+        "dtype": (X.astype(np.float32), Y.astype(np.float32)),
+    }
+
+
+def test_fingerprint_has_exactly_these_components() -> None:
+    X, Y = _changes()["base"]
+    assert set(_fingerprint_of(X, Y)) == {
+        "method",
+        "alpha",
+        "engine",
+        "N",
+        "D",
+        "K",
+        "dtype",
+        "x_offset",
+        "y_offset",
+        "x_rms",
+        "loss_at_zero",
+        "data_digest",
+    }
+
+
+@pytest.mark.parametrize(
+    "component",
+    ["data_digest", "x_offset", "y_offset", "x_rms", "loss_at_zero", "N", "D", "K", "dtype"],
+)
+def test_each_fingerprint_component_refuses_a_resume_by_itself(
+    tmp_path: Path, component: str
+) -> None:
+    from gradfit._checkpoint import Checkpointer
+
+    changes = _changes()
+    before = _fingerprint_of(*changes["base"])
+    after = _fingerprint_of(*changes[component])
+    assert before[component] != after[component]
+    Checkpointer(tmp_path / "cp.npz").save(before, {"n_iter": 0}, 0)
+    with pytest.raises(CheckpointError, match=rf"{component}: checkpoint .* vs now"):
+        Checkpointer(tmp_path / "cp.npz").load(after)
+
+
+@pytest.mark.parametrize("kind", ["array", "csv"])
+def test_two_values_swapped_in_a_column_are_refused(tmp_path: Path, kind: str) -> None:
+    import pandas as pd
+
+    X, Y = svd_problem(200, 4, 1, cond=10.0, seed=2)
+    swapped = X.copy()
+    swapped[[5, 9], 0] = swapped[[9, 5], 0]
+    cp = str(tmp_path / "cp.npz")
+
+    def fit(X: np.ndarray, max_iter: int) -> GDRegressor:
+        model = GDRegressor(method="gd", max_iter=max_iter, tol=1e-14, checkpoint=cp)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            if kind == "array":
+                return model.fit(X, Y[:, 0])
+            frame = pd.DataFrame(X, columns=["a", "b", "c", "d"]).assign(y=Y[:, 0])
+            csv = tmp_path / "data.csv"
+            frame.to_csv(csv, index=False)
+            return model.fit(str(csv), None, target="y")
+
+    fit(X, 10)
+    with pytest.raises(
+        CheckpointError, match=r"data_digest: checkpoint 'xxh3-128:[0-9a-f]{32}' vs now"
+    ):
+        fit(swapped, 20)
+    assert fit(X, 20).n_iter_ == 20  # the same data resumes
+
+
+def test_digest_costs_little_and_ignores_where_blocks_are_cut() -> None:
+    from gradfit._checkpoint import DataDigest, data_digest
+
+    X, Y = svd_problem(1000, 5, 2, cond=10.0, seed=3)
+    pieces = DataDigest()
+    for start in range(0, 1000, 137):
+        pieces.update(X[start : start + 137], Y[start : start + 137])
+    assert pieces.hexdigest() == data_digest(X, Y) == data_digest(np.asfortranarray(X), Y)
+    assert data_digest(X, Y) != data_digest(X, Y, np.ones(1000))
+
+
+# -- hostile checkpoints ------------------------------------------------------------------------
+def _good_checkpoint(tmp_path: Path) -> tuple[Path, dict, dict]:
+    path = tmp_path / "fit.npz"
+    _fit(method="sgd", random_state=1, max_iter=3, checkpoint=str(path), checkpoint_every=1)
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {k: np.array(data[k]) for k in data.files}
+    meta = json.loads(arrays.pop("__meta__").tobytes())
+    return path, meta, arrays
+
+
+def _write_checkpoint(path: Path, meta: object, arrays: dict, raw: bytes | None = None) -> None:
+    from gradfit._files import npz_bytes
+
+    text = raw if raw is not None else json.dumps(meta).encode()
+    path.write_bytes(npz_bytes({**arrays, "__meta__": np.frombuffer(text, np.uint8)}))
+
+
+def _edit(meta: dict, where: str, value: object) -> dict:
+    meta = json.loads(json.dumps(meta))
+    *parents, last = where.split(".")
+    target = meta
+    for key in parents:
+        target = target[key] if not key.isdigit() else target[int(key)]
+    if value is KeyError:
+        del target[last]
+    else:
+        target[last if not last.isdigit() else int(last)] = value  # type: ignore[index]
+    return meta
+
+
+@pytest.mark.parametrize(
+    ("case", "words"),
+    [
+        ("meta-list", "not a JSON object"),
+        ("no-fingerprint", "fingerprint is missing"),
+        ("fingerprint-list", "fingerprint is missing"),
+        ("version-text", "version is 'x'"),
+        ("short-keys", "state is damaged"),
+        ("keys-not-names", "keys are not a list"),
+        ("wrong-W", "its V is (3, 3)"),
+        ("state-not-object", "state is damaged"),
+        ("generator-attribute", "unknown bit generator 'seed'"),
+        ("deep-json", "nested deeper"),
+        ("big-integer", "digits"),
+        ("bomb", "decompression bomb"),
+        ("pickle", "not a plain number type"),
+    ],
+)
+def test_hostile_checkpoints_are_refused_naming_the_file(
+    tmp_path: Path, case: str, words: str
+) -> None:
+    path, meta, arrays = _good_checkpoint(tmp_path)
+    raw = None
+    if case == "meta-list":
+        meta = [meta]
+    elif case == "no-fingerprint":
+        meta = _edit(meta, "fingerprint", KeyError)
+    elif case == "fingerprint-list":
+        meta = _edit(meta, "fingerprint", [1, 2])
+    elif case == "version-text":
+        meta = _edit(meta, "version", "x")
+    elif case == "short-keys":
+        meta = _edit(meta, "keys", meta["keys"][:-2])
+    elif case == "keys-not-names":
+        meta = _edit(meta, "keys", [1] * len(meta["keys"]))
+    elif case == "wrong-W":
+        name = meta["state"]["tuple"][0]["array"]
+        arrays[name] = np.zeros((3, 3))
+    elif case == "state-not-object":
+        meta = _edit(meta, "state", [1, 2, 3])
+    elif case == "generator-attribute":
+        text = json.dumps(meta).replace('"bit_generator": "PCG64"', '"bit_generator": "seed"')
+        assert "seed" in text
+        meta = json.loads(text)
+    elif case == "deep-json":
+        raw = b"[" * 100_000
+    elif case == "big-integer":
+        raw = json.dumps(meta).replace('"version": 1', '"version": ' + "9" * 5001).encode()
+    elif case == "pickle":
+        arrays["s.0"] = np.array([object()], dtype=object)
+    if case == "bomb":
+        import test_hostile as hostile
+
+        stream, crc = hostile.zeros_deflated(1 << 30, hostile.npy_header((1 << 27,)))
+        good = path.read_bytes()
+        with zipfile.ZipFile(io.BytesIO(good)) as zf:
+            entries = [hostile.deflated(i.filename, zf.read(i)) for i in zf.infolist()]
+        entries.append(("s.99.npy", stream, 8, crc, (1 << 30) + 128))
+        path.write_bytes(hostile.raw_zip(entries))
+    elif case == "pickle":
+        from gradfit._files import npz_bytes
+
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as zf:
+            for name, array in {**arrays, "__meta__": None}.items():
+                with zf.open(f"{name}.npy", "w") as f:
+                    value = (
+                        array
+                        if name != "__meta__"
+                        else np.frombuffer(json.dumps(meta).encode(), np.uint8)
+                    )
+                    np.lib.format.write_array(f, value, allow_pickle=True)
+        path.write_bytes(buffer.getvalue())
+        del npz_bytes
+    else:
+        _write_checkpoint(path, meta, arrays, raw)
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        with pytest.raises(CheckpointError) as info:
+            _fit(method="sgd", random_state=1, max_iter=5, checkpoint=str(path))
+        top = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    message = str(info.value)
+    assert message.startswith(str(path)) and words in message, message
+    assert "\n" not in message and len(message) < 600
+    assert top < 64 << 20
+
+
+def test_a_second_fit_on_the_same_checkpoint_is_refused_and_spares_the_first(
+    tmp_path: Path,
+) -> None:
+    from gradfit._checkpoint import Checkpointer
+
+    path = tmp_path / "cp.npz"
+    first = Checkpointer(path)
+    assert first.load({}) is None
+    # the first fit's write in flight
+    in_flight = tmp_path / f".cp.npz.{first._owner()}.abc123.tmp"
+    in_flight.write_bytes(b"partial")
+    with pytest.raises(CheckpointError, match=r"in use by another fit \(pid\d+@"):
+        Checkpointer(path).load({})
+    assert in_flight.exists()
+    first.save({}, {"n_iter": 0}, 0)
+    first.close()
+    assert not (tmp_path / ".cp.npz.lock").exists()
+    # once the owner is gone, its leftovers are cleared by the next fit
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    stale = tmp_path / f".cp.npz.pid{dead}@{first._owner().partition('@')[2]}.xyz.tmp"
+    stale.write_bytes(b"left by a killed fit")
+    second = Checkpointer(path)
+    assert second.load({}) is not None
+    assert not stale.exists() and in_flight.exists()  # a live owner's file is kept
+    second.close()

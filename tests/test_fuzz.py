@@ -17,6 +17,8 @@ import io
 import os
 import tempfile
 import warnings
+import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -434,3 +436,292 @@ def test_regression_parquet_footer_that_aborted_pyarrow(tmp_path: Path) -> None:
     )
     assert run.returncode == 0, run.stderr  # an abort is -6
     assert "refused:" in run.stdout and "histogram.parquet: is corrupt" in run.stdout
+
+
+# -- structure-aware fuzzing of the model and checkpoint loaders --------------------------------
+#: The most a loader may allocate for any fuzzed file (the valid ones need well under 1 MB).
+PEAK_BOUND = 256 << 20
+
+HOSTILE_VALUES = st.one_of(
+    st.sampled_from(
+        [
+            None,
+            True,
+            -1,
+            0,
+            2**62,
+            10**20,
+            1e308,
+            -0.0,
+            "x",
+            "inf",
+            "nan",
+            "",
+            [],
+            {},
+            [[[[[[1]]]]]],
+            "\x1b[31mred\x00",
+            "a" * 5000,
+            [2**40],
+            [-1, 2],
+            [1.5, 2],
+            "|O",
+            "<c16",
+            "<U3",
+            ">f8",
+            "|V8",
+            "<f8",
+            "<i8",
+            "|b1",
+        ]
+    ),
+    st.integers(-(2**70), 2**70),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=20),
+    st.lists(st.integers(0, 2**45), max_size=3),
+)
+
+
+def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every path into nested JSON (dict keys and list indexes), the root excluded."""
+    out = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            out.append((*prefix, key))
+            out.extend(_paths(item, (*prefix, key)))
+    elif isinstance(value, list):
+        for i, item in enumerate(value[:4]):
+            out.append((*prefix, i))
+            out.extend(_paths(item, (*prefix, i)))
+    return out
+
+
+@st.composite
+def edited_json(draw: Any, document: Any) -> Any:
+    """``document`` with a few values replaced, keys deleted, or a deep nest spliced in."""
+    import copy
+
+    document = copy.deepcopy(document)
+    for _ in range(draw(st.integers(1, 3))):
+        paths = _paths(document)
+        if not paths:
+            break
+        *parents, last = draw(st.sampled_from(paths))
+        target = document
+        for key in parents:
+            target = target[key]
+        kind = draw(st.sampled_from(["replace", "replace", "delete", "deep"]))
+        if kind == "delete" and isinstance(target, dict):
+            del target[last]
+        elif kind == "deep":
+            nest: Any = 1
+            for _ in range(draw(st.integers(20, 200))):
+                nest = [nest]
+            target[last] = nest
+        else:
+            target[last] = draw(HOSTILE_VALUES)
+    return document
+
+
+@st.composite
+def npy_variant(draw: Any, original: bytes) -> bytes:
+    """An ``.npy`` whose header (shape, dtype, order) or data length may lie."""
+    import test_hostile as hostile
+
+    array = np.load(io.BytesIO(original), allow_pickle=False)
+    kind = draw(st.sampled_from(["same", "shape", "dtype", "data", "order", "garbage"]))
+    shape, dtype, data = array.shape, array.dtype.str, array.tobytes()
+    if kind == "shape":
+        shape = tuple(
+            draw(st.lists(st.sampled_from([0, 1, 2, 3, 21, 2**31, 2**40, 2**62]), max_size=3))
+        )
+    elif kind == "dtype":
+        dtype = draw(st.sampled_from(["|O", "<c16", "<U3", ">f8", "|V8", "<f4", "|b1", "<i8"]))
+    elif kind == "data":
+        data = data[: draw(st.integers(0, len(data)))] + draw(st.binary(max_size=16))
+    elif kind == "garbage":
+        return b"\x93NUMPY\x01\x00" + draw(st.binary(max_size=80))
+    try:
+        header = hostile.npy_header(shape, dtype)
+    except Exception:  # NumPy refuses to write some of these headers: write a plain one
+        header = hostile.npy_header(array.shape, array.dtype.str)
+    if kind == "order":
+        header = header.replace(b"'fortran_order': False", b"'fortran_order': True ")
+    return header + data
+
+
+@st.composite
+def zip_of(draw: Any, members: dict[str, bytes]) -> bytes:
+    """A zip of ``members``, some dropped, doubled, renamed, stored or deflated, sizes lying."""
+    import test_hostile as hostile
+
+    entries = []
+    for name, data in members.items():
+        kind = draw(st.sampled_from(["keep"] * 6 + ["drop", "double", "rename", "lie", "bomb"]))
+        if kind == "drop":
+            continue
+        if kind == "rename":
+            name = draw(st.sampled_from(["x.npy", name + "\x00", "../" + name, name.upper()]))
+        stored = draw(st.booleans())
+        entry = (
+            (name, data, 0, zlib.crc32(data), len(data)) if stored else hostile.deflated(name, data)
+        )
+        if kind == "lie":
+            entry = (*entry[:4], draw(st.sampled_from([0, 1, 2**31, 2**32 - 1])))
+        if kind == "bomb":
+            stream, crc = hostile.zeros_deflated(256 << 20)
+            entry = (name, stream, 8, crc, 256 << 20)
+        entries.append(entry)
+        if kind == "double":
+            entries.append(entry)
+    return hostile.raw_zip(entries)
+
+
+def _model_parts() -> tuple[dict[str, Any], dict[str, bytes]]:
+    path = _write(MODEL, ".gfm")
+    try:
+        import test_hostile as hostile
+
+        return hostile.parts_of(path)
+    finally:
+        path.unlink()
+
+
+MODEL_META, MODEL_NPYS = _model_parts()
+
+
+@st.composite
+def hostile_model(draw: Any) -> bytes:
+    import json as _json
+
+    import test_hostile as hostile
+
+    meta = draw(edited_json(MODEL_META)) if draw(st.booleans()) else MODEL_META
+    npys = {
+        name: draw(npy_variant(data)) if draw(st.integers(0, 4)) == 0 else data
+        for name, data in MODEL_NPYS.items()
+    }
+    npz = draw(zip_of({f"{n}.npy": d for n, d in npys.items()}))
+    meta_bytes = _json.dumps(meta).encode()
+    if draw(st.booleans()):  # checksums that match, to reach the checks behind them
+        sums = f"{hostile.sha(meta_bytes)}  metadata.json\n{hostile.sha(npz)}  arrays.npz\n"
+    else:
+        sums = draw(st.sampled_from(["", "x", "0" * 64 + "  metadata.json\n"]))
+    return draw(
+        zip_of({"metadata.json": meta_bytes, "arrays.npz": npz, "SHA256SUMS": sums.encode()})
+    )
+
+
+def _bounded(call: Any) -> tuple[Any, BaseException | None]:
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        try:
+            result, error = call(), None
+        except Exception as err:  # inspected by the caller
+            result, error = None, err
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < PEAK_BOUND, f"the loader allocated {peak / 2**20:.0f} MiB"
+    return result, error
+
+
+def check_model_file(data: bytes) -> None:
+    path = _write(data, ".gfm")
+    try:
+        model, error = _bounded(lambda: load_model(path))
+        if error is not None:
+            assert isinstance(error, GradfitModelError), repr(error)
+            assert str(error).startswith(path.name) and "\n" not in str(error), error
+        else:
+            P = model.predict(FRAME[["a", "b"]].to_numpy())
+            assert np.isfinite(P).all()
+    finally:
+        path.unlink()
+
+
+#: Examples per structure-aware property in the normal suite (a few seconds each); the
+#: ``slow`` variants run 600.
+STRUCTURE = settings(FUZZ, max_examples=EXPLORE or 150)
+
+
+@STRUCTURE
+@given(data=hostile_model())
+def test_fuzz_model_loader_structure(data: bytes) -> None:
+    check_model_file(data)
+
+
+@pytest.mark.slow
+@settings(STRUCTURE, max_examples=EXPLORE or 600)
+@given(data=hostile_model())
+def test_fuzz_model_loader_structure_long(data: bytes) -> None:
+    check_model_file(data)
+
+
+def _checkpoint_parts() -> tuple[dict[str, Any], dict[str, bytes], dict[str, Any]]:
+    """A real checkpoint's description, members, and the fingerprint it was written for."""
+    import json as _json
+
+    folder = Path(tempfile.mkdtemp())
+    X = FRAME[["a", "b"]].to_numpy(float)
+    Y = FRAME[["y"]].to_numpy(float)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = GDRegressor(method="sgd", random_state=0, max_iter=3)
+        model.set_params(checkpoint=str(folder / "c.npz")).fit(X, Y[:, 0])
+    with zipfile.ZipFile(folder / "c.npz") as zf:
+        npys = {n: zf.read(n) for n in zf.namelist()}
+    meta = _json.loads(np.load(io.BytesIO(npys.pop("__meta__.npy"))).tobytes())
+    return meta, npys, meta["fingerprint"]
+
+
+CHECKPOINT_META, CHECKPOINT_NPYS, CHECKPOINT_PRINT = _checkpoint_parts()
+
+
+@st.composite
+def hostile_checkpoint(draw: Any) -> bytes:
+    import json as _json
+
+    meta = draw(edited_json(CHECKPOINT_META)) if draw(st.booleans()) else CHECKPOINT_META
+    text = _json.dumps(meta).encode()
+    buffer = io.BytesIO()
+    np.save(buffer, np.frombuffer(text, np.uint8))
+    members = {"__meta__.npy": buffer.getvalue()}
+    for name, data in CHECKPOINT_NPYS.items():
+        members[name] = draw(npy_variant(data)) if draw(st.integers(0, 4)) == 0 else data
+    return draw(zip_of(members))
+
+
+@STRUCTURE
+@given(data=hostile_checkpoint())
+def test_fuzz_checkpoint_loader_structure(data: bytes) -> None:
+    check_checkpoint_file(data)
+
+
+@pytest.mark.slow
+@settings(STRUCTURE, max_examples=EXPLORE or 600)
+@given(data=hostile_checkpoint())
+def test_fuzz_checkpoint_loader_structure_long(data: bytes) -> None:
+    check_checkpoint_file(data)
+
+
+def check_checkpoint_file(data: bytes) -> None:
+    from gradfit._checkpoint import Checkpointer, CheckpointError
+
+    folder = Path(tempfile.mkdtemp())
+    path = folder / "c.npz"
+    path.write_bytes(data)
+    checkpointer = Checkpointer(path)
+    try:
+        state, error = _bounded(lambda: checkpointer.load(CHECKPOINT_PRINT))
+        if error is not None:
+            assert isinstance(error, CheckpointError), repr(error)
+            assert str(error).startswith(str(path)) and "\n" not in str(error), error
+        else:
+            assert state is not None and state["V"].shape == (2, 1)
+    finally:
+        checkpointer.close()
+        path.unlink()
+        folder.rmdir()

@@ -47,10 +47,15 @@ class Built:
     #: Releases what the build holds (a file cache, persisted partitions); the estimator
     #: calls it once the solve has ended, whether it succeeded or raised.
     close: Callable[[], None] | None = None
+    #: The data's digest (``_checkpoint.DataDigest``) when the estimator asked for it with
+    #: the ``digest`` option (it checkpoints) and the input can be hashed; else None.
+    digest: str | None = None
 
 
 #: The options the estimator hands every adapter, besides the input's own ``fit`` keywords.
-ESTIMATOR_OPTIONS = frozenset({"fit_intercept", "standardize", "alpha", "method", "gradient"})
+ESTIMATOR_OPTIONS = frozenset(
+    {"fit_intercept", "standardize", "alpha", "method", "gradient", "digest"}
+)
 
 
 def check_options(options: dict[str, Any], allowed: set[str], kind: str, hint: str) -> None:

@@ -46,8 +46,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._adapters import Built, check_options, register
+from ._checkpoint import DataDigest
 from ._engine import choose_engine, kappa_fallback, wants_statistics
 from ._exceptions import GradfitInputError
+from ._files import printable
 from ._gram import GramProblem
 from ._kernels import HAVE_NUMBA, fused_pass
 from ._moments import (
@@ -141,11 +143,12 @@ def read_file(
 
 
 def _fail(path: Path, message: str) -> GradfitInputError:
-    return GradfitInputError(f"{path}: {message}")
+    # names and values from the file may hold escape sequences or be a megabyte long
+    return GradfitInputError(f"{path}: {printable(message, 2000)}")
 
 
 def _quote(names: Sequence[str]) -> str:
-    shown = ", ".join(repr(n) for n in names[:50])
+    shown = ", ".join(printable(repr(n), 60) for n in names[:50])
     return shown + (f", … ({len(names)} in all)" if len(names) > 50 else "")
 
 
@@ -283,7 +286,11 @@ def _what_it_is(head: bytes) -> str | None:
     if head.startswith(b"PK\x03\x04"):
         return "a zip archive (an .npz or .xlsx file?)"
     if head.startswith(b"\x1f\x8b"):
-        return "gzip-compressed"
+        return "gzip-compressed; decompress it first (gunzip -k FILE)"
+    if head.startswith(b"BZh"):
+        return "bzip2-compressed; decompress it first (bunzip2 -k FILE)"
+    if head.startswith(b"\xfd7zXZ\x00"):
+        return "xz-compressed; decompress it first (unxz -k FILE)"
     return None
 
 
@@ -328,9 +335,17 @@ class _CsvReader(_Reader):
             try:
                 reader = pacsv.open_csv(f, read_options=pacsv.ReadOptions(block_size=1 << 16))
                 self.columns = list(reader.schema.names)
+                if any("\x00" in name for name in self.columns):
+                    raise _fail(
+                        path,
+                        "its header holds a NUL byte (a binary or damaged file); the header "
+                        "must be a line of column names separated by commas",
+                    )
                 self._types = {field.name: field.type for field in reader.schema}
             except UnicodeDecodeError as exc:
                 raise _fail(path, _not_utf8(exc)) from None
+            except GradfitInputError:
+                raise
             except (pa.ArrowInvalid, ValueError) as exc:
                 raise _fail(
                     path, f"could not be read as CSV at byte offset {f.tell()}: {exc}"
@@ -821,6 +836,7 @@ def _read_pass(
     *,
     diagonal: bool,
     progress: bool | None,
+    digest: DataDigest | None = None,
 ) -> Moments:
     names = [reader.columns[j] for j in x_cols + y_cols]
     bar = Progress(reader.size, f"reading {reader.path.name}", enabled=progress)
@@ -845,6 +861,8 @@ def _read_pass(
             total = m if total is None else add_moments(total, m)
             if cache is not None:
                 cache.append(X, Y)
+            if digest is not None:
+                digest.update(X, Y)
             row0 += X.shape[0]
             bar.update(done)
     finally:
@@ -892,9 +910,17 @@ def build_file(X: Any, y: Any, sample_weight: Any, options: dict[str, Any]) -> B
     want_H = wants_statistics(D, method, gradient)
     cache = FileCache(D, K, spec.cache_dir)
     keep_cache = False
+    digest = DataDigest() if options.get("digest") else None
     try:
         first = _read_pass(
-            reader, x_cols, y_cols, block_rows, cache, diagonal=not want_H, progress=spec.progress
+            reader,
+            x_cols,
+            y_cols,
+            block_rows,
+            cache,
+            diagonal=not want_H,
+            progress=spec.progress,
+            digest=digest,
         )
         cache.finish()
         second = None
@@ -968,6 +994,7 @@ def build_file(X: Any, y: Any, sample_weight: Any, options: dict[str, Any]) -> B
         dtype=np.dtype(np.float64),
         to_output=to_output,
         close=cache.close,
+        digest=digest.hexdigest() if digest is not None else None,
     )
 
 

@@ -50,6 +50,8 @@ def _load_frame(path: Path) -> Any:
             ) from err
     if suffix in (".csv", ".txt", ".tsv", ".gz", ".bz2", ".zip", ".xz"):
         sep = "\t" if ".tsv" in path.suffixes else ","
+        if suffix in (".csv", ".txt", ".tsv"):
+            _check_text(path)
         try:
             return pd.read_csv(path, sep=sep)
         except pd.errors.EmptyDataError as err:
@@ -69,9 +71,56 @@ def _load_frame(path: Path) -> Any:
     )
 
 
+_COMPRESSED = {
+    b"\x1f\x8b": ("gzip", ".gz"),
+    b"BZh": ("bzip2", ".bz2"),
+    b"\xfd7zXZ\x00": ("xz", ".xz"),
+    b"PK\x03\x04": ("zip", ".zip"),
+}
+
+
+def _check_text(path: Path) -> None:
+    """Refuse, with the way out, a compressed or binary file named like a text table."""
+    with path.open("rb") as f:
+        head = f.read(1 << 16)
+    for magic, (kind, suffix) in _COMPRESSED.items():
+        if head.startswith(magic):
+            raise GradfitInputError(
+                f"{path.name} is {kind}-compressed although its name ends in {path.suffix}: "
+                f"rename it to {path.name}{suffix} (gradfit then decompresses it) or "
+                "decompress it first"
+            )
+    if head.startswith(b"PAR1"):
+        raise GradfitInputError(
+            f"{path.name} is a Parquet file although its name ends in {path.suffix}: "
+            f"rename it to {path.stem}.parquet"
+        )
+    if b"\x00" in head.split(b"\n", 1)[0]:
+        raise GradfitInputError(
+            f"the header of {path.name} holds a NUL byte (a binary or damaged file); the "
+            "first line must be the column names separated by commas"
+        )
+
+
+def _name(name: str) -> str:
+    from ._files import printable
+
+    return printable(repr(name), 80)
+
+
+def _listing(names: Sequence[str]) -> str:
+    """Column names for a one-line message: escaped, cut, at most 50 of them."""
+    from ._files import printable
+
+    shown = ", ".join(printable(str(n), 60) for n in names[:50])
+    return shown + (f", … ({len(names)} in all)" if len(names) > 50 else "")
+
+
 def _first_line(err: BaseException) -> str:
+    from ._files import printable
+
     text = str(err).strip().splitlines()
-    return text[0].rstrip(".") if text else type(err).__name__
+    return printable(text[0].rstrip("."), 300) if text else type(err).__name__
 
 
 def read_table(
@@ -126,11 +175,11 @@ def read_table(
     target_list = [targets] if isinstance(targets, str) else list(targets)
     if not target_list:
         raise GradfitInputError("name at least one target column")
-    listing = ", ".join(columns)
+    listing = _listing(columns)
     for name in target_list:
         if name not in columns:
             raise GradfitInputError(
-                f"target column {name!r} is not in {path.name}; its columns are: {listing}"
+                f"target column {_name(name)} is not in {path.name}; its columns are: {listing}"
             )
     if features is None:
         feature_list = [c for c in columns if c not in target_list]
@@ -139,7 +188,8 @@ def read_table(
         for name in feature_list:
             if name not in columns:
                 raise GradfitInputError(
-                    f"feature column {name!r} is not in {path.name}; its columns are: {listing}"
+                    f"feature column {_name(name)} is not in {path.name}; its columns are: "
+                    f"{listing}"
                 )
         overlap = sorted(set(feature_list) & set(target_list))
         if overlap:
@@ -257,14 +307,14 @@ def read_features(
     missing = [n for n in feature_names if n not in columns]
     if missing:
         raise GradfitInputError(
-            f"the model needs {len(feature_names)} feature columns ({', '.join(feature_names)}) "
-            f"but {path.name} lacks {', '.join(missing)}; its columns are: {', '.join(columns)}"
+            f"the model needs {len(feature_names)} feature columns ({_listing(feature_names)}) "
+            f"but {path.name} lacks {_listing(missing)}; its columns are: {_listing(columns)}"
         )
     absent = [n for n in keep if n not in columns]
     if absent:
         raise GradfitInputError(
-            f"column(s) {', '.join(absent)} to keep are not in {path.name}; its columns are: "
-            f"{', '.join(columns)}"
+            f"column(s) {_listing(absent)} to keep are not in {path.name}; its columns are: "
+            f"{_listing(columns)}"
         )
     X_arr, _ = as_design_matrix(frame[list(feature_names)], name=path.name, check_scale=False)
     X64 = np.ascontiguousarray(X_arr, dtype=np.float64)

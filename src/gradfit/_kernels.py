@@ -201,7 +201,29 @@ def fused_pass(
     kernel = compiled.SMALL_KERNELS.get((K, dtype.itemsize), compiled._fused)
     line = max(1, 64 // dtype.itemsize)  # elements per 64-byte cache line
     ahead = max(4, PREFETCH_BYTES // max(1, X.shape[1] * dtype.itemsize))
-    total, sq, rs = _launch(
-        kernel, X.size, X, WT, Yk, c, om, omega is not None, Y is not None, N_CHUNKS, ahead, line
-    )
+    try:
+        total, sq, rs = _launch(
+            kernel,
+            X.size,
+            X,
+            WT,
+            Yk,
+            c,
+            om,
+            omega is not None,
+            Y is not None,
+            N_CHUNKS,
+            ahead,
+            line,
+        )
+    except SystemError as err:
+        # A signal handler that raised (Ctrl-C, or SIGTERM/SIGHUP under the command line's
+        # policy) while the compiled kernel returned surfaces as "returned a result with an
+        # exception set": re-raise the interruption itself so callers see what happened.
+        from ._files import interruption
+
+        stop = interruption(err)
+        if stop is not None:
+            raise stop from None
+        raise
     return np.ascontiguousarray(total.T), sq, rs

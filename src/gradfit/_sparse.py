@@ -38,6 +38,7 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from ._adapters import Built, check_options, register
+from ._checkpoint import DataDigest
 from ._engine import STATS_MAX_FEATURES, choose_engine, kappa_fallback
 from ._exceptions import GradfitInputError
 from ._gram import CANCELLATION_LIMIT, GramProblem
@@ -413,8 +414,16 @@ def _build(X: Any, y: Any, sample_weight: Any, options: dict[str, Any]) -> Built
     def data() -> SparseProblem:
         return SparseProblem(Xs, Y, sample_weight=weights, **common)
 
+    digest = None
+    if options.get("digest"):  # the CSR arrays identify the matrix exactly
+        hashed = DataDigest()
+        for part in (Xs.indptr.astype(np.int64), Xs.indices.astype(np.int64), Xs.data):
+            hashed.update(part, None)
+        hashed.update(np.zeros(0), Y, weights)
+        digest = hashed.hexdigest()
+
     def built(problem: Any, refine: Any, engine: str, reason: str) -> Built:
-        return Built(problem, refine, engine, reason, D, None, was_1d, Xs.dtype)
+        return Built(problem, refine, engine, reason, D, None, was_1d, Xs.dtype, digest=digest)
 
     if engine == "data":
         return built(data(), None, engine, reason)

@@ -52,7 +52,7 @@ def _is_sparse(obj: object) -> bool:
 
 
 def _label(names: Sequence[str] | None, j: int) -> str:
-    return f"column {j} ({names[j]!r})" if names is not None else f"column {j}"
+    return f"column {j} ({_shown(names[j])})" if names is not None else f"column {j}"
 
 
 def _frame_to_array(frame: Any, name: str) -> tuple[np.ndarray, list[str]]:
@@ -76,15 +76,22 @@ def _frame_to_array(frame: Any, name: str) -> tuple[np.ndarray, list[str]]:
             if _try_numeric(values) is not None:
                 continue
             row = _first_non_numeric(values)
+            note = ""
+            if _exotic(values[row]):
+                note = (
+                    "; gradfit reads numbers written with ASCII digits only, without '_' "
+                    "separators or full-width characters"
+                )
             raise GradfitInputError(
                 f"{name} {_label(names, j)} is not numeric (dtype {dtype}, value "
-                f"{values[row]!r} at row {row}). Convert it with pandas.to_numeric, encode "
-                "it as numbers (e.g. pandas.get_dummies for categories) or drop the column."
+                f"{_shown(values[row])} at row {row}{note}). Convert it with "
+                "pandas.to_numeric, encode it as numbers (e.g. pandas.get_dummies for "
+                "categories) or drop the column."
             )
         first = series.iloc[0] if len(series) else None
         kind = "dates/times" if ptypes.is_datetime64_any_dtype(dtype) else f"dtype {dtype}"
         raise GradfitInputError(
-            f"{name} {_label(names, j)} is not numeric ({kind}, first value {first!r}). "
+            f"{name} {_label(names, j)} is not numeric ({kind}, first value {_shown(first)}). "
             "Encode it as numbers (e.g. pandas.get_dummies for categories, "
             "or a timestamp in seconds for dates) or drop the column."
         )
@@ -106,21 +113,38 @@ def _numpy_dtype(dtype: Any) -> np.dtype[Any]:
         return np.dtype(object)
 
 
+def _exotic(value: object) -> bool:
+    """Text ``float()`` accepts but a data file should not: full-width digits, ``1_000``."""
+    return isinstance(value, str) and (not value.isascii() or "_" in value)
+
+
 def _try_numeric(values: np.ndarray) -> np.ndarray | None:
     try:
-        return np.asarray(values, dtype=np.float64)
+        numbers = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError):
         return None
+    if values.dtype.kind in "OU" and any(_exotic(v) for v in values.ravel()):
+        return None
+    return numbers
 
 
 def _first_non_numeric(values: np.ndarray) -> int:
     """Index of the first entry of a 1-D object array that ``float()`` rejects."""
     for i, value in enumerate(values):
+        if _exotic(value):
+            return i
         try:
             float(value)
         except (TypeError, ValueError):
             return i
     return 0
+
+
+def _shown(value: object) -> str:
+    """A value for a one-line message: its repr, control characters escaped, cut."""
+    from ._files import printable
+
+    return printable(repr(value), 80)
 
 
 def _object_to_float(array: np.ndarray, name: str, names: Sequence[str] | None) -> np.ndarray:
@@ -136,11 +160,11 @@ def _object_to_float(array: np.ndarray, name: str, names: Sequence[str] | None) 
                 where = f"row {row}, {_label(names, col)}" if array.ndim == 2 else f"position {row}"
                 if isinstance(value, complex | np.complexfloating):
                     raise GradfitInputError(
-                        f"Complex data not supported: {name} has a complex value {value!r} "
+                        f"Complex data not supported: {name} has a complex value {_shown(value)} "
                         f"at {where}. Split it into real and imaginary columns."
                     ) from err
                 raise TypeError(
-                    f"{name} has a non-numeric value {value!r} at {where} "
+                    f"{name} has a non-numeric value {_shown(value)} at {where} "
                     f"({err}: argument must be a string or a number). "
                     "Convert or drop non-numeric columns before fitting."
                 ) from err

@@ -9,22 +9,26 @@ the spot.
 
 Exit status: 0 on success; 1 when ``check-gradient`` finds a mistake or a fit with your own
 learning rate diverges; 2 for usage and data errors (one or two lines on stderr naming the
-cause and the fix; ``--debug`` adds the traceback); 130 when interrupted.
+cause and the fix; ``--debug`` adds the traceback); 130, 143 or 129 when stopped by SIGINT
+(Ctrl-C), SIGTERM or SIGHUP, after removing temporary files and caches.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import json
 import math
 import os
 import re
+import signal
 import sys
+import threading
 import time
 import traceback
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +36,7 @@ import numpy as np
 
 from . import __version__
 from ._exceptions import CollinearityWarning, DivergenceError, GradfitInputError, GradfitModelError
-from ._files import atomic_write, describe_size
+from ._files import atomic_write, describe_size, interruption, printable
 from ._rules import METHODS
 
 # The commands import what they use when they run: ``gradfit --help`` and ``import
@@ -799,12 +803,52 @@ def _cli_words(message: str) -> str:
     return head + sep + fix
 
 
-def _prediction_frame(P: np.ndarray, targets: Sequence[str], kept: Any = None) -> Any:
+def _prediction_frame(
+    P: np.ndarray, targets: Sequence[str], kept: Any = None, *, escape: bool = True
+) -> Any:
     import pandas as pd
 
     frame = pd.DataFrame({f"predicted_{t}": P[:, k] for k, t in enumerate(targets)})
     if kept is not None and len(kept.columns):
         frame = pd.concat([kept.reset_index(drop=True), frame], axis=1)
+    return escape_formulas(frame) if escape else frame
+
+
+#: What a spreadsheet reads as the start of a formula (OWASP's list for CSV injection).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _escape_cell(value: Any) -> Any:
+    if not isinstance(value, str) or not value.startswith(_FORMULA_START):
+        return value
+    try:  # a number such as -1.5 or +3 is data, not a formula
+        float(value)
+    except ValueError:
+        return "'" + value
+    return value
+
+
+def escape_formulas(frame: Any) -> Any:
+    """Text cells and headers a spreadsheet would run as a formula, made plain text.
+
+    A cell of a text column (and a column name) that starts with ``=``, ``+``, ``-``, ``@``,
+    a tab or a carriage return and is not a number gets a leading ``'``, which spreadsheets
+    read as "this is text" (CSV injection). Numbers, including negative ones, are unchanged.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> frame = pd.DataFrame({"id": ["=HYPERLINK(1)", "-2", "@x", "ok"], "p": [-1.0, 2, 3, 4]})
+    >>> escape_formulas(frame)["id"].tolist()
+    ["'=HYPERLINK(1)", '-2', "'@x", 'ok']
+    >>> list(escape_formulas(frame.rename(columns={"id": "=cmd"})).columns)
+    ["'=cmd", 'p']
+    """
+    frame = frame.copy()
+    frame.columns = [_escape_cell(str(c)) for c in frame.columns]
+    for column in frame.columns:
+        if frame[column].dtype == object or str(frame[column].dtype) in ("string", "str"):
+            frame[column] = frame[column].map(_escape_cell)
     return frame
 
 
@@ -1005,6 +1049,10 @@ def _fit(args: argparse.Namespace) -> int:
             groups = _cluster_labels(args)
     X, y, names, targets = _read(args)
     seconds, messages = _fit_with_progress(args, model, X, y)
+    # one diagnosis (with its exact solution) for the report and the summary; computed
+    # under -q too, since it refuses data it cannot assess and -q keeps the exit status.
+    # It comes before any file is written: a command that fails leaves no new outputs.
+    diagnosis = diagnose(X, y, model=model, feature_names=names, target_names=targets)
     result = None
     if args.inference is not None:
         from ._inference import inference
@@ -1027,9 +1075,6 @@ def _fit(args: argparse.Namespace) -> int:
         _write_table(_prediction_frame(P, targets), args.predictions)
         files["predictions"] = args.predictions
     show = args.json or not args.quiet  # -q without --json prints no summary
-    # one diagnosis (with its exact solution) for the report and the summary; computed
-    # under -q too, since it refuses data it cannot assess and -q keeps the exit status
-    diagnosis = diagnose(X, y, model=model, feature_names=names, target_names=targets)
     if args.report:
         from .report import write_report
 
@@ -1075,8 +1120,20 @@ def _predict(args: argparse.Namespace) -> int:
     X, Y, kept = read_features(
         args.data, saved.feature_names, saved.target_names, keep=args.keep or ()
     )
-    P = np.asarray(saved.model.predict(X), dtype=np.float64).reshape(len(X), -1)
-    frame = _prediction_frame(P, saved.target_names, kept)
+    with np.errstate(over="ignore", invalid="ignore"):
+        P = np.asarray(saved.model.predict(X), dtype=np.float64).reshape(len(X), -1)
+    if not np.isfinite(P).all():  # never a file of empty or infinite cells
+        row, k = np.argwhere(~np.isfinite(P))[0]
+        raise GradfitInputError(
+            f"the prediction of {printable(saved.target_names[k], 60)} for row {row + 1} of "
+            f"{Path(args.data).name} overflows float64 (|X| up to {np.abs(X).max():.3g}): the "
+            "data is far outside the range the model was fitted on; nothing was written. "
+            "Check the units of the features."
+        )
+    # text for spreadsheets (CSV, TSV, stdout) is escaped; Parquet keeps its values as they are
+    parquet = bool(args.output) and Path(args.output).suffix.lower() in (".parquet", ".pq")
+    escape = not (parquet or getattr(args, "no_formula_escape", False))
+    frame = _prediction_frame(P, saved.target_names, kept, escape=escape)
     if args.interval is not None:
         from ._inference import saved_intervals
 
@@ -1126,9 +1183,9 @@ def _predict(args: argparse.Namespace) -> int:
     for score in scores:
         _note(
             args,
-            f"{Path(args.data).name} has the target {score['target']}: R² = "
-            f"{score['r2'] if score['r2'] is None else round(score['r2'], 6)}, "
-            f"RMSE = {score['rmse']:.6g}",
+            f"{Path(args.data).name} has the target {printable(score['target'], 60)}: R² = "
+            f"{'n/a' if score['r2'] is None else round(score['r2'], 6)}, "
+            f"RMSE = {'n/a' if score['rmse'] is None else format(score['rmse'], '.6g')}",
         )
     return 0
 
@@ -1272,7 +1329,8 @@ _EXAMPLES = """examples:
 Every command has its own help with an example: gradfit fit --help.
 Exit status: 0 success; 1 a mistake found (check-gradient) or a fit with your own
 learning rate diverged; 2 a usage or data error (the message says the cause and the
-fix; add --debug for the traceback); 130 interrupted."""
+fix; add --debug for the traceback); 130/143/129 stopped by SIGINT/SIGTERM/SIGHUP
+(temporary files and caches removed, earlier outputs unchanged)."""
 
 
 def _add_daily(sub: Any) -> None:
@@ -1340,6 +1398,12 @@ def _add_daily(sub: Any) -> None:
     )
     predict.add_argument(
         "-q", "--quiet", action="store_true", help="print nothing but errors (and --json)"
+    )
+    predict.add_argument(
+        "--no-formula-escape",
+        action="store_true",
+        help="write --keep text starting with = + - @ as it is (default: prefix a ' so that "
+        "spreadsheets do not run it as a formula)",
     )
     predict.set_defaults(func=_predict)
 
@@ -1440,8 +1504,86 @@ def _describe(err: BaseException) -> str:
         return f"cannot use {err.filename!r}: {err.strerror or err}"
     if isinstance(err, FileNotFoundError) and err.filename:
         return f"{err.filename!r} does not exist: check the name and the folder"
-    text = " ".join(str(err).split()) or type(err).__name__
+    # a message can carry names and values from the user's files: escape sequences are shown
+    # escaped, and a huge field is cut, so the terminal gets one readable line
+    text = printable(" ".join(str(err).split()), 2000) or type(err).__name__
     return text
+
+
+class Stopped(KeyboardInterrupt):
+    """Raised in the main thread when SIGTERM or SIGHUP arrives: stop like Ctrl-C.
+
+    A ``KeyboardInterrupt``, so every clean-up that runs for Ctrl-C (an atomic write's
+    temporary file, a file input's cache, a checkpoint's lock) runs for these too.
+
+    Examples
+    --------
+    >>> err = Stopped(15)
+    >>> isinstance(err, KeyboardInterrupt), 128 + err.signum
+    (True, 143)
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+#: The signals that stop a command at the next safe point: Ctrl-C, ``kill``/``timeout``/
+#: batch schedulers/containers, and a closed terminal. Exit status 128 + the number.
+STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """Turn SIGTERM and SIGHUP into :class:`Stopped` while the block runs (SIGINT already is).
+
+    The handler raises once; a second signal during the clean-up that follows is recorded
+    but does not interrupt it. A signal that was ignored when the command started (``nohup``
+    ignores SIGHUP) stays ignored. Outside the main thread nothing is installed.
+
+    Examples
+    --------
+    >>> import os, signal
+    >>> import time
+    >>> try:
+    ...     with stop_on_signals():
+    ...         os.kill(os.getpid(), signal.SIGTERM)
+    ...         time.sleep(5)
+    ... except Stopped as err:
+    ...     print(128 + err.signum)
+    143
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    fired: list[int] = []
+
+    def handler(signum: int, frame: Any) -> None:
+        fired.append(signum)
+        if len(fired) == 1:
+            raise Stopped(signum)
+
+    previous: dict[int, Any] = {}
+    for name in STOP_SIGNALS[1:]:
+        number = getattr(signal, name, None)
+        if number is None:  # pragma: no cover - Windows has no SIGHUP
+            continue
+        current = signal.getsignal(number)
+        if current is signal.SIG_IGN:
+            continue
+        previous[number] = current
+        signal.signal(number, handler)
+    try:
+        yield
+    finally:
+        for number, old in previous.items():
+            signal.signal(number, old)
+
+
+def _stopped_status(err: KeyboardInterrupt) -> tuple[int, str]:
+    """The exit status and the signal's name for an interruption."""
+    number = getattr(err, "signum", signal.SIGINT)
+    return 128 + int(number), signal.Signals(number).name
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -1458,7 +1600,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         0 on success; 1 when ``check-gradient`` finds a mistake or a fit with a
         learning rate of your own diverges; 2 for usage and data errors (a missing file
         or column, a bad option value, a damaged model file), printed as one or two lines
-        without a traceback unless ``--debug``; 130 when interrupted.
+        without a traceback unless ``--debug``; 130, 143 or 129 when stopped by SIGINT,
+        SIGTERM or SIGHUP.
 
     Examples
     --------
@@ -1474,7 +1617,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = f"gradfit {args.command}"
     debug = bool(getattr(args, "debug", False))
     try:
-        return int(args.func(args))
+        with stop_on_signals():
+            return int(args.func(args))
     except BrokenPipeError:
         # The reader went away (`gradfit predict … | head`): not an error; keep Python from
         # complaining while it flushes stdout at exit.
@@ -1482,11 +1626,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)
         return 0
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemError) as err:
+        stop = interruption(err)
+        if stop is None:
+            raise
         if debug:
             traceback.print_exc()
-        print(f"{command}: interrupted; no file was left half-written", file=sys.stderr)
-        return 130
+        status, name = _stopped_status(stop)
+        print(
+            f"{command}: interrupted; no file was left half-written ({name}: temporary "
+            "files and caches removed, earlier outputs unchanged)",
+            file=sys.stderr,
+        )
+        return status
     except UsageError as err:
         if debug:
             traceback.print_exc()

@@ -16,7 +16,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._adapters import Built, find_adapter
 from ._certify import certify
-from ._checkpoint import Checkpointer, fingerprint
+from ._checkpoint import Checkpointer, data_digest, fingerprint
 from ._engine import ENGINES, make_problem
 from ._exceptions import CollinearityWarning, ConvergenceWarning, GradfitInputError
 from ._gram import rank_tolerance
@@ -346,6 +346,8 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             "alpha": float(self.alpha),
             "method": self.method,
             "gradient": self.gradient,
+            # a checkpoint identifies its data by a digest, computed as the data is read
+            "digest": self.checkpoint is not None and self.method != "exact",
             **fit_params,
         }
         units: tuple[Any, Any] | None = None  # power-of-two rescaling of extreme magnitudes
@@ -378,7 +380,15 @@ class GDRegressor(RegressorMixin, BaseEstimator):
                 gradient=self.gradient,
             )
             built = Built(
-                problem, refine, engine, reason, X_arr.shape[1], None, was_1d, X_arr.dtype
+                problem,
+                refine,
+                engine,
+                reason,
+                X_arr.shape[1],
+                None,
+                was_1d,
+                X_arr.dtype,
+                digest=data_digest(X_arr, Y, weights) if options["digest"] else None,
             )
         problem, refine, engine, reason = built.problem, built.refine, built.engine, built.reason
         was_1d = built.was_1d
@@ -394,7 +404,10 @@ class GDRegressor(RegressorMixin, BaseEstimator):
                     previous = np.ldexp(previous, units[0][:, None] - units[1][None, :])
                 V0 = problem.from_user(previous)
                 self._warm = True
+        checkpointing: dict[str, Any] = {}
         try:
+            if self.method != "exact":
+                checkpointing = self._checkpointing(problem, built.digest)
             if self.method == "exact":
                 result = solve_exact(
                     problem, refine_with=refine, tol=float(self.tol), verbose=int(self.verbose)
@@ -411,12 +424,14 @@ class GDRegressor(RegressorMixin, BaseEstimator):
                     callback=callback,
                     rule_options=self._rule_options(),
                     rng=check_random_state_generator(self.random_state),
-                    **self._checkpointing(problem),
+                    **checkpointing,
                 )
             self.engine_ = engine if problem.engine == engine else problem.engine
             self.engine_reason_ = reason
             result = self._certify(result, problem)  # may read the rows (a file's cache) again
         finally:
+            if "checkpointer" in checkpointing:  # its lock on the checkpoint path
+                checkpointing["checkpointer"].close()
             if built.close is not None:  # e.g. a file adapter's on-disk cache: never left behind
                 built.close()
         if units is not None:  # back from the rescaled data: exact powers of two
@@ -674,7 +689,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         self.t_ = stream["t"]
         return self
 
-    def _checkpointing(self, problem: Problem) -> dict[str, Any]:
+    def _checkpointing(self, problem: Problem, digest: str | None) -> dict[str, Any]:
         if self.checkpoint is None:
             return {}
         settings = {
@@ -689,7 +704,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         }
         return {
             "checkpointer": Checkpointer(self.checkpoint, self.checkpoint_every),
-            "fingerprint": fingerprint(problem, settings),
+            "fingerprint": fingerprint(problem, settings, digest),
         }
 
     def _rule_options(self) -> dict[str, Any] | None:

@@ -18,7 +18,11 @@ with ``allow_pickle=False`` (an object array is refused), and the estimator is r
 setting attributes from those values. Before anything is used, :func:`read_model` checks
 the zip structure and CRCs (a truncated or corrupt file), the format name (not a model),
 the format version (a file from a newer gradfit), the checksums (a member or an array
-that changed since it was written) and that the shapes agree. Each failure raises
+that changed since it was written) and that the shapes agree. A file cannot exhaust memory
+either: every size is checked against limits derived from the metadata's D and K and from
+the file's size before anything is decompressed, members are decompressed in bounded chunks,
+and the JSON is parsed with depth, number and size limits ("Limits" in the specification).
+Each failure raises
 :class:`~gradfit.GradfitModelError` with a message that says which. Checksums detect
 corruption and edits; they are not signatures, so load files from sources you trust to
 have meant them (they still cannot run code). The full specification is
@@ -36,6 +40,7 @@ import io
 import json
 import math
 import numbers
+import re
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -46,7 +51,15 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._exceptions import GradfitModelError
-from ._files import atomic_write, npz_bytes
+from ._files import (
+    RefusedFileError,
+    atomic_write,
+    load_json,
+    npz_bytes,
+    printable,
+    read_member,
+    read_npy,
+)
 from ._history import Event, History
 
 __all__ = [
@@ -65,6 +78,13 @@ FORMAT_VERSION = 1
 
 _MEMBERS = ("metadata.json", "arrays.npz", "SHA256SUMS")
 _MAX_METADATA_BYTES = 64 * 2**20
+_MAX_SUMS_BYTES = 4096
+#: Room for one array's ``.npy`` header (NumPy writes 128 bytes) and its zip entry.
+_NPY_HEADER_LIMIT = 4096
+#: Deflate never compresses better than about 1032:1, and a model's arrays are compressed
+#: once: arrays declared beyond this many times the file's size can only be a bomb.
+_MAX_RATIO = 1100
+_PLAIN_DTYPE = re.compile(r"^(\|b1|[<>|][iu][1248]|[<>]f[248])$")
 _ZIP_MAGIC = b"PK\x03\x04"
 _HISTORY_FIELDS = ("loss", "loss_per_output", "grad_norm", "relative_grad_norm", "learning_rate")
 _STRING_ATTRIBUTES = ("stop_reason_", "engine_", "engine_reason_")
@@ -235,6 +255,19 @@ def save_model(
             f"with {D} feature(s) and {K} output(s); pass one name per column",
             reason="inconsistent",
         )
+    for kind, names in (("feature", features), ("target", targets)):
+        twice = _repeated(names)
+        if twice:  # predict selects columns by name: a repeated one would be used twice
+            raise GradfitModelError(
+                f"the {kind} name(s) {twice} occur more than once; give every column its own name",
+                reason="inconsistent",
+            )
+    if not (np.isfinite(coef).all() and np.isfinite(np.asarray(model.intercept_)).all()):
+        raise GradfitModelError(
+            "the model's coefficients or intercept hold NaN or infinite values; a model file "
+            "stores only finite ones. Refit (the data or the settings made the fit fail).",
+            reason="inconsistent",
+        )
 
     intercept = np.asarray(model.intercept_, dtype=coef.dtype)
     arrays: dict[str, NDArray[Any]] = {
@@ -347,8 +380,8 @@ def _not_a_model(path: Path, head: bytes) -> GradfitModelError:
     )
 
 
-def _read_members(path: Path) -> dict[str, bytes]:
-    """The three members' bytes, after the zip structure and CRC checks."""
+def _open_zip(path: Path) -> zipfile.ZipFile:
+    """The model file as a zip, after the existence, signature and directory checks."""
     if not path.exists():
         raise FileNotFoundError(
             f"model file {str(path)!r} does not exist (looked for {path.resolve()}); check the "
@@ -368,7 +401,7 @@ def _read_members(path: Path) -> dict[str, bytes]:
             )
         raise _not_a_model(path, head)
     try:
-        zf = zipfile.ZipFile(path)
+        return zipfile.ZipFile(path)
     # a damaged directory can fail in many ways inside zipfile (a name that is not UTF-8, an
     # impossible offset or size): all of them mean the same to the user
     except (zipfile.BadZipFile, EOFError, OSError, ValueError, OverflowError) as err:
@@ -376,49 +409,56 @@ def _read_members(path: Path) -> dict[str, bytes]:
             path,
             "truncated",
             "is truncated: it starts like a gradfit model but its end (the zip directory) is "
-            f"missing or damaged ({err}), as after an interrupted copy or download. Copy or "
-            "save the model again.",
+            f"missing or damaged ({printable(str(err), 120)}), as after an interrupted copy or "
+            "download. Copy or save the model again.",
         ) from err
-    with zf:
-        names = set(zf.namelist())
-        missing = [m for m in _MEMBERS if m not in names]
-        if len(missing) == len(_MEMBERS):
-            raise _not_a_model(path, b"")
-        if missing:
-            raise _inconsistent(path, f"the member(s) {', '.join(missing)} are missing")
-        extra = sorted(names - set(_MEMBERS))
-        if extra:
-            raise _inconsistent(path, f"unexpected member(s) {', '.join(extra)}")
-        info = zf.getinfo("metadata.json")
-        if info.file_size > _MAX_METADATA_BYTES:
-            raise _inconsistent(path, f"metadata.json claims {info.file_size} bytes")
-        members = {}
-        for name in _MEMBERS:
-            try:
-                members[name] = zf.read(name)
-            except (
-                zipfile.BadZipFile,
-                zlib.error,
-                EOFError,
-                OSError,
-                ValueError,  # includes UnicodeDecodeError: a damaged local header's name
-                OverflowError,
-                NotImplementedError,  # a damaged flag: "encrypted", an unknown compression
-                RuntimeError,  # zipfile's "password required" for a flipped encryption bit
-            ) as err:
-                raise _error(
-                    path,
-                    "corrupt",
-                    f"is corrupt: member {name} cannot be read back intact ({err}); its bytes "
-                    "changed on disk or in transfer. Copy or save the model again.",
-                ) from err
-    return members
 
 
-def _check_sums(path: Path, members: dict[str, bytes]) -> dict[str, str]:
+def _check_members(path: Path, zf: zipfile.ZipFile) -> None:
+    listed = zf.namelist()
+    names = set(listed)
+    missing = [m for m in _MEMBERS if m not in names]
+    if len(missing) == len(_MEMBERS):
+        raise _not_a_model(path, b"")
+    if missing:
+        raise _inconsistent(path, f"the member(s) {', '.join(missing)} are missing")
+    extra = sorted(names - set(_MEMBERS))
+    if extra:
+        raise _inconsistent(path, f"unexpected member(s) {printable(', '.join(extra), 200)}")
+    twice = sorted({n for n in listed if listed.count(n) > 1})
+    if twice:  # zipfile would read the last copy, `unzip` the first: refuse both
+        raise _inconsistent(path, f"the member(s) {', '.join(twice)} appear more than once")
+
+
+def _member(path: Path, zf: zipfile.ZipFile, name: str, limit: int) -> bytes:
+    """One member's bytes, bounded by ``limit`` before and during decompression."""
+    try:
+        return read_member(zf, zf.getinfo(name), limit)
+    except RefusedFileError as err:
+        raise _error(path, "corrupt", f"is corrupt or hostile: {err}; refused.") from err
+    except (
+        zipfile.BadZipFile,
+        zlib.error,
+        EOFError,
+        OSError,
+        ValueError,  # includes UnicodeDecodeError: a damaged local header's name
+        OverflowError,
+        NotImplementedError,  # a damaged flag: "encrypted", an unknown compression
+        RuntimeError,  # zipfile's "password required" for a flipped encryption bit
+    ) as err:
+        raise _error(
+            path,
+            "corrupt",
+            f"is corrupt: member {name} cannot be read back intact "
+            f"({printable(str(err), 120)}); its bytes changed on disk or in transfer. Copy "
+            "or save the model again.",
+        ) from err
+
+
+def _check_sums(path: Path, sums: bytes) -> dict[str, str]:
     expected: dict[str, str] = {}
     try:
-        for line in members["SHA256SUMS"].decode("ascii").splitlines():
+        for line in sums.decode("ascii").splitlines():
             digest, name = line.split(maxsplit=1)
             expected[name.lstrip("*")] = digest
     except (UnicodeDecodeError, ValueError) as err:
@@ -436,35 +476,229 @@ def _tampered(path: Path, member: str, expected: str, found: str, detail: str = 
         path,
         "tampered",
         f"has been modified since it was written: {member} does not match its SHA-256 "
-        f"checksum{detail} (expected {expected[:12]}…, found {found[:12]}…). Use the original "
-        "file, or fit and save the model again.",
+        f"checksum{detail} (expected {printable(expected[:12])}…, found {found[:12]}…). Use "
+        "the original file, or fit and save the model again.",
     )
 
 
-def _load_arrays(path: Path, data: bytes) -> dict[str, NDArray[Any]]:
+def _count(value: Any) -> int | None:
+    """``value`` if it is a plain non-negative integer (not a bool) below 2**62, else None."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**62:
+        return value
+    return None
+
+
+def _declared(path: Path, metadata: dict[str, Any]) -> dict[str, tuple[tuple[int, ...], str]]:
+    """The arrays the metadata declares, as (shape, dtype), checked against D, K and limits.
+
+    This runs before ``arrays.npz`` is decompressed: what the metadata declares bounds
+    every allocation that follows, and the declaration itself must fit the model's D and K
+    (themselves bounded by the names in the size-limited metadata) and the file's size.
+    """
+    declared = metadata.get("arrays")
+    if not isinstance(declared, dict):
+        raise _inconsistent(path, "metadata.json does not list the arrays")
+    D, K = _count(metadata.get("n_features")), _count(metadata.get("n_outputs"))
+    if not D or not K:
+        raise _inconsistent(
+            path,
+            f"n_features is {printable(repr(metadata.get('n_features')), 40)} and n_outputs "
+            f"{printable(repr(metadata.get('n_outputs')), 40)}; both must be positive integers",
+        )
+    _names(path, metadata, "feature_names", D)
+    _names(path, metadata, "target_names", K)
+    arrays: dict[str, tuple[tuple[int, ...], str]] = {}
+    for name, spec in declared.items():
+        shown = printable(name, 60)
+        if not isinstance(spec, dict):
+            raise _inconsistent(path, f"the metadata of array {shown} is not an object")
+        shape, dtype = spec.get("shape"), spec.get("dtype")
+        if not isinstance(shape, list) or len(shape) > 3 or any(_count(n) is None for n in shape):
+            raise _inconsistent(
+                path, f"array {shown} has the impossible shape {printable(repr(shape), 60)}"
+            )
+        if isinstance(dtype, str) and "O" in dtype:
+            raise _unsafe(path)
+        if not isinstance(dtype, str) or not _PLAIN_DTYPE.match(dtype):
+            raise _inconsistent(
+                path,
+                f"array {shown} has dtype {printable(repr(dtype), 40)}, not a plain number type",
+            )
+        if not isinstance(spec.get("sha256"), str):
+            raise _inconsistent(path, f"array {shown} has no sha256")
+        arrays[name] = (tuple(shape), dtype)
+    T = arrays.get("history.loss", ((0,), ""))[0]
+    if len(T) != 1:
+        raise _inconsistent(path, f"history.loss is declared with shape {list(T)}, not (T,)")
+    allowed: dict[str, list[tuple[int, ...]]] = {
+        "coef_": [(K, D)] + ([(D,)] if K == 1 else []),
+        "intercept_": [(K,), ()],
+        "learning_rate_": [(K,), ()],
+        "relative_grad_norm_": [(K,)],
+        "x_rms": [(D,)],
+        "history.loss_per_output": [(*T, K)],
+    }
+    for field_name in _HISTORY_FIELDS:
+        allowed.setdefault(f"history.{field_name}", [T])
+    # the inference arrays (issue 16): q ≤ D + 1 kept coefficients (intercept included)
+    allowed["inference.x_mean"] = [(D,)]
+    allowed["inference.sigma2"] = [(K,)]
+    variable = {
+        "inference.cov_centred": lambda s: len(s) == 3 and s[0] == K and s[1] == s[2] <= D + 1,
+        "inference.keep": lambda s: len(s) == 1 and s[0] <= D,
+    }
+    for name, (shape, _) in arrays.items():
+        if name in variable:
+            if not variable[name](shape):
+                raise _inconsistent(
+                    path,
+                    f"array {name} is declared with shape {list(shape)}, which a model with "
+                    f"{D} feature(s) and {K} output(s) cannot have",
+                )
+            continue
+        if name not in allowed:
+            raise _inconsistent(
+                path, f"arrays.npz lists {printable(name, 60)!r}, which is not part of the format"
+            )
+        if shape not in allowed[name]:
+            raise _inconsistent(
+                path,
+                f"array {name} is declared with shape {list(shape)}, which a model with "
+                f"{D} feature(s), {K} output(s) and {T[0] if T else 0} history rows cannot have",
+            )
+    total = sum(math.prod(s) * int(d[2:]) for s, d in arrays.values())
+    size = path.stat().st_size
+    if total > _MAX_RATIO * size + 2**20:
+        raise _error(
+            path,
+            "corrupt",
+            f"is corrupt or hostile: its metadata declares {total} bytes of arrays in a file of "
+            f"{size} bytes, more than compression can account for (a decompression bomb); "
+            "refused before decompressing.",
+        )
+    return arrays
+
+
+def _load_arrays(
+    path: Path, data: bytes, declared: dict[str, tuple[tuple[int, ...], str]]
+) -> dict[str, NDArray[Any]]:
+    """Every declared array from ``arrays.npz``, each header checked before it is read."""
     try:
-        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-            return {name: npz[name] for name in npz.files}
-    except ValueError as err:
-        if "allow_pickle" in str(err) or "Object arrays" in str(err):
+        inner = zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, OverflowError) as err:
+        raise _error(
+            path, "corrupt", f"is corrupt: arrays.npz cannot be read ({printable(str(err), 120)})."
+        ) from err
+    with inner:
+        listed = inner.namelist()
+        wanted = {f"{name}.npy": name for name in declared}
+        if sorted(listed) != sorted(wanted):
+            raise _inconsistent(
+                path,
+                f"arrays.npz holds {printable(str(sorted(listed)), 200)} but the metadata "
+                f"lists {sorted(wanted)}",
+            )
+        arrays: dict[str, NDArray[Any]] = {}
+        for member, name in wanted.items():
+            shape, dtype = declared[name]
+            nbytes = math.prod(shape) * int(dtype[2:])
+            raw = _member(path, inner, member, nbytes + _NPY_HEADER_LIMIT)
+            try:
+                array = read_npy(raw, name, nbytes)
+            except RefusedFileError as err:
+                if "dtype |O" in str(err):
+                    raise _unsafe(path) from err
+                raise _error(path, "corrupt", f"is corrupt or hostile: {err}; refused.") from err
+            if array.shape != shape or array.dtype.str != dtype:
+                raise _inconsistent(
+                    path,
+                    f"array {name} is {array.dtype.str}{list(array.shape)} but the metadata "
+                    f"says {dtype}{list(shape)}",
+                )
+            arrays[name] = array
+    return arrays
+
+
+def _unsafe(path: Path) -> GradfitModelError:
+    return _error(
+        path,
+        "unsafe",
+        "holds pickled Python objects in arrays.npz; gradfit never unpickles, so it "
+        "refuses the file (nothing in it was executed).",
+    )
+
+
+def _parse_metadata(path: Path, data: bytes) -> tuple[Any, str | None]:
+    try:
+        return load_json(data), None
+    except RefusedFileError as err:
+        return None, str(err)
+
+
+def _read_checked(path: Path) -> tuple[dict[str, Any], dict[str, NDArray[Any]]]:
+    """The metadata and arrays of a model file, after every check of the format."""
+    zf = _open_zip(path)
+    with zf:
+        _check_members(path, zf)
+        sums = _member(path, zf, "SHA256SUMS", _MAX_SUMS_BYTES)
+        meta_bytes = _member(path, zf, "metadata.json", _MAX_METADATA_BYTES)
+        metadata, problem = _parse_metadata(path, meta_bytes)
+        # A newer format may lay out its checksums differently: say "too new" before
+        # checking them.
+        if isinstance(metadata, dict) and metadata.get("format") == FORMAT_NAME:
+            version = _count(metadata.get("format_version"))
+            if version is not None and version > FORMAT_VERSION:
+                raise _error(
+                    path,
+                    "too_new",
+                    f"uses model format version {version}, written by gradfit "
+                    f"{printable(str(metadata.get('gradfit_version', '?')), 40)}; this gradfit "
+                    f"({_version()}) reads versions up to {FORMAT_VERSION}. Upgrade gradfit "
+                    "(pip install --upgrade gradfit) to load it.",
+                )
+        expected = _check_sums(path, sums)
+        found = _sha256(meta_bytes)
+        if found != expected["metadata.json"]:
+            raise _tampered(path, "metadata.json", expected["metadata.json"], found)
+        if problem is not None:
+            raise _inconsistent(path, f"metadata.json is refused: {problem}")
+        if not isinstance(metadata, dict):
+            raise _inconsistent(path, "metadata.json is not a JSON object")
+        if metadata.get("format") != FORMAT_NAME:
             raise _error(
                 path,
-                "unsafe",
-                "holds pickled Python objects in arrays.npz; gradfit never unpickles, so it "
-                "refuses the file (nothing in it was executed).",
-            ) from err
-        raise _error(path, "corrupt", f"is corrupt: arrays.npz cannot be read ({err}).") from err
-    except (
-        zipfile.BadZipFile,
-        zlib.error,
-        EOFError,
-        OSError,
-        OverflowError,
-        NotImplementedError,
-        RuntimeError,
-        KeyError,
-    ) as err:
-        raise _error(path, "corrupt", f"is corrupt: arrays.npz cannot be read ({err}).") from err
+                "not_a_model",
+                f"is not a gradfit model file: its metadata names the format "
+                f"{printable(repr(metadata.get('format')), 60)}, not {FORMAT_NAME!r}.",
+            )
+        version = _count(metadata.get("format_version"))
+        if not version:
+            raise _inconsistent(
+                path, f"format_version is {printable(repr(metadata.get('format_version')), 40)}"
+            )
+        declared = _declared(path, metadata)
+        limit = sum(
+            math.prod(shape) * int(dtype[2:]) + _NPY_HEADER_LIMIT
+            for shape, dtype in declared.values()
+        )
+        data = _member(path, zf, "arrays.npz", limit + _NPY_HEADER_LIMIT)
+    found = _sha256(data)
+    specs = metadata["arrays"]
+    if found != expected["arrays.npz"]:
+        detail = ""
+        try:  # name the arrays that changed, if they can still be read (within the limits)
+            arrays = _load_arrays(path, data, declared)
+            changed = [n for n, a in arrays.items() if _array_digest(a) != specs[n]["sha256"]]
+            if changed:
+                detail = f" (changed: {', '.join(changed)})"
+        except GradfitModelError:
+            pass
+        raise _tampered(path, "arrays.npz", expected["arrays.npz"], found, detail)
+    arrays = _load_arrays(path, data, declared)
+    for name, array in arrays.items():
+        if _array_digest(array) != specs[name]["sha256"]:
+            raise _tampered(path, f"array {name}", specs[name]["sha256"], _array_digest(array))
+    return metadata, arrays
 
 
 def read_model(path: str | Path) -> SavedModel:
@@ -485,8 +719,8 @@ def read_model(path: str | Path) -> SavedModel:
         There is no such file.
     GradfitModelError
         The file is not a model, truncated, corrupt, modified since it was written, from
-        a newer gradfit, holds pickled objects, or its parts disagree; ``reason`` says
-        which and the message says what to do.
+        a newer gradfit, holds pickled objects, breaks a size limit, or its parts disagree;
+        ``reason`` says which and the message says what to do.
 
     Examples
     --------
@@ -507,85 +741,14 @@ def read_model(path: str | Path) -> SavedModel:
     gradfit._exceptions.GradfitModelError: m.gfm is truncated: ...
     """
     path = Path(path)
-    members = _read_members(path)
-    meta_bytes = members["metadata.json"]
-    try:
-        metadata = json.loads(meta_bytes.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        metadata = None
-    # A newer format may lay out its checksums differently: say "too new" before checking them.
-    if isinstance(metadata, dict) and metadata.get("format") == FORMAT_NAME:
-        version = metadata.get("format_version")
-        if isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION:
-            raise _error(
-                path,
-                "too_new",
-                f"uses model format version {version}, written by gradfit "
-                f"{metadata.get('gradfit_version', '?')}; this gradfit ({_version()}) reads "
-                f"versions up to {FORMAT_VERSION}. Upgrade gradfit "
-                "(pip install --upgrade gradfit) to load it.",
-            )
-    expected = _check_sums(path, members)
-    found = _sha256(meta_bytes)
-    if found != expected["metadata.json"]:
-        raise _tampered(path, "metadata.json", expected["metadata.json"], found)
-    if not isinstance(metadata, dict):
-        raise _inconsistent(path, "metadata.json is not a JSON object")
-    if metadata.get("format") != FORMAT_NAME:
-        raise _error(
-            path,
-            "not_a_model",
-            f"is not a gradfit model file: its metadata names the format "
-            f"{metadata.get('format')!r}, not {FORMAT_NAME!r}.",
-        )
-    version = metadata.get("format_version")
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise _inconsistent(path, f"format_version is {version!r}")
-
-    declared = metadata.get("arrays")
-    if not isinstance(declared, dict):
-        raise _inconsistent(path, "metadata.json does not list the arrays")
-    found = _sha256(members["arrays.npz"])
-    if found != expected["arrays.npz"]:
-        detail = ""
-        try:  # name the arrays that changed, if they can still be read
-            arrays = _load_arrays(path, members["arrays.npz"])
-            changed = [
-                n
-                for n, a in arrays.items()
-                if n not in declared or _array_digest(a) != declared[n].get("sha256")
-            ]
-            if changed:
-                detail = f" (changed: {', '.join(changed)})"
-        except GradfitModelError:
-            pass
-        raise _tampered(path, "arrays.npz", expected["arrays.npz"], found, detail)
-    arrays = _load_arrays(path, members["arrays.npz"])
-    if sorted(arrays) != sorted(declared):
-        raise _inconsistent(
-            path, f"arrays.npz holds {sorted(arrays)} but the metadata lists {sorted(declared)}"
-        )
-    for name, array in arrays.items():
-        spec = declared[name]
-        if not isinstance(spec, dict):
-            raise _inconsistent(path, f"the metadata of array {name} is not an object")
-        if list(array.shape) != spec.get("shape") or array.dtype.str != spec.get("dtype"):
-            raise _inconsistent(
-                path,
-                f"array {name} is {array.dtype.str}{list(array.shape)} but the metadata says "
-                f"{spec.get('dtype')}{spec.get('shape')}",
-            )
-        if array.dtype.kind not in "fiub":
-            raise _error(path, "unsafe", f"holds array {name} of dtype {array.dtype}; refused.")
-        if _array_digest(array) != spec.get("sha256"):
-            raise _tampered(path, f"array {name}", str(spec.get("sha256")), _array_digest(array))
+    metadata, arrays = _read_checked(path)
     model = _rebuild(path, metadata, arrays)
     return SavedModel(
         model=model,
         feature_names=tuple(metadata["feature_names"]),
         target_names=tuple(metadata["target_names"]),
         gradfit_version=str(metadata.get("gradfit_version", "")),
-        format_version=version,
+        format_version=int(metadata["format_version"]),
         created=str(metadata.get("created", "")),
         metadata=metadata,
     )
@@ -596,8 +759,19 @@ def _names(path: Path, metadata: dict[str, Any], key: str, count: int) -> list[s
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise _inconsistent(path, f"{key} is not a list of strings")
     if len(names) != count:
-        raise _inconsistent(path, f"{len(names)} {key} for {count} columns")
+        kind = "features" if key == "feature_names" else "outputs"
+        raise _inconsistent(path, f"the metadata says {count} {kind} but {key} lists {len(names)}")
+    twice = _repeated(names)
+    if twice:
+        raise _inconsistent(path, f"{key} name(s) {twice} more than once")
     return names
+
+
+def _repeated(names: list[str]) -> str:
+    """The names that occur more than once, quoted and printable ('' if none)."""
+    seen: set[str] = set()
+    twice = sorted({n for n in names if n in seen or seen.add(n)})  # type: ignore[func-returns-value]
+    return ", ".join(repr(printable(n, 40)) for n in twice[:5])
 
 
 def _rebuild(path: Path, metadata: dict[str, Any], arrays: dict[str, NDArray[Any]]) -> Any:
@@ -659,12 +833,20 @@ def _rebuild(path: Path, metadata: dict[str, Any], arrays: dict[str, NDArray[Any
     model.relative_grad_norm_ = arrays["relative_grad_norm_"]
     if "x_rms" in arrays:
         model._x_rms = arrays["x_rms"]
-    try:
-        model.n_iter_ = int(attributes["n_iter_"])
-        model.converged_ = bool(attributes["converged_"])
-        model.n_features_in_ = int(attributes["n_features_in_"])
-    except (KeyError, TypeError, ValueError) as err:
-        raise _inconsistent(path, f"attribute {err} is missing or not a number") from err
+    # prediction uses these: a NaN or an infinity would print as a confident wrong number
+    for name in ("coef_", "intercept_", "x_rms"):
+        if name in arrays and not np.isfinite(arrays[name]).all():
+            raise _inconsistent(path, f"array {name} holds NaN or infinite values")
+    for name in ("n_iter_", "n_features_in_"):
+        if _count(attributes.get(name)) is None:
+            raise _inconsistent(
+                path,
+                f"attribute {name} is {printable(repr(attributes.get(name)), 40)}, not a "
+                "non-negative integer",
+            )
+    model.n_iter_ = int(attributes["n_iter_"])
+    model.n_features_in_ = int(attributes["n_features_in_"])
+    model.converged_ = bool(attributes.get("converged_"))
     if model.n_features_in_ != D:
         raise _inconsistent(path, f"n_features_in_ is {model.n_features_in_} for {D} features")
     for name in ("lipschitz_", "condition_number_"):
@@ -673,10 +855,17 @@ def _rebuild(path: Path, metadata: dict[str, Any], arrays: dict[str, NDArray[Any
         if name in attributes:
             setattr(model, name, str(attributes[name]))
     if "t_" in attributes:
+        if _count(attributes["t_"]) is None:
+            raise _inconsistent(path, "attribute t_ is not a non-negative integer")
         model.t_ = int(attributes["t_"])
     if "feature_names_in_" in attributes:
         names_in = attributes["feature_names_in_"]
-        if not isinstance(names_in, list) or len(names_in) != D:
+        if (
+            not isinstance(names_in, list)
+            or len(names_in) != D
+            or not all(isinstance(n, str) for n in names_in)
+            or _repeated(names_in)
+        ):
             raise _inconsistent(path, "feature_names_in_ does not match the features")
         model.feature_names_in_ = np.asarray(names_in, dtype=object)
     if "inference" in attributes:  # what gradfit predict --interval needs
@@ -698,7 +887,7 @@ def _rebuild(path: Path, metadata: dict[str, Any], arrays: dict[str, NDArray[Any
             Event(int(e["iteration"]), str(e["kind"]), str(e["message"])) for e in events
         ]
     except (KeyError, TypeError, ValueError) as err:
-        raise _inconsistent(path, f"an event is malformed ({err})") from err
+        raise _inconsistent(path, f"an event is malformed ({printable(str(err), 80)})") from err
     model.history_ = history
     return model
 

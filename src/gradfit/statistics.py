@@ -435,11 +435,22 @@ def load_statistics(path: str | Path) -> Statistics:
     >>> load_statistics(path).n_features
     2
     """
-    from .persistence import _array_digest, _check_sums, _load_arrays, _read_members, _sha256
+    from .persistence import (
+        _MAX_METADATA_BYTES,
+        _MAX_RATIO,
+        _MAX_SUMS_BYTES,
+        _NPY_HEADER_LIMIT,
+        _array_digest,
+        _check_members,
+        _check_sums,
+        _load_arrays,
+        _member,
+        _open_zip,
+        _parse_metadata,
+        _sha256,
+    )
 
     path = Path(path)
-    members = _read_members(path)
-    expected = _check_sums(path, members)
 
     def bad(what: str) -> GradfitModelError:
         return GradfitModelError(
@@ -448,24 +459,49 @@ def load_statistics(path: str | Path) -> Statistics:
             reason="inconsistent",
         )
 
-    for name in ("metadata.json", "arrays.npz"):
-        found = _sha256(members[name])
-        if found != expected[name]:
-            raise GradfitModelError(
-                f"{path.name} has been modified since it was written: {name} does not match "
-                "its SHA-256 checksum. Use the original file, or save the statistics again.",
-                reason="tampered",
+    def tampered(name: str) -> GradfitModelError:
+        return GradfitModelError(
+            f"{path.name} has been modified since it was written: {name} does not match "
+            "its SHA-256 checksum. Use the original file, or save the statistics again.",
+            reason="tampered",
+        )
+
+    # the model files' bounded reader (issue 14): sizes checked before decompressing
+    zf = _open_zip(path)
+    with zf:
+        _check_members(path, zf)
+        sums = _member(path, zf, "SHA256SUMS", _MAX_SUMS_BYTES)
+        meta_bytes = _member(path, zf, "metadata.json", _MAX_METADATA_BYTES)
+        expected = _check_sums(path, sums)
+        if _sha256(meta_bytes) != expected["metadata.json"]:
+            raise tampered("metadata.json")
+        meta, problem = _parse_metadata(path, meta_bytes)
+        if problem is not None:
+            raise bad(f"metadata.json is refused: {problem}")
+        if not isinstance(meta, dict) or meta.get("format") != _FORMAT:
+            kind = meta.get("format") if isinstance(meta, dict) else None
+            raise bad(
+                f"its format is {kind!r}, not {_FORMAT!r} (a model file is read with load_model)"
             )
-    try:
-        meta = json.loads(members["metadata.json"].decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as err:
-        raise bad(f"metadata.json is not JSON ({err})") from err
-    if not isinstance(meta, dict) or meta.get("format") != _FORMAT:
-        kind = meta.get("format") if isinstance(meta, dict) else None
-        raise bad(f"its format is {kind!r}, not {_FORMAT!r} (a model file is read with load_model)")
-    if meta.get("format_version") != _FORMAT_VERSION:
-        raise bad(f"format version {meta.get('format_version')!r} is not {_FORMAT_VERSION}")
-    arrays = _load_arrays(path, members["arrays.npz"])
+        if meta.get("format_version") != _FORMAT_VERSION:
+            raise bad(f"format version {meta.get('format_version')!r} is not {_FORMAT_VERSION}")
+        D, K = meta.get("n_features"), meta.get("n_targets")
+        if not (isinstance(D, int) and isinstance(K, int) and D > 0 and K > 0):
+            raise bad(f"n_features={D!r}, n_targets={K!r} are not positive integers")
+        declared = {
+            "x_mean": ((D,), "<f8"),
+            "y_mean": ((K,), "<f8"),
+            "xx": ((D, D), "<f8"),
+            "xy": ((D, K), "<f8"),
+            "yy": ((K,), "<f8"),
+        }
+        limit = 8 * (D + K + D * D + D * K + K) + 6 * _NPY_HEADER_LIMIT
+        if limit > _MAX_RATIO * max(path.stat().st_size, 1):
+            raise bad(f"it declares {limit} bytes of arrays, more than its size can hold")
+        data = _member(path, zf, "arrays.npz", limit)
+    if _sha256(data) != expected["arrays.npz"]:
+        raise tampered("arrays.npz")
+    arrays = _load_arrays(path, data, declared)
     try:
         D, K = int(meta["n_features"]), int(meta["n_targets"])
         shapes = {"x_mean": (D,), "y_mean": (K,), "xx": (D, D), "xy": (D, K), "yy": (K,)}
