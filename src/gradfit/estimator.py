@@ -14,9 +14,9 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._adapters import Built, find_adapter
+from ._adapters import Source, find_adapter
 from ._checkpoint import Checkpointer, fingerprint
-from ._engine import ENGINES, make_problem
+from ._engine import ENGINES, ArraySource, plan
 from ._exceptions import ConvergenceWarning, GradfitInputError
 from ._loop import SolveResult, predicted_iterations, sgd_learning_rate, solve, solve_exact
 from ._objective import LeastSquaresProblem, Problem
@@ -282,47 +282,33 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         """
         self._check_params()
         self._stream: dict[str, Any] | None = None
-        adapter = find_adapter(X)
-        options = {
-            "fit_intercept": self.fit_intercept,
-            "standardize": self.standardize,
-            "alpha": float(self.alpha),
-            "method": self.method,
-            "gradient": self.gradient,
-            **fit_params,
-        }
-        if adapter is not None:
-            built = adapter.build(X, y, sample_weight, options)
-            self.n_features_in_ = built.n_features
-            if built.feature_names is not None:
-                self.feature_names_in_ = np.asarray(built.feature_names, dtype=object)
-            elif hasattr(self, "feature_names_in_"):
-                del self.feature_names_in_
-        else:
-            if fit_params:
-                raise TypeError(
-                    f"fit() got unexpected keyword argument(s) {sorted(fit_params)}; they are "
-                    "only meaningful for file inputs (target=, features=)."
-                )
-            X_arr, _ = as_design_matrix(X)
-            validate_data(self, X, reset=True, skip_check_array=True)
-            Y, was_1d, _ = as_targets(y, X_arr.shape[0], x_shape=X_arr.shape)
-            weights = as_sample_weight(sample_weight, X_arr.shape[0])
-            problem, refine, engine, reason = make_problem(
-                X_arr,
-                Y,
-                sample_weight=weights,
+        source = self._open_source(X, y, sample_weight, fit_params)
+        try:
+            chosen = plan(
+                source,
+                method=self.method,
+                gradient=self.gradient,
                 fit_intercept=self.fit_intercept,
                 standardize=self.standardize,
                 alpha=float(self.alpha),
-                method=self.method,
-                gradient=self.gradient,
             )
-            built = Built(
-                problem, refine, engine, reason, X_arr.shape[1], None, was_1d, X_arr.dtype
-            )
-        problem, refine, engine, reason = built.problem, built.refine, built.engine, built.reason
-        was_1d = built.was_1d
+        except BaseException:
+            source.close()
+            raise
+        self.n_features_in_ = source.n_features
+        if source.feature_names is not None:
+            self.feature_names_in_ = np.asarray(source.feature_names, dtype=object)
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+        # the columns prediction on the same kind of input finds again (a .npy file's x0, x1…)
+        self._source_columns = source.columns
+        problem, refine, engine, reason = (
+            chosen.problem,
+            chosen.refine,
+            chosen.engine,
+            chosen.reason,
+        )
+        was_1d = source.was_1d
         V0 = None
         if self.warm_start and hasattr(self, "coef_"):
             # coef_ is (D,) after a 1-D y and (K, D) otherwise; reuse it only when both
@@ -351,20 +337,41 @@ class GDRegressor(RegressorMixin, BaseEstimator):
                     **self._checkpointing(problem),
                 )
         finally:
-            if built.close is not None:  # e.g. a file adapter's on-disk cache: never left behind
-                built.close()
+            source.close()  # e.g. a file's on-disk cache: never left behind
         self.engine_ = engine if problem.engine == engine else problem.engine
         self.engine_reason_ = reason
-        self._store(result, problem, was_1d, built.dtype)
-        if built.to_output is not None:
-            self.coef_ = built.to_output(self.coef_)
+        self._store(result, problem, was_1d, source.dtype)
+        to_output = source.to_output()
+        if to_output is not None:
+            self.coef_ = to_output(self.coef_)
             if not was_1d:
-                self.intercept_ = built.to_output(self.intercept_)
+                self.intercept_ = to_output(self.intercept_)
         if not result.converged and not result.stop_reason.startswith("stopped by callback"):
             warnings.warn(
                 self._convergence_message(result, problem), ConvergenceWarning, stacklevel=2
             )
         return self
+
+    def _open_source(
+        self, X: Any, y: Any, sample_weight: Any, fit_params: dict[str, Any]
+    ) -> Source:
+        """The source for ``X``: a registered one, or arrays/DataFrames in memory."""
+        entry = find_adapter(X)
+        if entry is not None:
+            return entry.open(X, y, sample_weight, fit_params)
+        if fit_params:
+            raise TypeError(
+                f"fit() got unexpected keyword argument(s) {sorted(fit_params)}; they are "
+                "only meaningful for file inputs (target=, features=)."
+            )
+        X_arr, _ = as_design_matrix(X)
+        validate_data(self, X, reset=True, skip_check_array=True)
+        Y, was_1d, _ = as_targets(y, X_arr.shape[0], x_shape=X_arr.shape)
+        weights = as_sample_weight(sample_weight, X_arr.shape[0])
+        names = getattr(self, "feature_names_in_", None)  # set by validate_data for DataFrames
+        return ArraySource(
+            X_arr, Y, weights, was_1d=was_1d, feature_names=None if names is None else list(names)
+        )
 
     @available_if(lambda self: self.method == "sgd")
     def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> GDRegressor:
@@ -581,9 +588,11 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         ndarray of shape (N,) or (N, K)
         """
         check_is_fitted(self)
-        adapter = find_adapter(X)
-        if adapter is not None and adapter.predict is not None:
-            return adapter.predict(X, self.coef_, self.intercept_)
+        entry = find_adapter(X)
+        if entry is not None and entry.predict is not None:
+            names = getattr(self, "feature_names_in_", None)
+            columns = list(names) if names is not None else getattr(self, "_source_columns", None)
+            return entry.predict(X, self.coef_, self.intercept_, columns)
         X_arr, _ = as_design_matrix(X, check_scale=False)
         validate_data(self, X, reset=False, skip_check_array=True)
         coef = np.asarray(self.coef_)
