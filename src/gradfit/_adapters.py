@@ -214,3 +214,17 @@ def find_adapter(X: Any) -> SourceEntry | None:
         if entry.accepts(X):
             return entry
     return None
+
+
+def _open_itself(X: Any, y: Any, sample_weight: Any, params: dict[str, Any]) -> Source:
+    """A :class:`Source` given to ``fit`` directly is its own source."""
+    check_options(params, set(), "a Source", "it carries its own settings.")
+    if y is not None or sample_weight is not None:
+        raise TypeError(
+            f"y and sample_weight must be None when X is a source ({type(X).__name__}): "
+            "the source yields the targets itself"
+        )
+    return X
+
+
+register("source", lambda X: isinstance(X, Source), _open_itself)

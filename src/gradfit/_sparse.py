@@ -376,8 +376,8 @@ def sparse_reason(engine: str, N: int, D: int, nnz: int) -> str:
 
     Examples
     --------
-    >>> sparse_reason("stats", 10_000, 50, 20_000)[:40]
-    'auto: sparse X with D=50 <= 2000 and N=10'
+    >>> sparse_reason("stats", 10_000, 50, 20_000)[:44]
+    'auto: sparse X with D=50 <= 2000 and N=10000'
     >>> sparse_reason("data", 10_000, 5_000, 20_000)
     'auto: sparse X with D=5000 > 2000: H would be a dense D×D matrix (191 MiB) ...'
     """
