@@ -74,6 +74,12 @@ F64 = NDArray[np.float64]
 #: File name extensions and the format each one means.
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".npy": "npy"}
 
+#: Bytes of CSV text per block handed to Arrow's parser. Arrow's streaming reader reads up
+#: to 32 blocks ahead on a background thread (with or without use_threads), so this bounds
+#: the read-ahead at 32 MiB; larger blocks were measured 5% faster on a 221 MB file but
+#: hold 32 times their size.
+CSV_BLOCK_BYTES = 1 << 20
+
 #: Seconds a pass must have run before the progress line appears.
 PROGRESS_AFTER_S = 2.0
 
@@ -368,8 +374,11 @@ class _CsvReader(_Reader):
         self.check_numeric(x_cols + y_cols)
         wanted = [self.columns[j] for j in x_cols + y_cols]
         width = len(x_cols) + len(y_cols)
-        # about block_rows rows per block: a CSV number takes ~20 bytes of text
-        block_size = int(min(max(block_rows * width * 20, 1 << 14), 1 << 26))
+        # Arrow's streaming reader keeps up to 32 blocks of text read ahead on its I/O
+        # thread whatever use_threads says (a background queue); with text blocks of
+        # CSV_BLOCK_BYTES that read-ahead stays at 32 MiB, and parsed batches are gathered
+        # into blocks of block_rows rows here.
+        block_size = int(min(max(block_rows * width * 20, 1 << 14), CSV_BLOCK_BYTES))
         convert = pacsv.ConvertOptions(
             column_types={
                 name: pa.bool_() if pa.types.is_boolean(self._types[name]) else pa.float64()
@@ -377,6 +386,7 @@ class _CsvReader(_Reader):
             },
             include_columns=wanted,
         )
+        x_idx, y_idx = list(range(len(x_cols))), list(range(len(x_cols), width))
         with open(self.path, "rb") as f:
             try:
                 reader = pacsv.open_csv(
@@ -385,18 +395,33 @@ class _CsvReader(_Reader):
                     convert_options=convert,
                 )
                 order = [reader.schema.names.index(n) for n in wanted]
+                pending: list[F64] = []
+                rows = 0
                 for batch in reader:
                     if batch.num_rows == 0:
                         continue
                     A = np.empty((batch.num_rows, width))
                     for out, j in enumerate(order):
                         A[:, out] = _as_float(pa, batch.column(j))
-                    X, Y = self._split(A, list(range(len(x_cols))), list(range(len(x_cols), width)))
-                    yield X, Y, f.tell()
+                    pending.append(A)
+                    rows += batch.num_rows
+                    if rows >= block_rows:
+                        A = pending[0] if len(pending) == 1 else np.concatenate(pending)
+                        pending, rows = [], 0
+                        X, Y = self._split(A, x_idx, y_idx)
+                        yield X, Y, self._offset(f)
+                if pending:
+                    A = pending[0] if len(pending) == 1 else np.concatenate(pending)
+                    X, Y = self._split(A, x_idx, y_idx)
+                    yield X, Y, self.size
             except UnicodeDecodeError as exc:
                 raise _fail(self.path, _not_utf8(exc, f.tell())) from None
             except (pa.ArrowInvalid, ValueError) as exc:
                 raise self._explain(exc, f.tell(), wanted) from None
+
+    def _offset(self, f: Any) -> int:
+        """Bytes handed to the parser so far, less its read-ahead (for the progress line)."""
+        return max(0, min(self.size, f.tell() - 32 * CSV_BLOCK_BYTES))
 
     def _explain(self, exc: Exception, offset: int, wanted: list[str]) -> GradfitInputError:
         text = str(exc)
