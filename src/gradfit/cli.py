@@ -913,6 +913,10 @@ def _fit_streamed(args: argparse.Namespace) -> int:
     source = _streamed_source(args)
     seconds, messages = _fit_with_progress(args, model, source, None)
     names, targets = list(source.columns), list(source.target_names)
+    # as after a fit read whole: the model file carries the names, and the model predicts
+    # arrays in that column order without a warning about missing feature names
+    if hasattr(model, "feature_names_in_"):
+        del model.feature_names_in_
     files: dict[str, str | None] = {"model": None, "predictions": None, "report": None}
     if args.output:
         save_model(model, args.output, feature_names=names, target_names=targets)
