@@ -100,8 +100,9 @@ def test_streamed_errors_read_as_in_memory(folder, capsys) -> None:
         assert main(["fit", data, "-t", "nope", *extra]) == 2
         messages.append(capsys.readouterr().err)
     assert messages[0] == messages[1]
-    assert "target column 'nope' is not in data.csv; its columns are: a, b, c, d, y, z" in (
-        messages[1]
+    assert (
+        "target column 'nope' is not in data.csv; its columns are: a, b, c, d, y, z"
+        in (messages[1])
     )
     assert main(["fit", data, "-t", "y", "--stream", "--report", str(folder / "r.html")]) == 2
     assert "--report needs the rows in memory" in capsys.readouterr().err
