@@ -15,7 +15,8 @@ data again. The data path (``gradient="data"``, ``method="sgd"``, more than
 ``STATS_MAX_FEATURES`` columns, an ill-conditioned ``H``) and the refinement of
 ``method="exact"`` stream row blocks from the cache through memory maps that
 are opened for one block and closed after it, so the resident memory stays
-bounded by the block size whatever the size of the file. The cache is deleted
+bounded by the block size whatever the size of the file (CSV text is handed to
+Arrow in blocks of :data:`CSV_BLOCK_BYTES`, which bounds Arrow's read-ahead). The cache is deleted
 as soon as the fit no longer needs it: right after reading for the stats
 engine, when the fit returns for the data path, on any error while reading,
 and otherwise when the problem is garbage-collected or the interpreter exits.
