@@ -273,8 +273,12 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             the loss, the relative gradient norm and the step; return True to
             stop early.
         **fit_params
-            Passed to the input adapter for inputs other than in-memory
-            arrays (e.g. ``target=`` and ``features=`` for files).
+            Passed to the input's source for inputs other than in-memory
+            arrays (e.g. ``target=`` and ``features=`` for files). Every input
+            becomes a :class:`~gradfit._adapters.Source` and the engine is chosen
+            for it by :func:`~gradfit._engine.plan`; a ``Source`` instance (e.g. a
+            :class:`~gradfit._datafile.StreamSource` subclass) may be passed as
+            ``X`` itself, with ``y=None``.
 
         Returns
         -------
