@@ -5,7 +5,13 @@ from __future__ import annotations
 # scikit-learn is a dependency; subclassing its warning lets filters written for it catch ours.
 from sklearn.exceptions import ConvergenceWarning as _SklearnConvergenceWarning
 
-__all__ = ["ConvergenceWarning", "DivergenceError", "GradfitInputError", "GradfitModelError"]
+__all__ = [
+    "CollinearityWarning",
+    "ConvergenceWarning",
+    "DivergenceError",
+    "GradfitInputError",
+    "GradfitModelError",
+]
 
 
 class DivergenceError(RuntimeError):
@@ -102,3 +108,24 @@ class GradfitModelError(ValueError):
     def __init__(self, message: str, *, reason: str = "corrupt") -> None:
         super().__init__(message)
         self.reason = reason
+
+
+class CollinearityWarning(UserWarning):
+    """Some coefficients are not determined by the data: constant or collinear columns.
+
+    The fit returns the minimum-norm solution in the user's units (as
+    ``numpy.linalg.lstsq`` and scikit-learn's ``LinearRegression`` do): a
+    constant column gets coefficient 0, duplicated columns share their weight
+    equally. The message names the columns and the numerical rank.
+
+    Examples
+    --------
+    >>> import warnings, numpy as np
+    >>> from gradfit import GDRegressor, CollinearityWarning
+    >>> X = np.column_stack([np.arange(5.0), np.full(5, 7.0)])
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     model = GDRegressor().fit(X, np.arange(5.0))
+    >>> [w.category.__name__ for w in caught], float(model.coef_[1])
+    (['CollinearityWarning'], 0.0)
+    """

@@ -32,11 +32,36 @@ from scipy import linalg
 
 from ._curvature import CurvatureEstimate
 from ._exceptions import GradfitInputError
-from ._objective import block_rows_for, preconditioner
+from ._objective import CONSTANT_RTOL, block_rows_for, constant_columns, preconditioner
 
-__all__ = ["GramProblem", "sufficient_statistics"]
+__all__ = [
+    "CONSTANT_RTOL",
+    "GramProblem",
+    "constant_columns",
+    "rank_tolerance",
+    "sufficient_statistics",
+]
 
 F64 = NDArray[np.float64]
+
+_EPS = float(np.finfo(np.float64).eps)
+
+
+def rank_tolerance(D: int) -> float:
+    """Relative eigenvalue below which a direction of the standardised ``H`` is null.
+
+    ``H`` formed from the data carries a rounding error of a few ``eps`` relative
+    to its largest eigenvalue in every entry (in standardised units), so
+    eigenvalues below ``16·D·eps·λmax`` (and never less than ``1e-13·λmax``)
+    cannot be told from zero: their directions are treated as the null space and
+    the minimum-norm answer is returned there.
+
+    Examples
+    --------
+    >>> rank_tolerance(10) == 1e-13, rank_tolerance(2000) > 1e-13
+    (True, True)
+    """
+    return max(1e-13, 16.0 * D * _EPS)
 
 
 #: Largest ratio mean²/variance (of any column of X or Y) for which the one-pass
@@ -254,6 +279,16 @@ class GramProblem:
         self.x_offset: F64 = stats["x_offset"] if fit_intercept else np.zeros(self.D)
         self.y_offset: F64 = stats["y_offset"] if fit_intercept else np.zeros(self.K)
         self.x_rms = np.sqrt(np.maximum(np.diag(self.H), 0.0))
+        #: Columns constant to rounding (no information beyond the intercept): coefficient 0.
+        self.constant = constant_columns(self.x_rms, self.x_offset, self.fit_intercept)
+        if self.constant.any():
+            # what is left of them after centring is rounding noise: drop it from H and B
+            self.H = self.H.copy()
+            self.B = self.B.copy()
+            self.H[self.constant, :] = 0.0
+            self.H[:, self.constant] = 0.0
+            self.B[self.constant, :] = 0.0
+            self.x_rms = np.where(self.constant, 0.0, self.x_rms)
         self.x_scale = preconditioner(self.x_rms, standardize)
         self.loss_at_zero = 0.5 * self.yy
         self.target_scale = 0.5 * stats["yy_raw"]
@@ -261,11 +296,58 @@ class GramProblem:
         S = self.x_scale
         self._HV = self.H / np.outer(S, S) + self.alpha * np.diag(1.0 / S**2)
         self._BV = self.B / S[:, None]
+        #: Orthonormal basis (loop coordinates) of the numerical null space of H, (D, r0).
+        self.null_space: F64 = np.zeros((self.D, 0))
+        #: The same directions in the user's units, orthonormalised (for the minimum norm).
+        self._null_user: F64 = np.zeros((self.D, 0))
         self._curvature: CurvatureEstimate | None = None
+        self._analyse_spectrum()
+
+    @property
+    def rank(self) -> int:
+        """Numerical rank of the (centred) design seen by the fit."""
+        return self.D - self.null_space.shape[1]
+
+    def _analyse_spectrum(self) -> None:
+        """Eigenvalues of ``H_V`` once: exact ``L``, ``μ`` and the null space if any.
+
+        Directions whose eigenvalue is below :func:`rank_tolerance` of the largest
+        are the null space (collinear or constant columns, ``D ≥ N``). They are
+        removed from ``H_V`` and ``B_V`` (where they hold only rounding), so the
+        iterates stay in the row space, and :meth:`to_user` returns the
+        minimum-norm solution in the user's units, as ``numpy.linalg.lstsq`` does.
+        """
+        eig = linalg.eigvalsh(self._HV)
+        L = float(max(eig[-1], 0.0))
+        floor = rank_tolerance(self.D) * max(L, np.finfo(float).tiny)
+        if eig[0] > floor or self.alpha > 0 or L == 0.0:
+            mu = float(eig[0]) if eig[0] > floor else 0.0
+            self._curvature = CurvatureEstimate(L=L, mu=mu, n_matvec=0, exact=True)
+            return
+        eig, Q = linalg.eigh(self._HV)
+        null = eig <= floor
+        Q0 = Q[:, null]
+        self.null_space = Q0
+        self._HV = (Q[:, ~null] * eig[~null]) @ Q[:, ~null].T
+        self._HV = 0.5 * (self._HV + self._HV.T)
+        self._BV = self._BV - Q0 @ (Q0.T @ self._BV)
+        # null directions of H in the user's units: W = V/s
+        Z = Q0 / self.x_scale[:, None]
+        self._null_user = np.linalg.qr(Z)[0] if Z.shape[1] else Z
+        kept = eig[~null]
+        self._row_basis, self._row_eig = Q[:, ~null], kept
+        mu = float(kept[0]) if kept.size else 0.0
+        self._curvature = CurvatureEstimate(L=L, mu=mu, n_matvec=0, exact=True)
 
     def to_user(self, V: F64) -> tuple[F64, F64]:
-        """Return ``(W, b)`` in the user's units for loop coordinates ``V``."""
+        """Return ``(W, b)`` in the user's units for loop coordinates ``V``.
+
+        For a singular problem the null-space component (in the user's units) is
+        removed: the minimum-norm solution, whatever the preconditioning.
+        """
         W = V / self.x_scale[:, None]
+        if self._null_user.shape[1]:
+            W = W - self._null_user @ (self._null_user.T @ W)
         return W, self.y_offset - self.x_offset @ W
 
     def from_user(self, W: F64) -> F64:
@@ -285,13 +367,12 @@ class GramProblem:
         return self._HV @ P
 
     def curvature(self) -> CurvatureEstimate:
-        """Exact extreme eigenvalues of ``H_V`` (a D×D eigenvalue problem, computed once)."""
-        if self._curvature is not None:
-            return self._curvature
-        eig = linalg.eigvalsh(self._HV)
-        L = float(max(eig[-1], 0.0))
-        mu = float(eig[0]) if eig[0] > 1e-13 * max(L, np.finfo(float).tiny) else 0.0
-        self._curvature = CurvatureEstimate(L=L, mu=mu, n_matvec=0, exact=True)
+        """Exact extreme eigenvalues of ``H_V`` (computed once, at construction).
+
+        ``mu`` is the smallest eigenvalue on the row space: for a singular
+        problem, the smallest one above the null space's (see :attr:`rank`).
+        """
+        assert self._curvature is not None
         return self._curvature
 
     def loss_slack(self, loss: F64) -> F64:
@@ -301,6 +382,8 @@ class GramProblem:
 
     def solve_exact(self) -> F64:
         """Minimiser in loop coordinates by Cholesky (minimum-norm via eigh if singular)."""
+        if self.null_space.shape[1]:
+            return np.asarray(self._pseudo_solve(self._BV))
         try:
             factor = linalg.cho_factor(self._HV, lower=True, check_finite=False)
             V = linalg.cho_solve(factor, self._BV, check_finite=False)
@@ -312,8 +395,18 @@ class GramProblem:
         keep = eig > self.D * np.finfo(np.float64).eps * max(eig[-1], 0.0)
         return np.asarray(Q[:, keep] @ ((Q[:, keep].T @ self._BV) / eig[keep, None]))
 
+    def _pseudo_solve(self, R: F64) -> F64:
+        """``H_V⁺ R`` on the row space (the null space's component of R is dropped)."""
+        Q, eig = self._row_basis, self._row_eig
+        return np.asarray(Q @ ((Q.T @ R) / eig[:, None]))
+
     def exact_factor(self) -> Any:
-        """A callable ``R ↦ H_V⁻¹ R`` (for iterative refinement), or None if singular."""
+        """A callable ``R ↦ H_V⁻¹ R`` (for iterative refinement), or None if singular.
+
+        For a singular problem it is the pseudo-inverse on the row space.
+        """
+        if self.null_space.shape[1]:
+            return self._pseudo_solve
         try:
             factor = linalg.cho_factor(self._HV, lower=True, check_finite=False)
         except linalg.LinAlgError:

@@ -53,6 +53,32 @@ BLOCK_BYTES = 1 << 24
 MIN_BLOCK_BYTES = 1 << 18
 
 
+#: A column whose spread (weighted standard deviation) is at most this fraction of
+#: its mean is constant to rounding: the mean itself is only known to a few ulps,
+#: so what is left after centring is noise, not information (2.3e-13).
+CONSTANT_RTOL = 1024 * float(np.finfo(np.float64).eps)
+
+
+def constant_columns(spread: F64, mean: F64, fit_intercept: bool) -> NDArray[np.bool_]:
+    """Columns that carry no information beyond the intercept (or are all zero).
+
+    With an intercept a column is constant when its spread is within
+    :data:`CONSTANT_RTOL` of its magnitude (an id column of equal 64-bit
+    integers, a column of 1e12s); without one only all-zero columns are.
+
+    Examples
+    --------
+    >>> constant_columns(np.array([1.0, 1e-4, 0.0]), np.array([5.0, 1e12, 0.0]), True)
+    array([False,  True,  True])
+    >>> constant_columns(np.array([1.0, 0.0]), np.array([0.0, 0.0]), False)
+    array([False,  True])
+    """
+    spread = np.asarray(spread, dtype=np.float64)
+    if not fit_intercept:
+        return np.asarray(spread <= 0.0)
+    return np.asarray(spread <= CONSTANT_RTOL * np.abs(np.asarray(mean, dtype=np.float64)))
+
+
 def preconditioner(x_rms: F64, standardize: bool) -> F64:
     """The columns' scales ``s`` of the change of variables ``W = V/s``.
 
@@ -234,6 +260,24 @@ class PassObjective:
             acc -= np.outer(self.x_offset, rsum)
         return acc, 0.5 * sq
 
+    @property
+    def constant(self) -> NDArray[np.bool_]:
+        """Columns constant to rounding (see :func:`constant_columns`): held at zero."""
+        mask: NDArray[np.bool_] | None = self.__dict__.get("_constant")
+        if mask is None:
+            spread = getattr(self, "x_rms", np.ones(self.D))
+            mask = constant_columns(spread, self.x_offset, self.fit_intercept)
+            self.__dict__["_constant"] = mask
+        return mask
+
+    def _free(self, W: F64) -> F64:
+        """``W`` with the constant columns' rows set to zero (a copy when any are)."""
+        if not self.constant.any():
+            return W
+        W = np.array(W, dtype=np.float64)
+        W[self.constant] = 0.0
+        return W
+
     def loss_grad(self, V: F64) -> tuple[F64, F64]:
         """Loss per output (K,) and gradient in loop coordinates (D, K) at ``V``.
 
@@ -249,25 +293,25 @@ class PassObjective:
         G : ndarray of shape (D, K)
             ``(Xᵀ Ω r + αW) / s``.
         """
-        W = V / self.x_scale[:, None]
+        W = self._free(V / self.x_scale[:, None])
         G, loss = self._pass(W, with_targets=True)
         if self.alpha:
             G += self.alpha * W
             loss = loss + 0.5 * self.alpha * np.einsum("ij,ij->j", W, W)
         G /= self.x_scale[:, None]
-        return loss, G
+        return loss, self._free(G)
 
     def hvp(self, P: F64) -> F64:
         """Hessian-vector product ``A P`` in loop coordinates (one pass over the rows).
 
         ``A = S⁻¹ (X_cᵀ Ω X_c + α I) S⁻¹`` with ``S = diag(x_scale)``.
         """
-        W = P / self.x_scale[:, None]
+        W = self._free(P / self.x_scale[:, None])
         AP, _ = self._pass(W, with_targets=False)
         if self.alpha:
             AP += self.alpha * W
         AP /= self.x_scale[:, None]
-        return AP
+        return self._free(AP)
 
     def curvature(self) -> CurvatureEstimate:
         """Lanczos estimate of the Hessian's extreme eigenvalues (``min(D, 40)`` passes)."""
@@ -289,7 +333,7 @@ class PassObjective:
 
     def to_user(self, V: F64) -> tuple[F64, F64]:
         """Return ``(W, b)`` in the user's units for loop coordinates ``V``."""
-        W = V / self.x_scale[:, None]
+        W = self._free(V / self.x_scale[:, None])
         return W, self.y_offset - self.x_offset @ W
 
     def from_user(self, W: F64) -> F64:
@@ -304,7 +348,7 @@ class PassObjective:
 
     def batch_grad(self, V: F64, rows: NDArray[np.intp]) -> F64:
         """Unbiased estimate of the gradient at ``V`` from the rows ``rows`` (mini-batch)."""
-        W = V / self.x_scale[:, None]
+        W = self._free(V / self.x_scale[:, None])
         Xb, Yb = self._rows(rows)
         R = Xb @ W.astype(self.dtype) - Yb
         if self.fit_intercept:
@@ -318,7 +362,7 @@ class PassObjective:
         G = np.asarray(Xb.T @ Rw, dtype=np.float64) - np.outer(self.x_offset, Rw.sum(axis=0))
         if self.alpha:
             G += self.alpha * W
-        return G / self.x_scale[:, None]
+        return self._free(G / self.x_scale[:, None])
 
 
 class LeastSquaresProblem(PassObjective):

@@ -6,6 +6,7 @@ import math
 import numbers
 import warnings
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -15,9 +16,11 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._adapters import Source, find_adapter
+from ._certify import certify
 from ._checkpoint import Checkpointer, fingerprint
 from ._engine import ENGINES, ArraySource, plan
-from ._exceptions import ConvergenceWarning, GradfitInputError
+from ._exceptions import CollinearityWarning, ConvergenceWarning, GradfitInputError
+from ._gram import rank_tolerance
 from ._loop import SolveResult, predicted_iterations, sgd_learning_rate, solve, solve_exact
 from ._objective import LeastSquaresProblem, Problem
 from ._rules import RULES, SCHEDULES
@@ -314,6 +317,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         )
         was_1d = source.was_1d
         V0 = None
+        self._warm = False
         if self.warm_start and hasattr(self, "coef_"):
             # coef_ is (D,) after a 1-D y and (K, D) otherwise; reuse it only when both
             # the number of features and of outputs are unchanged.
@@ -321,6 +325,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             previous = previous[:, None] if previous.ndim == 1 else previous.T
             if previous.shape == (problem.D, problem.K):
                 V0 = problem.from_user(previous)
+                self._warm = True
         try:
             if self.method == "exact":
                 result = solve_exact(
@@ -344,12 +349,14 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             source.close()  # e.g. a file's on-disk cache: never left behind
         self.engine_ = engine if problem.engine == engine else problem.engine
         self.engine_reason_ = reason
+        result = self._certify(result, problem)
         self._store(result, problem, was_1d, source.dtype)
         to_output = source.to_output()
         if to_output is not None:
             self.coef_ = to_output(self.coef_)
             if not was_1d:
                 self.intercept_ = to_output(self.intercept_)
+        self._warn_rank(problem)
         if not result.converged and not result.stop_reason.startswith("stopped by callback"):
             warnings.warn(
                 self._convergence_message(result, problem), ConvergenceWarning, stacklevel=2
@@ -375,6 +382,68 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         names = getattr(self, "feature_names_in_", None)  # set by validate_data for DataFrames
         return ArraySource(
             X_arr, Y, weights, was_1d=was_1d, feature_names=None if names is None else list(names)
+        )
+
+    def _certify(self, result: SolveResult, problem: Problem) -> SolveResult:
+        """Check the answer independently (see :mod:`gradfit._certify`) and say so."""
+        curvature = result.curvature
+        fit_intercept = bool(problem.fit_intercept)
+        singular = problem.N - int(fit_intercept) < problem.D or (
+            curvature.L > 0 and curvature.mu <= rank_tolerance(problem.D) * curvature.L
+        )
+        unpreconditioned = bool(np.all(problem.x_scale == 1.0)) and self.method != "exact"
+        W, certificate = certify(
+            problem,
+            result.W,
+            tol=float(self.tol),
+            singular_hint=singular,
+            in_row_space=unpreconditioned and not self._warm,
+        )
+        self.certificate_ = certificate
+        if W is not result.W:
+            b = problem.y_offset - problem.x_offset @ W if fit_intercept else result.intercept
+            result = replace(result, W=W, intercept=np.asarray(b, dtype=np.float64))
+        if result.converged and not certificate.verified:
+            result = replace(
+                result,
+                converged=False,
+                stop_reason=f"not converged: {certificate.reason} (the loop's own measure "
+                f"said: {result.stop_reason})",
+            )
+        elif certificate.minimum_norm.startswith("not reached"):
+            result = replace(
+                result, stop_reason=f"{result.stop_reason}; minimum norm {certificate.minimum_norm}"
+            )
+        return result
+
+    def _warn_rank(self, problem: Problem) -> None:
+        """One line when some coefficients are not determined by the data."""
+        certificate = self.certificate_
+        if certificate.rank >= certificate.n_features and not certificate.constant_features:
+            return
+        names = getattr(self, "feature_names_in_", None)
+
+        def name(j: int) -> str:
+            return str(names[j]) if names is not None else f"x{j}"
+
+        parts = []
+        if certificate.constant_features:
+            listed = ", ".join(name(j) for j in certificate.constant_features[:5])
+            more = len(certificate.constant_features) - 5
+            parts.append(
+                f"constant column(s) {listed}{f' and {more} more' if more > 0 else ''} "
+                "(coefficient 0: an intercept already fits a constant)"
+            )
+        if certificate.rank < certificate.n_features - len(certificate.constant_features):
+            parts.append("collinear columns (e.g. duplicated, or one-hot levels plus intercept)")
+        if not parts:
+            return
+        warnings.warn(
+            f"the design has rank {certificate.rank} < {certificate.n_features} features: "
+            f"{'; '.join(parts)}; the minimum-norm solution is returned "
+            f"({certificate.minimum_norm}). Drop the redundant columns to silence this.",
+            CollinearityWarning,
+            stacklevel=3,
         )
 
     @available_if(lambda self: self.method == "sgd")

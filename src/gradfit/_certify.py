@@ -1,0 +1,337 @@
+"""The certificate: every fit checks its own answer before it says "converged".
+
+The solve loop stops on its own measure (the relative gradient norm in the
+loop's coordinates, in the data's dtype). That measure can be fooled: columns of
+very different scales with ``standardize=False`` make the largest column hide
+the others, float32 rounding can hide a drift, a singular problem has many
+solutions. So after every fit, independently of the path that produced the
+answer, :func:`certify`
+
+1. returns the **minimum-norm** solution in the user's units when the problem is
+   singular (the statistics engine does this exactly from its eigendecomposition;
+   on the data path the answer is projected onto the row space of the centred
+   design by conjugate gradients on ``H Z = H W``, unpreconditioned, from zero);
+2. recomputes the gradient **in float64**, from the statistics or from the data,
+   in the user's coordinates, and measures it **scale-free**: the gradient with
+   respect to standardised coefficients ``∂f/∂(σ_j w_j)``, relative to its value
+   at zero — what the stopping rule means whatever the preconditioning;
+3. bounds the distance to the optimum where the smallest curvature ``μ`` on the
+   row space is known: ``‖V − V*‖ ≤ ‖G‖/μ`` and ``f − f* ≤ ‖G‖²/(2μ)``, and states
+   the attainable accuracy ``κ·eps``.
+
+If the recomputed gradient does not meet the tolerance the fit is **not**
+converged, whatever the loop's own measure said, and the warning names why.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ._objective import Problem
+
+__all__ = ["Certificate", "certify", "minimum_norm"]
+
+F64 = NDArray[np.float64]
+EPS64 = float(np.finfo(np.float64).eps)
+
+#: The recomputed scale-free gradient may exceed ``tol`` by this factor (the loop measures
+#: in its own coordinates: raw ones when ``standardize=False``); an answer that is wrong
+#: for some column shows a gradient orders of magnitude above it.
+CERTIFY_FACTOR = 10.0
+
+
+@dataclass(frozen=True)
+class Certificate:
+    """What gradfit checked about a fitted answer, independently of how it was found.
+
+    Attributes
+    ----------
+    verified : bool
+        The recomputed gradient meets the tolerance (``converged_`` requires it).
+    relative_grad_norm : ndarray of shape (K,)
+        ``‖g_k(W)‖/‖g_k(0)‖`` with ``g`` the float64 gradient with respect to
+        standardised coefficients, recomputed from the data or the statistics.
+    tol : float
+        The fit's tolerance; verified means ``relative_grad_norm ≤ 10·tol + allowance``.
+    allowance : float
+        The rounding allowance added to ``tol`` (``16·√D·eps`` of the loop's dtype).
+    rank : int
+        Numerical rank of the centred design (``n_features`` when full rank).
+    n_features : int
+    constant_features : tuple of int
+        Columns constant to rounding (coefficient 0 when fitting an intercept).
+    minimum_norm : str
+        ``"not needed"`` (full rank or ``alpha > 0``), ``"exact"`` (from the
+        eigendecomposition of the statistics), ``"projected"`` (data path), or
+        ``"not reached: …"``.
+    mu, L : float
+        Smallest (on the row space) and largest eigenvalue of the Hessian in the
+        loop's coordinates; ``mu`` is an upper estimate when it comes from Lanczos.
+    coef_error_bound : ndarray of shape (K,)
+        Bound on ``‖V − V*‖/‖V‖`` in the loop's coordinates (``‖G‖/μ``), inf if ``μ``
+        is unknown.
+    suboptimality_bound : ndarray of shape (K,)
+        Bound on ``f − f*`` (``‖G‖²/(2μ)``), absolute.
+    attainable : float
+        ``κ·eps``: the relative coefficient accuracy the data's conditioning allows
+        in float64 (1 or more: the data cannot determine the coefficients).
+    reason : str
+        One line: what was found.
+    """
+
+    verified: bool
+    relative_grad_norm: F64
+    tol: float
+    allowance: float
+    rank: int
+    n_features: int
+    constant_features: tuple[int, ...]
+    minimum_norm: str
+    mu: float
+    L: float
+    coef_error_bound: F64
+    suboptimality_bound: F64
+    attainable: float
+    reason: str
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready values (floats, ints, lists, strings)."""
+        return {
+            "verified": self.verified,
+            "relative_grad_norm": [float(v) for v in self.relative_grad_norm],
+            "tol": self.tol,
+            "allowance": self.allowance,
+            "rank": self.rank,
+            "n_features": self.n_features,
+            "constant_features": list(self.constant_features),
+            "minimum_norm": self.minimum_norm,
+            "mu": self.mu,
+            "L": self.L,
+            "coef_error_bound": [_json_float(v) for v in self.coef_error_bound],
+            "suboptimality_bound": [_json_float(v) for v in self.suboptimality_bound],
+            "attainable": _json_float(self.attainable),
+            "reason": self.reason,
+        }
+
+    def __str__(self) -> str:
+        """One readable paragraph."""
+        worst = float(np.max(self.relative_grad_norm, initial=0.0))
+        bound = float(np.max(self.coef_error_bound, initial=0.0))
+        lines = [
+            f"certificate: {'verified' if self.verified else 'NOT verified'} — {self.reason}",
+            f"  recomputed relative gradient (float64, standardised) {worst:.3g} "
+            f"(tol {self.tol:g} + rounding {self.allowance:.2g})",
+            f"  rank {self.rank} of {self.n_features}"
+            + (
+                f"; constant columns {list(self.constant_features)}"
+                if self.constant_features
+                else ""
+            )
+            + f"; minimum norm: {self.minimum_norm}",
+            f"  ‖V − V*‖/‖V‖ ≤ {bound:.3g}; attainable κ·eps = {self.attainable:.3g}",
+        ]
+        return "\n".join(lines)
+
+
+def _json_float(value: float) -> float | None:
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _standardised_gradient(problem: Problem, W: F64) -> tuple[F64, F64]:
+    """Float64 gradient at W and at 0, with respect to ``σ_j w_j`` (σ = column spread)."""
+    spread = np.asarray(problem.x_rms, dtype=np.float64)
+    constant = getattr(problem, "constant", np.zeros(problem.D, bool))
+    inverse = np.where((spread > 0) & ~constant, 1.0, 0.0)
+    if hasattr(problem, "H"):  # the statistics: G = H W − B + αW in the user's coordinates
+        H, B = getattr(problem, "H"), getattr(problem, "B")  # noqa: B009
+        G = H @ W - B + problem.alpha * W
+        G0 = -B
+    else:
+        G = _data_gradient(problem, W)
+        G0 = _data_gradient(problem, np.zeros_like(W))
+    # the standardised coordinate of column j is v_j = σ_j·w_j, so ∂f/∂v_j = G_j/σ_j
+    scale = np.where(inverse > 0, spread, 0.0)[:, None]
+    safe = np.where(scale > 0, scale, 1.0)
+    g = np.where(scale > 0, G / safe, 0.0)
+    g0 = np.where(scale > 0, G0 / safe, 0.0)
+    return g, g0
+
+
+def _data_gradient(problem: Problem, W: F64) -> F64:
+    """``Xᵀ Ω r + αW`` at user weights ``W`` from one pass over the data, in float64."""
+    prob: Any = problem
+    restore = None
+    if getattr(prob, "dtype", np.float64) != np.float64 and hasattr(prob, "_float64_products"):
+        restore = (prob.use_kernel, prob._float64_products)
+        prob.use_kernel, prob._float64_products = False, True
+    try:
+        W = prob._free(np.asarray(W, dtype=np.float64)) if hasattr(prob, "_free") else W
+        G, _ = prob._pass(W, with_targets=True)
+    finally:
+        if restore is not None:
+            prob.use_kernel, prob._float64_products = restore
+    G = np.asarray(G, dtype=np.float64)
+    if prob.alpha:
+        G = G + prob.alpha * W
+    if hasattr(prob, "_free"):
+        G = prob._free(G)
+    return G
+
+
+def minimum_norm(problem: Problem, W: F64, *, rtol: float = 1e-12) -> tuple[F64, str]:
+    """The minimum-norm point (user's units) with the same fit as ``W``, on the data path.
+
+    Solves ``H Z = H W`` by unpreconditioned conjugate gradients from ``Z = 0``
+    with ``H`` the centred Hessian in the user's units (``H P = s·A(s·P)`` from
+    the problem's Hessian-vector product ``A`` in loop coordinates ``V = s·W``):
+    the iterates stay in the row space, so the limit is the row-space part of
+    ``W``. Returns ``(Z, status)``.
+    """
+    prob: Any = problem
+    s = np.asarray(problem.x_scale, dtype=np.float64)[:, None]
+
+    def H(P: F64) -> F64:
+        return np.asarray(s * prob.hvp(s * P), dtype=np.float64)
+
+    R = H(W)
+    norm0 = np.sqrt(np.einsum("ij,ij->j", R, R))
+    if not np.any(norm0 > 0):
+        return np.zeros_like(W), "projected"
+    Z = np.zeros_like(W)
+    P = R.copy()
+    rr = norm0**2
+    limit = 4 * min(problem.D, problem.N) + 100
+    done = np.sqrt(rr) <= rtol * norm0
+    for _ in range(limit):
+        if done.all():
+            break
+        AP = H(P)
+        pAp = np.einsum("ij,ij->j", P, AP)
+        step = np.where((pAp > 0) & ~done, rr / np.where(pAp > 0, pAp, 1.0), 0.0)
+        Z += step * P
+        R -= step * AP
+        rr_new = np.einsum("ij,ij->j", R, R)
+        done |= np.sqrt(rr_new) <= rtol * norm0
+        beta = np.where(rr > 0, rr_new / np.where(rr > 0, rr, 1.0), 0.0)
+        P = R + beta * P
+        rr = rr_new
+    check = H(Z) - H(W)
+    residual = float(np.max(np.sqrt(np.einsum("ij,ij->j", check, check)) / norm0))
+    if residual > 1e-6:
+        return W, (
+            f"not reached: the projection onto the row space stopped at relative "
+            f"residual {residual:.2g} (the unscaled problem is too ill-conditioned)"
+        )
+    return Z, "projected"
+
+
+def certify(
+    problem: Problem,
+    W: F64,
+    *,
+    tol: float,
+    singular_hint: bool,
+    in_row_space: bool = False,
+) -> tuple[F64, Certificate]:
+    """Check ``W`` (user's units, (D, K)) against the problem; return the final W and the proof.
+
+    Parameters
+    ----------
+    problem : Problem
+        The objective the fit ran on (statistics or data path).
+    W : ndarray of shape (D, K)
+        The loop's answer in the user's units.
+    tol : float
+        The fit's tolerance.
+    singular_hint : bool
+        Whether the data path should look for the minimum-norm answer (the
+        problem is singular or Lanczos found ``μ`` at rounding level).
+    in_row_space : bool
+        The iterates already stay in the row space in the user's units (an
+        unpreconditioned first-order method started from zero): no projection.
+
+    Returns
+    -------
+    W : ndarray of shape (D, K)
+        The answer, projected to the minimum norm where that was needed.
+    certificate : Certificate
+    """
+    D, K = W.shape
+    constant = np.asarray(getattr(problem, "constant", np.zeros(D, bool)))
+    curvature = problem.curvature()
+    L, mu = float(curvature.L), float(curvature.mu)
+    null = getattr(problem, "null_space", None)
+    if null is not None:  # the statistics engine: rank and minimum norm are exact
+        rank = problem.D - null.shape[1]
+        status = "exact" if null.shape[1] else "not needed"
+    else:
+        rank = D - int(constant.sum())
+        status = "not needed"
+        if problem.alpha == 0 and singular_hint and in_row_space:
+            status = "reached from zero without preconditioning"
+        elif problem.alpha == 0 and singular_hint:
+            W, status = minimum_norm(problem, W)
+            rank = min(rank, problem.N - int(problem.fit_intercept))
+    if status == "not needed" and constant.any() and problem.alpha == 0:
+        status = "exact"  # constant columns are held at zero
+    g, g0 = _standardised_gradient(problem, W)
+    ref = np.sqrt(np.einsum("ij,ij->j", g0, g0))
+    ref = np.where(ref > 0, ref, ref.max() if np.any(ref > 0) else 1.0)
+    gnorm = np.sqrt(np.einsum("ij,ij->j", g, g))
+    relative = gnorm / ref
+    dtype = np.dtype(getattr(problem, "dtype", np.float64))
+    eps = float(np.finfo(dtype).eps) if dtype.kind == "f" else EPS64
+    allowance = 16.0 * math.sqrt(max(D, 1)) * eps
+    verified = bool(np.all(relative <= CERTIFY_FACTOR * tol + allowance))
+    # bounds in the loop's coordinates, from the loop's own gradient at the answer
+    V = problem.from_user(W)
+    _, G_loop = problem.loss_grad(V)
+    G_norm = np.sqrt(np.einsum("ij,ij->j", G_loop, G_loop))
+    V_norm = np.sqrt(np.einsum("ij,ij->j", V, V))
+    if mu > 0:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            coef_bound = np.where(
+                V_norm > 0, G_norm / (mu * V_norm), np.where(G_norm > 0, np.inf, 0.0)
+            )
+        sub_bound = G_norm**2 / (2 * mu)
+        kappa = L / mu
+    else:
+        coef_bound = np.full(K, np.inf)
+        sub_bound = np.full(K, np.inf)
+        kappa = math.inf
+    attainable = kappa * EPS64
+    source = "statistics" if problem.engine == "stats" else "data"
+    worst = float(relative.max())
+    if verified:
+        reason = f"the float64 gradient recomputed from the {source} meets tol ({worst:.3g})"
+    else:
+        reason = (
+            f"the float64 gradient recomputed from the {source} is {worst:.3g} of its value "
+            f"at zero (standardised units), above tol={tol:g}"
+        )
+    if status.startswith("not reached"):
+        reason += f"; minimum norm {status}"
+    certificate = Certificate(
+        verified=verified,
+        relative_grad_norm=relative,
+        tol=float(tol),
+        allowance=allowance,
+        rank=int(rank),
+        n_features=D,
+        constant_features=tuple(int(j) for j in np.flatnonzero(constant)),
+        minimum_norm=status,
+        mu=mu,
+        L=L,
+        coef_error_bound=np.asarray(coef_bound, dtype=np.float64),
+        suboptimality_bound=np.asarray(sub_bound, dtype=np.float64),
+        attainable=float(attainable),
+        reason=reason,
+    )
+    return W, certificate
