@@ -70,7 +70,7 @@ def _load_frame(path: Path) -> Any:
             ) from err
     raise GradfitInputError(
         f"cannot tell the format of {path.name!r} from its extension {suffix!r}: "
-        "use a .csv, .tsv, .parquet or .npy file."
+        "use a .csv, .tsv or .parquet file (or a 2-D .npy array)."
     )
 
 
