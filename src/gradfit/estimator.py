@@ -345,11 +345,11 @@ class GDRegressor(RegressorMixin, BaseEstimator):
                     rng=check_random_state_generator(self.random_state),
                     **self._checkpointing(problem),
                 )
+            self.engine_ = engine if problem.engine == engine else problem.engine
+            self.engine_reason_ = reason
+            result = self._certify(result, problem)  # may read the rows (a file's cache) again
         finally:
             source.close()  # e.g. a file's on-disk cache: never left behind
-        self.engine_ = engine if problem.engine == engine else problem.engine
-        self.engine_reason_ = reason
-        result = self._certify(result, problem)
         self._store(result, problem, was_1d, source.dtype)
         to_output = source.to_output()
         if to_output is not None:
