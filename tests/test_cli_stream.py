@@ -142,3 +142,26 @@ def test_npy_in_memory_by_column_number(folder, capsys) -> None:
     summary = json.loads(capsys.readouterr().out)
     assert summary["targets"] == ["x4"] and summary["features"] == ["x0", "x1", "x2", "x3", "x5"]
     assert summary["optimum"]["exact"] is True
+
+
+def test_csv_text_reaches_arrow_in_small_blocks(folder, monkeypatch) -> None:
+    """Arrow reads 32 text blocks ahead: the text block must stay small, the row block not."""
+    import pyarrow.csv as pacsv
+
+    from gradfit import _datafile
+
+    sizes = []
+    original = pacsv.open_csv
+
+    def spy(source, read_options=None, **kwargs):
+        sizes.append(read_options.block_size)
+        return original(source, read_options=read_options, **kwargs)
+
+    monkeypatch.setattr(pacsv, "open_csv", spy)
+    monkeypatch.setattr(_datafile, "CSV_BLOCK_BYTES", 4096)  # many text blocks per row block
+    reader = _datafile.open_reader(folder / "data.csv")
+    blocks = [X.shape[0] for X, _, _ in reader.blocks([0, 1, 2, 3], [4], 10**6)]
+    assert sizes[-1] <= 4096
+    assert blocks == [900]  # gathered into one block of rows after parsing
+    blocks = [X.shape[0] for X, _, _ in reader.blocks([0, 1, 2, 3], [4], 400)]
+    assert sum(blocks) == 900 and all(n >= 400 for n in blocks[:-1])

@@ -22,7 +22,8 @@ problem the loop iterates on; sources only describe data. Two engines compute th
    more than the ~100–200 passes a data-path fit needs;
 4. after forming H, its condition number ``κ`` exceeds :data:`KAPPA_LIMIT`:
    gradients from ``HW − B`` then carry a relative error near ``κ·eps`` and
-   the data path is used instead (this needs X in memory).
+   the data path is used instead (over the source's rows: X in memory, a
+   file's cache, persisted Dask partitions).
 
 ``method="exact"`` always forms the statistics (Cholesky needs H) and, when X
 is in memory, refines on the data path. The choice and its reason are
