@@ -113,7 +113,7 @@ def test_ctrl_c_leaves_no_half_written_files(tmp_path: Path) -> None:
     command = [
         sys.executable, "-m", "gradfit.cli", "fit", "data.csv", "-t", "y",
         "-o", "model.gfm", "--report", "r.html", "--predictions", "p.csv",
-        "--method", "gd", "--max-iter", "100000000", "--tol", "0", "--no-standardize", "-v",
+        "--method", "gd", "--max-iter", "100000000", "--tol", "1e-15", "--no-standardize", "-v",
     ]  # fmt: skip
     process = subprocess.Popen(
         command,

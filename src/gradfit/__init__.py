@@ -5,8 +5,10 @@
 
 from __future__ import annotations
 
+from ._certify import Certificate
 from ._diagnose import diagnose
 from ._exceptions import (
+    CollinearityWarning,
     ConvergenceWarning,
     DivergenceError,
     GradfitInputError,
@@ -28,6 +30,8 @@ from .persistence import load_model, save_model
 __version__ = "0.1.0"
 
 __all__ = [
+    "Certificate",
+    "CollinearityWarning",
     "ConvergenceWarning",
     "DataFile",
     "DivergenceError",

@@ -73,8 +73,10 @@ class Certificate:
         Smallest (on the row space) and largest eigenvalue of the Hessian in the
         loop's coordinates; ``mu`` is an upper estimate when it comes from Lanczos.
     coef_error_bound : ndarray of shape (K,)
-        Bound on ``‖V − V*‖/‖V‖`` in the loop's coordinates (``‖G‖/μ``), inf if ``μ``
-        is unknown.
+        Bound on the relative error of the coefficients in the user's units,
+        ``‖W − W*‖/‖W‖ ≤ ‖G_V‖/(μ·min s·‖W‖)`` (``V = s·W`` the loop's coordinates);
+        inf if ``μ`` is unknown. A guarantee on the statistics engine (``μ`` exact); on
+        the data path ``μ`` comes from Lanczos and the bound is an estimate.
     suboptimality_bound : ndarray of shape (K,)
         Bound on ``f − f*`` (``‖G‖²/(2μ)``), absolute.
     attainable : float
@@ -134,7 +136,7 @@ class Certificate:
                 else ""
             )
             + f"; minimum norm: {self.minimum_norm}",
-            f"  ‖V − V*‖/‖V‖ ≤ {bound:.3g}; attainable κ·eps = {self.attainable:.3g}",
+            f"  ‖W − W*‖/‖W‖ ≤ {bound:.3g}; attainable κ·eps = {self.attainable:.3g}",
         ]
         return "\n".join(lines)
 
@@ -252,7 +254,8 @@ def certify(
         The fit's tolerance.
     singular_hint : bool
         Whether the data path should look for the minimum-norm answer (the
-        problem is singular or Lanczos found ``μ`` at rounding level).
+        problem is singular, or Lanczos found ``μ`` at rounding level, and any
+        penalty is too small to matter there).
     in_row_space : bool
         The iterates already stay in the row space in the user's units (an
         unpreconditioned first-order method started from zero): no projection.
@@ -274,12 +277,13 @@ def certify(
     else:
         rank = D - int(constant.sum())
         status = "not needed"
-        if problem.alpha == 0 and singular_hint and in_row_space:
-            status = "reached from zero without preconditioning"
-        elif problem.alpha == 0 and singular_hint:
-            W, status = minimum_norm(problem, W)
+        if singular_hint:
+            if in_row_space:
+                status = "reached from zero without preconditioning"
+            else:
+                W, status = minimum_norm(problem, W)
             rank = min(rank, problem.N - int(problem.fit_intercept))
-    if status == "not needed" and constant.any() and problem.alpha == 0:
+    if status == "not needed" and constant.any():
         status = "exact"  # constant columns are held at zero
     g, g0 = _standardised_gradient(problem, W)
     ref = np.sqrt(np.einsum("ij,ij->j", g0, g0))
@@ -290,15 +294,19 @@ def certify(
     eps = float(np.finfo(dtype).eps) if dtype.kind == "f" else EPS64
     allowance = 16.0 * math.sqrt(max(D, 1)) * eps
     verified = bool(np.all(relative <= CERTIFY_FACTOR * tol + allowance))
-    # bounds in the loop's coordinates, from the loop's own gradient at the answer
-    V = problem.from_user(W)
-    _, G_loop = problem.loss_grad(V)
+    # bounds from the float64 gradient, taken to the loop's coordinates V = s·W (where μ
+    # is known): ‖V − V*‖ ≤ ‖G_V‖/μ, and W − W* = (V − V*)/s in the user's units
+    s = np.asarray(problem.x_scale, dtype=np.float64)
+    spread = np.where(np.asarray(problem.x_rms) > 0, np.asarray(problem.x_rms), 0.0)
+    G_loop = g * (spread / s)[:, None]
     G_norm = np.sqrt(np.einsum("ij,ij->j", G_loop, G_loop))
-    V_norm = np.sqrt(np.einsum("ij,ij->j", V, V))
+    W_norm = np.sqrt(np.einsum("ij,ij->j", W, W))
+    free = ~constant
+    s_min = float(s[free].min()) if free.any() else 1.0
     if mu > 0:
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             coef_bound = np.where(
-                V_norm > 0, G_norm / (mu * V_norm), np.where(G_norm > 0, np.inf, 0.0)
+                W_norm > 0, G_norm / (mu * s_min * W_norm), np.where(G_norm > 0, np.inf, 0.0)
             )
         sub_bound = G_norm**2 / (2 * mu)
         kappa = L / mu

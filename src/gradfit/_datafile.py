@@ -118,7 +118,7 @@ class DataFile:
     >>> path = os.path.join(tempfile.mkdtemp(), "data.npy")
     >>> np.save(path, data)
     >>> model = GDRegressor().fit(DataFile(path, target="x2", block_rows=128), None)
-    >>> np.round(model.coef_, 6), round(model.intercept_, 6)
+    >>> np.round(model.coef_, 6), round(float(model.intercept_), 6)
     (array([ 2., -1.]), 0.5)
     >>> bool(np.allclose(model.predict(DataFile(path, features=["x0", "x1"])), data[:, 2]))
     True

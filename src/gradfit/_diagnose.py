@@ -137,6 +137,8 @@ class FitAssessment:
         ``‖b − b*‖``.
     converged, stop_reason, n_iter
         Copied from the model when it has them.
+    certificate : Certificate or None
+        The model's own check of its answer (``certificate_``), when it has one.
     W_star : ndarray of shape (D, K) or None
         The exact least-squares coefficients, when computed.
     b_star : ndarray of shape (K,) or None
@@ -156,6 +158,7 @@ class FitAssessment:
     converged: bool | None = None
     stop_reason: str | None = None
     n_iter: int | None = None
+    certificate: Any = None
     W_star: F64 | None = field(default=None, repr=False)
     b_star: F64 | None = field(default=None, repr=False)
 
@@ -574,6 +577,7 @@ def _assess(
         converged=getattr(model, "converged_", None),
         stop_reason=getattr(model, "stop_reason_", None),
         n_iter=getattr(model, "n_iter_", None),
+        certificate=getattr(model, "certificate_", None),
         W_star=W_star,
         b_star=b_star,
     )
@@ -649,6 +653,8 @@ def _fit_blocks(f: FitAssessment, d: Diagnosis) -> list[Any]:
     blocks: list[Any] = []
     if f.stop_reason is not None:
         blocks.append(f"The fit: {f.stop_reason}.")
+    if f.certificate is not None:
+        blocks.append(f"Its {str(f.certificate).splitlines()[0]}.")
     rows = [
         ("loss f(W, b)", fmt(f.loss, 10)),
         ("gradient norm ‖G‖ (loop coordinates)", fmt(f.grad_norm, 3)),

@@ -320,7 +320,8 @@ class GramProblem:
         eig = linalg.eigvalsh(self._HV)
         L = float(max(eig[-1], 0.0))
         floor = rank_tolerance(self.D) * max(L, np.finfo(float).tiny)
-        if eig[0] > floor or self.alpha > 0 or L == 0.0:
+        # (a penalty α makes H_V regular, but α/s² below the floor is rounding-level too)
+        if eig[0] > floor or L == 0.0:
             mu = float(eig[0]) if eig[0] > floor else 0.0
             self._curvature = CurvatureEstimate(L=L, mu=mu, n_matvec=0, exact=True)
             return
@@ -360,6 +361,10 @@ class GramProblem:
         G = HV - self._BV
         # ½VᵀH_V V − Vᵀ B_V + ½yy, written as ½Vᵀ(G − B_V) + ½yy to save a product
         loss = 0.5 * np.einsum("ij,ij->j", V, G - self._BV) + 0.5 * self.yy
+        # the size of the terms that cancel in it, for the rounding allowance: H_V V carries
+        # an error of eps·L·‖V‖ whatever VᵀH_V V is (V may lie along small curvature)
+        L = self._curvature.L if self._curvature is not None else 0.0
+        self._terms = 0.5 * L * np.einsum("ij,ij->j", V, V)
         return np.maximum(loss, 0.0), G
 
     def hvp(self, P: F64) -> F64:
@@ -378,7 +383,10 @@ class GramProblem:
     def loss_slack(self, loss: F64) -> F64:
         """Rounding uncertainty of a loss computed as ``½WᵀHW − WᵀB + ½yy``."""
         eps = float(np.finfo(np.float64).eps)
-        return 64.0 * eps * np.sqrt(self.D) * (self.loss_at_zero + np.abs(loss)) + 1e-300
+        # ½L‖V‖² (of the last point evaluated) can exceed yy by far when V is large along
+        # directions of small curvature (ill-conditioned, unstandardised): its rounding counts
+        terms = getattr(self, "_terms", 0.0)
+        return 64.0 * eps * np.sqrt(self.D) * (self.loss_at_zero + np.abs(loss) + terms) + 1e-300
 
     def solve_exact(self) -> F64:
         """Minimiser in loop coordinates by Cholesky (minimum-norm via eigh if singular)."""

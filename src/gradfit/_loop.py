@@ -269,11 +269,18 @@ def solve(
     state = rule.init(point)
     if isinstance(rule, SGD):
         state = (state[0], steps_done, rng if rng is not None else np.random.default_rng())
-    active = rel > tol
+    # On the statistics engine an iteration costs O(D²K), nothing beside forming H: CG then
+    # goes on past tol down to tol/κ (or its rounding floor), where the relative gradient
+    # also bounds the coefficients' relative error by tol. Converged still means ≤ tol.
+    work_tol = tol
+    if method == "cg" and problem.engine == "stats" and mu > 0 and L > 0:
+        work_tol = tol * mu / L
+    active = rel > work_tol
     stalled = np.zeros(K, bool)
     halvings = np.zeros(K, int)
     n_iter = 0
     stop = ""
+    patience = stall_patience(D)
     if saved is not None:
         # resume exactly where the checkpoint left off
         point = Point(saved["V"], saved["loss"], saved["G"], saved["exact"])
@@ -283,6 +290,9 @@ def solve(
         history = _history_from(saved["history"])
         history.event(n_iter, "resume", f"resumed from checkpoint {checkpointer.path}")  # type: ignore[union-attr]
         rel = relative_norms(point.G, reference)
+        # the stopping settings may differ from the checkpointed fit's (a tighter tol, a
+        # larger max_iter): every output not yet at *this* tol continues
+        active = (rel > work_tol) & ~stalled
 
     def snapshot() -> dict[str, Any]:
         return {
@@ -298,15 +308,24 @@ def solve(
             "n_iter": n_iter,
             "history": _history_to(history),
             "curvature": tuple(curvature),
+            "best": (best.V, best.rel, best.iteration, lowest),
         }
 
+    # the best accepted point per output (by its exactly computed relative gradient norm),
+    # and the lowest accepted loss: the guard measures rises from it, so rises that each
+    # stay inside the rounding allowance cannot add up (float32 CG crept up that way)
+    best = _Best(point, rel, n_iter)
+    lowest = point.loss.copy()
+    if saved is not None and "best" in saved:
+        best.V, best.rel, best.iteration, lowest = (np.array(a) for a in saved["best"])
+    stagnant = np.zeros(K, bool)
     while n_iter < max_iter and active.any():
         new, new_state, used, step = rule.step(point, state, lr, active, problem)
         n_iter += 1
         finite = np.isfinite(new.loss) & np.all(np.isfinite(new.G), axis=0)
-        slack = problem.loss_slack(point.loss)
+        slack = problem.loss_slack(lowest)
         with np.errstate(invalid="ignore"):
-            bad = active & (~finite | (new.loss > point.loss + slack))
+            bad = active & (~finite | (new.loss > lowest + slack))
         if bad.any():
             what = _describe_rise(point.loss, new.loss, bad)
             restart = bad & used
@@ -348,12 +367,26 @@ def solve(
             step = np.where(bad, 0.0, step)
         point, state = new, new_state
         rel = relative_norms(point.G, reference)
-        if not point.exact and np.any(active & (rel <= tol)):
+        if not point.exact and np.any(active & (rel <= work_tol)):
             # Never stop on a recursively updated gradient: recompute it exactly.
             point = evaluate(problem, point.V)
             rel = relative_norms(point.G, reference)
             history.event(n_iter, "refresh", "gradient recomputed exactly before stopping")
-        active &= rel > tol
+        lowest = np.minimum(lowest, point.loss)
+        if point.exact:
+            best.update(point, rel, n_iter)
+            # no new best gradient for `patience` iterations: the attainable accuracy
+            stagnant = active & (rel > work_tol) & (n_iter - best.iteration > patience)
+            if stagnant.any():
+                stalled |= stagnant
+                history.event(
+                    n_iter,
+                    "stalled",
+                    f"no smaller gradient in {patience} iterations (best "
+                    f"{float(best.rel[stagnant].max()):.3g}): {problem.dtype} rounding floor",
+                )
+                active &= ~stagnant
+        active &= rel > work_tol
         record(step)
         if verbose >= 2:
             print(
@@ -378,6 +411,13 @@ def solve(
     if not point.exact:
         point = evaluate(problem, point.V)
         rel = relative_norms(point.G, reference)
+    best.update(point, rel, n_iter)
+    if np.any(best.rel < rel):
+        # a later point is worse for some output (rounding floor, stopped early): return
+        # each output's best accepted iterate
+        point = evaluate(problem, np.where(best.rel < rel, best.V, point.V))
+        rel = relative_norms(point.G, reference)
+        history.event(n_iter, "best", "returned each output's best iterate")
     history.finish()
     worst = float(rel.max())
     converged = bool(np.all(rel <= tol))
@@ -419,6 +459,37 @@ def solve(
         method=method,
         rule_state=state,
     )
+
+
+def stall_patience(D: int) -> int:
+    """Iterations without a smaller (exact) gradient after which a fit has stalled.
+
+    Conjugate gradients are not monotone in the gradient norm, but in exact
+    arithmetic they end within D steps; beyond ``max(100, 2·D)`` steps without a new
+    best the fit is at its rounding floor.
+
+    Examples
+    --------
+    >>> stall_patience(10), stall_patience(1000)
+    (100, 2000)
+    """
+    return max(100, 2 * D)
+
+
+class _Best:
+    """Each output's best accepted point by its exact relative gradient norm."""
+
+    def __init__(self, point: Point, rel: F64, iteration: int) -> None:
+        self.V = point.V.copy()
+        self.rel = rel.copy()
+        self.iteration = np.full(len(rel), iteration)
+
+    def update(self, point: Point, rel: F64, iteration: int) -> None:
+        better = rel < self.rel
+        if better.any():
+            self.V[:, better] = point.V[:, better]
+            self.rel = np.where(better, rel, self.rel)
+            self.iteration = np.where(better, iteration, self.iteration)
 
 
 def _history_to(history: History) -> tuple[Any, ...]:
@@ -487,7 +558,7 @@ def solve_exact(
     *,
     refine_with: Problem | None = None,
     tol: float = 1e-6,
-    max_refine: int = 3,
+    max_refine: int = 30,
     verbose: int = 0,
 ) -> SolveResult:
     """Solve the normal equations by Cholesky, then refine iteratively.
@@ -495,9 +566,11 @@ def solve_exact(
     ``V = H_V⁻¹ B_V`` from the sufficient statistics; each refinement step
     computes the gradient at ``V`` — on the data itself when ``refine_with``
     is given, which removes the error made in forming ``H`` — and corrects
-    ``V ← V − H_V⁻¹ G``. It stops when a correction no longer shrinks the
-    gradient or after ``max_refine`` steps. Singular problems fall back to the
-    minimum-norm solution (in loop coordinates) by an eigendecomposition.
+    ``V ← V − H_V⁻¹ G``. It continues while each correction is at most half the
+    previous one, until the correction is at rounding level in ``V`` (or after
+    ``max_refine`` steps); corrections that stop contracting from the first mean
+    the problem is too ill-conditioned for float64 (not converged). Singular
+    problems use the pseudo-inverse on the row space (minimum norm).
 
     Parameters
     ----------
@@ -507,7 +580,7 @@ def solve_exact(
     tol : float
         Relative gradient norm that counts as converged (reported, not iterated on).
     max_refine : int
-        Most refinement steps.
+        Most refinement steps (each one pass over the data).
     verbose : int
         Print a line per step when ≥ 2, a summary when ≥ 1.
 
@@ -538,25 +611,49 @@ def solve_exact(
     rel = record(point)
     solve = gram.exact_factor()
     n_iter = 1
-    while solve is not None and n_iter <= max_refine and refine_with is not None:
-        candidate = evaluate(checker, point.V - solve(point.G))
-        new_rel = relative_norms(candidate.G, reference)
-        n_iter += 1
-        if not np.all(new_rel < rel):
-            history.event(n_iter, "refinement", "a correction no longer reduced the gradient")
-            break
-        point, rel = candidate, new_rel
-        record(point)
-        if verbose >= 2:
-            print(f"[gradfit] refinement {n_iter - 1}: rel_grad={rel.max():.3e}")
+    contracting = True
+    if solve is not None and refine_with is not None:
+        # iterative refinement with residuals from the data: continue while each
+        # correction is at most half the previous one (a contraction), until the
+        # correction is at the level of rounding in V
+        previous = math.inf
+        eps = float(np.finfo(np.float64).eps)
+        best, best_rel = point, rel
+        while n_iter <= max_refine:
+            delta = solve(point.G)
+            size = float(np.linalg.norm(delta))
+            if size > 0.5 * previous:
+                # stopped shrinking: fine at rounding level, a failure while still large
+                contracting = size <= 1e-6 * max(float(np.linalg.norm(point.V)), eps)
+                history.event(n_iter, "refinement", "corrections stopped shrinking")
+                break
+            point = evaluate(checker, point.V - delta)
+            n_iter += 1
+            rel = record(point)
+            if np.all(rel <= best_rel):
+                best, best_rel = point, rel
+            previous = size
+            if verbose >= 2:
+                print(f"[gradfit] refinement {n_iter - 1}: |correction|={size:.3e}")
+            if size <= 4 * eps * max(float(np.linalg.norm(point.V)), eps):
+                break
+        point, rel = best, best_rel
     history.finish()
     worst = float(rel.max())
-    converged = bool(np.all(rel <= tol))
-    stop = (
-        f"{'converged' if converged else 'exact'}: Cholesky solve of the normal equations "
-        f"with {n_iter - 1} refinement step(s); relative gradient norm {worst:.3g}"
-        f"{' <= ' if converged else ' > '}tol={tol:g}"
-    )
+    curvature = gram.curvature()
+    too_ill = not contracting or curvature.kappa * float(np.finfo(np.float64).eps) >= 0.5
+    converged = bool(np.all(rel <= tol)) and not too_ill
+    if too_ill:
+        stop = (
+            f"too ill-conditioned: κ = {curvature.kappa:.3g} of the normal equations; "
+            f"refinement on the data does not contract (relative gradient norm {worst:.3g})"
+        )
+    else:
+        stop = (
+            f"{'converged' if converged else 'exact'}: Cholesky solve of the normal equations "
+            f"with {n_iter - 1} refinement step(s); relative gradient norm {worst:.3g}"
+            f"{' <= ' if converged else ' > '}tol={tol:g}"
+        )
     if verbose:
         print(f"[gradfit] {stop}")
     W, b = gram.to_user(point.V)

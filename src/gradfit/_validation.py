@@ -16,7 +16,14 @@ from numpy.typing import NDArray
 from ._exceptions import GradfitInputError
 from ._kernels import HAVE_NUMBA, column_scan
 
-__all__ = ["as_design_matrix", "as_sample_weight", "as_targets", "check_magnitude"]
+__all__ = [
+    "as_design_matrix",
+    "as_sample_weight",
+    "as_targets",
+    "check_magnitude",
+    "column_magnitudes",
+    "power_of_two_scales",
+]
 
 FloatArray = NDArray[np.floating[Any]]
 
@@ -272,6 +279,35 @@ def check_magnitude(
     )
 
 
+def power_of_two_scales(magnitudes: NDArray[np.float64]) -> NDArray[np.int64] | None:
+    """Exponents ``e`` that bring each column's largest magnitude into ``[0.5, 1)``, or None.
+
+    None when every column is already within ``[MIN_MAGNITUDE, MAX_MAGNITUDE]`` (or all
+    zero). Scaling by ``2**-e`` is exact in binary floating point (no digit is lost), so
+    a fit of the rescaled data, with its coefficients scaled back, is the fit of the data.
+
+    Examples
+    --------
+    >>> power_of_two_scales(np.array([1.0, 0.0])) is None
+    True
+    >>> power_of_two_scales(np.array([1e150, 3.0, 0.0]))
+    array([499,   2,   0])
+    """
+    magnitudes = np.asarray(magnitudes, dtype=np.float64)
+    outside = (magnitudes > MAX_MAGNITUDE) | ((magnitudes > 0) & (magnitudes < MIN_MAGNITUDE))
+    if not outside.any():
+        return None
+    _, exponents = np.frexp(magnitudes)
+    return np.where(magnitudes > 0, exponents, 0).astype(np.int64)
+
+
+def column_magnitudes(array: np.ndarray) -> NDArray[np.float64]:
+    """Largest absolute value of each column (of a 2-D array)."""
+    if _scannable(array):
+        return np.asarray(column_scan(array)[0], dtype=np.float64)
+    return _column_magnitudes(array)
+
+
 def as_design_matrix(
     X: object, *, name: str = "X", check_scale: bool = True
 ) -> tuple[FloatArray, list[str] | None]:
@@ -360,7 +396,7 @@ def _scannable(array: np.ndarray) -> bool:
 
 
 def as_targets(
-    y: object, n_rows: int, *, x_shape: tuple[int, ...] | None = None
+    y: object, n_rows: int, *, x_shape: tuple[int, ...] | None = None, check_scale: bool = True
 ) -> tuple[FloatArray, bool, list[str] | None]:
     """Validate targets and return them as a 2-D (N, K) float64 array.
 
@@ -431,7 +467,8 @@ def as_targets(
     if array.ndim == 2 and array.shape[1] == 0:
         raise GradfitInputError(f"y has 0 target columns ({shape_hint}); pass at least one.")
     _check_finite(array, "y", target_names)
-    check_magnitude(_column_magnitudes(array), "y", target_names)
+    if check_scale:
+        check_magnitude(_column_magnitudes(array), "y", target_names)
     was_1d = array.ndim == 1
     return (array[:, None] if was_1d else array), was_1d, target_names
 

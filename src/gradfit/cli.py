@@ -33,7 +33,13 @@ import numpy as np
 from . import __version__
 from ._diagnose import FitAssessment, diagnose
 from ._exact import exact_solution
-from ._exceptions import ConvergenceWarning, DivergenceError, GradfitInputError, GradfitModelError
+from ._exceptions import (
+    CollinearityWarning,
+    ConvergenceWarning,
+    DivergenceError,
+    GradfitInputError,
+    GradfitModelError,
+)
 from ._files import atomic_write, describe_size
 from ._io import read_features, read_table
 from ._objective import LeastSquaresProblem
@@ -390,7 +396,7 @@ def _add_understanding(sub: Any) -> None:
     )
     _add_data_arguments(diagnose)
     _add_options(diagnose)
-    diagnose.add_argument("--tol", type=float, default=1e-6, help="tolerance (default 1e-6)")
+    diagnose.add_argument("--tol", type=_tolerance, default=1e-6, help="tolerance (default 1e-6)")
     diagnose.add_argument("--fit", action="store_true", help="fit, then assess the result")
     diagnose.add_argument(
         "--method", choices=("cg", "gd", "momentum", "nesterov"), default="cg", help="for --fit"
@@ -481,6 +487,10 @@ _positive_int = _bounded(int, 1, False, "a whole number of at least 1")
 _non_negative_int = _bounded(int, 0, False, "a whole number of at least 0")
 _non_negative_float = _bounded(float, 0.0, False, "a finite number of at least 0")
 _positive_float = _bounded(float, 0.0, True, "a positive number")
+# a relative gradient norm below float64's precision can never be measured: refused up front
+_tolerance = _bounded(
+    float, 1e-15, False, "a number of at least 1e-15 (float64 cannot measure a smaller gradient)"
+)
 
 
 def _learning_rate(text: str) -> float | str:
@@ -544,7 +554,7 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--tol",
-        type=_non_negative_float,
+        type=_tolerance,
         default=1e-6,
         help="stop when every target's ‖G‖/‖G(0)‖ <= TOL (default 1e-6)",
     )
@@ -649,6 +659,7 @@ def _fit_with_progress(
     progress = Progress(sys.stderr, max_iter=args.max_iter, tol=args.tol, mode=_progress_mode(args))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
+        warnings.simplefilter("always", CollinearityWarning)
         start = time.perf_counter()
         try:
             model.fit(X, y, callback=progress)
@@ -658,7 +669,9 @@ def _fit_with_progress(
         progress.close()
         seconds = time.perf_counter() - start
     messages = [
-        _cli_words(str(w.message)) for w in caught if issubclass(w.category, ConvergenceWarning)
+        _cli_words(str(w.message))
+        for w in caught
+        if issubclass(w.category, ConvergenceWarning | CollinearityWarning)
     ]
     for message in messages:
         _note(args, f"warning: {message}")
@@ -759,6 +772,9 @@ def _summary(
         "condition_number": _finite(model.condition_number_),
         "engine": getattr(model, "engine_", None),
         "optimum": optimum,
+        "certificate": (
+            model.certificate_.to_dict() if getattr(model, "certificate_", None) else None
+        ),
         "scores": [
             {
                 "target": t,
@@ -791,6 +807,18 @@ def _print_summary(summary: dict[str, Any]) -> None:
         f"L = {fmt(summary['lipschitz'] or math.inf)}, "
         f"κ ≈ {fmt(kappa if kappa is not None else math.inf)}; engine {summary['engine']}"
     )
+    certificate = summary.get("certificate")
+    if certificate is not None:
+        worst = max(certificate["relative_grad_norm"], default=0.0)
+        bound = max((b for b in certificate["coef_error_bound"] if b is not None), default=None)
+        rank = certificate["rank"]
+        D = certificate["n_features"]
+        print(
+            f"  certificate: {'verified' if certificate['verified'] else 'NOT verified'} "
+            f"(float64 gradient {fmt(worst, 3)} of its start, standardised); rank {rank} of {D}"
+            + (f", minimum norm {certificate['minimum_norm']}" if rank < D else "")
+            + (f"; ‖W − W*‖/‖W‖ <= {fmt(bound, 3)}" if bound is not None else "")
+        )
     optimum = summary["optimum"]
     if optimum.get("assessed") is False:
         print(

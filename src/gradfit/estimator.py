@@ -24,10 +24,45 @@ from ._gram import rank_tolerance
 from ._loop import SolveResult, predicted_iterations, sgd_learning_rate, solve, solve_exact
 from ._objective import LeastSquaresProblem, Problem
 from ._rules import RULES, SCHEDULES
-from ._validation import as_design_matrix, as_sample_weight, as_targets
+from ._validation import (
+    as_design_matrix,
+    as_sample_weight,
+    as_targets,
+    check_magnitude,
+    column_magnitudes,
+    power_of_two_scales,
+)
 from ._xp import to_host
 
 __all__ = ["GDRegressor"]
+
+
+def _constant_mask(problem: Problem) -> NDArray[np.bool_]:
+    return np.asarray(getattr(problem, "constant", np.zeros(problem.D, bool)))
+
+
+def _observed_rate(result: SolveResult, tol: float) -> tuple[float, float]:
+    """Per-iteration factor of the relative gradient over the run's second half.
+
+    Returns ``(rate, iterations)``: the geometric mean factor by which the
+    relative gradient norm shrank per iteration, and the total iterations that
+    rate needs to reach ``tol`` (inf when it does not shrink).
+    """
+    rel = np.asarray(result.history.relative_grad_norm, dtype=np.float64)
+    rel = rel[np.isfinite(rel) & (rel > 0)]
+    if rel.size < 3:
+        return 1.0, math.inf
+    half = rel.size // 2
+    # the best value so far smooths CG's non-monotone norm
+    running = np.minimum.accumulate(rel)
+    start, end = running[half], running[-1]
+    steps = rel.size - 1 - half
+    if steps <= 0 or end >= start:
+        return 1.0, math.inf
+    rate = float((end / start) ** (1.0 / steps))
+    more = math.log(tol / end) / math.log(rate) if end > tol else 0.0
+    return rate, float(result.n_iter + max(more, 0.0))
+
 
 METHODS = (*RULES, "exact")
 
@@ -69,7 +104,8 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         Most steps to take.
     tol : float, default=1e-6
         Stop when every output's relative gradient norm ``‖G_k(W)‖/‖G_k(0)‖``
-        is at most ``tol`` — the one stopping rule.
+        is at most ``tol`` — the one stopping rule. At least 1e-15 (float64
+        cannot measure less), or 0 to run exactly ``max_iter`` steps.
     fit_intercept : bool, default=True
         Fit an unpenalised intercept (by implicit centring; X is not copied).
     alpha : float, default=0.0
@@ -78,10 +114,9 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         Scale each feature by its root mean square inside the loop (implicit
         diagonal preconditioning, no copy of X). The objective and its
         solution are unchanged; coefficients are always in the user's units.
-        For singular problems (collinear columns, more features than rows)
-        the solution reached from zero is the minimum-norm one in the
-        standardised units; use ``standardize=False`` for the minimum
-        Euclidean-norm solution.
+        For singular problems (constant or collinear columns, more features
+        than rows) the answer is the minimum Euclidean-norm solution in the
+        user's units, as ``numpy.linalg.lstsq`` gives, either way.
     random_state : int, numpy.random.Generator or None, default=None
         Reserved for stochastic methods; every method available now is
         deterministic, and the Lanczos start vector always uses a fixed seed
@@ -114,8 +149,11 @@ class GDRegressor(RegressorMixin, BaseEstimator):
     Attributes
     ----------
     coef_ : ndarray of shape (K, D) or (D,)
-        Weights ``Wᵀ`` in the user's units (1-D when ``y`` was 1-D).
-    intercept_ : ndarray of shape (K,) or float
+        Weights ``Wᵀ`` in the user's units (1-D when ``y`` was 1-D). Shapes follow
+        scikit-learn's ``LinearRegression``: a ``y`` of shape (N, 1) gives (1, D)
+        (``Ridge`` gives (D,) there).
+    intercept_ : ndarray of shape (K,) or NumPy scalar
+        A NumPy scalar of the fitted dtype for a 1-D ``y`` (as in scikit-learn).
     n_iter_ : int
         Steps taken (rejected steps included).
     history_ : History
@@ -133,6 +171,11 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         ``"cg"`` the last exact line-search step.
     relative_grad_norm_ : ndarray of shape (K,)
         The stopping quantity per output at the returned weights.
+    certificate_ : Certificate
+        The fit's independent check of its answer: the float64 gradient
+        recomputed from the data or the statistics (scale-free), the rank, the
+        constant columns, how the minimum norm was reached, and a bound on the
+        coefficients' error. ``converged_`` is True only when it is verified.
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Only when ``X`` was a DataFrame with string column names.
@@ -240,6 +283,12 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             or self.max_iter < 0
         ):
             raise ValueError(f"max_iter={self.max_iter!r}: use a non-negative integer.")
+        if 0 < float(self.tol) < 1e-15:
+            raise ValueError(
+                f"tol={self.tol!r} is below float64's relative precision (2.2e-16): no gradient "
+                "can be measured that small. Use tol >= 1e-15, or tol=0 to run exactly "
+                "max_iter iterations."
+            )
         for name in ("tol", "alpha"):
             value = getattr(self, name)
             if (
@@ -289,7 +338,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         """
         self._check_params()
         self._stream: dict[str, Any] | None = None
-        source = self._open_source(X, y, sample_weight, fit_params)
+        source, units = self._open_source(X, y, sample_weight, fit_params)
         try:
             chosen = plan(
                 source,
@@ -324,6 +373,8 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             previous = np.asarray(to_host(self.coef_), dtype=np.float64)
             previous = previous[:, None] if previous.ndim == 1 else previous.T
             if previous.shape == (problem.D, problem.K):
+                if units is not None:
+                    previous = np.ldexp(previous, units[0][:, None] - units[1][None, :])
                 V0 = problem.from_user(previous)
                 self._warm = True
         try:
@@ -350,6 +401,14 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             result = self._certify(result, problem)  # may read the rows (a file's cache) again
         finally:
             source.close()  # e.g. a file's on-disk cache: never left behind
+        if units is not None:  # back from the rescaled data: exact powers of two
+            x_exp, y_exp = units
+            with np.errstate(over="ignore"):  # an answer beyond float64 is refused by _store
+                result = replace(
+                    result,
+                    W=np.ldexp(result.W, y_exp[None, :] - x_exp[:, None]),
+                    intercept=np.ldexp(result.intercept, y_exp),
+                )
         self._store(result, problem, was_1d, source.dtype)
         to_output = source.to_output()
         if to_output is not None:
@@ -357,7 +416,11 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             if not was_1d:
                 self.intercept_ = to_output(self.intercept_)
         self._warn_rank(problem)
-        if not result.converged and not result.stop_reason.startswith("stopped by callback"):
+        if (
+            not result.converged
+            and not result.stop_reason.startswith("stopped by callback")
+            and not (float(self.tol) == 0 and result.stop_reason.startswith("max_iter"))
+        ):
             warnings.warn(
                 self._convergence_message(result, problem), ConvergenceWarning, stacklevel=2
             )
@@ -365,31 +428,64 @@ class GDRegressor(RegressorMixin, BaseEstimator):
 
     def _open_source(
         self, X: Any, y: Any, sample_weight: Any, fit_params: dict[str, Any]
-    ) -> Source:
-        """The source for ``X``: a registered one, or arrays/DataFrames in memory."""
+    ) -> tuple[Source, tuple[Any, Any] | None]:
+        """The source for ``X`` (a registered one, or arrays/DataFrames in memory).
+
+        Also returns the power-of-two units of arrays rescaled by :meth:`_rescale`
+        (None when nothing was rescaled).
+        """
         entry = find_adapter(X)
         if entry is not None:
-            return entry.open(X, y, sample_weight, fit_params)
+            return entry.open(X, y, sample_weight, fit_params), None
         if fit_params:
             raise TypeError(
                 f"fit() got unexpected keyword argument(s) {sorted(fit_params)}; they are "
                 "only meaningful for file inputs (target=, features=)."
             )
-        X_arr, _ = as_design_matrix(X)
+        X_arr, _ = as_design_matrix(X, check_scale=False)
         validate_data(self, X, reset=True, skip_check_array=True)
-        Y, was_1d, _ = as_targets(y, X_arr.shape[0], x_shape=X_arr.shape)
+        Y, was_1d, _ = as_targets(y, X_arr.shape[0], x_shape=X_arr.shape, check_scale=False)
         weights = as_sample_weight(sample_weight, X_arr.shape[0])
+        X_arr, Y, units = self._rescale(X_arr, Y)
         names = getattr(self, "feature_names_in_", None)  # set by validate_data for DataFrames
-        return ArraySource(
+        source = ArraySource(
             X_arr, Y, weights, was_1d=was_1d, feature_names=None if names is None else list(names)
         )
+        return source, units
+
+    def _rescale(self, X: Any, Y: Any) -> tuple[Any, Any, tuple[Any, Any] | None]:
+        """Bring columns of extreme magnitude into range by exact powers of two.
+
+        Columns (of X or y) whose largest magnitude is beyond ``1e±50`` would make the
+        solvers' norms (fourth powers of the data) overflow or underflow; they are scaled
+        by ``2**-e`` into ``[0.5, 1)`` — a copy of X, exact — and the coefficients scaled
+        back after the fit. With ``alpha > 0`` the penalty would change with the scaling,
+        so such data is refused with the fix.
+        """
+        x_exp = power_of_two_scales(column_magnitudes(X))
+        y_exp = power_of_two_scales(column_magnitudes(Y))
+        if x_exp is None and y_exp is None:
+            return X, Y, None
+        if float(self.alpha) > 0:
+            check_magnitude(column_magnitudes(X), "X")
+            check_magnitude(column_magnitudes(Y), "y")
+        x_exp = np.zeros(X.shape[1], np.int64) if x_exp is None else x_exp
+        y_exp = np.zeros(Y.shape[1], np.int64) if y_exp is None else y_exp
+        X = np.ldexp(X, -x_exp[None, :]).astype(X.dtype, copy=False)
+        Y = np.ldexp(Y, -y_exp[None, :]).astype(Y.dtype, copy=False)
+        return X, Y, (x_exp, y_exp)
 
     def _certify(self, result: SolveResult, problem: Problem) -> SolveResult:
         """Check the answer independently (see :mod:`gradfit._certify`) and say so."""
         curvature = result.curvature
         fit_intercept = bool(problem.fit_intercept)
-        singular = problem.N - int(fit_intercept) < problem.D or (
-            curvature.L > 0 and curvature.mu <= rank_tolerance(problem.D) * curvature.L
+        floor = rank_tolerance(problem.D) * curvature.L
+        scale = np.asarray(problem.x_scale, dtype=np.float64)
+        # a penalty regularises, unless α/s² is itself at rounding level
+        negligible = float(self.alpha) / float(np.min(scale) ** 2) <= floor
+        singular = negligible and (
+            problem.N - int(fit_intercept) < problem.D
+            or (curvature.L > 0 and curvature.mu <= floor)
         )
         unpreconditioned = bool(np.all(problem.x_scale == 1.0)) and self.method != "exact"
         W, certificate = certify(
@@ -430,9 +526,10 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         if certificate.constant_features:
             listed = ", ".join(name(j) for j in certificate.constant_features[:5])
             more = len(certificate.constant_features) - 5
+            what = "constant column(s)" if problem.fit_intercept else "all-zero column(s)"
+            why = "an intercept already fits a constant" if problem.fit_intercept else "no data"
             parts.append(
-                f"constant column(s) {listed}{f' and {more} more' if more > 0 else ''} "
-                "(coefficient 0: an intercept already fits a constant)"
+                f"{what} {listed}{f' and {more} more' if more > 0 else ''} (coefficient 0: {why})"
             )
         if certificate.rank < certificate.n_features - len(certificate.constant_features):
             parts.append("collinear columns (e.g. duplicated, or one-hot levels plus intercept)")
@@ -478,7 +575,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         >>> for _ in range(30):
         ...     X = rng.normal(size=(500, 2)); y = X @ [2.0, -1.0] + 0.5
         ...     model = model.partial_fit(X, y)
-        >>> np.round(model.coef_, 2), round(model.intercept_, 2), model.t_
+        >>> np.round(model.coef_, 2), round(float(model.intercept_), 2), model.t_
         (array([ 2., -1.]), 0.5, 480)
         """
         self._check_params()
@@ -594,15 +691,22 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             float(np.max(np.abs(result.intercept), initial=0.0)),
         )
         if biggest > limit:
+            fix = (
+                "Fit in float64 (X.astype(np.float64)) or rescale X and y."
+                if np.dtype(dtype) != np.float64
+                else "The answer itself is beyond float64: rescale X or y (e.g. express y "
+                "in larger units) and fit again."
+            )
             raise GradfitInputError(
                 f"the fitted coefficients (up to {biggest:.3g}) exceed the {np.dtype(dtype)} "
-                f"range ({limit:.3g}): X's columns are tiny against y. Fit in float64 "
-                "(X.astype(np.float64)) or rescale X and y."
+                f"range ({limit:.3g}): X's columns are tiny against y. {fix}"
             )
         W = result.W.astype(dtype)
         b = result.intercept.astype(dtype) if self.fit_intercept else np.zeros(problem.K, dtype)
         self.coef_ = W[:, 0] if was_1d else W.T.copy()
-        self.intercept_ = float(b[0]) if was_1d else b
+        self.intercept_ = (
+            b[0] if was_1d else b
+        )  # a NumPy scalar of the fitted dtype, as in scikit-learn
         self.n_iter_ = result.n_iter
         self.history_ = result.history
         self.converged_ = result.converged
@@ -614,14 +718,46 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         self._x_rms = problem.x_rms
 
     def _convergence_message(self, result: SolveResult, problem: Problem) -> str:
+        """Why the fit did not converge and a fix that would work, from what was measured.
+
+        The advice uses the observed rate of decrease of the gradient (never a
+        ``max_iter`` at or below the one used), the learning rate against ``1/L``,
+        the attainable accuracy ``κ·eps`` and what the certificate found.
+        """
         kappa = result.curvature.kappa
-        needed = predicted_iterations(self.method, kappa, float(self.tol), problem.D)
+        L = result.curvature.L
+        tol = float(self.tol)
         head = f"GDRegressor did not converge ({result.stop_reason})."
-        rms = problem.x_rms[problem.x_rms > 0]
-        if result.stop_reason.startswith("stalled"):
+        spread = problem.x_rms[(problem.x_rms > 0) & ~_constant_mask(problem)]
+        certificate = getattr(self, "certificate_", None)
+        failed_check = result.stop_reason.startswith("not converged:")
+        unscaled = spread.size > 1 and spread.max() > 100 * spread.min()
+        if failed_check and not self.standardize and unscaled:
             return (
-                f"{head} Likely cause: tol={self.tol:g} is below what {problem.dtype} "
-                "arithmetic can resolve for this data. Fix: raise tol, or fit in float64."
+                f"{head} Likely cause: unscaled features (column spreads range from "
+                f"{spread.min():.3g} to {spread.max():.3g}): the loop's own gradient, "
+                "measured in raw units, is dominated by the largest columns, and the others "
+                "are not fitted. Fix: standardize=True."
+            )
+        if failed_check or result.stop_reason.startswith("stalled"):
+            reached = float(
+                np.max(certificate.relative_grad_norm)
+                if certificate is not None
+                else np.max(result.relative_grad_norm)
+            )
+            if problem.dtype != np.float64:
+                fix = f"fit in float64 (X.astype(np.float64)), or accept tol >= {2 * reached:.1g}"
+            else:
+                fix = f"tol >= {2 * reached:.1g} (this data's rounding floor in float64)"
+            attainable = (
+                f"; κ·eps = {kappa * np.finfo(problem.dtype).eps:.2g}"
+                if math.isfinite(kappa)
+                else ""
+            )
+            return (
+                f"{head} Likely cause: tol={tol:g} is below what {problem.dtype} arithmetic "
+                f"can resolve for this data (smallest relative gradient reached "
+                f"{reached:.3g}{attainable}). Fix: {fix}."
             )
         if self.method == "sgd":
             return (
@@ -629,23 +765,43 @@ class GDRegressor(RegressorMixin, BaseEstimator):
                 "its step decays. Fix: raise max_iter (epochs) or tol, a larger batch_size, or "
                 "a full-batch method (method='cg') when the data fits in memory."
             )
-        if not self.standardize and rms.size > 1 and rms.max() > 100 * rms.min():
+        used = int(self.max_iter)
+        rate, needed = _observed_rate(result, tol)
+        lr = self.learning_rate
+        if not isinstance(lr, str) and L > 0 and float(lr) * L < 0.5:
             return (
-                f"{head} Likely cause: unscaled features (column root mean squares range "
-                f"from {rms.min():.3g} to {rms.max():.3g}), which makes κ ≈ {kappa:.3g}. "
+                f"{head} Likely cause: learning_rate={float(lr):g} is {float(lr) * L:.2g}/L, "
+                f"far below the safe 1/L = {1 / L:.4g} (2/L = {2 / L:.4g} is the stability "
+                "bound), so every step is small. Fix: learning_rate='auto' (1/L with "
+                f"rollback){' or method=' + repr('cg') if self.method != 'cg' else ''}."
+            )
+        if not self.standardize and unscaled:
+            return (
+                f"{head} Likely cause: unscaled features (column spreads range from "
+                f"{spread.min():.3g} to {spread.max():.3g}), which makes κ ≈ {kappa:.3g}. "
                 "Fix: standardize=True."
             )
-        if kappa > 1e6:
+        if (rate >= 1.0 or not math.isfinite(needed)) and result.n_iter < 10:
+            # too few iterations to measure a rate: predict from κ instead
+            needed = predicted_iterations(self.method, kappa, tol, problem.D)
+            rate = math.exp(-math.log(1.0 / tol) / max(needed, 1.0))
+        if rate >= 1.0 or not math.isfinite(needed):
             return (
-                f"{head} Likely cause: ill-conditioning, estimated condition number "
-                f"κ = L/μ ≈ {kappa:.3g}; method={self.method!r} needs about {needed:.3g} "
-                "iterations. Fix: method='cg' or 'nesterov', alpha > 0, or remove "
-                "collinear features."
+                f"{head} Likely cause: no measurable progress over the last iterations "
+                f"(κ ≈ {kappa:.3g}). Fix: method='cg' (no learning rate), alpha > 0, or "
+                "remove collinear features."
             )
+        suggestion = max(used + 1, math.ceil(1.2 * needed))
+        cause = (
+            f"ill-conditioning, κ = L/μ ≈ {kappa:.3g}"
+            if kappa > 1e6
+            else f"too few iterations (κ ≈ {kappa:.3g})"
+        )
         return (
-            f"{head} Likely cause: too few iterations; with κ ≈ {kappa:.3g} method="
-            f"{self.method!r} needs about {needed:.3g}. Fix: max_iter={math.ceil(needed * 1.5)}"
-            f"{' or method=' + repr('cg') if self.method != 'cg' else ''}."
+            f"{head} Likely cause: {cause}; at the observed rate (×{rate:.4g} per iteration) "
+            f"tol={tol:g} needs about {math.ceil(needed)} iterations in all. Fix: "
+            f"max_iter={suggestion}"
+            f"{' or method=' + repr('cg') if self.method not in ('cg', 'exact') else ''}."
         )
 
     # -- prediction --------------------------------------------------------------

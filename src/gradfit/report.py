@@ -197,6 +197,13 @@ def _fit_section(model: Any, Y: F64, P: F64, t_names: list[str]) -> str:
         + (f"; engine: {_esc(model.engine_)}" if hasattr(model, "engine_") else "")
         + ".</p>",
     ]
+    certificate = getattr(model, "certificate_", None)
+    if certificate is not None:
+        lines.append(
+            "<p>"
+            + "<br>".join(_esc(line.strip()) for line in str(certificate).splitlines())
+            + "</p>"
+        )
     rows = [
         (t_names[k], fmt(r2[k], 6), fmt(rmse[k], 6), fmt(intercept[k], 8))
         for k in range(len(t_names))

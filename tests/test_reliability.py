@@ -1,0 +1,410 @@
+"""Issue 11: never a wrong answer that says "converged".
+
+Each class of failure found by hostile testing has a regression test here, with data
+built in the test; a hypothesis property plants the classes at random and asserts the
+contract: either the answer equals lstsq's minimum-norm solution in the user's units to
+the accuracy the certificate states, or ``converged_`` is False with a warning.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gradfit import CollinearityWarning, ConvergenceWarning, GDRegressor
+
+METHODS = ["cg", "gd", "momentum", "nesterov", "exact"]
+
+
+def min_norm_reference(X: np.ndarray, y: np.ndarray, fit_intercept: bool = True) -> np.ndarray:
+    """lstsq's minimum-norm solution in the user's units (of the centred problem).
+
+    Columns that are exactly constant carry nothing beyond the intercept: coefficient 0
+    (centring them in floating point would leave an ulp-sized column that lstsq fits).
+    """
+    X = np.asarray(X, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    keep = np.ptp(X, axis=0) > 0 if fit_intercept else np.any(X != 0, axis=0)
+    W = np.zeros((X.shape[1], *y.shape[1:]))
+    if not keep.any():
+        return W
+    Xk = X[:, keep]
+    if fit_intercept:
+        Xk = Xk - Xk.mean(axis=0)
+        y = y - y.mean(axis=0)
+    W[keep] = np.linalg.lstsq(Xk, y, rcond=None)[0]
+    return W
+
+
+def min_norm_at_gradfit_rank(X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """lstsq's minimum-norm answer (user's units) with the rank decided as gradfit decides it.
+
+    gradfit's rank tolerance is on eigenvalues of the centred, standardised ``H``
+    (``rank_tolerance(D)·λmax``, documented); lstsq's default ``rcond`` is far tighter.
+    Between the two (columns equal to within float32 rounding, say) lstsq fits the
+    rounding with huge coefficients. Here: an SVD of the standardised centred X decides
+    the null space at gradfit's tolerance, independently of gradfit's code.
+    """
+    from gradfit._gram import rank_tolerance
+
+    X = np.asarray(X, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    keep = np.ptp(X, axis=0) > 0
+    W = np.zeros(X.shape[1])
+    Xc = X[:, keep] - X[:, keep].mean(axis=0)
+    s = np.sqrt(np.mean(Xc**2, axis=0))
+    U, sv, Vt = np.linalg.svd(Xc / s, full_matrices=False)
+    ok = sv**2 > rank_tolerance(X.shape[1]) * sv[0] ** 2
+    V = Vt[ok].T @ ((U[:, ok].T @ (y - y.mean())) / sv[ok])  # a solution, scaled units
+    # the truncated design in the user's units is U Σ Vt diag(s): its row space is spanned
+    # by diag(s)·Vtᵀ; the minimum-norm solution is the projection of any solution onto it
+    R = np.linalg.qr(s[:, None] * Vt[ok].T)[0]
+    W[keep] = R @ (R.T @ (V / s))
+    return W
+
+
+def rel_err(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = np.ravel(a), np.ravel(b)
+    return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-300))
+
+
+def fit_quietly(model: GDRegressor, *args, **kwargs) -> tuple[GDRegressor, list]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(*args, **kwargs)
+    return model, caught
+
+
+def base_problem(n: int = 200, d: int = 3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d))
+    y = X @ rng.normal(size=d) + 5.0 + 0.1 * rng.normal(size=n)
+    return X, y
+
+
+# -- class 1: a constant column of large magnitude ---------------------------------------
+@pytest.mark.parametrize("magnitude", [1.0, 1e3, 1e12, 1e20, 1e45])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"method": "exact"},
+        {"standardize": False},
+        {"gradient": "data"},
+        {"method": "gd", "max_iter": 20000},
+        {"method": "nesterov", "max_iter": 20000},
+    ],
+)
+def test_a_large_constant_column_gets_coefficient_zero(magnitude: float, options: dict) -> None:
+    X, y = base_problem()
+    Xc = np.column_stack([X, np.full(len(X), magnitude)])
+    model, caught = fit_quietly(GDRegressor(**options), Xc, y)
+    expected = min_norm_reference(Xc, y)
+    assert model.converged_, model.stop_reason_
+    assert rel_err(model.coef_, expected) < 1e-5
+    assert model.coef_[-1] == 0.0
+    assert model.certificate_.constant_features == (3,)
+    assert any(issubclass(w.category, CollinearityWarning) for w in caught)
+
+
+def test_an_id_column_of_equal_64_bit_integers_is_constant() -> None:
+    X, y = base_problem()
+    ids = np.full(len(X), 2**63 - 1000, dtype=np.int64).astype(np.float64)
+    Xc = np.column_stack([ids, X])
+    model, _ = fit_quietly(GDRegressor(), Xc, y)
+    assert model.converged_ and model.coef_[0] == 0.0
+    assert rel_err(model.coef_, min_norm_reference(Xc, y)) < 1e-8
+    # R² on the training data is what the informative columns give, never below 0
+    assert model.score(Xc, y) > 0.99
+
+
+# -- class 2: unscaled columns without standardisation ----------------------------------
+@pytest.mark.parametrize("method", ["cg", "gd", "nesterov"])
+def test_unscaled_columns_are_right_or_say_they_are_not(method: str) -> None:
+    X, y = base_problem()
+    scales = np.array([1e-8, 1.0, 1e8])
+    Xs = X * scales
+    expected = min_norm_reference(X, y) / scales  # the unique solution, computed well scaled
+    model, caught = fit_quietly(GDRegressor(method=method, standardize=False), Xs, y)
+    if model.converged_:
+        assert rel_err(model.coef_, expected) < 1e-5
+    else:
+        messages = [str(w.message) for w in caught if issubclass(w.category, ConvergenceWarning)]
+        assert messages and "standardize=True" in messages[0]
+    # and with standardisation it is simply right
+    right, _ = fit_quietly(GDRegressor(method=method, max_iter=20000), Xs, y)
+    assert right.converged_ and rel_err(right.coef_, expected) < 1e-5
+
+
+# -- class 3 and 4: rank deficiency, minimum norm in the user's units -------------------
+def one_hot_problem(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    X, y = base_problem(seed=seed)
+    levels = rng.integers(0, 4, len(X))
+    one_hot = np.eye(4)[levels]
+    return np.column_stack([X, one_hot]), y + levels * 1.5
+
+
+def duplicated_problem(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    X, y = base_problem(seed=seed)
+    return np.column_stack([X, X[:, 0], 3.0 * X[:, 1]]), y
+
+
+@pytest.mark.parametrize("build", [one_hot_problem, duplicated_problem])
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("method", ["exact", "cg"])
+def test_rank_deficient_fits_give_lstsq_minimum_norm_in_every_form(build, seed, method) -> None:
+    X, y = build(seed)
+    expected = min_norm_reference(X, y)
+    results = []
+    for data, weights in [
+        (X, None),
+        (X, np.ones(len(X))),
+        (sp.csr_matrix(X), None),
+        (sp.csr_matrix(X), np.ones(len(X))),
+    ]:
+        model, caught = fit_quietly(GDRegressor(method=method, tol=1e-10), data, y, weights)
+        assert model.converged_, model.stop_reason_
+        assert model.certificate_.rank < X.shape[1]
+        assert any(issubclass(w.category, CollinearityWarning) for w in caught)
+        results.append(model.coef_)
+        assert rel_err(model.coef_, expected) < 1e-8, (data.__class__.__name__, weights)
+    for coef in results[1:]:
+        assert rel_err(coef, results[0]) < 1e-8
+
+
+@pytest.mark.parametrize("standardize", [True, False])
+@pytest.mark.parametrize("gradient", ["auto", "data"])
+def test_wide_problems_give_the_minimum_norm_in_user_units(standardize, gradient) -> None:
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(30, 80)) * rng.uniform(0.1, 10, size=80)
+    y = X @ rng.normal(size=80)
+    model, _ = fit_quietly(
+        GDRegressor(tol=1e-10, standardize=standardize, gradient=gradient, max_iter=5000), X, y
+    )
+    assert model.converged_
+    assert rel_err(model.coef_, min_norm_reference(X, y)) < 1e-6
+    assert model.certificate_.rank <= 29
+
+
+def test_minimum_norm_matches_scikit_learn_linear_regression() -> None:
+    from sklearn.linear_model import LinearRegression
+
+    X, y = one_hot_problem(7)
+    model, _ = fit_quietly(GDRegressor(), X, y)
+    reference = LinearRegression().fit(X, y)
+    assert rel_err(model.coef_, reference.coef_) < 1e-7
+    assert abs(model.intercept_ - reference.intercept_) < 1e-7 * abs(reference.intercept_)
+
+
+# -- class 5: float32 conjugate gradients below float32's reach --------------------------
+def test_float32_cg_stops_at_its_floor_keeps_the_best_and_never_creeps() -> None:
+    rng = np.random.default_rng(1)
+    X = (rng.normal(size=(2000, 20)) * np.logspace(0, 1.5, 20)).astype(np.float32)
+    y = X.astype(np.float64) @ rng.normal(size=20) + rng.normal(size=2000)
+    expected = min_norm_reference(X, y)
+    model, caught = fit_quietly(GDRegressor(gradient="data", tol=1e-12, max_iter=100_000), X, y)
+    assert not model.converged_
+    assert model.stop_reason_.startswith("stalled")
+    assert model.n_iter_ < 5000  # detected, not run to max_iter
+    assert rel_err(model.coef_, expected) < 1e-4
+    # accepted losses never rise above the lowest accepted loss by more than rounding
+    loss = np.asarray(model.history_.loss)
+    lowest = np.minimum.accumulate(loss)
+    assert np.all(loss - lowest <= 1e-5 * lowest + 1e-12)
+    message = next(str(w.message) for w in caught if issubclass(w.category, ConvergenceWarning))
+    assert "float32" in message and "float64" in message
+
+
+# -- class 6: advice that comes from what was measured ---------------------------------
+def test_a_tiny_user_learning_rate_is_named_not_too_few_iterations() -> None:
+    X, y = base_problem()
+    L = GDRegressor(method="gd", max_iter=1).fit(X, y).lipschitz_
+    _, caught = fit_quietly(GDRegressor(method="gd", learning_rate=1 / (160 * L)), X, y)
+    message = next(str(w.message) for w in caught if issubclass(w.category, ConvergenceWarning))
+    assert "learning_rate=" in message and "1/L" in message
+    assert "max_iter=" not in message.partition("Fix:")[2]
+
+
+@pytest.mark.parametrize("max_iter", [5, 50, 500])
+def test_suggested_max_iter_is_always_above_the_one_used(max_iter: int) -> None:
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(300, 10)) * np.logspace(0, 1.5, 10)
+    y = X @ rng.normal(size=10)
+    _, caught = fit_quietly(GDRegressor(method="gd", max_iter=max_iter, standardize=False), X, y)
+    message = next(str(w.message) for w in caught if issubclass(w.category, ConvergenceWarning))
+    fix = message.partition("Fix:")[2]
+    if "max_iter=" in fix:
+        suggested = int(fix.split("max_iter=")[1].split()[0].rstrip(".,"))
+        assert suggested > max_iter
+
+
+def test_impossible_tolerances_are_refused_before_any_work(tmp_path: Path) -> None:
+    X, y = base_problem()
+    with pytest.raises(ValueError, match="below float64"):
+        GDRegressor(tol=1e-20).fit(X, y)
+    data = tmp_path / "d.csv"
+    np.savetxt(data, np.column_stack([X, y]), delimiter=",", header="a,b,c,y", comments="")
+    for tol in ["0", "1e-20"]:
+        command = [sys.executable, "-m", "gradfit.cli", "fit", str(data), "-t", "y"]
+        run = subprocess.run(
+            [*command, "--tol", tol, "-o", str(tmp_path / "m.gfm")],
+            capture_output=True,
+            text=True,
+        )
+        assert run.returncode == 2 and "--tol" in run.stderr
+        assert not (tmp_path / "m.gfm").exists()
+
+
+def test_tol_zero_runs_exactly_max_iter_without_a_warning() -> None:
+    X, y = base_problem()
+    model, caught = fit_quietly(GDRegressor(method="gd", max_iter=7, tol=0.0), X, y)
+    assert model.n_iter_ == 7 and not model.converged_
+    assert not [w for w in caught if issubclass(w.category, ConvergenceWarning)]
+
+
+# -- class 7: resuming with other stopping settings ------------------------------------
+def test_resume_continues_to_a_tighter_tol_and_a_larger_max_iter(tmp_path: Path) -> None:
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(400, 8)) * np.logspace(0, 1, 8)
+    y = X @ rng.normal(size=8)
+    path = tmp_path / "fit.npz"
+    first, _ = fit_quietly(GDRegressor(method="gd", tol=1e-3, checkpoint=path), X, y)
+    assert first.converged_
+    tighter, _ = fit_quietly(
+        GDRegressor(method="gd", tol=1e-9, max_iter=20000, checkpoint=path), X, y
+    )
+    assert tighter.converged_, tighter.stop_reason_
+    assert tighter.n_iter_ > first.n_iter_
+    assert np.max(tighter.relative_grad_norm_) <= 1e-9
+    fresh, _ = fit_quietly(GDRegressor(method="gd", tol=1e-9, max_iter=20000), X, y)
+    assert rel_err(tighter.coef_, fresh.coef_) < 1e-7
+
+
+# -- class 8: exact is as exact as a QR solve ----------------------------------------
+@pytest.mark.parametrize("seed", range(4))
+def test_exact_is_within_one_digit_of_lstsq_on_polynomial_designs(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0, 10, 500)
+    X = np.column_stack([x**k for k in range(1, 6)])
+    y = X @ rng.normal(size=5) + 3.0
+    expected = min_norm_reference(X, y)
+    lstsq_ones = np.linalg.lstsq(np.column_stack([np.ones_like(x), X]), y, rcond=None)[0][1:]
+    lstsq_error = rel_err(lstsq_ones, expected)
+    model, _ = fit_quietly(GDRegressor(method="exact"), X, y)
+    assert model.converged_, model.stop_reason_
+    assert rel_err(model.coef_, expected) <= max(10 * lstsq_error, 1e-11)
+    # the default continues on the statistics engine to tol/κ: coefficients to ~tol
+    default, _ = fit_quietly(GDRegressor(), X, y)
+    assert rel_err(default.coef_, expected) < 1e-6
+
+
+def test_exact_says_too_ill_conditioned_where_float64_cannot_carry_it() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 1, 2000)
+    X = np.column_stack([x**k for k in range(1, 13)])  # cond(X) ≈ 1e10: κ(H) ≈ 1e20
+    y = X @ rng.normal(size=12)
+    model, caught = fit_quietly(GDRegressor(method="exact", gradient="stats"), X, y)
+    if model.converged_:
+        assert model.certificate_.verified
+    else:
+        assert [w for w in caught if issubclass(w.category, ConvergenceWarning)]
+
+
+# -- the certificate ------------------------------------------------------------------
+def test_certificate_is_attached_and_states_a_true_bound() -> None:
+    X, y = base_problem(seed=5)
+    model = GDRegressor().fit(X, y)
+    cert = model.certificate_
+    assert cert.verified and cert.rank == 3 and cert.minimum_norm == "not needed"
+    err = rel_err(model.coef_, min_norm_reference(X, y))
+    assert err <= float(np.max(cert.coef_error_bound)) * 10 + 1e-15
+    assert "verified" in str(cert)
+    assert cert.to_dict()["rank"] == 3
+
+
+def test_a_failing_certificate_turns_converged_off() -> None:
+    X, y = base_problem()
+    Xs = X * np.array([1e-8, 1.0, 1e8])
+    model, _ = fit_quietly(GDRegressor(method="cg", standardize=False), Xs, y)
+    assert not model.certificate_.verified
+    assert not model.converged_ and model.stop_reason_.startswith("not converged")
+
+
+def test_intercept_is_a_numpy_scalar_of_the_fitted_dtype() -> None:
+    X, y = base_problem()
+    for dtype in (np.float64, np.float32):
+        model = GDRegressor().fit(X.astype(dtype), y.astype(dtype))
+        assert isinstance(model.intercept_, np.floating)
+        assert model.intercept_.dtype == dtype
+        assert model.coef_.shape == (3,)
+
+
+# -- the property: planted classes, every method and engine ---------------------------
+@st.composite
+def planted(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, str]:
+    seed = draw(st.integers(0, 2**32 - 1))
+    kind = draw(st.sampled_from(["constant", "scales", "duplicate", "one-hot", "wide"]))
+    rng = np.random.default_rng(seed)
+    n = draw(st.integers(40, 150))
+    d = draw(st.integers(2, 6))
+    X = rng.normal(size=(n, d))
+    if kind == "constant":  # (y from the other columns: a constant's part is an intercept)
+        y = X @ rng.normal(size=d) + 0.1 * rng.normal(size=n) + 2.0
+        magnitude = 10.0 ** draw(st.floats(0, 45))
+        return np.insert(X, draw(st.integers(0, d)), magnitude, axis=1), y, kind
+    elif kind == "scales":
+        X = X * 10.0 ** rng.uniform(-8, 8, size=d)
+    elif kind == "duplicate":
+        X = np.column_stack([X, X[:, 0] * draw(st.sampled_from([1.0, -2.0, 1e3]))])
+    elif kind == "one-hot":
+        k = draw(st.integers(2, 5))
+        X = np.column_stack([X, np.eye(k)[rng.integers(0, k, n)]])
+    else:
+        X = rng.normal(size=(draw(st.integers(5, 20)), draw(st.integers(21, 40))))
+    y = X @ rng.normal(size=X.shape[1]) + 0.1 * rng.normal(size=len(X)) + 2.0
+    if kind == "scales":  # a full-rank problem: the unique solution, computed well scaled
+        y = X @ (rng.normal(size=X.shape[1]) / np.abs(X).mean(axis=0)) + rng.normal(size=len(X))
+    return X, y, kind
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    case=planted(),
+    method=st.sampled_from(METHODS),
+    gradient=st.sampled_from(["auto", "data", "stats"]),
+    float32=st.booleans(),
+)
+def test_property_right_to_the_stated_accuracy_or_not_converged(
+    case, method, gradient, float32
+) -> None:
+    X, y, kind = case
+    if float32 and np.max(np.abs(X)) < 1e38:  # (float32 holds up to 3.4e38)
+        X, y = X.astype(np.float32), y.astype(np.float32)
+    if kind == "scales":
+        scale = np.abs(X.astype(np.float64)).mean(axis=0)
+        expected = min_norm_reference(X.astype(np.float64) / scale, y) / scale
+    else:
+        expected = min_norm_at_gradfit_rank(X, y)
+    if method == "exact" and gradient == "data":
+        gradient = "auto"
+    model, caught = fit_quietly(
+        GDRegressor(method=method, gradient=gradient, max_iter=3000, tol=1e-8), X, y
+    )
+    if model.converged_:
+        cert = model.certificate_
+        assert cert.verified
+        # the reference's own rounding (κ·eps in float64), and float32 data rounded once
+        floor = 1e-6 if float32 else 1e-7
+        bound = float(np.max(cert.coef_error_bound))
+        assert rel_err(model.coef_, expected) <= 10 * bound + floor, (kind, cert)
+    else:
+        assert [w for w in caught if issubclass(w.category, ConvergenceWarning)], kind
