@@ -56,6 +56,7 @@ def test_streamed_fit_is_the_in_memory_fit(folder, kind, capsys) -> None:
     names = ["x0", "x1", "x2", "x3"] if kind == "npy" else ["a", "b", "c", "d"]
     assert summary["features"] == names and summary["streamed"] is True
     assert summary["n_samples"] == 900 and summary["optimum"]["assessed"] is False
+    assert summary["certificate"]["verified"] is True  # issue 11's check, on the streamed fit
     coef = [summary["scores"][0]["coefficients"][n] for n in names]
     np.testing.assert_allclose(coef, reference.coef_, rtol=1e-10)
     np.testing.assert_allclose(summary["scores"][0]["intercept"], reference.intercept_, rtol=1e-10)

@@ -994,6 +994,9 @@ def _fit_streamed(args: argparse.Namespace) -> int:
         "lipschitz": _finite(model.lipschitz_),
         "condition_number": _finite(model.condition_number_),
         "engine": getattr(model, "engine_", None),
+        "certificate": (
+            model.certificate_.to_dict() if getattr(model, "certificate_", None) else None
+        ),
         "streamed": True,
         "optimum": {
             "exact": False,
