@@ -931,7 +931,7 @@ class StreamSource(Source):
     ...             yield X, X @ [[1.0], [2.0]] + 3.0
     >>> from gradfit import GDRegressor
     >>> model = GDRegressor().fit(Blocks(2, 1, was_1d=True), None)
-    >>> np.round(model.coef_, 6), round(model.intercept_, 6), model.engine_
+    >>> np.round(model.coef_, 6), round(float(model.intercept_), 6), model.engine_
     (array([1., 2.]), 3.0, 'stats')
     """
 
