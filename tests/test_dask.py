@@ -88,7 +88,9 @@ def test_data_path_one_round_trip_per_pass(client, chunks):
     np.testing.assert_allclose(model.coef_, reference.coef_, rtol=1e-8)
     passes = reference.n_iter_  # at least one pass per iteration, plus Lanczos' products
     trips = gdask.ROUND_TRIPS - before
-    assert passes < trips <= 1 + min(5, 40) + 2 * (model.n_iter_ + 2)
+    # + 3: the certificate (issue 11) reads the data again (gradients at the answer and at 0,
+    # and the loop's own gradient) before the partitions are released
+    assert passes < trips <= 1 + min(5, 40) + 2 * (model.n_iter_ + 2) + 3
 
 
 def test_dask_dataframe_and_series(client):

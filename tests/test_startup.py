@@ -76,11 +76,12 @@ def test_public_names_load_on_first_use() -> None:
         "assert gradfit.ConvergenceWarning is ConvergenceWarning\n"
         "assert gradfit._exceptions.ConvergenceWarning is ConvergenceWarning\n"
         "assert set(gradfit.__all__) <= set(dir(gradfit))\n"
-        "print(json.dumps([a.name for a in gradfit._adapters._ADAPTERS]))\n"
+        "print(json.dumps([a.name for a in gradfit._adapters._SOURCES]))\n"
     )
     out = _python(code).stdout
     # every input adapter registered, in the order the estimator asks them
-    assert json.loads(out.splitlines()[-1]) == ["array-api", "dask", "file", "sparse", "statistics"]
+    expected = ["source", "array-api", "dask", "file", "sparse", "statistics"]
+    assert json.loads(out.splitlines()[-1]) == expected
 
 
 def test_convergence_warning_is_one_class_that_pickles() -> None:

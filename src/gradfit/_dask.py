@@ -30,10 +30,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ._adapters import Built, check_options, register
-from ._engine import choose_engine, kappa_fallback, wants_statistics
+from ._adapters import Source, check_options, register
 from ._exceptions import GradfitInputError
-from ._gram import GramProblem
 from ._moments import (
     Moments,
     block_moments,
@@ -41,9 +39,9 @@ from ._moments import (
     statistics_from_moments,
     sum_moments,
 )
-from ._objective import PassObjective
+from ._objective import PassObjective, Problem
 
-__all__ = ["DaskProblem", "accepts_dask"]
+__all__ = ["DaskProblem", "DaskSource", "accepts_dask"]
 
 F64 = NDArray[np.float64]
 
@@ -273,76 +271,83 @@ def _reduce_moments(pairs: list[Any], shift: Any, diagonal: bool) -> Moments:
     return sum_moments(parts)
 
 
-def build_dask(X: Any, y: Any, sample_weight: Any, options: dict[str, Any]) -> Built:
-    """The Dask adapter's ``build``: one reduction for the stats engine, persist for data."""
-    import dask
+class DaskSource(Source):
+    """A Dask array or DataFrame with its targets: the ``"dask"`` source.
 
-    check_options(options, set(), "a Dask", "it takes no keywords of its own.")
-    if sample_weight is not None:
-        raise TypeError("sample_weight is not supported for Dask inputs yet")
-    method, gradient = options.get("method", "cg"), options.get("gradient", "auto")
-    if method == "sgd":
-        raise ValueError(
-            "method='sgd' on a Dask collection would gather random rows from every "
-            "partition; use an exact full-batch method (the default 'cg'), or partial_fit "
-            "over the partitions (for part in ddf.partitions: model.partial_fit(...))"
-        )
-    fit_intercept = bool(options.get("fit_intercept", True))
-    common: dict[str, Any] = {
-        "fit_intercept": fit_intercept,
-        "standardize": bool(options.get("standardize", True)),
-        "alpha": float(options.get("alpha", 0.0)),
-    }
-    pairs, D, K, names, was_1d = _parts(X, y)
-    want_H = wants_statistics(D, method, gradient)
-    persist = method == "exact" or not want_H or gradient == "data"
-    if persist:
-        pairs = list(dask.persist(*pairs))
-    first = _reduce_moments(pairs, None, not want_H)
-    second = None
-    if needs_second_pass(first, fit_intercept):
-        second = _reduce_moments(pairs, (first.Sx / first.n, first.Sy / first.n), not want_H)
-    stats = statistics_from_moments(first, second, fit_intercept=fit_intercept)
-    N = int(stats["N"])
-    engine, reason = choose_engine(N, D, method, gradient)
-    reason += f"; {len(pairs)} Dask partitions"
-    problem: Any
-    refine: Any = None
-    if engine == "data" or "H" not in stats:
-        if not persist:
-            pairs = list(dask.persist(*pairs))
-        problem, engine = DaskProblem(pairs, stats, D, K, **common), "data"
-        reason += ", persisted on the workers; one round trip per gradient"
-    else:
-        gram = GramProblem(stats, np.float64, **common)
-        problem = gram
-        reason += f", reduced in {1 + (second is not None)} computation(s)"
-        if method == "exact":
-            refine = DaskProblem(pairs, stats, D, K, **common)
-        elif (fallback := kappa_fallback(gram, gradient)) is not None:
-            pairs = list(dask.persist(*pairs))
-            problem, engine = DaskProblem(pairs, stats, D, K, **common), "data"
-            reason = f"{fallback}; partitions persisted on the workers, one round trip per gradient"
-    closers = [p for p in (problem, refine) if isinstance(p, DaskProblem)]
+    The statistics are one reduction of per-partition moments (two when the raw
+    moments would cancel); the data path is :class:`DaskProblem` over partitions
+    persisted on the workers, one round trip per pass.
+    """
 
-    def close() -> None:  # the solve has ended: free the workers' memory
-        for p in closers:
-            p.close()
-
-    return Built(
-        problem=problem,
-        refine=refine,
-        engine=engine,
-        reason=reason,
-        n_features=D,
-        feature_names=names,
-        was_1d=was_1d,
-        dtype=np.dtype(np.float64),
-        close=close,
+    kind = "dask"
+    sgd_refusal = (
+        "method='sgd' on a Dask collection would gather random rows from every "
+        "partition; use an exact full-batch method (the default 'cg'), or partial_fit "
+        "over the partitions (for part in ddf.partitions: model.partial_fit(...))"
     )
 
+    def __init__(self, X: Any, y: Any) -> None:
+        self.pairs, self.n_features, self.n_outputs, self.feature_names, self.was_1d = _parts(X, y)
+        self.dtype = np.dtype(np.float64)
+        self.persisted = False
+        self.n_computations = 0
+        self._problems: list[DaskProblem] = []
 
-def predict_dask(X: Any, coef: Any, intercept: Any) -> Any:
+    def _persist(self) -> None:
+        import dask
+
+        if not self.persisted:
+            self.pairs = list(dask.persist(*self.pairs))
+            self.persisted = True
+
+    def statistics(
+        self, options: dict[str, Any], *, diagonal: bool, keep_rows: bool
+    ) -> dict[str, Any]:
+        """One reduction of per-partition moments (persisting first when rows are kept)."""
+        if keep_rows:
+            self._persist()
+        fit_intercept = bool(options["fit_intercept"])
+        first = _reduce_moments(self.pairs, None, diagonal)
+        second = None
+        if needs_second_pass(first, fit_intercept):
+            second = _reduce_moments(self.pairs, (first.Sx / first.n, first.Sy / first.n), diagonal)
+        self.n_computations = 1 + (second is not None)
+        return statistics_from_moments(first, second, fit_intercept=fit_intercept)
+
+    def data_problem(
+        self, options: dict[str, Any], stats: dict[str, Any] | None, known: Any = None
+    ) -> Problem:
+        """:class:`DaskProblem` over the persisted partitions."""
+        assert stats is not None  # N is learnt by the reduction: it always comes first
+        self._persist()
+        problem = DaskProblem(self.pairs, stats, self.n_features, self.n_outputs, **options)
+        self._problems.append(problem)
+        return problem
+
+    def where(self, engine: str, *, refine: bool, fallback: bool) -> str:
+        """How many partitions, and where they are kept."""
+        if fallback:
+            return "; partitions persisted on the workers, one round trip per gradient"
+        where = f"; {len(self.pairs)} Dask partitions"
+        if engine == "data":
+            return where + ", persisted on the workers; one round trip per gradient"
+        return where + f", reduced in {self.n_computations} computation(s)"
+
+    def close(self) -> None:
+        """The solve has ended: free the workers' memory."""
+        for problem in self._problems:
+            problem.close()
+
+
+def open_dask(X: Any, y: Any, sample_weight: Any, params: dict[str, Any]) -> DaskSource:
+    """The Dask source for ``fit(X, y)``."""
+    check_options(params, set(), "a Dask", "it takes no keywords of its own.")
+    if sample_weight is not None:
+        raise TypeError("sample_weight is not supported for Dask inputs yet")
+    return DaskSource(X, y)
+
+
+def predict_dask(X: Any, coef: Any, intercept: Any, columns: list[str] | None = None) -> Any:
     """Lazy predictions: a Dask array of shape (N,) or (N, K)."""
     C = np.asarray(coef, dtype=np.float64)
     b = np.asarray(intercept, dtype=np.float64)
@@ -353,4 +358,4 @@ def predict_dask(X: Any, coef: Any, intercept: Any) -> Any:
     return X @ C.T + b
 
 
-register("dask", accepts_dask, build_dask, predict_dask)
+register("dask", accepts_dask, open_dask, predict_dask)

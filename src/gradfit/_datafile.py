@@ -15,7 +15,8 @@ data again. The data path (``gradient="data"``, ``method="sgd"``, more than
 ``STATS_MAX_FEATURES`` columns, an ill-conditioned ``H``) and the refinement of
 ``method="exact"`` stream row blocks from the cache through memory maps that
 are opened for one block and closed after it, so the resident memory stays
-bounded by the block size whatever the size of the file. The cache is deleted
+bounded by the block size whatever the size of the file (CSV text is handed to
+Arrow in blocks of :data:`CSV_BLOCK_BYTES`, which bounds Arrow's read-ahead). The cache is deleted
 as soon as the fit no longer needs it: right after reading for the stats
 engine, when the fit returns for the data path, on any error while reading,
 and otherwise when the problem is garbage-collected or the interpreter exits.
@@ -37,7 +38,7 @@ import sys
 import tempfile
 import time
 import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -45,12 +46,10 @@ from typing import Any, TextIO
 import numpy as np
 from numpy.typing import NDArray
 
-from ._adapters import Built, check_options, register
+from ._adapters import Source, check_options, register
 from ._checkpoint import DataDigest
-from ._engine import choose_engine, kappa_fallback, wants_statistics
 from ._exceptions import GradfitInputError
 from ._files import printable
-from ._gram import GramProblem
 from ._kernels import HAVE_NUMBA, fused_pass
 from ._moments import (
     Moments,
@@ -60,15 +59,29 @@ from ._moments import (
     statistics_from_moments,
     sum_moments,
 )
-from ._objective import BLOCK_BYTES, KERNEL_MIN_SIZE, PassObjective
+from ._objective import BLOCK_BYTES, KERNEL_MIN_SIZE, PassObjective, Problem
 from ._validation import check_magnitude
 
-__all__ = ["CachedProblem", "DataFile", "FileCache", "read_file"]
+__all__ = [
+    "CachedProblem",
+    "DataFile",
+    "FileCache",
+    "FileSource",
+    "StreamSource",
+    "iter_predictions",
+    "read_file",
+]
 
 F64 = NDArray[np.float64]
 
 #: File name extensions and the format each one means.
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".npy": "npy"}
+
+#: Bytes of CSV text per block handed to Arrow's parser. Arrow's streaming reader reads up
+#: to 32 blocks ahead on a background thread (with or without use_threads), so this bounds
+#: the read-ahead at 32 MiB; larger blocks were measured 5% faster on a 221 MB file but
+#: hold 32 times their size.
+CSV_BLOCK_BYTES = 1 << 20
 
 #: Seconds a pass must have run before the progress line appears.
 PROGRESS_AFTER_S = 2.0
@@ -377,8 +390,11 @@ class _CsvReader(_Reader):
         self.check_numeric(x_cols + y_cols)
         wanted = [self.columns[j] for j in x_cols + y_cols]
         width = len(x_cols) + len(y_cols)
-        # about block_rows rows per block: a CSV number takes ~20 bytes of text
-        block_size = int(min(max(block_rows * width * 20, 1 << 14), 1 << 26))
+        # Arrow's streaming reader keeps up to 32 blocks of text read ahead on its I/O
+        # thread whatever use_threads says (a background queue); with text blocks of
+        # CSV_BLOCK_BYTES that read-ahead stays at 32 MiB, and parsed batches are gathered
+        # into blocks of block_rows rows here.
+        block_size = int(min(max(block_rows * width * 20, 1 << 14), CSV_BLOCK_BYTES))
         convert = pacsv.ConvertOptions(
             column_types={
                 name: pa.bool_() if pa.types.is_boolean(self._types[name]) else pa.float64()
@@ -386,6 +402,7 @@ class _CsvReader(_Reader):
             },
             include_columns=wanted,
         )
+        x_idx, y_idx = list(range(len(x_cols))), list(range(len(x_cols), width))
         with open(self.path, "rb") as f:
             try:
                 reader = pacsv.open_csv(
@@ -394,18 +411,33 @@ class _CsvReader(_Reader):
                     convert_options=convert,
                 )
                 order = [reader.schema.names.index(n) for n in wanted]
+                pending: list[F64] = []
+                rows = 0
                 for batch in reader:
                     if batch.num_rows == 0:
                         continue
                     A = np.empty((batch.num_rows, width))
                     for out, j in enumerate(order):
                         A[:, out] = _as_float(pa, batch.column(j))
-                    X, Y = self._split(A, list(range(len(x_cols))), list(range(len(x_cols), width)))
-                    yield X, Y, f.tell()
+                    pending.append(A)
+                    rows += batch.num_rows
+                    if rows >= block_rows:
+                        A = pending[0] if len(pending) == 1 else np.concatenate(pending)
+                        pending, rows = [], 0
+                        X, Y = self._split(A, x_idx, y_idx)
+                        yield X, Y, self._offset(f)
+                if pending:
+                    A = pending[0] if len(pending) == 1 else np.concatenate(pending)
+                    X, Y = self._split(A, x_idx, y_idx)
+                    yield X, Y, self.size
             except UnicodeDecodeError as exc:
                 raise _fail(self.path, _not_utf8(exc, f.tell())) from None
             except (pa.ArrowInvalid, ValueError) as exc:
                 raise self._explain(exc, f.tell(), wanted) from None
+
+    def _offset(self, f: Any) -> int:
+        """Bytes handed to the parser so far, less its read-ahead (for the progress line)."""
+        return max(0, min(self.size, f.tell() - 32 * CSV_BLOCK_BYTES))
 
     def _explain(self, exc: Exception, offset: int, wanted: list[str]) -> GradfitInputError:
         text = str(exc)
@@ -828,30 +860,31 @@ def _columns(reader: _Reader, spec: DataFile, need_target: bool) -> tuple[list[i
 
 
 def _read_pass(
-    reader: _Reader,
-    x_cols: list[int],
-    y_cols: list[int],
-    block_rows: int,
+    origin: Any,
+    blocks: Iterable[Block],
+    names: list[str],
+    size: int,
     cache: FileCache | None,
     *,
     diagonal: bool,
     progress: bool | None,
     digest: DataDigest | None = None,
 ) -> Moments:
-    names = [reader.columns[j] for j in x_cols + y_cols]
-    bar = Progress(reader.size, f"reading {reader.path.name}", enabled=progress)
+    """One pass over ``blocks``: checks, moments, and the cache (``origin`` names the data)."""
+    label = getattr(origin.path, "name", str(origin.path))
+    bar = Progress(size, f"reading {label}", enabled=progress if size > 0 else False)
     total: Moments | None = None
     row0 = 0
     magnitudes = np.zeros(len(names))
     try:
-        for X, Y, done in reader.blocks(x_cols, y_cols, block_rows):
+        for X, Y, done in blocks:
             assert Y is not None
             if X.shape[0]:
                 # one scan per block: NaN and infinity carry through the maxima, and only
                 # then is the block searched for the first bad value to name it
                 x_max, y_max = np.abs(X).max(axis=0), np.abs(Y).max(axis=0)
                 if not (np.all(np.isfinite(x_max)) and np.all(np.isfinite(y_max))):
-                    _check_finite(reader, X, Y, row0, names)
+                    _check_finite(origin, X, Y, row0, names)
                 np.maximum(magnitudes[: X.shape[1]], x_max, out=magnitudes[: X.shape[1]])
                 np.maximum(magnitudes[X.shape[1] :], y_max, out=magnitudes[X.shape[1] :])
             # values whose squares overflow make the moments infinite; statistics_from_moments
@@ -868,8 +901,8 @@ def _read_pass(
     finally:
         bar.close()
     if total is None or total.n == 0:
-        raise _fail(reader.path, "has no data rows")
-    check_magnitude(magnitudes, str(reader.path), names)
+        raise _fail(origin.path, "has no data rows")
+    check_magnitude(magnitudes, str(origin.path), names)
     return total
 
 
@@ -883,9 +916,231 @@ def _cache_pass(
         )
 
 
-def build_file(X: Any, y: Any, sample_weight: Any, options: dict[str, Any]) -> Built:
-    """The file adapter's ``build``: read once, cache, and choose the engine."""
-    spec = _as_datafile(X, options)
+class StreamSource(Source):
+    """Rows that arrive as blocks, read once: the base of every streamed source.
+
+    Subclass it and write :meth:`blocks`; the reading pass (checks of every
+    value, moments for the statistics engine), the float64 cache on disk and the
+    data path over it (:class:`CachedProblem`) come with it, and the planner
+    (:func:`gradfit._engine.plan`) chooses the engine as for any source. Files
+    (:class:`FileSource`) are one; a generator of blocks, a database cursor or
+    an Arrow Flight stream is another (see ``tests/toy_source.py``).
+
+    Parameters
+    ----------
+    n_features, n_outputs : int
+    feature_names, target_names : list of str, optional
+        ``x0, x1, …`` and ``y0, …`` by default; ``feature_names`` become
+        ``feature_names_in_`` unless ``named=False``.
+    was_1d : bool, default=False
+        Fit one target as a vector (``coef_`` 1-D).
+    label : str
+        What messages call the data (a path, a query).
+    block_rows, cache_dir, progress
+        As for :class:`DataFile`.
+
+    Examples
+    --------
+    >>> class Blocks(StreamSource):
+    ...     def blocks(self):
+    ...         rng = np.random.default_rng(0)
+    ...         for _ in range(3):
+    ...             X = rng.normal(size=(100, 2))
+    ...             yield X, X @ [[1.0], [2.0]] + 3.0
+    >>> from gradfit import GDRegressor
+    >>> model = GDRegressor().fit(Blocks(2, 1, was_1d=True), None)
+    >>> np.round(model.coef_, 6), round(float(model.intercept_), 6), model.engine_
+    (array([1., 2.]), 3.0, 'stats')
+    """
+
+    kind = "stream"
+
+    def __init__(
+        self,
+        n_features: int,
+        n_outputs: int,
+        *,
+        feature_names: list[str] | None = None,
+        target_names: list[str] | None = None,
+        was_1d: bool = False,
+        named: bool = True,
+        label: str = "the stream",
+        block_rows: int | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
+        progress: bool | None = None,
+    ) -> None:
+        self.n_features, self.n_outputs = int(n_features), int(n_outputs)
+        D, K = self.n_features, self.n_outputs
+        self.columns: list[str] = (
+            list(feature_names) if feature_names else [f"x{j}" for j in range(D)]
+        )
+        self.target_names = (
+            list(target_names)
+            if target_names
+            else (["y"] if K == 1 else [f"y{k}" for k in range(K)])
+        )
+        self.feature_names = self.columns if named else None
+        self.was_1d = was_1d
+        self.path: Any = label
+        self.dtype = np.dtype(np.float64)
+        self.block_rows = int(block_rows or _default_block_rows(D + K))
+        if self.block_rows < 1:
+            raise ValueError(f"block_rows={block_rows!r}: use a positive integer")
+        self.cache_dir, self.progress = cache_dir, progress
+        self.cache: FileCache | None = None
+        self.N = 0
+
+    # -- what a subclass writes -----------------------------------------------------------
+    def blocks(self) -> Iterator[tuple[Any, Any]]:
+        """Yield ``(X_block, Y_block)``: arrays of shape (n, D) and (n, K) (or (n,) when K = 1)."""
+        raise NotImplementedError
+
+    def size(self) -> int:
+        """Bytes the reading pass goes through, for the progress line (0: unknown)."""
+        return 0
+
+    def _blocks(self) -> Iterator[Block]:
+        D, K = self.n_features, self.n_outputs
+        for X, Y in self.blocks():
+            Xb = np.ascontiguousarray(X, dtype=np.float64)
+            Yb = np.ascontiguousarray(Y, dtype=np.float64)
+            if Yb.ndim == 1:
+                Yb = Yb[:, None]
+            if Xb.ndim != 2 or Xb.shape[1] != D or Yb.shape != (Xb.shape[0], K):
+                raise _fail(
+                    self.path,
+                    f"a block has X of shape {Xb.shape} and Y of shape {Yb.shape}; every block "
+                    f"must have ({D} features, {K} targets) columns and as many rows in both",
+                )
+            yield Xb, Yb, 0
+
+    # -- what the planner calls -----------------------------------------------------------
+    def statistics(
+        self, options: dict[str, Any], *, diagonal: bool, keep_rows: bool
+    ) -> dict[str, Any]:
+        """The one reading pass: checks, moments, and the float64 cache on disk.
+
+        The cache is always written (the κ fallback may need the rows after H is
+        formed); :meth:`planned` deletes it at once when the plan does not use it.
+        """
+        fit_intercept = bool(options["fit_intercept"])
+        names = self.columns + self.target_names
+        cache = FileCache(self.n_features, self.n_outputs, self.cache_dir)
+        self.cache = cache
+        self._digest = DataDigest() if self.want_digest else None
+        try:
+            first = _read_pass(
+                self,
+                self._blocks(),
+                names,
+                self.size(),
+                cache,
+                diagonal=diagonal,
+                progress=self.progress,
+                digest=self._digest,
+            )
+            cache.finish()
+            second = None
+            if needs_second_pass(first, fit_intercept):
+                second = _cache_pass(
+                    cache,
+                    self.block_rows,
+                    first.Sx / first.n,
+                    first.Sy / first.n,
+                    diagonal=diagonal,
+                )
+            try:
+                stats = statistics_from_moments(first, second, fit_intercept=fit_intercept)
+            except GradfitInputError as err:  # the data overflows: say which input
+                raise _fail(self.path, str(err)) from None
+        except BaseException:
+            self.close()
+            raise
+        self.N = int(stats["N"])
+        return stats
+
+    def digest(self) -> str | None:
+        """The digest of every block read in the reading pass (when it was asked for)."""
+        hashed = getattr(self, "_digest", None)
+        return None if hashed is None else hashed.hexdigest()
+
+    def data_problem(
+        self, options: dict[str, Any], stats: dict[str, Any] | None, known: Any = None
+    ) -> Problem:
+        """:class:`CachedProblem`: the data path streaming the cache of the reading pass."""
+        if stats is None or self.cache is None:  # pragma: no cover - the planner reads first
+            raise RuntimeError("a streamed source is read (statistics) before its data path")
+        return CachedProblem(
+            self.cache, stats, block_rows=self.block_rows, progress=self.progress, **options
+        )
+
+    def planned(self, rows_used: bool) -> None:
+        """Delete the cache right away when the plan does not stream it."""
+        if not rows_used and self.cache is not None:
+            self.cache.close()
+
+    def where(self, engine: str, *, refine: bool, fallback: bool) -> str:
+        """Read once, and where the data path streams from."""
+        label = getattr(self.path, "name", str(self.path))
+        where = f"; {label} was read once ({self.N} rows)"
+        folder = self.cache.folder if self.cache is not None else "?"
+        if engine == "data":
+            return where + f", the data path streams the cache in {folder}"
+        if refine:
+            return where + f", the refinement streams the cache in {folder}"
+        return where
+
+    def close(self) -> None:
+        """Delete the cache (safe to call twice)."""
+        if self.cache is not None:
+            self.cache.close()
+
+
+class FileSource(StreamSource):
+    """A CSV, Parquet or ``.npy`` file read block by block: the ``"file"`` source.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "d.npy")
+    >>> np.save(path, np.arange(12.0).reshape(4, 3))
+    >>> source = FileSource(DataFile(path, target=2))
+    >>> source.n_features, source.n_outputs, source.columns, source.feature_names
+    (2, 1, ['x0', 'x1'], None)
+    """
+
+    def __init__(self, spec: DataFile) -> None:
+        reader = open_reader(spec.path)
+        x_cols, y_cols = _columns(reader, spec, need_target=True)
+        reader.check_numeric(x_cols + y_cols)
+        names = [reader.columns[j] for j in x_cols]
+        super().__init__(
+            len(x_cols),
+            len(y_cols),
+            feature_names=names,
+            target_names=[reader.columns[j] for j in y_cols],
+            was_1d=isinstance(spec.target, str | int | np.integer),
+            named=reader.kind != "npy",
+            label=str(reader.path),
+            block_rows=spec.block_rows,
+            cache_dir=spec.cache_dir,
+            progress=spec.progress,
+        )
+        self.path = reader.path
+        self.kind = reader.kind
+        self.reader, self.x_cols, self.y_cols = reader, x_cols, y_cols
+
+    def size(self) -> int:
+        """The file's size in bytes."""
+        return self.reader.size
+
+    def _blocks(self) -> Iterator[Block]:
+        return self.reader.blocks(self.x_cols, self.y_cols, self.block_rows)
+
+
+def open_file(X: Any, y: Any, sample_weight: Any, params: dict[str, Any]) -> FileSource:
+    """The file source for ``fit(path_or_DataFile, None, target=...)``."""
+    spec = _as_datafile(X, params)
     if y is not None:
         raise TypeError(
             f"y must be None when X is a file ({os.fspath(spec.path)!r}); name the target "
@@ -896,144 +1151,44 @@ def build_file(X: Any, y: Any, sample_weight: Any, options: dict[str, Any]) -> B
             "sample_weight is not supported for file inputs yet; fit the weighted rows from "
             "memory, or repeat rows in the file"
         )
-    reader = open_reader(spec.path)
-    x_cols, y_cols = _columns(reader, spec, need_target=True)
-    reader.check_numeric(x_cols + y_cols)
-    D, K = len(x_cols), len(y_cols)
-    method, gradient = options.get("method", "cg"), options.get("gradient", "auto")
-    fit_intercept = bool(options.get("fit_intercept", True))
-    standardize = bool(options.get("standardize", True))
-    alpha = float(options.get("alpha", 0.0))
-    block_rows = int(spec.block_rows or _default_block_rows(D + K))
-    if block_rows < 1:
-        raise ValueError(f"block_rows={spec.block_rows!r}: use a positive integer")
-    want_H = wants_statistics(D, method, gradient)
-    cache = FileCache(D, K, spec.cache_dir)
-    keep_cache = False
-    digest = DataDigest() if options.get("digest") else None
-    try:
-        first = _read_pass(
-            reader,
-            x_cols,
-            y_cols,
-            block_rows,
-            cache,
-            diagonal=not want_H,
-            progress=spec.progress,
-            digest=digest,
-        )
-        cache.finish()
-        second = None
-        if needs_second_pass(first, fit_intercept):
-            second = _cache_pass(
-                cache,
-                block_rows,
-                first.Sx / first.n,
-                first.Sy / first.n,
-                diagonal=not want_H,
-            )
-        try:
-            stats = statistics_from_moments(first, second, fit_intercept=fit_intercept)
-        except GradfitInputError as err:  # the data overflows: say which file
-            raise _fail(reader.path, str(err)) from None
-        N = int(stats["N"])
-        engine, reason = choose_engine(N, D, method, gradient)
-        common: dict[str, Any] = {
-            "fit_intercept": fit_intercept,
-            "standardize": standardize,
-            "alpha": alpha,
-        }
-
-        def data() -> CachedProblem:
-            return CachedProblem(
-                cache, stats, block_rows=block_rows, progress=spec.progress, **common
-            )
-
-        problem: Any
-        refine: Any = None
-        where = f"; {reader.path.name} was read once ({N} rows)"
-        if engine == "data" or "H" not in stats:
-            problem, keep_cache = data(), True
-            engine = "data"
-            where += f", the data path streams the cache in {cache.folder}"
-        else:
-            gram = GramProblem(stats, np.float64, **common)
-            problem = gram
-            if method == "exact":
-                refine, keep_cache = data(), True
-                where += f", the refinement streams the cache in {cache.folder}"
-            elif (fallback := kappa_fallback(gram, gradient)) is not None:
-                problem, keep_cache, engine, reason = data(), True, "data", fallback
-                where += f", the data path streams the cache in {cache.folder}"
-        reason += where
-    except BaseException:
-        cache.close()
-        raise
-    if not keep_cache:
-        cache.close()
-    names = [reader.columns[j] for j in x_cols]
-    feature_names = None if reader.kind == "npy" else names
-    was_1d = isinstance(spec.target, str | int | np.integer)
-    calls = {"n": 0}
-
-    def to_output(value: Any) -> Any:
-        # Called by the estimator with coef_, then intercept_: remember coef_'s columns.
-        calls["n"] += 1
-        if calls["n"] == 1:
-            _remember(value, names, reader.kind)
-        return value
-
-    return Built(
-        problem=problem,
-        refine=refine,
-        engine=engine,
-        reason=reason,
-        n_features=D,
-        feature_names=feature_names,
-        was_1d=was_1d,
-        dtype=np.dtype(np.float64),
-        to_output=to_output,
-        close=cache.close,
-        digest=digest.hexdigest() if digest is not None else None,
-    )
+    return FileSource(spec)
 
 
-# Which columns each fitted coef_ array was fitted on (so that ``predict(path)`` can pick
-# them); keyed by id and checked through a weak reference.
-_FITTED: dict[int, tuple[Callable[[], Any], list[str], str]] = {}
+def prediction_columns(reader: Any, spec: DataFile, columns: list[str] | None) -> list[int]:
+    """The file's columns to predict from.
+
+    ``features=`` if given, else the fitted ``columns`` when the file has them
+    all, else every column but the targets.
+    """
+    if spec.features is not None:
+        return reader.resolve(spec.features, "feature")
+    if columns is not None and spec.target is None and all(n in reader.columns for n in columns):
+        return reader.resolve(list(columns), "feature")
+    y_cols = reader.resolve(spec.target, "target") if spec.target is not None else []
+    return [j for j in range(len(reader.columns)) if j not in y_cols]
 
 
-def _remember(coef: Any, names: list[str], kind: str) -> None:
-    for key in [k for k, (ref, _, _) in _FITTED.items() if ref() is None]:
-        del _FITTED[key]
-    with contextlib.suppress(TypeError):
-        _FITTED[id(coef)] = (weakref.ref(coef), names, kind)
+def iter_predictions(
+    X: Any, coef: Any, intercept: Any, columns: list[str] | None = None
+) -> Iterator[NDArray[np.float64]]:
+    """Stream predictions of a file block by block: arrays of shape (n,) or (n, K).
 
+    ``columns`` are the names the model was fitted on (``feature_names_in_``, or a
+    ``.npy`` file's ``x0``, ``x1``, …); a ``DataFile``'s ``features=`` wins over them.
 
-def _fitted_names(coef: Any) -> list[str] | None:
-    entry = _FITTED.get(id(coef))
-    if entry is None or entry[0]() is not coef:
-        return None
-    return entry[1]
-
-
-def predict_file(X: Any, coef: Any, intercept: Any) -> NDArray[np.float64]:
-    """The file adapter's ``predict``: stream the file's feature columns block by block."""
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "d.npy")
+    >>> np.save(path, np.arange(6.0).reshape(3, 2))
+    >>> [p.tolist() for p in iter_predictions(DataFile(path, block_rows=2), np.ones(2), 1.0)]
+    [[2.0, 6.0], [10.0]]
+    """
     spec = X if isinstance(X, DataFile) else DataFile(X)
     reader = open_reader(spec.path)
     coef = np.asarray(coef, dtype=np.float64)
-    was_1d = coef.ndim == 1
-    C = coef[None, :] if was_1d else coef
-    D = C.shape[1]
-    if spec.features is not None:
-        x_cols = reader.resolve(spec.features, "feature")
-    else:
-        remembered = _fitted_names(coef) if spec.target is None else None
-        if remembered is not None and all(n in reader.columns for n in remembered):
-            x_cols = reader.resolve(remembered, "feature")
-        else:
-            y_cols = reader.resolve(spec.target, "target") if spec.target is not None else []
-            x_cols = [j for j in range(len(reader.columns)) if j not in y_cols]
+    D = coef.shape[-1]
+    x_cols = prediction_columns(reader, spec, columns)
     if len(x_cols) != D:
         raise _fail(
             reader.path,
@@ -1044,19 +1199,29 @@ def predict_file(X: Any, coef: Any, intercept: Any) -> NDArray[np.float64]:
     reader.check_numeric(x_cols)
     block_rows = int(spec.block_rows or _default_block_rows(D))
     names = [reader.columns[j] for j in x_cols]
-    parts = []
+    b = np.asarray(intercept, dtype=np.float64)
     row0 = 0
     bar = Progress(reader.size, f"predicting {reader.path.name}", enabled=spec.progress)
     try:
         for Xb, _, done in reader.blocks(x_cols, [], block_rows):
             _check_finite(reader, Xb, None, row0, names)
-            parts.append(Xb @ C.T + np.asarray(intercept, dtype=np.float64))
+            # the estimator's own formula (X @ coef.T + b): the same numbers as in memory
+            yield Xb @ coef.T + b
             row0 += Xb.shape[0]
             bar.update(done)
     finally:
         bar.close()
-    out = np.concatenate(parts) if parts else np.zeros((0, C.shape[0]))
-    return out[:, 0] if was_1d else out
+
+
+def predict_file(
+    X: Any, coef: Any, intercept: Any, columns: list[str] | None = None
+) -> NDArray[np.float64]:
+    """The file source's ``predict``: stream the file's feature columns block by block."""
+    parts = list(iter_predictions(X, coef, intercept, columns))
+    coef = np.asarray(coef)
+    if parts:
+        return np.concatenate(parts)
+    return np.zeros((0,) if coef.ndim == 1 else (0, coef.shape[0]))
 
 
 def accepts_file(X: Any) -> bool:
@@ -1064,4 +1229,4 @@ def accepts_file(X: Any) -> bool:
     return isinstance(X, DataFile | str | os.PathLike)
 
 
-register("file", accepts_file, build_file, predict_file)
+register("file", accepts_file, open_file, predict_file)

@@ -1,6 +1,8 @@
-"""Which gradient engine runs a fit, and why.
+"""The planner: which gradient engine runs a fit, and why, for every source in one place.
 
-Two engines compute the same objective:
+:func:`plan` takes a :class:`~gradfit._adapters.Source` (arrays, sparse, device
+arrays, files, Dask, a plug-in) and the estimator's settings and returns the
+problem the loop iterates on; sources only describe data. Two engines compute the same objective:
 
 ``"stats"`` (sufficient statistics)
     One pass over the data forms ``H = X_cᵀΩX_c`` and ``B = X_cᵀΩY_c``; every
@@ -20,7 +22,8 @@ Two engines compute the same objective:
    more than the ~100–200 passes a data-path fit needs;
 4. after forming H, its condition number ``κ`` exceeds :data:`KAPPA_LIMIT`:
    gradients from ``HW − B`` then carry a relative error near ``κ·eps`` and
-   the data path is used instead (this needs X in memory).
+   the data path is used instead (over the source's rows: X in memory, a
+   file's cache, persisted Dask partitions).
 
 ``method="exact"`` always forms the statistics (Cholesky needs H) and, when X
 is in memory, refines on the data path. The choice and its reason are
@@ -30,11 +33,13 @@ recorded on the fitted model (``engine_``, ``engine_reason_``).
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from ._adapters import Source
 from ._gram import GramProblem, sufficient_statistics
 from ._objective import LeastSquaresProblem, Problem
 
@@ -42,9 +47,12 @@ __all__ = [
     "ENGINES",
     "KAPPA_LIMIT",
     "STATS_MAX_FEATURES",
+    "ArraySource",
+    "Plan",
     "choose_engine",
     "kappa_fallback",
     "make_problem",
+    "plan",
     "wants_statistics",
 ]
 
@@ -131,6 +139,174 @@ def kappa_fallback(gram: GramProblem, requested: str) -> str | None:
     )
 
 
+@dataclass
+class Plan:
+    """The planner's decision: what the loop iterates on, and why."""
+
+    problem: Problem
+    #: A data-path problem for ``method="exact"``'s refinement, or None.
+    refine: Problem | None
+    engine: str
+    reason: str
+
+
+def plan(
+    source: Source,
+    *,
+    method: str,
+    gradient: str,
+    fit_intercept: bool,
+    standardize: bool,
+    alpha: float,
+) -> Plan:
+    """Choose the engine for ``source`` and build its problem: the one place that decides.
+
+    The rules are :func:`choose_engine`'s, applied to every source alike. When
+    the source knows N before reading (arrays), the choice is made first and
+    only the chosen engine reads the data; otherwise (files, Dask, generators)
+    the reading pass forms the full statistics when :func:`wants_statistics`
+    says the statistics engine may run (only their diagonal otherwise), and the
+    choice is made with the N it counted. A source may refuse mini-batches
+    (``sgd_refusal``), veto its statistics (``veto``, e.g. sparse centring that
+    would cancel), and word the reason (``explain``, ``where``); it never sees
+    ``method``.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(100, 3)); Y = X @ np.ones((3, 1))
+    >>> options = dict(fit_intercept=True, standardize=True, alpha=0.0)
+    >>> chosen = plan(ArraySource(X, Y), method="cg", gradient="auto", **options)
+    >>> chosen.engine, chosen.refine is None
+    ('stats', True)
+    >>> plan(ArraySource(X, Y), method="sgd", gradient="auto", **options).engine
+    'data'
+    """
+    if method == "sgd" and source.sgd_refusal is not None:
+        raise ValueError(source.sgd_refusal)
+    options: dict[str, Any] = {
+        "fit_intercept": fit_intercept,
+        "standardize": standardize,
+        "alpha": alpha,
+    }
+    D = source.n_features
+    N = source.n_rows
+
+    def done(
+        problem: Problem, refine: Problem | None, engine: str, reason: str, **how: bool
+    ) -> Plan:
+        where = source.where(engine, refine=refine is not None, fallback=how.get("fallback", False))
+        source.planned(rows_used=engine == "data" or refine is not None)
+        return Plan(problem, refine, engine, reason + where)
+
+    if N is not None:
+        engine, reason = choose_engine(N, D, method, gradient)
+        shape_rule = gradient == "auto" and method not in ("exact", "sgd") and D <= N
+        reason = source.explain(engine, reason, shape_rule=shape_rule)
+        if engine == "data":
+            return done(source.data_problem(options, None), None, "data", reason)
+        want_H = True
+    else:
+        want_H = wants_statistics(D, method, gradient)
+    keep_rows = method == "exact" or not want_H or gradient == "data"
+    stats = source.statistics(options, diagonal=not want_H, keep_rows=keep_rows)
+    if N is None:
+        N = int(stats["N"])
+        engine, reason = choose_engine(N, D, method, gradient)
+        shape_rule = gradient == "auto" and method not in ("exact", "sgd") and D <= N
+        reason = source.explain(engine, reason, shape_rule=shape_rule)
+    if engine == "data" or "H" not in stats:
+        return done(source.data_problem(options, stats), None, "data", reason)
+    gram = GramProblem(stats, source.dtype, **options)
+    if not source.has_rows:  # statistics alone: no data path to refine on or fall back to
+        if kappa_fallback(gram, gradient) is not None:
+            reason += (
+                f"; κ = {gram.curvature().kappa:.3g} is large and there are no rows for the "
+                "data path, so gradients from H may lose about log10(κ) digits"
+            )
+        return done(gram, None, engine, reason)
+    if method == "exact":
+        return done(gram, source.data_problem(options, stats, gram), engine, reason)
+    if gradient == "auto" and (veto := source.veto(stats)) is not None:
+        return done(source.data_problem(options, stats, gram), None, "data", veto, fallback=True)
+    fallback = kappa_fallback(gram, gradient)
+    if fallback is not None:
+        problem = source.data_problem(options, stats, gram)
+        return done(problem, None, "data", fallback, fallback=True)
+    return done(gram, None, engine, reason)
+
+
+class ArraySource(Source):
+    """NumPy (and pandas, once validated) arrays in memory: an ordinary source.
+
+    Parameters
+    ----------
+    X : ndarray of shape (N, D)
+        float32 or float64, used without a copy.
+    Y : ndarray of shape (N, K)
+    sample_weight : ndarray of shape (N,), optional
+    was_1d : bool, default=False
+    feature_names : list of str, optional
+
+    Examples
+    --------
+    >>> source = ArraySource(np.ones((4, 2)), np.zeros((4, 1)))
+    >>> source.n_rows, source.n_features, source.n_outputs
+    (4, 2, 1)
+    """
+
+    kind = "numpy"
+
+    def __init__(
+        self,
+        X: NDArray[Any],
+        Y: NDArray[Any],
+        sample_weight: NDArray[np.float64] | None = None,
+        *,
+        was_1d: bool = False,
+        feature_names: list[str] | None = None,
+    ) -> None:
+        self.X, self.Y, self.sample_weight = X, Y, sample_weight
+        self.n_rows, self.n_features = int(X.shape[0]), int(X.shape[1])
+        self.n_outputs = int(Y.shape[1])
+        self.was_1d = was_1d
+        self.feature_names = feature_names
+        self.dtype = X.dtype
+
+    def statistics(
+        self, options: dict[str, Any], *, diagonal: bool, keep_rows: bool
+    ) -> dict[str, Any]:
+        """``XᵀΩX`` and ``XᵀΩY`` about the means (one or two passes over X in memory)."""
+        return sufficient_statistics(
+            self.X,
+            self.Y,
+            sample_weight=self.sample_weight,
+            fit_intercept=bool(options["fit_intercept"]),
+        )
+
+    def data_problem(
+        self, options: dict[str, Any], stats: dict[str, Any] | None, known: Any = None
+    ) -> Problem:
+        """:class:`~gradfit._objective.LeastSquaresProblem` (the fused kernel over X)."""
+        # after the statistics pass the means and scales are known: no second pass for them,
+        # and both problems then share exactly the same centring and preconditioning
+        return LeastSquaresProblem(
+            self.X,
+            self.Y,
+            sample_weight=self.sample_weight,
+            **options,
+            x_offset=None if known is None else known.x_offset,
+            y_offset=None if known is None else known.y_offset,
+            x_scale=None if known is None else known.x_scale,
+        )
+
+    def digest(self) -> str | None:
+        """XXH3 digest of X, Y and the weights, block by block (for checkpoints)."""
+        from ._checkpoint import data_digest
+
+        return data_digest(self.X, self.Y, self.sample_weight)
+
+
 def make_problem(
     X: NDArray[Any],
     Y: NDArray[Any],
@@ -142,7 +318,7 @@ def make_problem(
     method: str,
     gradient: str,
 ) -> tuple[Problem, Problem | None, str, str]:
-    """Build the objective for a fit.
+    """Build the objective for a fit of arrays in memory (:func:`plan` on an :class:`ArraySource`).
 
     Returns
     -------
@@ -152,38 +328,20 @@ def make_problem(
         A data-path problem for ``method="exact"``'s refinement.
     engine : str
     reason : str
+
+    Examples
+    --------
+    >>> X = np.random.default_rng(0).normal(size=(50, 2)); Y = X @ np.ones((2, 1))
+    >>> make_problem(X, Y, sample_weight=None, fit_intercept=True, standardize=True,
+    ...              alpha=0.0, method="cg", gradient="data")[2]
+    'data'
     """
-    N, D = X.shape
-    engine, reason = choose_engine(N, D, method, gradient)
-    options: dict[str, Any] = {
-        "fit_intercept": fit_intercept,
-        "standardize": standardize,
-        "alpha": alpha,
-    }
-
-    def data(known: GramProblem | None = None) -> LeastSquaresProblem:
-        # after the statistics pass the means and scales are known: no second pass for them,
-        # and both problems then share exactly the same centring and preconditioning
-        return LeastSquaresProblem(
-            X,
-            Y,
-            sample_weight=sample_weight,
-            **options,
-            x_offset=None if known is None else known.x_offset,
-            y_offset=None if known is None else known.y_offset,
-            x_scale=None if known is None else known.x_scale,
-        )
-
-    if engine == "data":
-        return data(), None, engine, reason
-    gram = GramProblem(
-        sufficient_statistics(X, Y, sample_weight=sample_weight, fit_intercept=fit_intercept),
-        X.dtype,
-        **options,
+    chosen = plan(
+        ArraySource(X, Y, sample_weight),
+        method=method,
+        gradient=gradient,
+        fit_intercept=fit_intercept,
+        standardize=standardize,
+        alpha=alpha,
     )
-    if method == "exact":
-        return gram, data(gram), engine, reason
-    fallback = kappa_fallback(gram, gradient)
-    if fallback is not None:
-        return data(gram), None, "data", fallback
-    return gram, None, engine, reason
+    return chosen.problem, chosen.refine, chosen.engine, chosen.reason

@@ -318,11 +318,12 @@ class _FileSource(_Source):
             sum_moments,
         )
 
+        names = [str(self.reader.columns[j]) for j in self.x_cols + self.y_cols]
         first = _read_pass(
             self.reader,
-            self.x_cols,
-            self.y_cols,
-            self.block_rows,
+            self.reader.blocks(self.x_cols, self.y_cols, self.block_rows),
+            names,
+            self.reader.size,
             None,
             diagonal=False,
             progress=self.spec.progress,

@@ -48,6 +48,11 @@ def _load_frame(path: Path) -> Any:
                 f"cannot read {path.name} as Parquet: {_first_line(err)}. Check that the file "
                 "is complete, or save the table as CSV."
             ) from err
+    if suffix == ".npy":
+        from ._datafile import open_reader
+
+        reader = open_reader(path)  # checks the header: 2-D, numeric, complete
+        return pd.DataFrame(np.load(path), columns=reader.columns)
     if suffix in (".csv", ".txt", ".tsv", ".gz", ".bz2", ".zip", ".xz"):
         sep = "\t" if ".tsv" in path.suffixes else ","
         if suffix in (".csv", ".txt", ".tsv"):
@@ -67,7 +72,7 @@ def _load_frame(path: Path) -> Any:
             ) from err
     raise GradfitInputError(
         f"cannot tell the format of {path.name!r} from its extension {suffix!r}: "
-        "use a .csv, .tsv or .parquet file."
+        "use a .csv, .tsv or .parquet file (or a 2-D .npy array)."
     )
 
 
@@ -114,6 +119,39 @@ def _listing(names: Sequence[str]) -> str:
 
     shown = ", ".join(printable(str(n), 60) for n in names[:50])
     return shown + (f", … ({len(names)} in all)" if len(names) > 50 else "")
+
+
+def npy_names(path: str | Path, names: Sequence[str] | None) -> list[str] | None:
+    """Column names of a ``.npy`` file: a column number (``"3"``, ``"-1"``) becomes ``"x3"``.
+
+    A 2-D ``.npy`` array has no header; its columns are called ``x0``, ``x1``, … and
+    may be given by number (negative numbers count from the end). Other files'
+    names are returned unchanged.
+
+    Examples
+    --------
+    >>> npy_names("data.npy", ["4", "x1", "-1"]), npy_names("data.csv", ["4"])
+    (['x4', 'x1', 'x-1'], ['4'])
+    """
+    if names is None or Path(path).suffix.lower() != ".npy":
+        return None if names is None else list(names)
+    out = []
+    for name in names:
+        text = str(name)
+        out.append(f"x{text}" if text.lstrip("-").isdigit() else text)
+    return out
+
+
+def _resolve_npy(path: Path, names: list[str], width: int) -> list[str]:
+    """``x-1`` (from ``-1``) counts from the end of a ``.npy`` file's ``width`` columns."""
+    if path.suffix.lower() != ".npy":
+        return names
+    out = []
+    for name in names:
+        if name.startswith("x-") and name[2:].isdigit() and int(name[2:]) <= width:
+            name = f"x{width - int(name[2:])}"
+        out.append(name)
+    return out
 
 
 def _first_line(err: BaseException) -> str:
@@ -173,6 +211,9 @@ def read_table(
     columns = [str(c) for c in frame.columns]
     frame.columns = columns
     target_list = [targets] if isinstance(targets, str) else list(targets)
+    target_list = _resolve_npy(path, npy_names(path, target_list) or [], len(columns))
+    if features is not None:
+        features = _resolve_npy(path, npy_names(path, features) or [], len(columns))
     if not target_list:
         raise GradfitInputError("name at least one target column")
     listing = _listing(columns)

@@ -37,18 +37,19 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
-from ._adapters import Built, check_options, register
+from ._adapters import Source, check_options, register
 from ._checkpoint import DataDigest
-from ._engine import STATS_MAX_FEATURES, choose_engine, kappa_fallback
+from ._engine import STATS_MAX_FEATURES
 from ._exceptions import GradfitInputError
-from ._gram import CANCELLATION_LIMIT, GramProblem
-from ._objective import PassObjective, preconditioner
+from ._gram import CANCELLATION_LIMIT
+from ._objective import PassObjective, Problem, preconditioner
 from ._validation import as_sample_weight, as_targets
 
 __all__ = [
     "SparseProblem",
+    "SparseSource",
     "as_sparse_design_matrix",
-    "choose_sparse_engine",
+    "sparse_reason",
     "sparse_statistics",
 ]
 
@@ -368,85 +369,107 @@ def sparse_statistics(
     }
 
 
-def choose_sparse_engine(N: int, D: int, nnz: int, method: str, requested: str) -> tuple[str, str]:
-    """The engine for a sparse fit, and the reason.
+def sparse_reason(engine: str, N: int, D: int, nnz: int) -> str:
+    """Why the automatic shape rule chose ``engine`` for a sparse N×D matrix with ``nnz`` values.
 
     ``"stats"`` only when ``D <= STATS_MAX_FEATURES`` and ``D <= N``: H is a dense
     D×D matrix even when X is sparse.
 
     Examples
     --------
-    >>> choose_sparse_engine(10_000, 50, 20_000, "cg", "auto")[0]
-    'stats'
-    >>> choose_sparse_engine(10_000, 5_000, 20_000, "cg", "auto")[1]
+    >>> sparse_reason("stats", 10_000, 50, 20_000)[:44]
+    'auto: sparse X with D=50 <= 2000 and N=10000'
+    >>> sparse_reason("data", 10_000, 5_000, 20_000)
     'auto: sparse X with D=5000 > 2000: H would be a dense D×D matrix (191 MiB) ...'
     """
-    engine, reason = choose_engine(N, D, method, requested)
-    if requested != "auto" or method in ("exact", "sgd") or D > N:
-        return engine, reason
     if engine == "data":
-        return engine, (
+        return (
             f"auto: sparse X with D={D} > {STATS_MAX_FEATURES}: H would be a dense D×D matrix "
             f"({D * D * 8 / 2**20:.0f} MiB) while each data-path pass reads only the {nnz} "
             "stored values"
         )
-    return engine, (
+    return (
         f"auto: sparse X with D={D} <= {STATS_MAX_FEATURES} and N={N} >= D: one sparse "
         f"product over the {nnz} stored values forms H and B, then each iteration costs "
         "O(D²K) whatever N is"
     )
 
 
-def _build(X: Any, y: Any, sample_weight: Any, options: dict[str, Any]) -> Built:
-    check_options(options, set(), "sparse", "it takes no keywords of its own.")
-    Xs = as_sparse_design_matrix(X)
-    N, D = Xs.shape
-    Y, was_1d, _ = as_targets(y, N, x_shape=Xs.shape)
-    weights = as_sample_weight(sample_weight, N)
-    common: dict[str, Any] = {
-        "fit_intercept": bool(options["fit_intercept"]),
-        "standardize": bool(options["standardize"]),
-        "alpha": float(options["alpha"]),
-    }
-    method, requested = str(options["method"]), str(options["gradient"])
-    engine, reason = choose_sparse_engine(N, D, int(Xs.nnz), method, requested)
+class SparseSource(Source):
+    """A SciPy sparse matrix (CSR, CSC, COO, …) with its targets: the ``"sparse"`` source.
 
-    def data() -> SparseProblem:
-        return SparseProblem(Xs, Y, sample_weight=weights, **common)
+    The statistics are one sparse product over the stored values; the data
+    path is :class:`SparseProblem` (implicit centring, X never densified).
 
-    digest = None
-    if options.get("digest"):  # the CSR arrays identify the matrix exactly
+    Examples
+    --------
+    >>> X = sp.random(50, 3, density=0.5, format="csr", random_state=0)
+    >>> source = SparseSource(X, np.ones(50), None)
+    >>> source.n_rows, source.n_features, source.was_1d
+    (50, 3, True)
+    """
+
+    kind = "sparse"
+
+    def __init__(self, X: Any, y: Any, sample_weight: Any) -> None:
+        self.Xs = as_sparse_design_matrix(X)
+        N, D = (int(n) for n in self.Xs.shape)
+        self.n_rows: int = N
+        self.n_features = D
+        self.Y, self.was_1d, _ = as_targets(y, N, x_shape=self.Xs.shape)
+        self.n_outputs = int(self.Y.shape[1])
+        self.weights = as_sample_weight(sample_weight, N)
+        self.dtype = self.Xs.dtype
+
+    def statistics(
+        self, options: dict[str, Any], *, diagonal: bool, keep_rows: bool
+    ) -> dict[str, Any]:
+        """One sparse product forms ``H`` and ``B`` about the means (:func:`sparse_statistics`)."""
+        return sparse_statistics(
+            self.Xs,
+            self.Y,
+            sample_weight=self.weights,
+            fit_intercept=bool(options["fit_intercept"]),
+        )
+
+    def digest(self) -> str | None:
+        """The CSR arrays, Y and the weights identify the matrix exactly (for checkpoints)."""
+        Xs = self.Xs
         hashed = DataDigest()
         for part in (Xs.indptr.astype(np.int64), Xs.indices.astype(np.int64), Xs.data):
             hashed.update(part, None)
-        hashed.update(np.zeros(0), Y, weights)
-        digest = hashed.hexdigest()
+        hashed.update(np.zeros(0), self.Y, self.weights)
+        return hashed.hexdigest()
 
-    def built(problem: Any, refine: Any, engine: str, reason: str) -> Built:
-        return Built(problem, refine, engine, reason, D, None, was_1d, Xs.dtype, digest=digest)
+    def data_problem(
+        self, options: dict[str, Any], stats: dict[str, Any] | None, known: Any = None
+    ) -> Problem:
+        """:class:`SparseProblem` over the stored values."""
+        return SparseProblem(self.Xs, self.Y, sample_weight=self.weights, **options)
 
-    if engine == "data":
-        return built(data(), None, engine, reason)
-    stats = sparse_statistics(Xs, Y, sample_weight=weights, fit_intercept=common["fit_intercept"])
-    gram = GramProblem(stats, Xs.dtype, **common)
-    if method == "exact":
-        return built(gram, data(), engine, reason)
-    if requested == "auto" and stats["cancellation"] > CANCELLATION_LIMIT:
-        return built(
-            data(),
-            None,
-            "data",
+    def explain(self, engine: str, reason: str, *, shape_rule: bool) -> str:
+        """The automatic choice in words about a sparse X (see :func:`sparse_reason`)."""
+        if not shape_rule:
+            return reason
+        return sparse_reason(engine, int(self.Xs.shape[0]), self.n_features, int(self.Xs.nnz))
+
+    def veto(self, stats: dict[str, Any]) -> str | None:
+        """Centring ``XᵀΩX − x̄x̄ᵀ`` would cancel: the data path is used instead."""
+        if stats["cancellation"] <= CANCELLATION_LIMIT:
+            return None
+        return (
             f"auto: a column's mean²/variance is {stats['cancellation']:.3g} > "
             f"{CANCELLATION_LIMIT:.0e}; centring XᵀΩX − x̄x̄ᵀ would cancel (a shift would "
-            "densify X), so the data path is used",
+            "densify X), so the data path is used"
         )
-    fallback = kappa_fallback(gram, requested)
-    if fallback is not None:
-        return built(data(), None, "data", fallback)
-    return built(gram, None, engine, reason)
 
 
-def _predict(X: Any, coef: Any, intercept: Any) -> NDArray[Any]:
+def _open(X: Any, y: Any, sample_weight: Any, params: dict[str, Any]) -> SparseSource:
+    check_options(params, set(), "sparse", "it takes no keywords of its own.")
+    return SparseSource(X, y, sample_weight)
+
+
+def _predict(X: Any, coef: Any, intercept: Any, columns: list[str] | None) -> NDArray[Any]:
     Xs = as_sparse_design_matrix(X)
     W = np.asarray(coef)
     D = W.shape[-1]
@@ -457,4 +480,4 @@ def _predict(X: Any, coef: Any, intercept: Any) -> NDArray[Any]:
     return np.asarray(Xs @ W.T) + intercept
 
 
-register("sparse", sp.issparse, _build, _predict)
+register("sparse", sp.issparse, _open, _predict)

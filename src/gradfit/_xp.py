@@ -29,11 +29,9 @@ import array_api_compat as aac
 import numpy as np
 from numpy.typing import NDArray
 
-from ._adapters import Built, check_options, register
-from ._engine import choose_engine, kappa_fallback
+from ._adapters import Source, check_options, register
 from ._exceptions import GradfitInputError
-from ._gram import GramProblem
-from ._objective import PassObjective, preconditioner
+from ._objective import PassObjective, Problem, preconditioner
 from ._validation import as_sample_weight, as_targets
 
 __all__ = ["XPProblem", "is_device_array", "to_host"]
@@ -490,58 +488,81 @@ def _as_device_weights(X: Any, sample_weight: Any) -> Any:
 
 
 # -- the adapter ------------------------------------------------------------------------
-def _build(X: Any, y: Any, sample_weight: Any, options: dict[str, Any]) -> Built:
+class DeviceSource(Source):
+    """A PyTorch or CuPy array (any array-API library) on its device: the ``"array-api"`` source.
+
+    The statistics and the data path are computed on the device by
+    :class:`XPProblem`; ``array_output=True`` returns ``coef_`` and
+    ``intercept_`` as arrays of X's library on X's device.
+    """
+
+    kind = "array-api"
+
+    def __init__(self, X: Any, y: Any, sample_weight: Any, *, array_output: bool = False) -> None:
+        self.Xd = as_device_matrix(X)
+        self.xp = aac.array_namespace(self.Xd)
+        self.Y, self.was_1d = _as_device_targets(self.Xd, y)
+        self.weights = _as_device_weights(self.Xd, sample_weight)
+        self.n_rows, self.n_features = int(self.Xd.shape[0]), int(self.Xd.shape[1])
+        self.n_outputs = int(self.Y.shape[1]) if len(self.Y.shape) > 1 else 1
+        self.array_output = array_output
+        self._problem: XPProblem | None = None
+        self._options: dict[str, Any] | None = None
+        self.dtype = _numpy_dtype(self.xp, self.Xd.dtype)
+
+    def _xp_problem(self, options: dict[str, Any]) -> XPProblem:
+        if self._problem is None or self._options != options:
+            self._problem = XPProblem(
+                self.Xd,
+                self.Y,
+                sample_weight=self.weights,
+                fit_intercept=bool(options["fit_intercept"]),
+                standardize=bool(options["standardize"]),
+                alpha=float(options["alpha"]),
+            )
+            self._options = dict(options)
+            self.dtype = self._problem.dtype
+        return self._problem
+
+    def statistics(
+        self, options: dict[str, Any], *, diagonal: bool, keep_rows: bool
+    ) -> dict[str, Any]:
+        """``H`` and ``B`` formed on the device (:meth:`XPProblem.statistics`)."""
+        return self._xp_problem(options).statistics()
+
+    def data_problem(
+        self, options: dict[str, Any], stats: dict[str, Any] | None, known: Any = None
+    ) -> Problem:
+        """:class:`XPProblem`, the data path on the device."""
+        return self._xp_problem(options)
+
+    def where(self, engine: str, *, refine: bool, fallback: bool) -> str:
+        """The library and the device."""
+        return f" ({_library(self.Xd)}, device {aac.device(self.Xd)})"
+
+    def to_output(self) -> Any:
+        """Coefficients as arrays of X's library on X's device when ``array_output=True``."""
+        if not self.array_output:
+            return None
+        xp, dtype, dev = self.xp, self.Xd.dtype, aac.device(self.Xd)
+
+        def convert(a: Any) -> Any:
+            return xp.asarray(np.asarray(a), dtype=dtype, device=dev)
+
+        return convert
+
+
+def _open(X: Any, y: Any, sample_weight: Any, params: dict[str, Any]) -> DeviceSource:
     check_options(
-        options,
+        params,
         {"array_output"},
         _library(X),
         "it accepts array_output=True (coef_ and intercept_ as arrays of X's library).",
     )
-    Xd = as_device_matrix(X)
-    xp = aac.array_namespace(Xd)
-    Y, was_1d = _as_device_targets(Xd, y)
-    weights = _as_device_weights(Xd, sample_weight)
-    N, D = int(Xd.shape[0]), int(Xd.shape[1])
-    method, requested = str(options["method"]), str(options["gradient"])
-    engine, reason = choose_engine(N, D, method, requested)
-    problem = XPProblem(
-        Xd,
-        Y,
-        sample_weight=weights,
-        fit_intercept=bool(options["fit_intercept"]),
-        standardize=bool(options["standardize"]),
-        alpha=float(options["alpha"]),
-    )
-    to_output = None
-    if options.get("array_output", False):
-        dtype, dev = Xd.dtype, aac.device(Xd)
-
-        def to_output(a: Any) -> Any:
-            return xp.asarray(np.asarray(a), dtype=dtype, device=dev)
-
-    where = f" ({_library(Xd)}, device {aac.device(Xd)})"
-
-    def built(p: Any, refine: Any, engine: str, reason: str) -> Built:
-        return Built(p, refine, engine, reason + where, D, None, was_1d, problem.dtype, to_output)
-
-    if engine == "data":
-        return built(problem, None, engine, reason)
-    gram = GramProblem(
-        problem.statistics(),
-        problem.dtype,
-        fit_intercept=problem.fit_intercept,
-        standardize=problem.standardize,
-        alpha=problem.alpha,
-    )
-    if method == "exact":
-        return built(gram, problem, engine, reason)
-    fallback = kappa_fallback(gram, requested)
-    if fallback is not None:
-        return built(problem, None, "data", fallback)
-    return built(gram, None, engine, reason)
+    return DeviceSource(X, y, sample_weight, array_output=bool(params.get("array_output", False)))
 
 
-def _predict(X: Any, coef: Any, intercept: Any) -> Any:
+def _predict(X: Any, coef: Any, intercept: Any, columns: list[str] | None) -> Any:
     Xd = as_device_matrix(X)
     xp = aac.array_namespace(Xd)
     dev = aac.device(Xd)
@@ -559,4 +580,4 @@ def _predict(X: Any, coef: Any, intercept: Any) -> Any:
     return out + xp.asarray(b, dtype=Xd.dtype, device=dev)
 
 
-register("array-api", is_device_array, _build, _predict)
+register("array-api", is_device_array, _open, _predict)

@@ -317,6 +317,8 @@ def _load_function(spec: str) -> Callable[..., Any]:
     if module_spec is None or module_spec.loader is None:
         raise GradfitInputError(f"{path_text!r} cannot be imported as a Python module")
     module = importlib.util.module_from_spec(module_spec)
+    # registered as a module while it runs, as an import would (dataclasses need it)
+    sys.modules[module_spec.name] = module
     sys.path.insert(0, str(path.resolve().parent))
     try:
         module_spec.loader.exec_module(module)
@@ -355,6 +357,15 @@ def _add_data_arguments(parser: argparse.ArgumentParser, *, positional: bool = T
     )
     parser.add_argument(
         "--features", "-f", nargs="+", help="feature columns (default: all other columns)"
+    )
+
+
+def _add_streaming(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--stream",
+        action="store_true",
+        help="stream DATA (CSV, Parquet, .npy) in blocks with bounded memory, as is done "
+        "automatically above 256 MiB (GRADFIT_STREAM_ABOVE bytes)",
     )
 
 
@@ -750,7 +761,7 @@ def _estimator(args: argparse.Namespace) -> GDRegressor:
 
 
 def _fit_with_progress(
-    args: argparse.Namespace, model: GDRegressor, X: np.ndarray, y: np.ndarray
+    args: argparse.Namespace, model: GDRegressor, X: Any, y: np.ndarray | None
 ) -> tuple[float, list[str]]:
     """Fit with the progress display; returns the seconds taken and the warnings."""
     from ._exceptions import ConvergenceWarning
@@ -963,7 +974,12 @@ def _print_summary(summary: dict[str, Any]) -> None:
             + (f"; ‖W − W*‖/‖W‖ <= {fmt(bound, 3)}" if bound is not None else "")
         )
     optimum = summary["optimum"]
-    if optimum["exact"]:
+    if optimum.get("assessed") is False:
+        print(
+            "  distance to the optimum: not assessed (the data was streamed; the exact "
+            "solution needs the rows in memory: run gradfit diagnose on a sample)"
+        )
+    elif optimum["exact"]:
         print(
             "  distance to the optimum: ‖W − W*‖/‖W*‖ = "
             f"{fmt(optimum['relative_distance'] or 0.0, 3)}, f − f* = "
@@ -1035,8 +1051,11 @@ def _cluster_labels(args: argparse.Namespace) -> np.ndarray:
 
 def _fit(args: argparse.Namespace) -> int:
     from ._diagnose import diagnose
+    from ._tables import streams
     from .persistence import save_model
 
+    if getattr(args, "source", None) is not None or streams(args.data, args.stream):
+        return _fit_streamed(args)
     model = _estimator(args)
     groups = None
     if args.inference is not None:
@@ -1110,13 +1129,169 @@ def _fit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _streamed_source(args: argparse.Namespace) -> Any:
+    """The source of a streamed fit: the data file's, or ``--source FILE.py:FUNCTION``'s."""
+    from ._datafile import StreamSource
+    from ._tables import open_table
+
+    if args.source is None:
+        return open_table(args.data, args.target, args.features)
+    make = _load_function(args.source)
+    source = make(args.data, list(args.target), args.features)
+    if not isinstance(source, StreamSource):
+        raise GradfitInputError(
+            f"{args.source} returned {type(source).__name__}, not a gradfit StreamSource; "
+            "return an instance of a StreamSource subclass (see docs/architecture.md)"
+        )
+    return source
+
+
+def _fit_streamed(args: argparse.Namespace) -> int:
+    """``gradfit fit`` on a file larger than memory: one source, bounded memory.
+
+    The fit reads the file through its source exactly like ``GDRegressor().fit(path)``;
+    one more pass writes the training predictions and computes R² and RMSE. The
+    exact diagnosis and the HTML report need the rows in memory and are left out.
+    """
+    from ._tables import PredictionWriter, Scores, predict_block, source_blocks
+    from .persistence import save_model
+
+    if args.report:
+        raise UsageError(
+            f"--report needs the rows in memory, but {args.data} is streamed (above "
+            "GRADFIT_STREAM_ABOVE bytes, or --stream/--source); leave --report out, or report "
+            "on a sample of the rows"
+        )
+    model = _estimator(args)
+    source = _streamed_source(args)
+    seconds, messages = _fit_with_progress(args, model, source, None)
+    names, targets = list(source.columns), list(source.target_names)
+    # as after a fit read whole: the model file carries the names, and the model predicts
+    # arrays in that column order without a warning about missing feature names
+    if hasattr(model, "feature_names_in_"):
+        del model.feature_names_in_
+    files: dict[str, str | None] = {"model": None, "predictions": None, "report": None}
+    if args.output:
+        save_model(model, args.output, feature_names=names, target_names=targets)
+        files["model"] = args.output
+    scores = Scores(len(targets))
+    writer = PredictionWriter(args.predictions, targets) if args.predictions else None
+    if writer is not None:
+        writer.__enter__()
+    try:
+        for X, Y in source_blocks(source):
+            P = predict_block(model, X)
+            scores.add(Y, P)
+            if writer is not None:
+                writer.write(P)
+    except BaseException as err:
+        if writer is not None:
+            writer.__exit__(type(err), err, err.__traceback__)
+        raise
+    if writer is not None:
+        writer.__exit__(None, None, None)
+        files["predictions"] = args.predictions
+    if not (args.json or not args.quiet):
+        return 0
+    r2, rmse = scores.result()
+    coef = np.asarray(model.coef_, dtype=np.float64).reshape(len(targets), len(names))
+    intercept = np.atleast_1d(np.asarray(model.intercept_, dtype=np.float64))
+    params = {
+        k: (v if v is None or isinstance(v, bool | int | float | str) else repr(v))
+        for k, v in model.get_params().items()
+    }
+    loss = np.asarray(model.history_.loss)
+    summary = {
+        "command": "fit",
+        "gradfit_version": __version__,
+        "data": str(args.data),
+        "n_samples": int(scores.n),
+        "n_features": len(names),
+        "n_outputs": len(targets),
+        "features": names,
+        "targets": targets,
+        "params": params,
+        "n_iter": int(model.n_iter_),
+        "converged": bool(model.converged_),
+        "stop_reason": model.stop_reason_,
+        "seconds": seconds,
+        "loss": _finite(float(loss[-1])) if loss.size else None,
+        "lipschitz": _finite(model.lipschitz_),
+        "condition_number": _finite(model.condition_number_),
+        "engine": getattr(model, "engine_", None),
+        "certificate": (
+            model.certificate_.to_dict() if getattr(model, "certificate_", None) else None
+        ),
+        "streamed": True,
+        "optimum": {
+            "exact": False,
+            "assessed": False,
+            "relative_distance": None,
+            "loss_gap": None,
+            "distance_bound": None,
+            "bound_is_rigorous": False,
+        },
+        "scores": [
+            {
+                "target": t,
+                "r2": _finite(r2[k]),
+                "rmse": _finite(rmse[k]),
+                "intercept": float(intercept[k]),
+                "coefficients": {n: float(coef[k, j]) for j, n in enumerate(names)},
+            }
+            for k, t in enumerate(targets)
+        ],
+        "files": files,
+        "warnings": messages,
+    }
+    if args.json:
+        print(json.dumps(summary, indent=2, ensure_ascii=False, allow_nan=False))
+    else:
+        _print_summary(summary)
+    return 0
+
+
 # -- predict ----------------------------------------------------------------------------------
+def _predict_streamed(args: argparse.Namespace, saved: Any) -> int:
+    """``gradfit predict`` on a large file: rows in, predictions out, block by block."""
+    from ._tables import PredictionWriter, Scores, open_features, predict_block
+
+    if args.keep:
+        raise UsageError(
+            f"--keep is not available when {args.data} is streamed (above GRADFIT_STREAM_ABOVE "
+            "bytes, or --stream); join the predictions to the file by row order instead"
+        )
+    targets = list(saved.target_names)
+    table = open_features(args.data, saved.feature_names, targets)
+    scores = Scores(len(targets)) if table.y_cols else None
+    block_rows = max(1, (16 << 20) // (8 * (len(table.x_cols) + len(table.y_cols))))
+    with PredictionWriter(args.output, targets) as writer:
+        for X, Y in table.blocks(block_rows):
+            P = predict_block(saved.model, X)
+            if scores is not None and Y is not None:
+                scores.add(Y, P)
+            if args.output or not args.json:
+                writer.write(P)
+    n = writer.rows
+    results = []
+    if scores is not None and scores.finite and scores.n:
+        r2, rmse = scores.result()
+        results = [
+            {"target": t, "r2": _finite(r2[k]), "rmse": _finite(rmse[k])}
+            for k, t in enumerate(targets)
+        ]
+    return _predict_done(args, saved, n, results)
+
+
 def _predict(args: argparse.Namespace) -> int:
     from ._io import read_features
+    from ._tables import streams
     from .persistence import read_model
     from .report import fit_scores
 
     saved = read_model(args.model)
+    if streams(args.data, args.stream):
+        return _predict_streamed(args, saved)
     X, Y, kept = read_features(
         args.data, saved.feature_names, saved.target_names, keep=args.keep or ()
     )
@@ -1186,6 +1361,43 @@ def _predict(args: argparse.Namespace) -> int:
             f"{Path(args.data).name} has the target {printable(score['target'], 60)}: R² = "
             f"{'n/a' if score['r2'] is None else round(score['r2'], 6)}, "
             f"RMSE = {'n/a' if score['rmse'] is None else format(score['rmse'], '.6g')}",
+        )
+    return 0
+
+
+def _predict_done(args: argparse.Namespace, saved: Any, n: int, scores: list[Any]) -> int:
+    """The JSON summary or the lines on stderr of a streamed prediction."""
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "command": "predict",
+                    "model": str(args.model),
+                    "data": str(args.data),
+                    "n_samples": n,
+                    "targets": list(saved.target_names),
+                    "output": args.output,
+                    "scores": scores,
+                },
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
+        if not args.output:
+            _note(args, "(no -o given: the predictions were not written anywhere)")
+        return 0
+    if args.output:
+        _say(
+            args,
+            f"wrote {n} prediction(s) of {', '.join(saved.target_names)} to {args.output} "
+            f"({describe_size(args.output)})",
+        )
+    for score in scores:
+        _note(
+            args,
+            f"{Path(args.data).name} has the target {score['target']}: R² = "
+            f"{score['r2'] if score['r2'] is None else round(score['r2'], 6)}, "
+            f"RMSE = {score['rmse']:.6g}",
         )
     return 0
 
@@ -1363,6 +1575,13 @@ def _add_daily(sub: Any) -> None:
         help="standard errors, t, p and confidence intervals: nonrobust, HC0..HC3 or "
         "cluster:COL (saved with -o for predict --interval)",
     )
+    _add_streaming(fit)
+    fit.add_argument(
+        "--source",
+        metavar="FILE.py:FUNCTION",
+        help="read DATA with your own source: FUNCTION(DATA, targets, features) returns a "
+        "gradfit StreamSource (streamed like a large file)",
+    )
     _add_chatter(fit)
     _add_model_options(fit)
     fit.set_defaults(func=_fit)
@@ -1384,6 +1603,7 @@ def _add_daily(sub: Any) -> None:
         "--keep", nargs="+", metavar="COL", help="copy these columns (an id) to the output"
     )
     predict.add_argument("--json", action="store_true", help="print a JSON summary")
+    _add_streaming(predict)
     predict.add_argument(
         "--interval",
         metavar="LEVEL",

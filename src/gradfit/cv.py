@@ -465,11 +465,11 @@ class GDRegressorCV(RegressorMixin, BaseEstimator):
             self.feature_names_in_ = np.asarray(total.feature_names, dtype=object)
         elif hasattr(self, "feature_names_in_"):
             del self.feature_names_in_
+        # the columns prediction on the same kind of input finds again (a .npy file's x0, x1…)
+        self._source_columns = None
         if src.kind == "file":
-            from ._datafile import _remember
-
-            _, reader, names = src.file
-            _remember(self.coef_, names, reader.kind)
+            _, _reader, names = src.file
+            self._source_columns = list(names)
 
     @property
     def _y_1d(self) -> bool:
@@ -492,7 +492,9 @@ class GDRegressorCV(RegressorMixin, BaseEstimator):
         check_is_fitted(self)
         adapter = find_adapter(X)
         if adapter is not None and adapter.predict is not None:
-            return adapter.predict(X, self.coef_, self.intercept_)
+            names = getattr(self, "feature_names_in_", None)
+            columns = list(names) if names is not None else getattr(self, "_source_columns", None)
+            return adapter.predict(X, self.coef_, self.intercept_, columns)
         X_arr, _ = as_design_matrix(X, check_scale=False)
         if X_arr.shape[1] != self.n_features_in_:
             raise GradfitInputError(

@@ -14,10 +14,10 @@ from numpy.typing import NDArray
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._adapters import Built, find_adapter
+from ._adapters import Source, find_adapter
 from ._certify import certify
-from ._checkpoint import Checkpointer, data_digest, fingerprint
-from ._engine import ENGINES, make_problem
+from ._checkpoint import Checkpointer, fingerprint
+from ._engine import ENGINES, ArraySource, plan
 from ._exceptions import CollinearityWarning, ConvergenceWarning, GradfitInputError
 from ._gram import rank_tolerance
 from ._inference import keep_statistics
@@ -327,8 +327,12 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             the loss, the relative gradient norm and the step; return True to
             stop early.
         **fit_params
-            Passed to the input adapter for inputs other than in-memory
-            arrays (e.g. ``target=`` and ``features=`` for files).
+            Passed to the input's source for inputs other than in-memory
+            arrays (e.g. ``target=`` and ``features=`` for files). Every input
+            becomes a :class:`~gradfit._adapters.Source` and the engine is chosen
+            for it by :func:`~gradfit._engine.plan`; a ``Source`` instance (e.g. a
+            :class:`~gradfit._datafile.StreamSource` subclass) may be passed as
+            ``X`` itself, with ``y=None``.
 
         Returns
         -------
@@ -339,59 +343,35 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         warm_from_partial = getattr(self, "_warm_from_partial", False)
         self._warm_from_partial = False
         self._partial_statistics: Any = None  # a full fit forgets partial_fit's rows
-        adapter = find_adapter(X)
-        options = {
-            "fit_intercept": self.fit_intercept,
-            "standardize": self.standardize,
-            "alpha": float(self.alpha),
-            "method": self.method,
-            "gradient": self.gradient,
-            # a checkpoint identifies its data by a digest, computed as the data is read
-            "digest": self.checkpoint is not None and self.method != "exact",
-            **fit_params,
-        }
-        units: tuple[Any, Any] | None = None  # power-of-two rescaling of extreme magnitudes
-        if adapter is not None:
-            built = adapter.build(X, y, sample_weight, options)
-            self.n_features_in_ = built.n_features
-            if built.feature_names is not None:
-                self.feature_names_in_ = np.asarray(built.feature_names, dtype=object)
-            elif hasattr(self, "feature_names_in_"):
-                del self.feature_names_in_
-        else:
-            if fit_params:
-                raise TypeError(
-                    f"fit() got unexpected keyword argument(s) {sorted(fit_params)}; they are "
-                    "only meaningful for file inputs (target=, features=)."
-                )
-            X_arr, _ = as_design_matrix(X, check_scale=False)
-            validate_data(self, X, reset=True, skip_check_array=True)
-            Y, was_1d, _ = as_targets(y, X_arr.shape[0], x_shape=X_arr.shape, check_scale=False)
-            weights = as_sample_weight(sample_weight, X_arr.shape[0])
-            X_arr, Y, units = self._rescale(X_arr, Y)
-            problem, refine, engine, reason = make_problem(
-                X_arr,
-                Y,
-                sample_weight=weights,
+        source, units = self._open_source(X, y, sample_weight, fit_params)
+        # a checkpoint identifies its data by a digest, computed as the data is read
+        source.want_digest = self.checkpoint is not None and self.method != "exact"
+        try:
+            chosen = plan(
+                source,
+                method=self.method,
+                gradient=self.gradient,
                 fit_intercept=self.fit_intercept,
                 standardize=self.standardize,
                 alpha=float(self.alpha),
-                method=self.method,
-                gradient=self.gradient,
             )
-            built = Built(
-                problem,
-                refine,
-                engine,
-                reason,
-                X_arr.shape[1],
-                None,
-                was_1d,
-                X_arr.dtype,
-                digest=data_digest(X_arr, Y, weights) if options["digest"] else None,
-            )
-        problem, refine, engine, reason = built.problem, built.refine, built.engine, built.reason
-        was_1d = built.was_1d
+        except BaseException:
+            source.close()
+            raise
+        self.n_features_in_ = source.n_features
+        if source.feature_names is not None:
+            self.feature_names_in_ = np.asarray(source.feature_names, dtype=object)
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+        # the columns prediction on the same kind of input finds again (a .npy file's x0, x1…)
+        self._source_columns = source.columns
+        problem, refine, engine, reason = (
+            chosen.problem,
+            chosen.refine,
+            chosen.engine,
+            chosen.reason,
+        )
+        was_1d = source.was_1d
         V0 = None
         self._warm = False
         if (self.warm_start or warm_from_partial) and hasattr(self, "coef_"):
@@ -407,7 +387,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         checkpointing: dict[str, Any] = {}
         try:
             if self.method != "exact":
-                checkpointing = self._checkpointing(problem, built.digest)
+                checkpointing = self._checkpointing(problem, source.digest())
             if self.method == "exact":
                 result = solve_exact(
                     problem, refine_with=refine, tol=float(self.tol), verbose=int(self.verbose)
@@ -432,8 +412,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         finally:
             if "checkpointer" in checkpointing:  # its lock on the checkpoint path
                 checkpointing["checkpointer"].close()
-            if built.close is not None:  # e.g. a file adapter's on-disk cache: never left behind
-                built.close()
+            source.close()  # e.g. a file's on-disk cache: never left behind
         if units is not None:  # back from the rescaled data: exact powers of two
             x_exp, y_exp = units
             with np.errstate(over="ignore"):  # an answer beyond float64 is refused by _store
@@ -442,12 +421,13 @@ class GDRegressor(RegressorMixin, BaseEstimator):
                     W=np.ldexp(result.W, y_exp[None, :] - x_exp[:, None]),
                     intercept=np.ldexp(result.intercept, y_exp),
                 )
-        self._store(result, problem, was_1d, built.dtype)
+        self._store(result, problem, was_1d, source.dtype)
         keep_statistics(self, problem, sample_weight)  # for gradfit.inference: no extra pass
-        if built.to_output is not None:
-            self.coef_ = built.to_output(self.coef_)
+        to_output = source.to_output()
+        if to_output is not None:
+            self.coef_ = to_output(self.coef_)
             if not was_1d:
-                self.intercept_ = built.to_output(self.intercept_)
+                self.intercept_ = to_output(self.intercept_)
         self._warn_rank(problem)
         if (
             not result.converged
@@ -458,6 +438,33 @@ class GDRegressor(RegressorMixin, BaseEstimator):
                 self._convergence_message(result, problem), ConvergenceWarning, stacklevel=2
             )
         return self
+
+    def _open_source(
+        self, X: Any, y: Any, sample_weight: Any, fit_params: dict[str, Any]
+    ) -> tuple[Source, tuple[Any, Any] | None]:
+        """The source for ``X`` (a registered one, or arrays/DataFrames in memory).
+
+        Also returns the power-of-two units of arrays rescaled by :meth:`_rescale`
+        (None when nothing was rescaled).
+        """
+        entry = find_adapter(X)
+        if entry is not None:
+            return entry.open(X, y, sample_weight, fit_params), None
+        if fit_params:
+            raise TypeError(
+                f"fit() got unexpected keyword argument(s) {sorted(fit_params)}; they are "
+                "only meaningful for file inputs (target=, features=)."
+            )
+        X_arr, _ = as_design_matrix(X, check_scale=False)
+        validate_data(self, X, reset=True, skip_check_array=True)
+        Y, was_1d, _ = as_targets(y, X_arr.shape[0], x_shape=X_arr.shape, check_scale=False)
+        weights = as_sample_weight(sample_weight, X_arr.shape[0])
+        X_arr, Y, units = self._rescale(X_arr, Y)
+        names = getattr(self, "feature_names_in_", None)  # set by validate_data for DataFrames
+        source = ArraySource(
+            X_arr, Y, weights, was_1d=was_1d, feature_names=None if names is None else list(names)
+        )
+        return source, units
 
     def _rescale(self, X: Any, Y: Any) -> tuple[Any, Any, tuple[Any, Any] | None]:
         """Bring columns of extreme magnitude into range by exact powers of two.
@@ -872,9 +879,11 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         ndarray of shape (N,) or (N, K)
         """
         check_is_fitted(self)
-        adapter = find_adapter(X)
-        if adapter is not None and adapter.predict is not None:
-            return adapter.predict(X, self.coef_, self.intercept_)
+        entry = find_adapter(X)
+        if entry is not None and entry.predict is not None:
+            names = getattr(self, "feature_names_in_", None)
+            columns = list(names) if names is not None else getattr(self, "_source_columns", None)
+            return entry.predict(X, self.coef_, self.intercept_, columns)
         X_arr, _ = as_design_matrix(X, check_scale=False)
         validate_data(self, X, reset=False, skip_check_array=True)
         coef = np.asarray(self.coef_)

@@ -37,7 +37,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ._adapters import Built, check_options, register
+from ._adapters import Source as _PlannerSource
+from ._adapters import check_options, register
 from ._exceptions import GradfitInputError, GradfitModelError
 
 __all__ = ["Statistics", "load_statistics"]
@@ -1065,51 +1066,60 @@ def _check_finite(s: Statistics) -> None:
 # -- fitting statistics with GDRegressor -----------------------------------------------------
 
 
-def _build(X: Any, y: Any, sample_weight: Any, options: dict[str, Any]) -> Built:
-    from ._engine import kappa_fallback
-    from ._gram import GramProblem
+class StatisticsSource(_PlannerSource):
+    """Sufficient statistics as a source: the planner's statistics engine, without rows.
 
-    check_options(options, set(), "a Statistics", "statistics take no keywords of their own.")
+    Examples
+    --------
+    >>> import numpy as np
+    >>> source = StatisticsSource(Statistics.from_data(np.eye(3), np.ones(3)))
+    >>> source.n_features, source.has_rows, source.n_rows is None
+    (3, False, True)
+    """
+
+    kind = "statistics"
+    has_rows = False
+    sgd_refusal = (
+        "method='sgd' draws mini-batches of rows, and statistics hold none; use a "
+        "full-batch method ('cg', 'exact', 'gd', ...)."
+    )
+
+    def __init__(self, stats: Statistics) -> None:
+        self.stats = stats
+        self.n_features = stats.n_features
+        self.n_outputs = int(np.asarray(stats.y_mean).shape[0])
+        self.feature_names = None if stats.feature_names is None else list(stats.feature_names)
+        self.was_1d = stats.y_1d
+        self.dtype = np.dtype(stats.dtype)
+
+    def statistics(
+        self, options: dict[str, Any], *, diagonal: bool, keep_rows: bool
+    ) -> dict[str, Any]:
+        """The statistics themselves (centred as ``fit_intercept`` asks); nothing is read."""
+        return self.stats.gram(bool(options["fit_intercept"]))
+
+    def explain(self, engine: str, reason: str, *, shape_rule: bool) -> str:
+        """Fitted from the statistics, whatever the shape."""
+        return f"fitted from Statistics of {self.stats.n_samples} rows (no rows to read)"
+
+    def data_problem(
+        self, options: dict[str, Any], stats: dict[str, Any] | None, known: Any = None
+    ) -> Any:
+        """Statistics hold no rows: the data path cannot run."""
+        raise ValueError(
+            "the data path (gradient='data', or 'auto' with D > N) reads the rows at every "
+            "iteration, and statistics hold none; use gradient='stats'."
+        )
+
+
+def _open(X: Any, y: Any, sample_weight: Any, params: dict[str, Any]) -> _PlannerSource:
+    check_options(params, set(), "a Statistics", "statistics take no keywords of their own.")
     if y is not None or sample_weight is not None:
         raise TypeError(
             "fit(statistics) takes no y or sample_weight: the statistics already hold the "
             "targets and the weights of their rows."
         )
-    stats: Statistics = X
-    method, gradient = str(options["method"]), str(options["gradient"])
-    if method == "sgd":
-        raise ValueError(
-            "method='sgd' draws mini-batches of rows, and statistics hold none; use a "
-            "full-batch method ('cg', 'exact', 'gd', ...)."
-        )
-    if gradient == "data":
-        raise ValueError(
-            "gradient='data' reads the rows at every iteration, and statistics hold none; "
-            "use gradient='auto' or 'stats'."
-        )
-    gram = GramProblem(
-        stats.gram(bool(options["fit_intercept"])),
-        stats.dtype,
-        fit_intercept=bool(options["fit_intercept"]),
-        standardize=bool(options["standardize"]),
-        alpha=float(options["alpha"]),
-    )
-    reason = f"fitted from Statistics of {stats.n_samples} rows (no rows to read)"
-    if kappa_fallback(gram, gradient) is not None:
-        reason += (
-            f"; κ = {gram.curvature().kappa:.3g} is large and there are no rows for the data "
-            "path, so gradients from H may lose about log10(κ) digits"
-        )
-    return Built(
-        problem=gram,
-        refine=None,
-        engine="stats",
-        reason=reason,
-        n_features=stats.n_features,
-        feature_names=None if stats.feature_names is None else list(stats.feature_names),
-        was_1d=stats.y_1d,
-        dtype=np.dtype(stats.dtype),
-    )
+    return StatisticsSource(X)
 
 
-register("statistics", lambda X: isinstance(X, Statistics), _build)
+register("statistics", lambda X: isinstance(X, Statistics), _open)
