@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -404,3 +406,36 @@ def test_scikit_learn_estimator_checks():
         (r["check_name"], str(r["exception"])[:200]) for r in results if r["status"] == "failed"
     ]
     assert not failed
+
+
+def test_cli_alpha_auto_on_a_streamed_file_equals_the_in_memory_search(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # issue 15 through the CLI on a file read as a stream (--stream: as a file larger than
+    # memory): the search reads the file once and the fit takes its statistics (no second
+    # pass over the file); same alpha, scores and coefficients as the in-memory search
+    import json
+
+    from gradfit.cli import main
+
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(400, 4))
+    y = X @ [1.0, -2.0, 0.5, 0.0] + rng.normal(size=400)
+    path = tmp_path / "d.csv"
+    np.savetxt(path, np.column_stack([X, y]), delimiter=",", header="a,b,c,d,y", comments="")
+    runs = []
+    for extra in ([], ["--stream"]):
+        code = main(["fit", str(path), "-t", "y", "--alpha", "auto", "--cv", "5", "--json", *extra])
+        assert code == 0
+        runs.append(json.loads(capsys.readouterr().out))
+    memory, streamed = runs
+    assert streamed["streamed"] is True
+    assert streamed["alpha_search"]["alpha"] == memory["alpha_search"]["alpha"]
+    np.testing.assert_allclose(
+        streamed["alpha_search"]["mean_test_score"],
+        memory["alpha_search"]["mean_test_score"],
+        rtol=1e-10,
+    )
+    got = streamed["scores"][0]["coefficients"]
+    want = memory["scores"][0]["coefficients"]
+    np.testing.assert_allclose([got[k] for k in "abcd"], [want[k] for k in "abcd"], rtol=1e-9)

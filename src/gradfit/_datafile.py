@@ -1129,6 +1129,8 @@ class FileSource(StreamSource):
         self.path = reader.path
         self.kind = reader.kind
         self.reader, self.x_cols, self.y_cols = reader, x_cols, y_cols
+        #: What was asked for (``GDRegressorCV`` reads the same file from it).
+        self.spec = spec
 
     def size(self) -> int:
         """The file's size in bytes."""

@@ -682,6 +682,14 @@ def _choose_alpha(args: argparse.Namespace, model: GDRegressor, X: Any, y: Any) 
     from .cv import GDRegressorCV
 
     search = GDRegressorCV(alphas=args.alphas, cv=args.cv, fit_intercept=not args.no_intercept)
+    if y is None:  # a streamed file: the search reads it once, with the same columns
+        spec = getattr(X, "spec", None)
+        if spec is None:
+            raise UsageError(
+                "--alpha auto reads a file's rows for cross-validation; it is not available "
+                "with --source: give --alpha a number"
+            )
+        X = spec
     search.fit(X, y)
     model.set_params(alpha=float(search.alpha_))
     args.alpha_search = search
@@ -774,7 +782,13 @@ def _fit_with_progress(
         warnings.simplefilter("always", CollinearityWarning)
         start = time.perf_counter()
         try:
-            model.fit(X, y, callback=progress)
+            search = getattr(args, "alpha_search", None)
+            if y is None and search is not None:
+                # streamed, and the search already read the file: its statistics are all
+                # the fit needs (no second pass over the file)
+                model.fit(search.statistics_, None, callback=progress)
+            else:
+                model.fit(X, y, callback=progress)
         except BaseException:  # Ctrl-C or a divergence: end the bar's line, then report
             progress.close("stopped after")
             raise
@@ -1244,6 +1258,8 @@ def _fit_streamed(args: argparse.Namespace) -> int:
         "files": files,
         "warnings": messages,
     }
+    if (search := _alpha_search(args)) is not None:
+        summary["alpha_search"] = search
     if args.json:
         print(json.dumps(summary, indent=2, ensure_ascii=False, allow_nan=False))
     else:
