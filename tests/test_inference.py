@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -598,3 +600,36 @@ def test_a_model_streamed_by_partial_fit_keeps_no_statistics():
     model.set_params(method="sgd").partial_fit(X, y)  # the coefficients are no longer the fit's
     with pytest.raises(GradfitInputError, match="kept no sufficient statistics"):
         inference(model)
+
+
+@pytest.mark.parametrize("kind", ["nonrobust", "HC3"])
+def test_cli_inference_on_a_streamed_file_equals_the_in_memory_table(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str
+) -> None:
+    # a file read as a stream (--stream: as one larger than memory): nonrobust from the
+    # fit's statistics, HC3 with one more pass; the same table as with the rows in memory
+    import json
+
+    from gradfit.cli import main
+
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(300, 3))
+    y = X @ [1.0, -0.5, 2.0] + rng.normal(size=300) * (1 + np.abs(X[:, 0]))
+    path = tmp_path / "d.csv"
+    np.savetxt(path, np.column_stack([X, y]), delimiter=",", header="a,b,c,y", comments="")
+    runs = []
+    for extra in ([], ["--stream"]):
+        assert main(["fit", str(path), "-t", "y", "--inference", kind, "--json", *extra]) == 0
+        runs.append(json.loads(capsys.readouterr().out)["inference"])
+    memory, streamed = runs
+
+    def numbers(value: object) -> list[float]:  # every number of the JSON, in order
+        if isinstance(value, dict):
+            return [x for key in sorted(value) for x in numbers(value[key])]
+        if isinstance(value, list):
+            return [x for item in value for x in numbers(item)]
+        return [float(value)] if isinstance(value, int | float) else []
+
+    assert memory.keys() == streamed.keys()
+    np.testing.assert_allclose(numbers(streamed), numbers(memory), rtol=1e-9)
+    assert main(["fit", str(path), "-t", "y", "--inference", "cluster:a", "--stream"]) == 2

@@ -1176,6 +1176,17 @@ def _fit_streamed(args: argparse.Namespace) -> int:
             "GRADFIT_STREAM_ABOVE bytes, or --stream/--source); leave --report out, or report "
             "on a sample of the rows"
         )
+    if args.inference is not None:
+        if args.alpha == "auto" or args.alpha > 0:
+            raise UsageError(
+                "--inference needs an unpenalised fit: leave --alpha out (the OLS standard "
+                "errors do not hold for ridge)"
+            )
+        if args.inference[0] == "cluster":
+            raise UsageError(
+                f"--inference cluster:COL reads the labels with the rows in memory, but "
+                f"{args.data} is streamed; use nonrobust or HC0..HC3, or fit a sample"
+            )
     model = _estimator(args)
     source = _streamed_source(args)
     seconds, messages = _fit_with_progress(args, model, source, None)
@@ -1184,9 +1195,26 @@ def _fit_streamed(args: argparse.Namespace) -> int:
     # arrays in that column order without a warning about missing feature names
     if hasattr(model, "feature_names_in_"):
         del model.feature_names_in_
+    result = None
+    if args.inference is not None:  # nonrobust: from the kept statistics; HC*: one more pass
+        from ._inference import inference
+
+        spec = getattr(source, "spec", None)
+        if args.inference[0] != "nonrobust" and spec is None:
+            raise UsageError(
+                f"--inference {args.inference[0]} reads the rows again, which --source does "
+                "not offer; use --inference nonrobust"
+            )
+        result = inference(
+            model,
+            None if args.inference[0] == "nonrobust" else spec,
+            cov_type=args.inference[0],
+            feature_names=names,
+            target_names=targets,
+        )
     files: dict[str, str | None] = {"model": None, "predictions": None, "report": None}
     if args.output:
-        save_model(model, args.output, feature_names=names, target_names=targets)
+        save_model(model, args.output, feature_names=names, target_names=targets, inference=result)
         files["model"] = args.output
     scores = Scores(len(targets))
     writer = PredictionWriter(args.predictions, targets) if args.predictions else None
@@ -1260,10 +1288,15 @@ def _fit_streamed(args: argparse.Namespace) -> int:
     }
     if (search := _alpha_search(args)) is not None:
         summary["alpha_search"] = search
+    if result is not None:
+        summary["inference"] = result.summary_dict()
     if args.json:
         print(json.dumps(summary, indent=2, ensure_ascii=False, allow_nan=False))
     else:
         _print_summary(summary)
+        if result is not None:
+            print("\n  inference (standard errors of the exact least-squares solution):")
+            print("\n".join("    " + line for line in result.to_text().splitlines()))
     return 0
 
 
