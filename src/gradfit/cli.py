@@ -905,8 +905,6 @@ def _summary(
 
     P = np.asarray(model.predict(X), dtype=np.float64).reshape(len(X), -1)
     r2, rmse = fit_scores(y, P)
-    coef = np.asarray(model.coef_, dtype=np.float64).reshape(len(targets), len(names))
-    intercept = np.atleast_1d(np.asarray(model.intercept_, dtype=np.float64))
     optimum: dict[str, Any] = {
         "exact": assessment.exact_relative_distance is not None,
         "relative_distance": None,
@@ -917,16 +915,51 @@ def _summary(
     if assessment.exact_relative_distance is not None and assessment.exact_loss is not None:
         optimum["relative_distance"] = _finite(assessment.exact_relative_distance)
         optimum["loss_gap"] = _finite(assessment.loss - assessment.exact_loss)
+    return _summary_dict(
+        args,
+        model,
+        int(X.shape[0]),
+        names,
+        targets,
+        seconds,
+        messages,
+        files,
+        r2=r2,
+        rmse=rmse,
+        loss=assessment.loss,
+        optimum=optimum,
+    )
+
+
+def _summary_dict(
+    args: argparse.Namespace,
+    model: GDRegressor,
+    n_samples: int,
+    names: list[str],
+    targets: list[str],
+    seconds: float,
+    messages: list[str],
+    files: dict[str, str | None],
+    *,
+    r2: Any,
+    rmse: Any,
+    loss: float | None,
+    optimum: dict[str, Any],
+    streamed: bool = False,
+) -> dict[str, Any]:
+    """The fit summary (printed, or ``--json``), in-memory and streamed alike."""
+    coef = np.asarray(model.coef_, dtype=np.float64).reshape(len(targets), len(names))
+    intercept = np.atleast_1d(np.asarray(model.intercept_, dtype=np.float64))
     params = {
         k: (v if v is None or isinstance(v, bool | int | float | str) else repr(v))
         for k, v in model.get_params().items()
     }
-    return {
+    summary: dict[str, Any] = {
         "command": "fit",
         "gradfit_version": __version__,
         "data": str(args.data),
-        "n_samples": int(X.shape[0]),
-        "n_features": int(X.shape[1]),
+        "n_samples": n_samples,
+        "n_features": len(names),
         "n_outputs": len(targets),
         "features": names,
         "targets": targets,
@@ -935,27 +968,30 @@ def _summary(
         "converged": bool(model.converged_),
         "stop_reason": model.stop_reason_,
         "seconds": seconds,
-        "loss": _finite(assessment.loss),
+        "loss": None if loss is None else _finite(loss),
         "lipschitz": _finite(model.lipschitz_),
         "condition_number": _finite(model.condition_number_),
         "engine": getattr(model, "engine_", None),
-        "optimum": optimum,
         "certificate": (
             model.certificate_.to_dict() if getattr(model, "certificate_", None) else None
         ),
-        "scores": [
-            {
-                "target": t,
-                "r2": _finite(r2[k]),
-                "rmse": _finite(rmse[k]),
-                "intercept": float(intercept[k]),
-                "coefficients": {n: float(coef[k, j]) for j, n in enumerate(names)},
-            }
-            for k, t in enumerate(targets)
-        ],
-        "files": files,
-        "warnings": messages,
     }
+    if streamed:
+        summary["streamed"] = True
+    summary["optimum"] = optimum
+    summary["scores"] = [
+        {
+            "target": t,
+            "r2": _finite(r2[k]),
+            "rmse": _finite(rmse[k]),
+            "intercept": float(intercept[k]),
+            "coefficients": {n: float(coef[k, j]) for j, n in enumerate(names)},
+        }
+        for k, t in enumerate(targets)
+    ]
+    summary["files"] = files
+    summary["warnings"] = messages
+    return summary
 
 
 def _print_summary(summary: dict[str, Any]) -> None:
@@ -1236,36 +1272,20 @@ def _fit_streamed(args: argparse.Namespace) -> int:
     if not (args.json or not args.quiet):
         return 0
     r2, rmse = scores.result()
-    coef = np.asarray(model.coef_, dtype=np.float64).reshape(len(targets), len(names))
-    intercept = np.atleast_1d(np.asarray(model.intercept_, dtype=np.float64))
-    params = {
-        k: (v if v is None or isinstance(v, bool | int | float | str) else repr(v))
-        for k, v in model.get_params().items()
-    }
     loss = np.asarray(model.history_.loss)
-    summary = {
-        "command": "fit",
-        "gradfit_version": __version__,
-        "data": str(args.data),
-        "n_samples": int(scores.n),
-        "n_features": len(names),
-        "n_outputs": len(targets),
-        "features": names,
-        "targets": targets,
-        "params": params,
-        "n_iter": int(model.n_iter_),
-        "converged": bool(model.converged_),
-        "stop_reason": model.stop_reason_,
-        "seconds": seconds,
-        "loss": _finite(float(loss[-1])) if loss.size else None,
-        "lipschitz": _finite(model.lipschitz_),
-        "condition_number": _finite(model.condition_number_),
-        "engine": getattr(model, "engine_", None),
-        "certificate": (
-            model.certificate_.to_dict() if getattr(model, "certificate_", None) else None
-        ),
-        "streamed": True,
-        "optimum": {
+    summary = _summary_dict(
+        args,
+        model,
+        int(scores.n),
+        names,
+        targets,
+        seconds,
+        messages,
+        files,
+        r2=r2,
+        rmse=rmse,
+        loss=float(loss[-1]) if loss.size else None,
+        optimum={
             "exact": False,
             "assessed": False,
             "relative_distance": None,
@@ -1273,19 +1293,8 @@ def _fit_streamed(args: argparse.Namespace) -> int:
             "distance_bound": None,
             "bound_is_rigorous": False,
         },
-        "scores": [
-            {
-                "target": t,
-                "r2": _finite(r2[k]),
-                "rmse": _finite(rmse[k]),
-                "intercept": float(intercept[k]),
-                "coefficients": {n: float(coef[k, j]) for j, n in enumerate(names)},
-            }
-            for k, t in enumerate(targets)
-        ],
-        "files": files,
-        "warnings": messages,
-    }
+        streamed=True,
+    )
     if (search := _alpha_search(args)) is not None:
         summary["alpha_search"] = search
     if result is not None:
