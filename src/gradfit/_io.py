@@ -161,6 +161,51 @@ def _first_line(err: BaseException) -> str:
     return printable(text[0].rstrip("."), 300) if text else type(err).__name__
 
 
+def choose_columns(
+    path: Path, columns: list[str], targets: Sequence[str], features: Sequence[str] | None
+) -> tuple[list[str], list[str]]:
+    """The feature and target columns of a table, checked (a ``.npy`` file's by number too).
+
+    Examples
+    --------
+    >>> choose_columns(Path("d.csv"), ["a", "b", "y"], ["y"], None)
+    (['a', 'b'], ['y'])
+    >>> choose_columns(Path("d.csv"), ["a", "y"], ["y"], ["y"])
+    Traceback (most recent call last):
+    ...
+    gradfit._exceptions.GradfitInputError: column(s) y are named both as feature and as target
+    """
+    target_list = _resolve_npy(path, npy_names(path, list(targets)) or [], len(columns))
+    if not target_list:
+        raise GradfitInputError("name at least one target column")
+    listing = _listing(columns)
+    for name in target_list:
+        if name not in columns:
+            raise GradfitInputError(
+                f"target column {_name(name)} is not in {path.name}; its columns are: {listing}"
+            )
+    if features is None:
+        feature_list = [c for c in columns if c not in target_list]
+    else:
+        feature_list = _resolve_npy(path, npy_names(path, list(features)) or [], len(columns))
+        for name in feature_list:
+            if name not in columns:
+                raise GradfitInputError(
+                    f"feature column {_name(name)} is not in {path.name}; its columns are: "
+                    f"{listing}"
+                )
+        overlap = sorted(set(feature_list) & set(target_list))
+        if overlap:
+            raise GradfitInputError(
+                f"column(s) {', '.join(overlap)} are named both as feature and as target"
+            )
+    if not feature_list:
+        raise GradfitInputError(
+            f"{path.name} has no feature columns besides the target(s) {', '.join(target_list)}"
+        )
+    return feature_list, target_list
+
+
 def read_table(
     path: str | Path,
     targets: str | Sequence[str],
@@ -211,36 +256,7 @@ def read_table(
     columns = [str(c) for c in frame.columns]
     frame.columns = columns
     target_list = [targets] if isinstance(targets, str) else list(targets)
-    target_list = _resolve_npy(path, npy_names(path, target_list) or [], len(columns))
-    if features is not None:
-        features = _resolve_npy(path, npy_names(path, features) or [], len(columns))
-    if not target_list:
-        raise GradfitInputError("name at least one target column")
-    listing = _listing(columns)
-    for name in target_list:
-        if name not in columns:
-            raise GradfitInputError(
-                f"target column {_name(name)} is not in {path.name}; its columns are: {listing}"
-            )
-    if features is None:
-        feature_list = [c for c in columns if c not in target_list]
-    else:
-        feature_list = list(features)
-        for name in feature_list:
-            if name not in columns:
-                raise GradfitInputError(
-                    f"feature column {_name(name)} is not in {path.name}; its columns are: "
-                    f"{listing}"
-                )
-        overlap = sorted(set(feature_list) & set(target_list))
-        if overlap:
-            raise GradfitInputError(
-                f"column(s) {', '.join(overlap)} are named both as feature and as target"
-            )
-    if not feature_list:
-        raise GradfitInputError(
-            f"{path.name} has no feature columns besides the target(s) {', '.join(target_list)}"
-        )
+    feature_list, target_list = choose_columns(path, columns, target_list, features)
     X_arr, _ = as_design_matrix(frame[feature_list], name=path.name)
     Y, _, _ = as_targets(frame[target_list], X_arr.shape[0], x_shape=X_arr.shape)
     # Row blocks of a C-ordered X are contiguous: the gradient passes read them fastest.

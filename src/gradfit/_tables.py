@@ -24,7 +24,7 @@ from numpy.typing import NDArray
 from ._datafile import FORMATS, DataFile, FileSource, StreamSource, open_reader
 from ._exceptions import GradfitInputError
 from ._files import atomic_write
-from ._io import _resolve_npy, npy_names
+from ._io import choose_columns
 
 __all__ = ["PredictionWriter", "Scores", "open_features", "open_table", "stream_above"]
 
@@ -72,10 +72,6 @@ def streams(path: str | Path, forced: bool = False) -> bool:
     return forced or p.stat().st_size > stream_above()
 
 
-def _listing(columns: Sequence[str]) -> str:
-    return ", ".join(columns)
-
-
 def open_table(
     path: str | Path, targets: Sequence[str], features: Sequence[str] | None
 ) -> FileSource:
@@ -101,33 +97,7 @@ def open_table(
     p = Path(path)
     reader = open_reader(p)
     columns = reader.columns
-    target_list = _resolve_npy(p, npy_names(p, list(targets)) or [], len(columns))
-    if not target_list:
-        raise GradfitInputError("name at least one target column")
-    for name in target_list:
-        if name not in columns:
-            raise GradfitInputError(
-                f"target column {name!r} is not in {p.name}; its columns are: {_listing(columns)}"
-            )
-    if features is None:
-        feature_list = [c for c in columns if c not in target_list]
-    else:
-        feature_list = _resolve_npy(p, npy_names(p, list(features)) or [], len(columns))
-        for name in feature_list:
-            if name not in columns:
-                raise GradfitInputError(
-                    f"feature column {name!r} is not in {p.name}; its columns are: "
-                    f"{_listing(columns)}"
-                )
-        overlap = sorted(set(feature_list) & set(target_list))
-        if overlap:
-            raise GradfitInputError(
-                f"column(s) {', '.join(overlap)} are named both as feature and as target"
-            )
-    if not feature_list:
-        raise GradfitInputError(
-            f"{p.name} has no feature columns besides the target(s) {', '.join(target_list)}"
-        )
+    feature_list, target_list = choose_columns(p, list(columns), targets, features)
     target: Any = target_list[0] if len(target_list) == 1 else target_list
     return FileSource(DataFile(p, target=target, features=feature_list))
 
