@@ -519,7 +519,7 @@ def edited_json(draw: Any, document: Any) -> Any:
                 nest = [nest]
             target[last] = nest
         else:
-            target[last] = draw(HOSTILE_VALUES)
+            target[last] = copy.deepcopy(draw(HOSTILE_VALUES))  # never a shared object
     return document
 
 

@@ -209,8 +209,15 @@ def minimum_norm(problem: Problem, W: F64, *, rtol: float = 1e-12) -> tuple[F64,
     def H(P: F64) -> F64:
         return np.asarray(s * prob.hvp(s * P), dtype=np.float64)
 
+    with np.errstate(all="ignore"):  # non-finite values are caught below, not warned
+        return _minimum_norm(H, W, problem, rtol)
+
+
+def _minimum_norm(H: Any, W: F64, problem: Problem, rtol: float) -> tuple[F64, str]:
     R = H(W)
     norm0 = np.sqrt(np.einsum("ij,ij->j", R, R))
+    if not np.all(np.isfinite(norm0)):
+        return W, "not reached: the projection's products overflow float64"
     if not np.any(norm0 > 0):
         return np.zeros_like(W), "projected"
     Z = np.zeros_like(W)
@@ -233,7 +240,7 @@ def minimum_norm(problem: Problem, W: F64, *, rtol: float = 1e-12) -> tuple[F64,
         rr = rr_new
     check = H(Z) - H(W)
     residual = float(np.max(np.sqrt(np.einsum("ij,ij->j", check, check)) / norm0))
-    if residual > 1e-6:
+    if not (residual <= 1e-6 and np.all(np.isfinite(Z))):
         return W, (
             f"not reached: the projection onto the row space stopped at relative "
             f"residual {residual:.2g} (the unscaled problem is too ill-conditioned)"

@@ -323,9 +323,11 @@ def solve(
         new, new_state, used, step = rule.step(point, state, lr, active, problem)
         n_iter += 1
         finite = np.isfinite(new.loss) & np.all(np.isfinite(new.G), axis=0)
+        # a step may land up to one allowance above the last accepted loss, which may itself
+        # be one above the lowest: two allowances from the lowest, never more (no creep)
         slack = problem.loss_slack(lowest)
         with np.errstate(invalid="ignore"):
-            bad = active & (~finite | (new.loss > lowest + slack))
+            bad = active & (~finite | (new.loss > lowest + 2 * slack))
         if bad.any():
             what = _describe_rise(point.loss, new.loss, bad)
             restart = bad & used
@@ -465,16 +467,17 @@ def solve(
 def stall_patience(D: int) -> int:
     """Iterations without a smaller (exact) gradient after which a fit has stalled.
 
-    Conjugate gradients are not monotone in the gradient norm, but in exact
-    arithmetic they end within D steps; beyond ``max(100, 2·D)`` steps without a new
-    best the fit is at its rounding floor.
+    Conjugate gradients are not monotone in the gradient norm and recompute it
+    exactly only every 50 steps (or before stopping); near float64's floor on
+    ill-conditioned problems a new best was seen to take 260 iterations. Beyond
+    ``max(500, 5·D)`` iterations without one the fit is at its rounding floor.
 
     Examples
     --------
     >>> stall_patience(10), stall_patience(1000)
-    (100, 2000)
+    (500, 5000)
     """
-    return max(100, 2 * D)
+    return max(500, 5 * D)
 
 
 class _Best:

@@ -548,9 +548,13 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             parts.append("collinear columns (e.g. duplicated, or one-hot levels plus intercept)")
         if not parts:
             return
+        rank = (
+            f"the design has rank {certificate.rank} < {certificate.n_features} features"
+            if certificate.rank < certificate.n_features
+            else "some coefficients are fixed by the penalty alone"
+        )
         warnings.warn(
-            f"the design has rank {certificate.rank} < {certificate.n_features} features: "
-            f"{'; '.join(parts)}; the minimum-norm solution is returned "
+            f"{rank}: {'; '.join(parts)}; the minimum-norm solution is returned "
             f"({certificate.minimum_norm}). Drop the redundant columns to silence this.",
             CollinearityWarning,
             stacklevel=3,
