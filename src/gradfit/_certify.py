@@ -26,7 +26,7 @@ converged, whatever the loop's own measure said, and the warning names why.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -105,7 +105,6 @@ class Certificate:
     attainable: float
     reason: str
     rigorous: bool = True
-    extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready values (floats, ints, lists, strings)."""
