@@ -88,6 +88,18 @@ class Certificate:
         Whether ``mu`` is exact (statistics engine, or Lanczos that became exact), so
         that the bounds are guarantees; otherwise they are estimates (``mu`` from
         Lanczos is an upper estimate of the smallest eigenvalue).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gradfit import GDRegressor
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(100, 3)); y = X @ [1.0, 2.0, 3.0] + rng.normal(size=100)
+    >>> cert = GDRegressor().fit(X, y).certificate_
+    >>> cert.verified, cert.rank, cert.minimum_norm, cert.rigorous
+    (True, 3, 'not needed', True)
+    >>> bool(np.max(cert.coef_error_bound) < 1e-6)
+    True
     """
 
     verified: bool
