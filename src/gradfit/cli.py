@@ -769,9 +769,16 @@ def _estimator(args: argparse.Namespace) -> GDRegressor:
 
 
 def _fit_with_progress(
-    args: argparse.Namespace, model: GDRegressor, X: Any, y: np.ndarray | None
+    args: argparse.Namespace,
+    model: GDRegressor,
+    X: Any,
+    y: np.ndarray | None,
+    names: Sequence[str] | None = None,
 ) -> tuple[float, list[str]]:
-    """Fit with the progress display; returns the seconds taken and the warnings."""
+    """Fit with the progress display; returns the seconds taken and the warnings.
+
+    ``names`` are the table's feature columns: a warning's ``x3`` becomes its name.
+    """
     from ._exceptions import ConvergenceWarning
     from ._progress import Progress
 
@@ -795,13 +802,31 @@ def _fit_with_progress(
         progress.close()
         seconds = time.perf_counter() - start
     messages = [
-        _cli_words(str(w.message))
+        _cli_words(_column_names(str(w.message), names))
         for w in caught
         if issubclass(w.category, ConvergenceWarning | CollinearityWarning)
     ]
     for message in messages:
         _note(args, f"warning: {message}")
     return seconds, messages
+
+
+def _column_names(message: str, names: Sequence[str] | None) -> str:
+    """The estimator's ``x0``, ``x1``… (it fitted an array) as the table's column names.
+
+    Examples
+    --------
+    >>> _column_names("constant column(s) x1, x3 (coefficient 0)", ["a", "b", "c", "d"])
+    'constant column(s) b, d (coefficient 0)'
+    """
+    if not names:
+        return message
+
+    def name(match: re.Match[str]) -> str:
+        j = int(match.group(1))
+        return printable(str(names[j]), 60) if j < len(names) else match.group(0)
+
+    return re.sub(r"\bx(\d+)\b", name, message)
 
 
 _CLI_WORDS = (
@@ -1117,7 +1142,7 @@ def _fit(args: argparse.Namespace) -> int:
         if args.inference[0] == "cluster":
             groups = _cluster_labels(args)
     X, y, names, targets = _read(args)
-    seconds, messages = _fit_with_progress(args, model, X, y)
+    seconds, messages = _fit_with_progress(args, model, X, y, names)
     # one diagnosis (with its exact solution) for the report and the summary; computed
     # under -q too, since it refuses data it cannot assess and -q keeps the exit status.
     # It comes before any file is written: a command that fails leaves no new outputs.
@@ -1495,7 +1520,7 @@ def _report(args: argparse.Namespace) -> int:
             raise UsageError("name the target column(s) with --target, or give --model")
         model = _estimator(args)
         X, y, features, targets = _read(args)
-        _fit_with_progress(args, model, X, y)
+        _fit_with_progress(args, model, X, y, features)
     output = args.output or f"{Path(args.data).stem}-report.html"
     page = render_report(
         ReportInput(
