@@ -1408,48 +1408,22 @@ def _predict(args: argparse.Namespace) -> int:
         ]
     if args.output:
         _write_table(frame, args.output)
-    if args.json:
-        print(
-            json.dumps(
-                {
-                    "command": "predict",
-                    "model": str(args.model),
-                    "data": str(args.data),
-                    "n_samples": len(X),
-                    "targets": list(saved.target_names),
-                    "interval": None
-                    if args.interval is None
-                    else {"level": args.interval, "kind": args.interval_kind},
-                    "output": args.output,
-                    "scores": scores,
-                },
-                indent=2,
-                ensure_ascii=False,
-            )
-        )
-        if not args.output:
-            _note(args, "(no -o given: the predictions were not written anywhere)")
-        return 0
-    if not args.output:
+    elif not args.json:
         sys.stdout.write(frame.to_csv(index=False))
-    else:
-        _say(
-            args,
-            f"wrote {len(X)} prediction(s) of {', '.join(saved.target_names)} to {args.output} "
-            f"({describe_size(args.output)})",
-        )
-    for score in scores:
-        _note(
-            args,
-            f"{Path(args.data).name} has the target {printable(score['target'], 60)}: R² = "
-            f"{'n/a' if score['r2'] is None else round(score['r2'], 6)}, "
-            f"RMSE = {'n/a' if score['rmse'] is None else format(score['rmse'], '.6g')}",
-        )
-    return 0
+    interval = (
+        None if args.interval is None else {"level": args.interval, "kind": args.interval_kind}
+    )
+    return _predict_done(args, saved, len(X), scores, interval)
 
 
-def _predict_done(args: argparse.Namespace, saved: Any, n: int, scores: list[Any]) -> int:
-    """The JSON summary or the lines on stderr of a streamed prediction."""
+def _predict_done(
+    args: argparse.Namespace,
+    saved: Any,
+    n: int,
+    scores: list[Any],
+    interval: dict[str, Any] | None = None,
+) -> int:
+    """The JSON summary, or the lines on stderr, of a prediction (in memory or streamed)."""
     if args.json:
         print(
             json.dumps(
@@ -1459,6 +1433,7 @@ def _predict_done(args: argparse.Namespace, saved: Any, n: int, scores: list[Any
                     "data": str(args.data),
                     "n_samples": n,
                     "targets": list(saved.target_names),
+                    "interval": interval,
                     "output": args.output,
                     "scores": scores,
                 },
@@ -1478,9 +1453,9 @@ def _predict_done(args: argparse.Namespace, saved: Any, n: int, scores: list[Any
     for score in scores:
         _note(
             args,
-            f"{Path(args.data).name} has the target {score['target']}: R² = "
-            f"{score['r2'] if score['r2'] is None else round(score['r2'], 6)}, "
-            f"RMSE = {score['rmse']:.6g}",
+            f"{Path(args.data).name} has the target {printable(score['target'], 60)}: R² = "
+            f"{'n/a' if score['r2'] is None else round(score['r2'], 6)}, "
+            f"RMSE = {'n/a' if score['rmse'] is None else format(score['rmse'], '.6g')}",
         )
     return 0
 
