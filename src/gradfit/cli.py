@@ -1190,6 +1190,11 @@ def _fit(args: argparse.Namespace) -> int:
         return 0
     assert diagnosis.fit is not None
     summary = _summary(args, model, X, y, names, targets, seconds, messages, files, diagnosis.fit)
+    return _emit_fit_summary(args, summary, result)
+
+
+def _emit_fit_summary(args: argparse.Namespace, summary: dict[str, Any], result: Any) -> int:
+    """Add the inference table and the alpha search, then print the summary (or its JSON)."""
     if result is not None:
         summary["inference"] = result.summary_dict()
     if (search := _alpha_search(args)) is not None:
@@ -1320,18 +1325,7 @@ def _fit_streamed(args: argparse.Namespace) -> int:
         },
         streamed=True,
     )
-    if (search := _alpha_search(args)) is not None:
-        summary["alpha_search"] = search
-    if result is not None:
-        summary["inference"] = result.summary_dict()
-    if args.json:
-        print(json.dumps(summary, indent=2, ensure_ascii=False, allow_nan=False))
-    else:
-        _print_summary(summary)
-        if result is not None:
-            print("\n  inference (standard errors of the exact least-squares solution):")
-            print("\n".join("    " + line for line in result.to_text().splitlines()))
-    return 0
+    return _emit_fit_summary(args, summary, result)
 
 
 # -- predict ----------------------------------------------------------------------------------

@@ -339,6 +339,14 @@ def save_model(
             for name, array in arrays.items()
         },
     }
+    return write_container(path, metadata, arrays_bytes)
+
+
+def write_container(path: str | Path, metadata: dict[str, Any], arrays_bytes: bytes) -> Path:
+    """Write the safe container atomically: metadata.json, arrays.npz and their SHA256SUMS.
+
+    Model files and statistics files (:meth:`gradfit.Statistics.save`) share it.
+    """
     metadata_bytes = (
         json.dumps(metadata, indent=1, ensure_ascii=False, allow_nan=False) + "\n"
     ).encode("utf-8")

@@ -28,8 +28,6 @@ how :class:`~gradfit.GDRegressorCV` gets every fold's statistics in the same pas
 
 from __future__ import annotations
 
-import json
-import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -373,8 +371,8 @@ class Statistics:
         >>> t.n_samples, bool(np.array_equal(t.xx, s.xx))
         (3, True)
         """
-        from ._files import atomic_write, npz_bytes
-        from .persistence import _array_digest, _sha256, _version
+        from ._files import npz_bytes
+        from .persistence import _array_digest, _version, write_container
 
         arrays = {
             "x_mean": self.x_mean,
@@ -401,14 +399,7 @@ class Statistics:
                 for name, a in arrays.items()
             },
         }
-        metadata_bytes = (json.dumps(metadata, indent=1, ensure_ascii=False) + "\n").encode()
-        sums = f"{_sha256(metadata_bytes)}  metadata.json\n{_sha256(arrays_bytes)}  arrays.npz\n"
-        path = Path(path)
-        with atomic_write(path, "wb") as f, zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as zf:
-            zf.writestr("metadata.json", metadata_bytes)
-            zf.writestr("arrays.npz", arrays_bytes)
-            zf.writestr("SHA256SUMS", sums.encode("ascii"))
-        return path
+        return write_container(path, metadata, arrays_bytes)
 
     @classmethod
     def load(cls, path: str | Path) -> Statistics:
