@@ -422,9 +422,13 @@ class GDRegressor(RegressorMixin, BaseEstimator):
                     intercept=np.ldexp(result.intercept, y_exp),
                 )
         self._store(result, problem, was_1d, source.dtype)
-        keep_statistics(self, problem, sample_weight)  # for gradfit.inference: no extra pass
-        if units is not None:
-            self._unscale_kept_statistics(units)
+        if units is None:
+            keep_statistics(self, problem, sample_weight)  # for gradfit.inference: no pass
+        else:
+            # statistics of the rescaled data: inference's own products of them (fourth
+            # powers of the user's magnitudes) were measured 2% off, so none are kept and
+            # inference(model) asks for the data, which it refuses with the cause
+            self.__dict__.pop("_inference_stats", None)
         to_output = source.to_output()
         if to_output is not None:
             self.coef_ = to_output(self.coef_)
@@ -489,32 +493,6 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         X = np.ldexp(X, -x_exp[None, :]).astype(X.dtype, copy=False)
         Y = np.ldexp(Y, -y_exp[None, :]).astype(Y.dtype, copy=False)
         return X, Y, (x_exp, y_exp)
-
-    def _unscale_kept_statistics(self, units: tuple[Any, Any]) -> None:
-        """Take the statistics kept for inference back to the user's units (exact powers of two).
-
-        They were formed on the rescaled data (:meth:`_rescale`); standard errors from them
-        would be in the rescaled units. Dropped (inference then reads the data) where the
-        user's units overflow float64.
-        """
-        stats = getattr(self, "_inference_stats", None)
-        if stats is None:
-            return
-        x_exp, y_exp = units
-        with np.errstate(over="ignore", under="ignore"):
-            unscaled = {
-                **stats,
-                "H": np.ldexp(stats["H"], x_exp[:, None] + x_exp[None, :]),
-                "B": np.ldexp(stats["B"], x_exp[:, None] + y_exp[None, :]),
-                "yy": np.ldexp(stats["yy"], 2 * y_exp),
-                "x_mean": np.ldexp(stats["x_mean"], x_exp),
-                "y_mean": np.ldexp(stats["y_mean"], y_exp),
-            }
-        arrays = ("H", "B", "yy", "x_mean", "y_mean")
-        if all(np.all(np.isfinite(unscaled[k])) for k in arrays):
-            self._inference_stats = unscaled
-        else:
-            del self._inference_stats
 
     def _certify(self, result: SolveResult, problem: Problem) -> SolveResult:
         """Check the answer independently (see :mod:`gradfit._certify`) and say so."""
