@@ -702,6 +702,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         self.engine_reason_ = "partial_fit streams mini-batch SGD over each chunk"
         self._store(result, problem, was_1d, X_arr.dtype)
         self.__dict__.pop("_inference_stats", None)  # a stream keeps no statistics
+        self.__dict__.pop("certificate_", None)  # nor a certificate of an earlier fit
         self.n_iter_ = stream["epochs"]
         self.t_ = stream["t"]
         return self
