@@ -89,6 +89,11 @@ class Source:
     #: Set by the estimator before planning when it checkpoints: a source that reads its
     #: rows in a pass hashes them during it (see :meth:`digest`).
     want_digest: bool = False
+    #: Power-of-two exponents ``(x_exp (D,), y_exp (K,))`` by which the source divided its
+    #: columns to bring magnitudes beyond ``1e±50`` into range (exact in binary floating
+    #: point), or None. The problems it builds see the rescaled data; the estimator scales
+    #: the coefficients back (``W·2**(y_exp − x_exp)``, ``b·2**y_exp``).
+    units: tuple[Any, Any] | None = None
 
     def statistics(
         self, options: dict[str, Any], *, diagonal: bool, keep_rows: bool

@@ -40,6 +40,7 @@ from ._moments import (
     sum_moments,
 )
 from ._objective import PassObjective, Problem
+from ._validation import rescale_exponents
 
 __all__ = ["DaskProblem", "DaskSource", "accepts_dask"]
 
@@ -103,7 +104,22 @@ def _block_pair(
 
 
 def _pair_moments(pair: tuple[F64, F64], shift_x: Any, shift_y: Any, diagonal: bool) -> Moments:
-    return block_moments(pair[0], pair[1], shift_x, shift_y, diagonal=diagonal)
+    with np.errstate(over="ignore", invalid="ignore"):  # columns beyond 1e±50: rescaled after
+        return block_moments(pair[0], pair[1], shift_x, shift_y, diagonal=diagonal)
+
+
+def _pair_moments_and_magnitudes(pair: tuple[F64, F64], diagonal: bool) -> tuple[Moments, F64, F64]:
+    X, Y = pair
+    moments = _pair_moments(pair, None, None, diagonal)
+    x_max = np.abs(X).max(axis=0) if X.shape[0] else np.zeros(X.shape[1])
+    y_max = np.abs(Y).max(axis=0) if Y.shape[0] else np.zeros(Y.shape[1])
+    return moments, x_max, y_max
+
+
+def _scale_pair(pair: tuple[F64, F64], x_exp: Any, y_exp: Any) -> tuple[F64, F64]:
+    """Divide the columns by powers of two (exact): data beyond ``1e±50`` brought into range."""
+    X, Y = pair
+    return np.ldexp(X, -x_exp[None, :]), np.ldexp(Y, -y_exp[None, :])
 
 
 def _pair_pass(
@@ -271,6 +287,17 @@ def _reduce_moments(pairs: list[Any], shift: Any, diagonal: bool) -> Moments:
     return sum_moments(parts)
 
 
+def _reduce_with_magnitudes(pairs: list[Any], diagonal: bool) -> tuple[Moments, F64, F64]:
+    """Raw moments and every column's largest magnitude, in one computation."""
+    import dask
+
+    task = dask.delayed(_pair_moments_and_magnitudes, pure=True)
+    parts = _compute(*[task(p, diagonal) for p in pairs])
+    x_max = np.max([p[1] for p in parts], axis=0)
+    y_max = np.max([p[2] for p in parts], axis=0)
+    return sum_moments(p[0] for p in parts), x_max, y_max
+
+
 class DaskSource(Source):
     """A Dask array or DataFrame with its targets: the ``"dask"`` source.
 
@@ -307,7 +334,19 @@ class DaskSource(Source):
         if keep_rows:
             self._persist()
         fit_intercept = bool(options["fit_intercept"])
-        first = _reduce_moments(self.pairs, None, diagonal)
+        first, x_max, y_max = _reduce_with_magnitudes(self.pairs, diagonal)
+        self.units = rescale_exponents(x_max, y_max, alpha=float(options["alpha"]))
+        if self.units is not None:
+            # columns beyond 1e±50: divided by powers of two on the workers (exact), the
+            # moments formed again; the estimator scales the answer back
+            import dask
+
+            scale = dask.delayed(_scale_pair, pure=True)
+            self.pairs = [scale(p, *self.units) for p in self.pairs]
+            if self.persisted:
+                self.persisted = False
+                self._persist()
+            first = _reduce_moments(self.pairs, None, diagonal)
         second = None
         if needs_second_pass(first, fit_intercept):
             second = _reduce_moments(self.pairs, (first.Sx / first.n, first.Sy / first.n), diagonal)

@@ -60,7 +60,7 @@ from ._moments import (
     sum_moments,
 )
 from ._objective import BLOCK_BYTES, KERNEL_MIN_SIZE, PassObjective, Problem
-from ._validation import check_magnitude
+from ._validation import rescale_exponents
 
 __all__ = [
     "CachedProblem",
@@ -716,6 +716,18 @@ class FileCache:
         Y = np.memmap(self.y_path, dtype=np.float64, mode="r", shape=(self.N, self.K))
         return np.array(X[rows]), np.array(Y[rows])
 
+    def scale(self, x_exp: NDArray[np.int64], y_exp: NDArray[np.int64], block_rows: int) -> None:
+        """Divide the cached columns by ``2**x_exp`` and ``2**y_exp`` in place (exact)."""
+        for path, width, exp in ((self.x_path, self.D, x_exp), (self.y_path, self.K, y_exp)):
+            if not np.any(exp) or self.N == 0:
+                continue
+            data = np.memmap(path, dtype=np.float64, mode="r+", shape=(self.N, width))
+            for start in range(0, self.N, block_rows):
+                block = data[start : start + block_rows]
+                block[...] = np.ldexp(block, -exp[None, :])
+            data.flush()
+            del data
+
     def close(self) -> None:
         """Close and delete the cache folder (safe to call twice)."""
         with contextlib.suppress(Exception):
@@ -869,8 +881,13 @@ def _read_pass(
     diagonal: bool,
     progress: bool | None,
     digest: DataDigest | None = None,
-) -> Moments:
-    """One pass over ``blocks``: checks, moments, and the cache (``origin`` names the data)."""
+) -> tuple[Moments, F64]:
+    """One pass over ``blocks``: checks, moments, and the cache (``origin`` names the data).
+
+    Also returns the largest magnitude of each of the D + K columns: the caller
+    refuses (:func:`~gradfit._validation.check_magnitude`) or rescales the columns
+    beyond ``1e±50`` (whose moments may then have overflowed and are formed again).
+    """
     label = getattr(origin.path, "name", str(origin.path))
     bar = Progress(size, f"reading {label}", enabled=progress if size > 0 else False)
     total: Moments | None = None
@@ -902,8 +919,7 @@ def _read_pass(
         bar.close()
     if total is None or total.n == 0:
         raise _fail(origin.path, "has no data rows")
-    check_magnitude(magnitudes, str(origin.path), names)
-    return total
+    return total, magnitudes
 
 
 def _cache_pass(
@@ -1029,7 +1045,7 @@ class StreamSource(Source):
         self.cache = cache
         self._digest = DataDigest() if self.want_digest else None
         try:
-            first = _read_pass(
+            first, magnitudes = _read_pass(
                 self,
                 self._blocks(),
                 names,
@@ -1040,6 +1056,20 @@ class StreamSource(Source):
                 digest=self._digest,
             )
             cache.finish()
+            D = self.n_features
+            self.units = rescale_exponents(
+                magnitudes[:D],
+                magnitudes[D:],
+                alpha=float(options["alpha"]),
+                name=str(self.path),
+                names=names,
+            )
+            if self.units is not None:
+                # columns beyond 1e±50: divided by powers of two in the cache (exact), and
+                # their moments formed again from it; the estimator scales the answer back
+                cache.scale(*self.units, self.block_rows)
+                zeros = (np.zeros(D), np.zeros(self.n_outputs))
+                first = _cache_pass(cache, self.block_rows, *zeros, diagonal=diagonal)
             second = None
             if needs_second_pass(first, fit_intercept):
                 second = _cache_pass(

@@ -317,9 +317,10 @@ class _FileSource(_Source):
             statistics_from_moments,
             sum_moments,
         )
+        from ._validation import check_magnitude
 
         names = [str(self.reader.columns[j]) for j in self.x_cols + self.y_cols]
-        first = _read_pass(
+        first, magnitudes = _read_pass(
             self.reader,
             self.reader.blocks(self.x_cols, self.y_cols, self.block_rows),
             names,
@@ -328,6 +329,8 @@ class _FileSource(_Source):
             diagonal=False,
             progress=self.spec.progress,
         )
+        # inference forms fourth powers of the data: columns beyond 1e±50 are refused
+        check_magnitude(magnitudes, str(self.reader.path), names)
         second = None
         if needs_second_pass(first, fit_intercept):
             shift = (first.Sx / first.n, first.Sy / first.n)

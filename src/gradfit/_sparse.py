@@ -43,7 +43,7 @@ from ._engine import STATS_MAX_FEATURES
 from ._exceptions import GradfitInputError
 from ._gram import CANCELLATION_LIMIT
 from ._objective import PassObjective, Problem, preconditioner
-from ._validation import as_sample_weight, as_targets
+from ._validation import as_sample_weight, as_targets, rescale_exponents
 
 __all__ = [
     "SparseProblem",
@@ -416,15 +416,43 @@ class SparseSource(Source):
         N, D = (int(n) for n in self.Xs.shape)
         self.n_rows: int = N
         self.n_features = D
-        self.Y, self.was_1d, _ = as_targets(y, N, x_shape=self.Xs.shape)
+        self.Y, self.was_1d, _ = as_targets(y, N, x_shape=self.Xs.shape, check_scale=False)
         self.n_outputs = int(self.Y.shape[1])
         self.weights = as_sample_weight(sample_weight, N)
         self.dtype = self.Xs.dtype
+        self._scaled = False
+
+    def _rescale(self, options: dict[str, Any]) -> None:
+        """Bring columns beyond ``1e±50`` into range by powers of two (exact; a copy).
+
+        The stored values of such a column are divided by ``2**e`` (the sparsity is
+        unchanged); :attr:`units` lets the estimator scale the answer back.
+        """
+        if self._scaled:
+            return
+        self._scaled = True
+        Xs = self.Xs
+        x_mag = np.zeros(self.n_features)
+        if Xs.nnz:
+            column_max = abs(Xs).max(axis=0)
+            x_mag = np.asarray(
+                column_max.toarray() if hasattr(column_max, "toarray") else column_max,
+                dtype=np.float64,
+            ).ravel()
+        y_mag = np.abs(self.Y).max(axis=0).astype(np.float64)
+        self.units = rescale_exponents(x_mag, y_mag, alpha=float(options["alpha"]))
+        if self.units is None:
+            return
+        x_exp, y_exp = self.units
+        data = np.ldexp(Xs.data, -x_exp[Xs.indices]).astype(Xs.dtype, copy=False)
+        self.Xs = sp.csr_array((data, Xs.indices, Xs.indptr), shape=Xs.shape)
+        self.Y = np.ldexp(self.Y, -y_exp[None, :]).astype(self.Y.dtype, copy=False)
 
     def statistics(
         self, options: dict[str, Any], *, diagonal: bool, keep_rows: bool
     ) -> dict[str, Any]:
         """One sparse product forms ``H`` and ``B`` about the means (:func:`sparse_statistics`)."""
+        self._rescale(options)
         return sparse_statistics(
             self.Xs,
             self.Y,
@@ -445,6 +473,7 @@ class SparseSource(Source):
         self, options: dict[str, Any], stats: dict[str, Any] | None, known: Any = None
     ) -> Problem:
         """:class:`SparseProblem` over the stored values."""
+        self._rescale(options)
         return SparseProblem(self.Xs, self.Y, sample_weight=self.weights, **options)
 
     def explain(self, engine: str, reason: str, *, shape_rule: bool) -> str:

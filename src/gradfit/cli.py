@@ -1141,7 +1141,16 @@ def _fit(args: argparse.Namespace) -> int:
             )
         if args.inference[0] == "cluster":
             groups = _cluster_labels(args)
-    X, y, names, targets = _read(args)
+    from ._validation import MagnitudeError
+
+    try:
+        X, y, names, targets = _read(args)
+    except MagnitudeError:
+        # columns beyond 1e±50: the in-memory diagnosis cannot carry them; the streamed
+        # fit rescales them by exact powers of two (issue 11, class 9)
+        if args.report or args.inference is not None:
+            raise
+        return _fit_streamed(args)
     seconds, messages = _fit_with_progress(args, model, X, y, names)
     # one diagnosis (with its exact solution) for the report and the summary; computed
     # under -q too, since it refuses data it cannot assess and -q keeps the exit status.

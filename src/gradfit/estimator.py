@@ -28,9 +28,8 @@ from ._validation import (
     as_design_matrix,
     as_sample_weight,
     as_targets,
-    check_magnitude,
     column_magnitudes,
-    power_of_two_scales,
+    rescale_exponents,
 )
 from ._xp import to_host
 
@@ -358,6 +357,8 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         except BaseException:
             source.close()
             raise
+        if units is None:  # a source that rescaled its own columns (files, sparse, Dask)
+            units = source.units
         self.n_features_in_ = source.n_features
         if source.feature_names is not None:
             self.feature_names_in_ = np.asarray(source.feature_names, dtype=object)
@@ -481,15 +482,12 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         back after the fit. With ``alpha > 0`` the penalty would change with the scaling,
         so such data is refused with the fix.
         """
-        x_exp = power_of_two_scales(column_magnitudes(X))
-        y_exp = power_of_two_scales(column_magnitudes(Y))
-        if x_exp is None and y_exp is None:
+        exponents = rescale_exponents(
+            column_magnitudes(X), column_magnitudes(Y), alpha=float(self.alpha)
+        )
+        if exponents is None:
             return X, Y, None
-        if float(self.alpha) > 0:
-            check_magnitude(column_magnitudes(X), "X")
-            check_magnitude(column_magnitudes(Y), "y")
-        x_exp = np.zeros(X.shape[1], np.int64) if x_exp is None else x_exp
-        y_exp = np.zeros(Y.shape[1], np.int64) if y_exp is None else y_exp
+        x_exp, y_exp = exponents
         X = np.ldexp(X, -x_exp[None, :]).astype(X.dtype, copy=False)
         Y = np.ldexp(Y, -y_exp[None, :]).astype(Y.dtype, copy=False)
         return X, Y, (x_exp, y_exp)
