@@ -53,7 +53,7 @@ def min_norm_at_gradfit_rank(X: np.ndarray, y: np.ndarray) -> np.ndarray:
     rounding with huge coefficients. Here: an SVD of the standardised centred X decides
     the null space at gradfit's tolerance, independently of gradfit's code.
     """
-    from gradfit._gram import rank_tolerance
+    from gradfit.problem.gram import rank_tolerance
 
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)

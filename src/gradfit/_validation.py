@@ -14,7 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._exceptions import GradfitInputError
-from ._kernels import HAVE_NUMBA, column_scan
+from .problem.kernels import HAVE_NUMBA, column_scan
 
 __all__ = [
     "MagnitudeError",

@@ -14,16 +14,7 @@ from numpy.typing import NDArray
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._adapters import Source, find_adapter
-from ._certify import certify
-from ._checkpoint import Checkpointer, fingerprint
-from ._engine import ENGINES, ArraySource, plan
 from ._exceptions import CollinearityWarning, ConvergenceWarning, GradfitInputError
-from ._gram import rank_tolerance
-from ._inference import keep_statistics
-from ._loop import SolveResult, predicted_iterations, sgd_learning_rate, solve, solve_exact
-from ._objective import LeastSquaresProblem, Problem
-from ._rules import METHODS, SCHEDULES
 from ._validation import (
     as_design_matrix,
     as_sample_weight,
@@ -31,11 +22,22 @@ from ._validation import (
     column_magnitudes,
     rescale_exponents,
 )
-from ._xp import to_host
+from .problem.gram import rank_tolerance
+from .problem.objective import LeastSquaresProblem, Problem
+from .problem.plan import ENGINES, ArraySource, plan
+from .solve.certify import certify
+from .solve.checkpoint import Checkpointer, fingerprint
+from .solve.loop import SolveResult, predicted_iterations, sgd_learning_rate, solve, solve_exact
+from .solve.rules import METHODS, SCHEDULES
+from .sources.base import Source, find_adapter
+from .sources.device import to_host
+from .understand.inference import keep_statistics
 
 # the other input adapters register themselves on import (after _xp's "array-api", in the
 # order gradfit/__init__ used to import them); none imports pyarrow, dask or torch
-from . import _dask, _datafile, _sparse  # noqa: F401  # isort: skip
+from .sources import dask as _dask  # noqa: F401  # isort: skip
+from .sources import files as _datafile  # noqa: F401  # isort: skip
+from .sources import sparse as _sparse  # noqa: F401  # isort: skip
 from . import statistics as _statistics  # noqa: F401  # isort: skip  (the "statistics" adapter)
 
 __all__ = ["GDRegressor"]
@@ -328,9 +330,9 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         **fit_params
             Passed to the input's source for inputs other than in-memory
             arrays (e.g. ``target=`` and ``features=`` for files). Every input
-            becomes a :class:`~gradfit._adapters.Source` and the engine is chosen
-            for it by :func:`~gradfit._engine.plan`; a ``Source`` instance (e.g. a
-            :class:`~gradfit._datafile.StreamSource` subclass) may be passed as
+            becomes a :class:`~gradfit.sources.base.Source` and the engine is chosen
+            for it by :func:`~gradfit.problem.plan.plan`; a ``Source`` instance (e.g. a
+            :class:`~gradfit.sources.files.StreamSource` subclass) may be passed as
             ``X`` itself, with ``y=None``.
 
         Returns
@@ -493,7 +495,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         return X, Y, (x_exp, y_exp)
 
     def _certify(self, result: SolveResult, problem: Problem) -> SolveResult:
-        """Check the answer independently (see :mod:`gradfit._certify`) and say so."""
+        """Check the answer independently (see :mod:`gradfit.solve.certify`) and say so."""
         curvature = result.curvature
         fit_intercept = bool(problem.fit_intercept)
         floor = rank_tolerance(problem.D) * curvature.L

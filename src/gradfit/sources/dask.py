@@ -10,7 +10,7 @@ Stats engine (the default for ``D ≤ STATS_MAX_FEATURES``)
     the small results (``O(D²)`` each) are added on the client **in partition
     order**: one reduction for the whole fit, and sums that do not depend on
     which worker finished first. When centring the raw moments would cancel
-    (see :data:`~gradfit._gram.CANCELLATION_LIMIT`) a second reduction about the
+    (see :data:`~gradfit.problem.gram.CANCELLATION_LIMIT`) a second reduction about the
     means follows, as in memory.
 Data path (``gradient="data"``, many features, ``method="exact"``'s refinement)
     The partitions, converted to float64 NumPy blocks, are persisted on the
@@ -30,17 +30,17 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ._adapters import Source, check_options, register
-from ._exceptions import GradfitInputError
-from ._moments import (
+from .._exceptions import GradfitInputError
+from .._validation import rescale_exponents
+from ..problem.moments import (
     Moments,
     block_moments,
     needs_second_pass,
     statistics_from_moments,
     sum_moments,
 )
-from ._objective import PassObjective, Problem
-from ._validation import rescale_exponents
+from ..problem.objective import PassObjective, Problem
+from .base import Source, check_options, register
 
 __all__ = ["DaskProblem", "DaskSource", "accepts_dask"]
 
@@ -228,7 +228,7 @@ class DaskProblem(PassObjective):
     ----------
     pairs : list of delayed ``(X_block, Y_block)``, persisted
     stats : dict
-        From :func:`~gradfit._moments.statistics_from_moments` (``H`` or ``H_diag``).
+        From :func:`~gradfit.problem.moments.statistics_from_moments` (``H`` or ``H_diag``).
     fit_intercept, standardize : bool
     alpha : float
     """

@@ -1,6 +1,6 @@
 """The planner: which gradient engine runs a fit, and why, for every source in one place.
 
-:func:`plan` takes a :class:`~gradfit._adapters.Source` (arrays, sparse, device
+:func:`plan` takes a :class:`~gradfit.sources.base.Source` (arrays, sparse, device
 arrays, files, Dask, a plug-in) and the estimator's settings and returns the
 problem the loop iterates on; sources only describe data. Two engines compute the same objective:
 
@@ -39,9 +39,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ._adapters import Source
-from ._gram import GramProblem, sufficient_statistics
-from ._objective import LeastSquaresProblem, Problem
+from ..sources.base import Source
+from .gram import GramProblem, sufficient_statistics
+from .objective import LeastSquaresProblem, Problem
 
 __all__ = [
     "ENGINES",
@@ -122,7 +122,7 @@ def kappa_fallback(gram: GramProblem, requested: str) -> str | None:
 
     Examples
     --------
-    >>> from gradfit._gram import sufficient_statistics
+    >>> from gradfit.problem.gram import sufficient_statistics
     >>> X = np.random.default_rng(0).normal(size=(50, 3)); Y = X @ np.ones((3, 1))
     >>> gram = GramProblem(sufficient_statistics(X, Y), X.dtype)
     >>> kappa_fallback(gram, "auto") is None, kappa_fallback(gram, "stats") is None
@@ -287,7 +287,7 @@ class ArraySource(Source):
     def data_problem(
         self, options: dict[str, Any], stats: dict[str, Any] | None, known: Any = None
     ) -> Problem:
-        """:class:`~gradfit._objective.LeastSquaresProblem` (the fused kernel over X)."""
+        """:class:`~gradfit.problem.objective.LeastSquaresProblem` (the fused kernel over X)."""
         # after the statistics pass the means and scales are known: no second pass for them,
         # and both problems then share exactly the same centring and preconditioning
         return LeastSquaresProblem(
@@ -302,7 +302,7 @@ class ArraySource(Source):
 
     def digest(self) -> str | None:
         """XXH3 digest of X, Y and the weights, block by block (for checkpoints)."""
-        from ._checkpoint import data_digest
+        from ..solve.checkpoint import data_digest
 
         return data_digest(self.X, self.Y, self.sample_weight)
 

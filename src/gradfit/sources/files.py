@@ -5,7 +5,7 @@ fits a file without loading it. The file is read **once**, block by block:
 
 * each block is checked (missing values, infinities and non-numeric columns
   are reported with the file, the row and the column) and its moments are
-  added to the sufficient statistics (:mod:`gradfit._moments`);
+  added to the sufficient statistics (:mod:`gradfit.problem.moments`);
 * the same block is appended, as float64, to a **cache** of X and Y in a
   temporary folder (``<tempdir>/gradfit-cache-<random>``, or under
   ``cache_dir=``).
@@ -46,12 +46,11 @@ from typing import Any, TextIO
 import numpy as np
 from numpy.typing import NDArray
 
-from ._adapters import Source, check_options, register
-from ._checkpoint import DataDigest
-from ._exceptions import GradfitInputError
-from ._files import printable
-from ._kernels import HAVE_NUMBA, fused_pass
-from ._moments import (
+from .._exceptions import GradfitInputError
+from .._files import printable
+from .._validation import rescale_exponents
+from ..problem.kernels import HAVE_NUMBA, fused_pass
+from ..problem.moments import (
     Moments,
     add_moments,
     block_moments,
@@ -59,8 +58,9 @@ from ._moments import (
     statistics_from_moments,
     sum_moments,
 )
-from ._objective import BLOCK_BYTES, KERNEL_MIN_SIZE, PassObjective, Problem
-from ._validation import rescale_exponents
+from ..problem.objective import BLOCK_BYTES, KERNEL_MIN_SIZE, PassObjective, Problem
+from ..solve.checkpoint import DataDigest
+from .base import Source, check_options, register
 
 __all__ = [
     "CachedProblem",
@@ -739,7 +739,7 @@ class FileCache:
 
 
 class CachedProblem(PassObjective):
-    """The data path (:class:`~gradfit._objective.LeastSquaresProblem`) over a :class:`FileCache`.
+    """The data path (:class:`~.objective.LeastSquaresProblem`) over a :class:`FileCache`.
 
     Each gradient or Hessian-vector product streams the cache once, block by
     block (the fused kernel on each block), summing the blocks in order. The
@@ -749,7 +749,7 @@ class CachedProblem(PassObjective):
     ----------
     cache : FileCache
     stats : dict
-        From :func:`~gradfit._moments.statistics_from_moments` (``H`` or ``H_diag``).
+        From :func:`~gradfit.problem.moments.statistics_from_moments` (``H`` or ``H_diag``).
     fit_intercept, standardize : bool
     alpha : float
     block_rows : int
@@ -938,7 +938,7 @@ class StreamSource(Source):
     Subclass it and write :meth:`blocks`; the reading pass (checks of every
     value, moments for the statistics engine), the float64 cache on disk and the
     data path over it (:class:`CachedProblem`) come with it, and the planner
-    (:func:`gradfit._engine.plan`) chooses the engine as for any source. Files
+    (:func:`gradfit.problem.plan.plan`) chooses the engine as for any source. Files
     (:class:`FileSource`) are one; a generator of blocks, a database cursor or
     an Arrow Flight stream is another (see ``tests/toy_source.py``).
 
