@@ -24,11 +24,12 @@ from ._validation import (
 )
 from .problem.gram import rank_tolerance
 from .problem.objective import LeastSquaresProblem, Problem
-from .problem.plan import ENGINES, ArraySource, plan
+from .problem.plan import ENGINES, plan
 from .solve.certify import certify
 from .solve.checkpoint import Checkpointer, fingerprint
 from .solve.loop import SolveResult, predicted_iterations, sgd_learning_rate, solve, solve_exact
 from .solve.rules import METHODS, SCHEDULES
+from .sources.arrays import ArraySource
 from .sources.base import Source, find_adapter
 from .sources.device import to_host
 from .understand.inference import keep_statistics
