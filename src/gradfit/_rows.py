@@ -36,7 +36,9 @@ SAMPLE_ROWS = 10_000
 SAMPLE_SEED = 0
 
 
-def sample_indices(n_rows: int, size: int = SAMPLE_ROWS, seed: int = SAMPLE_SEED) -> NDArray[np.intp]:
+def sample_indices(
+    n_rows: int, size: int = SAMPLE_ROWS, seed: int = SAMPLE_SEED
+) -> NDArray[np.intp]:
     """The rows (sorted, 0-based) of the seeded sample of ``size`` of ``n_rows`` rows.
 
     All rows when there are at most ``size``; the same rows :func:`collect_rows`
@@ -187,8 +189,9 @@ def collect_rows(
         if model is not None:
             scores = scores or Scores(Y.shape[1])
             scores.add(Y, predict_block(model, X))
-        block_keys = rng.random(n)
+        block_keys = np.asarray(rng.random(n), dtype=np.float64)
         rows = np.arange(start, start + n)
+        cand_keys: F64
         if kept_X is None:
             cand_keys, cand_rows, cand_X, cand_Y = block_keys, rows, X, Y
         else:
