@@ -150,6 +150,9 @@ class FitAssessment:
         The exact least-squares coefficients, when computed.
     b_star : ndarray of shape (K,) or None
         Their intercept (zeros without ``fit_intercept``), when computed.
+    loss_gap : float or None
+        ``f − f*`` computed without cancellation (``½Δᵀ(H + α)Δ + ½r²``), when the
+        diagnosis comes from the statistics; else None (use ``loss − exact_loss``).
     """
 
     loss: float
@@ -168,6 +171,14 @@ class FitAssessment:
     certificate: Any = None
     W_star: F64 | None = field(default=None, repr=False)
     b_star: F64 | None = field(default=None, repr=False)
+    loss_gap: float | None = None
+
+    @property
+    def gap(self) -> float | None:
+        """``f − f*``: :attr:`loss_gap` when computed, else ``loss − exact_loss`` (or None)."""
+        if self.loss_gap is not None:
+            return self.loss_gap
+        return None if self.exact_loss is None else self.loss - self.exact_loss
 
 
 @dataclass(frozen=True)
@@ -704,7 +715,9 @@ def diagnose_statistics(
         f"Computed from the sufficient statistics of all {N} rows (one pass): L and μ are "
         "the eigenvalues of H = XᵀX/N, the exact solution solves the D×D system.",
     )
-    fit = _assess_statistics(model, gram, problem, spectrum, alpha) if model is not None else None
+    fit = None
+    if model is not None:
+        fit = _assess_statistics(model, statistics, gram, problem, spectrum, alpha)
     lanczos = problem.curvature()
     return Diagnosis(
         n_samples=N,
@@ -728,8 +741,10 @@ def diagnose_statistics(
     )
 
 
-def statistics_loss(gram: dict[str, Any], W: F64, b: F64, alpha: float) -> F64:
-    """Per output ``½·mean((XW + b − Y)²) + ½α‖W‖²`` from the statistics (``gram``).
+def statistics_loss(statistics: Any, W: F64, b: F64, alpha: float) -> F64:
+    """Per output ``½·mean((XW + b − Y)²) + ½α‖W‖²`` from the statistics, for any ``W, b``.
+
+    ``½(WᵀHW − 2WᵀB + yy) + ½(x̄W + b − ȳ)²`` with ``H``, ``B``, ``yy`` about the means.
 
     Examples
     --------
@@ -737,9 +752,10 @@ def statistics_loss(gram: dict[str, Any], W: F64, b: F64, alpha: float) -> F64:
     >>> X = np.array([[1.0], [2.0], [4.0]]); y = np.array([1.0, 3.0, 4.0])
     >>> W, b = np.array([[0.5]]), np.array([1.0])
     >>> direct = 0.5 * np.mean((X @ W + b - y[:, None]) ** 2)
-    >>> bool(np.isclose(statistics_loss(Statistics.from_data(X, y).gram(), W, b, 0.0)[0], direct))
+    >>> bool(np.isclose(statistics_loss(Statistics.from_data(X, y), W, b, 0.0)[0], direct))
     True
     """
+    gram = statistics.gram(True)
     H, B, yy = gram["H"], gram["B"], gram["yy"]
     r = gram["x_offset"] @ W + b - gram["y_offset"]
     quad = np.einsum("ij,ij->j", W, H @ W) - 2.0 * np.einsum("ij,ij->j", W, B) + yy
@@ -747,7 +763,12 @@ def statistics_loss(gram: dict[str, Any], W: F64, b: F64, alpha: float) -> F64:
 
 
 def _assess_statistics(
-    model: Any, gram: dict[str, Any], problem: Any, spectrum: Spectrum, alpha: float
+    model: Any,
+    statistics: Any,
+    gram: dict[str, Any],
+    problem: Any,
+    spectrum: Spectrum,
+    alpha: float,
 ) -> FitAssessment:
     D, K = problem.D, problem.K
     W, b = _model_weights(model, D, K)
@@ -760,13 +781,15 @@ def _assess_statistics(
     W_star, b_star = problem.to_user(problem.solve_exact())
     if not problem.fit_intercept:
         b_star = np.zeros(K)
-    loss = float(statistics_loss(gram, W, b, alpha).sum())
+    loss = float(statistics_loss(statistics, W, b, alpha).sum())
     delta = W - W_star
     H = gram["H"]
-    r = gram["x_offset"] @ W + b - gram["y_offset"] if problem.fit_intercept else b
-    if problem.fit_intercept:
-        r = r - (gram["x_offset"] @ W_star + b_star - gram["y_offset"])
-    gap = 0.5 * float(np.sum(delta * (H @ delta)) + alpha * np.sum(delta * delta) + np.sum(r * r))
+    gap = 0.5 * float(np.sum(delta * (H @ delta)) + alpha * np.sum(delta * delta))
+    if problem.fit_intercept:  # the intercept's error: r = x̄Δ + (b − b*), r* = 0
+        r = gram["x_offset"] @ delta + (b - b_star)
+        gap += 0.5 * float(np.sum(r * r))
+    else:  # H about zero, W* optimal for b = 0: a model's b ≠ 0 adds b(x̄W − ȳ) + ½b²
+        gap += float(np.sum(b * (statistics.x_mean @ W - statistics.y_mean) + 0.5 * b * b))
     exact_distance = float(np.linalg.norm(delta))
     return FitAssessment(
         loss=loss,
@@ -786,6 +809,7 @@ def _assess_statistics(
         certificate=getattr(model, "certificate_", None),
         W_star=W_star,
         b_star=b_star,
+        loss_gap=gap,
     )
 
 
@@ -886,7 +910,7 @@ def _fit_blocks(f: FitAssessment, d: Diagnosis) -> list[Any]:
                 + ")",
                 fmt(f.exact_loss, 10),
             ),
-            ("f − f*", fmt(f.loss - f.exact_loss, 3)),
+            ("f − f*", fmt(f.gap if f.gap is not None else math.nan, 3)),
             ("‖W − W*‖ to the exact solution", fmt(f.exact_distance, 3)),
             ("‖W − W*‖ / ‖W*‖", fmt(f.exact_relative_distance, 3)),
         ]

@@ -37,12 +37,12 @@ SAMPLE_SEED = 0
 
 
 def sample_indices(
-    n_rows: int, size: int = SAMPLE_ROWS, seed: int = SAMPLE_SEED
+    n_rows: int, size: int | None = None, seed: int = SAMPLE_SEED
 ) -> NDArray[np.intp]:
     """The rows (sorted, 0-based) of the seeded sample of ``size`` of ``n_rows`` rows.
 
-    All rows when there are at most ``size``; the same rows :func:`collect_rows`
-    keeps from the same rows read in blocks of any size.
+    All rows when there are at most ``size`` (default :data:`SAMPLE_ROWS`); the same
+    rows :func:`collect_rows` keeps from the same rows read in blocks of any size.
 
     Examples
     --------
@@ -52,6 +52,7 @@ def sample_indices(
     >>> len(rows), bool(np.all(np.diff(rows) > 0))
     (3, True)
     """
+    size = SAMPLE_ROWS if size is None else int(size)
     if n_rows <= size:
         return np.arange(n_rows)
     keys = np.random.default_rng(seed).random(n_rows)
@@ -120,7 +121,7 @@ def collect_rows(
     blocks: Iterable[tuple[Any, Any]],
     *,
     model: Any = None,
-    sample_rows: int = SAMPLE_ROWS,
+    sample_rows: int | None = None,
     seed: int = SAMPLE_SEED,
     feature_names: Sequence[str] | None = None,
     target_names: Sequence[str] | None = None,
@@ -135,7 +136,8 @@ def collect_rows(
     blocks : iterable of (ndarray (n, D), ndarray (n, K))
     model : fitted estimator, optional
         Its predictions give R² and RMSE on every row.
-    sample_rows : int, default=SAMPLE_ROWS
+    sample_rows : int, optional
+        Default :data:`SAMPLE_ROWS` (at least 1).
     seed : int, default=SAMPLE_SEED
     feature_names, target_names : sequence of str, optional
         Stored on the statistics.
@@ -161,6 +163,7 @@ def collect_rows(
     from ._tables import Scores, predict_block
     from .statistics import Statistics, block_statistics
 
+    sample_rows = max(1, SAMPLE_ROWS if sample_rows is None else int(sample_rows))
     rng = np.random.default_rng(seed)
     total: Statistics | None = None
     x_min = x_max = y_min = y_max = None

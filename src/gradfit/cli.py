@@ -980,7 +980,7 @@ def _optimum(assessment: FitAssessment, how: str = "svd") -> dict[str, Any]:
     }
     if assessment.exact_relative_distance is not None and assessment.exact_loss is not None:
         optimum["relative_distance"] = _finite(assessment.exact_relative_distance)
-        optimum["loss_gap"] = _finite(assessment.loss - assessment.exact_loss)
+        optimum["loss_gap"] = _finite(assessment.gap)
         optimum["exact_method"] = how
     return optimum
 
@@ -1078,12 +1078,7 @@ def _print_summary(summary: dict[str, Any]) -> None:
             + (f"; ‖W − W*‖/‖W‖ <= {fmt(bound, 3)}" if bound is not None else "")
         )
     optimum = summary["optimum"]
-    if optimum.get("assessed") is False:
-        print(
-            "  distance to the optimum: not assessed (the data was streamed; the exact "
-            "solution needs the rows in memory: run gradfit diagnose on a sample)"
-        )
-    elif optimum["exact"]:
+    if optimum["exact"]:
         how = (
             "solve of the D×D system of the sufficient statistics"
             if optimum.get("exact_method") == "statistics"

@@ -51,7 +51,7 @@ from ._exceptions import ConvergenceWarning, GradfitInputError
 from ._files import atomic_write
 from ._io import as_float_inputs
 from ._report import Table, _html_block, fmt
-from ._rows import RowSummary, sample_indices
+from ._rows import SAMPLE_SEED, RowSummary, sample_indices
 
 __all__ = ["ReportInput", "fit_scores", "render_report", "write_report"]
 
@@ -555,9 +555,11 @@ def _dataset(item: ReportInput, index: int, explanation: bool, step: _Steps) -> 
     explained = None
     if explanation:
         sample = None
-        rows = sample_indices(len(X))
+        rows = sample_indices(len(X), seed=SAMPLE_SEED)
         if len(rows) < len(X):
-            sample = f"a seeded random sample of {len(rows)} of the {len(X)} rows (seed 0)"
+            sample = (
+                f"a seeded random sample of {len(rows)} of the {len(X)} rows (seed {SAMPLE_SEED})"
+            )
         explained = (X[rows], Y[rows], sample)
     return _assemble(
         item,
@@ -605,8 +607,7 @@ def _summary_dataset(
     exact = optimum = None
     if fit.W_star is not None and fit.b_star is not None:
         exact = (fit.W_star, fit.b_star)
-        gram = stats.gram(bool(diagnosis.fit_intercept))
-        optimum = statistics_loss(gram, fit.W_star, fit.b_star, float(model.alpha))
+        optimum = statistics_loss(stats, fit.W_star, fit.b_star, float(model.alpha))
     if summary.r2 is None or summary.rmse is None:
         raise GradfitInputError(
             "the RowSummary has no scores: collect_rows(..., model=model) computes them"
