@@ -232,3 +232,22 @@ def test_streamed_predict_keeps_columns(folder, capsys, suffix) -> None:
     pd.testing.assert_frame_equal(outputs["memory"], outputs["stream"], check_exact=True)
     if suffix == ".csv":  # text that a spreadsheet would run is escaped, as in memory
         assert outputs["stream"]["id"].iloc[0] == "'=r0"
+
+
+def test_report_steps_show_on_request_and_quiet_prints_nothing(folder, capsys) -> None:
+    from gradfit.report import ReportInput, render_report
+
+    X, Y = arrays(folder)
+    model = GDRegressor().fit(X, Y[:, 0])
+    seen = collect_rows([(X, Y[:, :1])], model=model)
+    render_report(ReportInput(model, seen, None), progress=True)
+    err = capsys.readouterr().err
+    for step in ("1/4 diagnosis", "2/4 loss curve", "3/4 residuals", "4/4 explanation"):
+        assert f"[gradfit] report: {step}" in err
+    render_report(ReportInput(model, seen, None))
+    assert capsys.readouterr().err == ""
+    page = folder / "quiet.html"
+    argv = ["fit", str(folder / "data.csv"), "-t", "y", "-f", *FEATURES, "--stream", "-q"]
+    assert main([*argv, "--report", str(page)]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == "" and page.exists()
