@@ -30,6 +30,11 @@ It writes a CSV and a Parquet file of ``--size-gb`` GiB each (``--d`` features,
 and the largest relative difference between the coefficients of the streamed fit
 and those of ``GDRegressor`` fitted on the same rows held in memory (goal: peak
 RSS < 1 GiB, coefficients equal to 1e-10 relative). The files are deleted at the end.
+
+With ``--cli`` it also measures, under ``/usr/bin/time -v``, ``gradfit report FILE -t y``
+(a fit, then one bounded pass: statistics, scores, a seeded sample of rows), ``gradfit
+diagnose FILE -t y --fit`` and ``gradfit predict MODEL FILE --keep x0`` (``--no-report``
+leaves them out); the diagnosis's ``‖W − W*‖/‖W*‖`` (W* from the statistics) is reported.
 """
 
 from __future__ import annotations
@@ -222,6 +227,9 @@ def cli_main(args: argparse.Namespace) -> None:
             os.remove(out)
             predict = time_v([*gradfit, "predict", model, path, "-o", out, "--json"])
             predict.pop("stdout")
+            extra: dict[str, Any] = {}
+            if not args.no_report:
+                extra = cli_understanding(gradfit, path, model, out, args.dir)
             row = {
                 "file": kind,
                 "file_bytes": size,
@@ -235,6 +243,7 @@ def cli_main(args: argparse.Namespace) -> None:
                 "predictions_bytes": predictions_bytes,
                 "predict_wall_s": predict["wall_s"],
                 "predict_peak_rss_mib": predict["peak_rss_mib"],
+                **extra,
             }
             results.append(row)
             print(json.dumps(row))
@@ -245,8 +254,41 @@ def cli_main(args: argparse.Namespace) -> None:
     if args.json:
         with open(args.json, "w") as handle:
             json.dump({"machine": machine(), "results": results}, handle, indent=1)
-    worst = max(max(r["fit_peak_rss_mib"], r["predict_peak_rss_mib"]) for r in results)
+    worst = max(max(v for k, v in r.items() if k.endswith("peak_rss_mib")) for r in results)
     print(f"largest peak RSS: {worst:,.0f} MiB (goal: < 1024 MiB)")
+
+
+def cli_understanding(
+    gradfit: list[str], path: str, model: str, out: str, folder: str
+) -> dict[str, Any]:
+    """``gradfit report``, ``diagnose --fit`` and ``predict --keep`` on ``path``: wall, peak RSS."""
+    import re
+
+    page = os.path.join(folder, "bench-cli-report.html")
+    try:
+        report = time_v([*gradfit, "report", path, "-t", "y", "-o", page, "-q"])
+        page_bytes = os.path.getsize(page)
+    finally:
+        if os.path.exists(page):
+            os.remove(page)
+    diagnose = time_v([*gradfit, "diagnose", path, "-t", "y", "--fit"])
+    text = diagnose.pop("stdout")
+    found = re.search(r"‖W − W\*‖ / ‖W\*‖\s+(\S+)", text)
+    try:
+        keep = time_v([*gradfit, "predict", model, path, "-o", out, "--keep", "x0", "-q"])
+    finally:
+        if os.path.exists(out):
+            os.remove(out)
+    return {
+        "report_wall_s": report["wall_s"],
+        "report_peak_rss_mib": report["peak_rss_mib"],
+        "report_bytes": page_bytes,
+        "diagnose_wall_s": diagnose["wall_s"],
+        "diagnose_peak_rss_mib": diagnose["peak_rss_mib"],
+        "diagnose_relative_distance": found.group(1) if found else None,
+        "predict_keep_wall_s": keep["wall_s"],
+        "predict_keep_peak_rss_mib": keep["peak_rss_mib"],
+    }
 
 
 def run(target: Any, *args: Any) -> dict[str, Any]:
@@ -272,6 +314,11 @@ def main() -> None:
     parser.add_argument("--engines", default="stats,data", help="comma-separated: stats,data")
     parser.add_argument(
         "--cli", action="store_true", help="measure gradfit fit/predict on CSV and Parquet"
+    )
+    parser.add_argument(
+        "--no-report",
+        action="store_true",
+        help="with --cli: leave out gradfit report, diagnose and predict --keep",
     )
     args = parser.parse_args()
     if args.cli:

@@ -503,6 +503,9 @@ def test_the_command_line_fits_a_table_beyond_1e50(tmp_path: Path) -> None:
     model_path, out = tmp_path / "m.gfm", tmp_path / "p.csv"
     assert main(["fit", str(path), "-t", "y", "-o", str(model_path), "-q"]) == 0
     assert main(["predict", str(model_path), str(path), "-o", str(out), "-q"]) == 0
+    report = tmp_path / "r.html"  # its figures cannot carry such columns: refused, nothing written
+    assert main(["fit", str(path), "-t", "y", "--report", str(report), "-q"]) == 2
+    assert not report.exists()
     reference = GDRegressor(tol=1e-10).fit(X, y)
     predicted = pd.read_csv(out).iloc[:, 0].to_numpy()
     np.testing.assert_allclose(predicted, reference.predict(X), rtol=1e-9, atol=1e-12)

@@ -26,7 +26,14 @@ from ._files import atomic_write
 from ._io import choose_columns
 from .sources.files import FORMATS, DataFile, FileSource, StreamSource, open_reader
 
-__all__ = ["PredictionWriter", "Scores", "open_features", "open_table", "stream_above"]
+__all__ = [
+    "KeptColumns",
+    "PredictionWriter",
+    "Scores",
+    "open_features",
+    "open_table",
+    "stream_above",
+]
 
 F64 = NDArray[np.float64]
 
@@ -208,12 +215,96 @@ def predict_block(model: Any, X: F64) -> F64:
     return P.reshape(X.shape[0], -1)
 
 
+class KeptColumns:
+    r"""The ``--keep`` columns of a file, read block by block beside the predictions.
+
+    :meth:`take` returns the next ``n`` rows (a DataFrame), whatever the size of the
+    chunks read underneath: pandas' chunked CSV reader (the types as
+    :func:`gradfit._io.read_features` reads them, chunk by chunk), Parquet record
+    batches, or the columns of a ``.npy`` file mapped from disk.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "d.csv")
+    >>> with open(path, "w") as f:
+    ...     _ = f.write("id,a\nx,1\ny,2\nz,3\n")
+    >>> kept = KeptColumns(path, ["id"], chunk_rows=2)
+    >>> kept.take(1)["id"].tolist(), kept.take(2)["id"].tolist()
+    (['x'], ['y', 'z'])
+    >>> KeptColumns(path, ["b"])
+    Traceback (most recent call last):
+    ...
+    gradfit._exceptions.GradfitInputError: column(s) 'b' to keep are not in d.csv; its columns ...
+    """
+
+    def __init__(self, path: str | Path, names: Sequence[str], chunk_rows: int = 1 << 16) -> None:
+        self.path = Path(path)
+        self.names = list(names)
+        self.chunk_rows = int(chunk_rows)
+        columns = open_reader(self.path).columns
+        absent = [n for n in self.names if n not in columns]
+        if absent:
+            raise GradfitInputError(
+                f"column(s) {', '.join(repr(n) for n in absent)} to keep are not in "
+                f"{self.path.name}; its columns are: {', '.join(map(str, columns))}"
+            )
+        self._columns = list(columns)
+        self._chunks = self._read()
+        self._pending: list[Any] = []
+        self._rows = 0
+
+    def _read(self) -> Iterator[Any]:
+        import pandas as pd
+
+        suffix = self.path.suffix.lower()
+        if suffix == ".npy":
+            array = np.load(self.path, mmap_mode="r")
+            cols = [self._columns.index(n) for n in self.names]
+            for start in range(0, array.shape[0], self.chunk_rows):
+                block = np.asarray(array[start : start + self.chunk_rows, cols])
+                yield pd.DataFrame(block, columns=self.names)
+        elif suffix in (".parquet", ".pq"):
+            import pyarrow.parquet as pq
+
+            with pq.ParquetFile(self.path) as file:
+                for batch in file.iter_batches(batch_size=self.chunk_rows, columns=self.names):
+                    yield batch.to_pandas()[self.names]
+        else:
+            with pd.read_csv(self.path, usecols=self.names, chunksize=self.chunk_rows) as chunks:
+                for chunk in chunks:
+                    yield chunk[self.names]
+
+    def take(self, n: int) -> Any:
+        """The next ``n`` rows of the kept columns (fewer only at the end of the file)."""
+        import pandas as pd
+
+        while self._rows < n:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                break
+            self._pending.append(chunk)
+            self._rows += len(chunk)
+        frame = (
+            pd.concat(self._pending, ignore_index=True)
+            if len(self._pending) != 1
+            else self._pending[0].reset_index(drop=True)
+        )
+        if not self._pending:
+            frame = pd.DataFrame({name: [] for name in self.names})
+        out, rest = frame.iloc[:n].reset_index(drop=True), frame.iloc[n:]
+        self._pending = [rest] if len(rest) else []
+        self._rows = len(rest)
+        return out
+
+
 class PredictionWriter:
     """Write predictions block by block: CSV (or ``.tsv``) or Parquet, or CSV on stdout.
 
-    The columns are ``predicted_<target>``; the file is written atomically (a
-    temporary file moved onto ``path`` at the end), so an interrupted run leaves
-    no half file.
+    The columns are ``predicted_<target>`` (after the ``kept`` input columns, when
+    given: each :meth:`write` then takes their rows too, and ``escape`` is applied to
+    the frame of text output); the file is written atomically (a temporary file
+    moved onto ``path`` at the end), so an interrupted run leaves no half file.
 
     Examples
     --------
@@ -225,11 +316,19 @@ class PredictionWriter:
     ['predicted_y', '1.5', '2.0', '0.1']
     """
 
-    def __init__(self, path: str | None, targets: Sequence[str]) -> None:
+    def __init__(
+        self,
+        path: str | None,
+        targets: Sequence[str],
+        kept: Sequence[str] = (),
+        escape: Any = None,
+    ) -> None:
         self.path = path
+        self.kept = list(kept)
         self.columns = [f"predicted_{t}" for t in targets]
         suffix = Path(path).suffix.lower() if path else ".csv"
         self.parquet = suffix in (".parquet", ".pq")
+        self.escape = None if self.parquet else escape
         self.sep = "\t" if suffix == ".tsv" else ","
         self.rows = 0
         self._context: Any = None
@@ -248,11 +347,17 @@ class PredictionWriter:
             self._file = self._context.__enter__()
         return self
 
-    def write(self, P: F64) -> None:
-        """Append a block of predictions (n, K)."""
+    def write(self, P: F64, kept: Any = None) -> None:
+        """Append a block of predictions (n, K), and the rows of the kept columns."""
         import pandas as pd
 
         frame = pd.DataFrame({c: P[:, k] for k, c in enumerate(self.columns)})
+        if self.kept:
+            if kept is None:
+                kept = pd.DataFrame({name: [] for name in self.kept})
+            frame = pd.concat([kept.reset_index(drop=True), frame], axis=1)
+        if self.escape is not None:
+            frame = self.escape(frame)
         if self.parquet:
             import pyarrow as pa
             import pyarrow.parquet as pq
@@ -267,18 +372,21 @@ class PredictionWriter:
         self.rows += P.shape[0]
 
     def __exit__(self, kind: Any, value: Any, traceback: Any) -> None:
-        if self.parquet and self._parquet is None and kind is None:
+        if kind is None and self.rows == 0 and (self.parquet or self.kept):
             self.write(np.zeros((0, len(self.columns))))
         if self._parquet is not None:
             self._parquet.close()
-        elif kind is None and self.rows == 0 and self._file is not None:
+        elif kind is None and self.rows == 0 and self._file is not None and not self.kept:
             self._file.write(self.sep.join(self.columns) + "\n")
         if self._context is not None:
             self._context.__exit__(kind, value, traceback)
 
 
-def source_blocks(source: StreamSource) -> Iterator[tuple[F64, F64]]:
-    """The rows of a streamed source again, as ``(X_block, Y_block)``: scores, predictions."""
-    for X, Y, _ in source._blocks():
+def source_blocks(source: StreamSource, with_bytes: bool = False) -> Iterator[Any]:
+    """The rows of a streamed source again, as ``(X_block, Y_block)``: scores, predictions.
+
+    With ``with_bytes``, ``(X_block, Y_block, bytes read so far)`` (for a progress line).
+    """
+    for X, Y, done in source._blocks():
         assert Y is not None
-        yield X, Y
+        yield (X, Y, done) if with_bytes else (X, Y)

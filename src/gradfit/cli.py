@@ -259,10 +259,20 @@ def _explain(args: argparse.Namespace) -> int:
 
 def _diagnose(args: argparse.Namespace) -> int:
     from ._exceptions import ConvergenceWarning
+    from ._tables import streams
     from .estimator import GDRegressor
-    from .understand.diagnose import diagnose
+    from .understand.diagnose import diagnose, diagnose_statistics
 
-    X, y, names, targets = _read(args)
+    streamed = streams(args.data, args.stream)
+    if streamed:  # one source: the fit (if any) reads it, then one pass for the statistics
+        from ._tables import open_table, source_blocks
+
+        source = open_table(args.data, args.target, args.features)
+        data: Any = source
+        y = None
+        names, targets = list(source.columns), list(source.target_names)
+    else:
+        data, y, names, targets = _read(args)
     model = None
     caught: list[warnings.WarningMessage] = []
     if args.fit or args.plot or args.plot_outputs:
@@ -275,11 +285,10 @@ def _diagnose(args: argparse.Namespace) -> int:
                 fit_intercept=not args.no_intercept,
                 standardize=not args.no_standardize,
                 alpha=args.alpha,
-            ).fit(X, y)
-    result = diagnose(
-        X,
-        y,
-        model=model,
+            ).fit(data, y)
+        if streamed and hasattr(model, "feature_names_in_"):
+            del model.feature_names_in_  # it predicts the blocks' arrays below
+    options = dict(
         fit_intercept=not args.no_intercept,
         standardize=not args.no_standardize,
         alpha=args.alpha,
@@ -287,6 +296,13 @@ def _diagnose(args: argparse.Namespace) -> int:
         feature_names=names,
         target_names=targets,
     )
+    if streamed:
+        seen = _collect(
+            args, source_blocks(source, with_bytes=True), None, names, targets, source.size()
+        )
+        result = diagnose_statistics(seen.statistics, model=model, **options)
+    else:
+        result = diagnose(data, y, model=model, **options)
     _emit(args, result)
     for w in caught:
         print(f"warning: {w.message}", file=sys.stderr)
@@ -428,6 +444,7 @@ def _add_understanding(sub: Any) -> None:
     _add_output(diagnose)
     diagnose.add_argument("--plot", help="fit and write the loss curve (.png or .svg)")
     diagnose.add_argument("--plot-outputs", help="fit and write the loss of each output")
+    _add_streaming(diagnose)
     diagnose.set_defaults(func=_diagnose)
 
     check = sub.add_parser(
@@ -552,6 +569,11 @@ def _progress_mode(args: argparse.Namespace) -> str:
     if sys.stderr.isatty():
         return "bar"
     return "lines" if args.verbose else "off"
+
+
+def _terminal(args: argparse.Namespace) -> bool:
+    """Whether progress lines show: stderr is a terminal and no ``--quiet``."""
+    return not getattr(args, "quiet", False) and sys.stderr.isatty()
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -930,16 +952,7 @@ def _summary(
 
     P = np.asarray(model.predict(X), dtype=np.float64).reshape(len(X), -1)
     r2, rmse = fit_scores(y, P)
-    optimum: dict[str, Any] = {
-        "exact": assessment.exact_relative_distance is not None,
-        "relative_distance": None,
-        "loss_gap": None,
-        "distance_bound": _finite(assessment.distance_bound),
-        "bound_is_rigorous": bool(assessment.rigorous),
-    }
-    if assessment.exact_relative_distance is not None and assessment.exact_loss is not None:
-        optimum["relative_distance"] = _finite(assessment.exact_relative_distance)
-        optimum["loss_gap"] = _finite(assessment.loss - assessment.exact_loss)
+    optimum = _optimum(assessment)
     return _summary_dict(
         args,
         model,
@@ -954,6 +967,22 @@ def _summary(
         loss=assessment.loss,
         optimum=optimum,
     )
+
+
+def _optimum(assessment: FitAssessment, how: str = "svd") -> dict[str, Any]:
+    """The summary's ``optimum``: the distance to the exact solution, or the bound from ‖G‖/μ."""
+    optimum: dict[str, Any] = {
+        "exact": assessment.exact_relative_distance is not None,
+        "relative_distance": None,
+        "loss_gap": None,
+        "distance_bound": _finite(assessment.distance_bound),
+        "bound_is_rigorous": bool(assessment.rigorous),
+    }
+    if assessment.exact_relative_distance is not None and assessment.exact_loss is not None:
+        optimum["relative_distance"] = _finite(assessment.exact_relative_distance)
+        optimum["loss_gap"] = _finite(assessment.gap)
+        optimum["exact_method"] = how
+    return optimum
 
 
 def _summary_dict(
@@ -1049,16 +1078,18 @@ def _print_summary(summary: dict[str, Any]) -> None:
             + (f"; ‖W − W*‖/‖W‖ <= {fmt(bound, 3)}" if bound is not None else "")
         )
     optimum = summary["optimum"]
-    if optimum.get("assessed") is False:
-        print(
-            "  distance to the optimum: not assessed (the data was streamed; the exact "
-            "solution needs the rows in memory: run gradfit diagnose on a sample)"
-        )
+    if optimum.get("not_assessed"):
+        print(f"  distance to the optimum: not assessed: {optimum['not_assessed']}")
     elif optimum["exact"]:
+        how = (
+            "solve of the D×D system of the sufficient statistics"
+            if optimum.get("exact_method") == "statistics"
+            else "least squares by SVD"
+        )
         print(
             "  distance to the optimum: ‖W − W*‖/‖W*‖ = "
             f"{fmt(optimum['relative_distance'] or 0.0, 3)}, f − f* = "
-            f"{fmt(optimum['loss_gap'] or 0.0, 3)} (W* = exact least squares by SVD)"
+            f"{fmt(optimum['loss_gap'] or 0.0, 3)} (W* = exact {how})"
         )
     else:
         bound = optimum["distance_bound"]
@@ -1177,8 +1208,10 @@ def _fit(args: argparse.Namespace) -> int:
         P = np.asarray(model.predict(X), dtype=np.float64).reshape(len(X), -1)
         _write_table(_prediction_frame(P, targets), args.predictions)
         files["predictions"] = args.predictions
-    show = args.json or not args.quiet  # -q without --json prints no summary
-    if args.report:
+    assert diagnosis.fit is not None
+    summary = _summary(args, model, X, y, names, targets, seconds, messages, files, diagnosis.fit)
+
+    def report() -> None:
         from .report import write_report
 
         write_report(
@@ -1193,13 +1226,33 @@ def _fit(args: argparse.Namespace) -> int:
             diagnosis=diagnosis,
             inference=result,
             cv=getattr(args, "alpha_search", None),
+            progress=_terminal(args),
         )
-        files["report"] = args.report
-    if not show:
-        return 0
-    assert diagnosis.fit is not None
-    summary = _summary(args, model, X, y, names, targets, seconds, messages, files, diagnosis.fit)
-    return _emit_fit_summary(args, summary, result)
+
+    return _summary_then_report(args, summary, result, report)
+
+
+def _summary_then_report(
+    args: argparse.Namespace, summary: dict[str, Any], result: Any, report: Callable[[], None]
+) -> int:
+    """Print the fit summary, then write ``--report`` (with its progress on a terminal).
+
+    The summary comes first, as soon as the fit is known; the report's line follows it.
+    ``--json`` prints one document, so there the report is written first and listed in it;
+    ``-q`` prints nothing.
+    """
+    if not args.report:
+        return _emit_fit_summary(args, summary, result) if args.json or not args.quiet else 0
+    if args.json or args.quiet:
+        report()
+        summary["files"]["report"] = args.report
+        return _emit_fit_summary(args, summary, result) if args.json else 0
+    _emit_fit_summary(args, summary, result)
+    sys.stdout.flush()
+    report()
+    summary["files"]["report"] = args.report
+    print(f"    {'report':<12} {args.report} ({describe_size(args.report)})")
+    return 0
 
 
 def _emit_fit_summary(args: argparse.Namespace, summary: dict[str, Any], result: Any) -> int:
@@ -1239,18 +1292,15 @@ def _fit_streamed(args: argparse.Namespace) -> int:
     """``gradfit fit`` on a file larger than memory: one source, bounded memory.
 
     The fit reads the file through its source exactly like ``GDRegressor().fit(path)``;
-    one more pass writes the training predictions and computes R² and RMSE. The
-    exact diagnosis and the HTML report need the rows in memory and are left out.
+    one more pass (:func:`gradfit.understand.rows.collect_rows`) writes the training predictions,
+    computes R² and RMSE, the sufficient statistics (for the exact optimum: the D×D
+    solve) and keeps a seeded sample of rows for the report's residual plots and
+    explanation.
     """
-    from ._tables import PredictionWriter, Scores, predict_block, source_blocks
+    from ._tables import PredictionWriter, predict_block, source_blocks
     from .persistence import save_model
+    from .understand.diagnose import diagnose_statistics
 
-    if args.report:
-        raise UsageError(
-            f"--report needs the rows in memory, but {args.data} is streamed (above "
-            "GRADFIT_STREAM_ABOVE bytes, or --stream/--source); leave --report out, or report "
-            "on a sample of the rows"
-        )
     if args.inference is not None:
         if args.alpha == "auto" or args.alpha > 0:
             raise UsageError(
@@ -1266,6 +1316,15 @@ def _fit_streamed(args: argparse.Namespace) -> int:
     source = _streamed_source(args)
     seconds, messages = _fit_with_progress(args, model, source, None)
     names, targets = list(source.columns), list(source.target_names)
+    # columns beyond 1e±50 were fitted on exactly rescaled rows (issue 11, class 9); the
+    # statistics of the raw rows (the optimum, the report's figures) would overflow
+    rescaled = getattr(source, "units", None) is not None
+    if rescaled and args.report:
+        raise UsageError(
+            f"{Path(str(args.data)).name} has columns beyond 1e±50, which the fit rescaled by "
+            "powers of two but the report's figures cannot carry; leave --report out, or "
+            "rescale the columns (e.g. to units near 1) and run gradfit report"
+        )
     # as after a fit read whole: the model file carries the names, and the model predicts
     # arrays in that column order without a warning about missing feature names
     if hasattr(model, "feature_names_in_"):
@@ -1291,16 +1350,19 @@ def _fit_streamed(args: argparse.Namespace) -> int:
     if args.output:
         save_model(model, args.output, feature_names=names, target_names=targets, inference=result)
         files["model"] = args.output
-    scores = Scores(len(targets))
     writer = PredictionWriter(args.predictions, targets) if args.predictions else None
+
+    def rows() -> Iterator[tuple[np.ndarray, np.ndarray, int]]:
+        for X, Y, done in source_blocks(source, with_bytes=True):
+            if writer is not None:
+                writer.write(predict_block(model, X))
+            yield X, Y, done
+
     if writer is not None:
         writer.__enter__()
     try:
-        for X, Y in source_blocks(source):
-            P = predict_block(model, X)
-            scores.add(Y, P)
-            if writer is not None:
-                writer.write(P)
+        with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+            seen = _collect(args, rows(), model, names, targets, source.size())
     except BaseException as err:
         if writer is not None:
             writer.__exit__(type(err), err, err.__traceback__)
@@ -1308,14 +1370,30 @@ def _fit_streamed(args: argparse.Namespace) -> int:
     if writer is not None:
         writer.__exit__(None, None, None)
         files["predictions"] = args.predictions
-    if not (args.json or not args.quiet):
-        return 0
-    r2, rmse = scores.result()
-    loss = np.asarray(model.history_.loss)
+    if rescaled:
+        diagnosis = None
+        loss = None
+        optimum = {
+            "exact": False,
+            "relative_distance": None,
+            "loss_gap": None,
+            "distance_bound": None,
+            "bound_is_rigorous": False,
+            "not_assessed": "columns beyond 1e±50 (fitted on exactly rescaled rows; the "
+            "certificate above holds, the raw statistics would overflow)",
+        }
+    else:
+        diagnosis = diagnose_statistics(
+            seen.statistics, model=model, feature_names=names, target_names=targets
+        )
+        assert diagnosis.fit is not None
+        loss, optimum = diagnosis.fit.loss, _optimum(diagnosis.fit, "statistics")
+    r2 = seen.r2 if seen.r2 is not None else np.full(len(targets), np.nan)
+    rmse = seen.rmse if seen.rmse is not None else np.full(len(targets), np.nan)
     summary = _summary_dict(
         args,
         model,
-        int(scores.n),
+        seen.n_rows,
         names,
         targets,
         seconds,
@@ -1323,41 +1401,83 @@ def _fit_streamed(args: argparse.Namespace) -> int:
         files,
         r2=r2,
         rmse=rmse,
-        loss=float(loss[-1]) if loss.size else None,
-        optimum={
-            "exact": False,
-            "assessed": False,
-            "relative_distance": None,
-            "loss_gap": None,
-            "distance_bound": None,
-            "bound_is_rigorous": False,
-        },
+        loss=loss,
+        optimum=optimum,
         streamed=True,
     )
-    return _emit_fit_summary(args, summary, result)
+
+    def report() -> None:
+        from .report import ReportInput, render_report
+
+        page = render_report(
+            ReportInput(
+                model,
+                seen,
+                None,
+                names,
+                targets,
+                name=Path(args.data).name,
+                diagnosis=diagnosis,
+                inference=result,
+                cv=getattr(args, "alpha_search", None),
+            ),
+            title=f"gradfit report: {Path(args.data).name}",
+            explanation=not args.no_explain,
+            progress=_terminal(args),
+        )
+        _write_text(args.report, page)
+
+    return _summary_then_report(args, summary, result, report)
+
+
+def _collect(
+    args: argparse.Namespace,
+    blocks: Iterator[tuple[np.ndarray, Any, int]],
+    model: Any,
+    names: Sequence[str],
+    targets: Sequence[str],
+    size: int,
+) -> Any:
+    """One bounded pass over a streamed file: statistics, scores, a seeded row sample.
+
+    ``blocks`` yields ``(X, Y, bytes read so far)``; a progress line shows on a terminal.
+    """
+    from .sources.files import Progress
+    from .understand.rows import collect_rows
+
+    label = Path(str(args.data)).name
+    what = "scoring" if model is not None else "reading"
+    bar = Progress(size, f"{what} {label}", enabled=_terminal(args) and size > 0)
+
+    def pairs() -> Iterator[tuple[np.ndarray, Any]]:
+        for X, Y, done in blocks:
+            bar.update(done)
+            yield X, Y
+
+    try:
+        return collect_rows(pairs(), model=model, feature_names=names, target_names=targets)
+    finally:
+        bar.close()
 
 
 # -- predict ----------------------------------------------------------------------------------
 def _predict_streamed(args: argparse.Namespace, saved: Any) -> int:
     """``gradfit predict`` on a large file: rows in, predictions out, block by block."""
-    from ._tables import PredictionWriter, Scores, open_features, predict_block
+    from ._tables import KeptColumns, PredictionWriter, Scores, open_features, predict_block
 
-    if args.keep:
-        raise UsageError(
-            f"--keep is not available when {args.data} is streamed (above GRADFIT_STREAM_ABOVE "
-            "bytes, or --stream); join the predictions to the file by row order instead"
-        )
     targets = list(saved.target_names)
     table = open_features(args.data, saved.feature_names, targets)
+    kept = KeptColumns(args.data, args.keep) if args.keep else None
     scores = Scores(len(targets)) if table.y_cols else None
     block_rows = max(1, (16 << 20) // (8 * (len(table.x_cols) + len(table.y_cols))))
-    with PredictionWriter(args.output, targets) as writer:
+    escape = None if getattr(args, "no_formula_escape", False) else escape_formulas
+    with PredictionWriter(args.output, targets, args.keep or (), escape) as writer:
         for X, Y in table.blocks(block_rows):
             P = predict_block(saved.model, X)
             if scores is not None and Y is not None:
                 scores.add(Y, P)
             if args.output or not args.json:
-                writer.write(P)
+                writer.write(P, None if kept is None else kept.take(len(P)))
     n = writer.rows
     results = []
     if scores is not None and scores.finite and scores.n:
@@ -1466,8 +1586,11 @@ def _predict_done(
 # -- report -----------------------------------------------------------------------------------
 def _report(args: argparse.Namespace) -> int:
     from ._io import read_features
+    from ._tables import streams
     from .report import ReportInput, render_report
 
+    if streams(args.data, args.stream):
+        return _report_streamed(args)
     name = Path(args.data).name
     note = None
     if args.model:
@@ -1513,6 +1636,65 @@ def _report(args: argparse.Namespace) -> int:
         ),
         title=f"gradfit report: {name}",
         explanation=not args.no_explain,
+        progress=_terminal(args),
+    )
+    _write_text(output, page)
+    _say(args, f"wrote the report to {output} ({describe_size(output)})")
+    return 0
+
+
+def _report_streamed(args: argparse.Namespace) -> int:
+    """``gradfit report`` on a large file: one bounded pass (statistics, scores, a sample)."""
+    from ._tables import open_features, open_table, source_blocks
+    from .report import ReportInput, render_report
+
+    name = Path(args.data).name
+    note = None
+    if args.model:
+        from .persistence import read_model
+
+        saved = read_model(args.model)
+        features = list(saved.feature_names)
+        targets = list(args.target or saved.target_names)
+        if args.features and list(args.features) != features:
+            raise UsageError(
+                f"--features must be the model's features ({', '.join(features)}), "
+                "in that order; leave it out to use them"
+            )
+        table = open_features(args.data, features, targets)
+        if len(table.y_cols) != len(targets):
+            raise GradfitInputError(
+                f"{name} lacks the target column(s) {', '.join(targets)} (or they are not "
+                "numeric): a report compares predictions with the targets"
+            )
+        model = saved.model
+        block_rows = max(1, (16 << 20) // (8 * (len(table.x_cols) + len(table.y_cols))))
+        blocks: Any = ((X, Y, 0) for X, Y in table.blocks(block_rows))
+        size = 0
+        note = (
+            f"The model was loaded from {Path(args.model).name} (written by gradfit "
+            f"{saved.gradfit_version} on {saved.created}); the diagnosis measures it on {name}."
+        )
+    else:
+        if not args.target:
+            raise UsageError("name the target column(s) with --target, or give --model")
+        model = _estimator(args)
+        source = open_table(args.data, args.target, args.features)
+        _fit_with_progress(args, model, source, None)
+        if hasattr(model, "feature_names_in_"):
+            del model.feature_names_in_  # it predicts the blocks' arrays
+        features, targets = list(source.columns), list(source.target_names)
+        blocks = source_blocks(source, with_bytes=True)
+        size = source.size()
+    seen = _collect(args, blocks, model, features, targets, size)
+    output = args.output or f"{Path(args.data).stem}-report.html"
+    page = render_report(
+        ReportInput(
+            model, seen, None, features, targets, name, note, cv=getattr(args, "alpha_search", None)
+        ),
+        title=f"gradfit report: {name}",
+        explanation=not args.no_explain,
+        progress=_terminal(args),
     )
     _write_text(output, page)
     _say(args, f"wrote the report to {output} ({describe_size(output)})")
@@ -1710,6 +1892,7 @@ def _add_daily(sub: Any) -> None:
         "-o", "--output", metavar="HTML", help="where to write (default DATA-report.html)"
     )
     report.add_argument("--no-explain", action="store_true", help="leave the explanation out")
+    _add_streaming(report)
     _add_chatter(report)
     _add_model_options(report)
     report.set_defaults(func=_report)

@@ -18,6 +18,15 @@ For each dataset the report has:
   distance to the optimum).
 - **Explanation** — :func:`gradfit.explain` (the seed's loop on this data) and the
   learning-rate sweep.
+
+Rows of any number: the work is proportional to what is shown. The figures that have a
+closed form come from all rows (R², RMSE, the diagnosis and the exact optimum from the
+sufficient statistics when the rows were streamed); what needs rows one by one (the
+residual plots of streamed data, the explanation and the sweep of more than
+:data:`~gradfit.understand.rows.SAMPLE_ROWS` rows) uses a seeded random sample of rows
+(:mod:`gradfit.understand.rows`), and says so. Give
+:class:`~gradfit.understand.rows.RowSummary` (one
+bounded pass over a file) as ``X`` to report on rows that were never in memory.
 """
 
 from __future__ import annotations
@@ -27,6 +36,8 @@ import datetime as _datetime
 import html
 import io
 import math
+import sys
+import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -39,8 +50,9 @@ from numpy.typing import NDArray
 from ._exceptions import ConvergenceWarning, GradfitInputError
 from ._files import atomic_write
 from ._io import as_float_inputs
-from .understand.diagnose import Diagnosis, diagnose
+from .understand.diagnose import Diagnosis, diagnose, diagnose_statistics, statistics_loss
 from .understand.render import Table, _html_block, fmt
+from .understand.rows import SAMPLE_SEED, RowSummary, sample_indices
 
 __all__ = ["ReportInput", "fit_scores", "render_report", "write_report"]
 
@@ -70,8 +82,10 @@ class ReportInput:
     ----------
     model : GDRegressor
         A fitted model.
-    X : array-like of shape (N, D)
-    y : array-like of shape (N,) or (N, K)
+    X : array-like of shape (N, D), or RowSummary
+        The rows, or :func:`gradfit.understand.rows.collect_rows`'s one pass over them (then ``y``
+        is None: the statistics, R², RMSE and a seeded sample of rows stand for them).
+    y : array-like of shape (N,) or (N, K), or None
     feature_names, target_names : sequence of str, optional
         Default: DataFrame columns, else ``x0…`` and ``y…``.
     name : str, default="data"
@@ -165,25 +179,40 @@ def _new_figure(width: float = 6.4, height: float = 4.0, columns: int = 1) -> tu
     return figure, axes
 
 
-def _data_section(X: F64, Y: F64, f_names: list[str], t_names: list[str]) -> str:
-    N, D = X.shape
+def _columns(X: F64, Y: F64) -> tuple[F64, F64, F64, F64, int]:
+    """Each column's mean, standard deviation, minimum and maximum (features then targets)."""
+    M = np.hstack([X, Y])
+    return M.mean(0), M.std(0), M.min(0), M.max(0), len(X)
+
+
+def _summary_columns(s: RowSummary) -> tuple[F64, F64, F64, F64, int]:
+    """As :func:`_columns`, from one pass: the statistics and the ranges."""
+    st = s.statistics
+    n = float(st.n_samples)
+    std = np.sqrt(np.concatenate([np.diag(st.xx), st.yy]) / n)
+    mean = np.concatenate([st.x_mean, st.y_mean])
+    lo, hi = np.concatenate([s.x_min, s.y_min]), np.concatenate([s.x_max, s.y_max])
+    return mean, std, lo, hi, int(st.n_samples)
+
+
+def _data_section(
+    columns: tuple[F64, F64, F64, F64, int], f_names: list[str], t_names: list[str]
+) -> str:
+    mean, std, lo, hi, N = columns
+    D, K = len(f_names), len(t_names)
     rows = []
-    for role, M, names in (("feature", X, f_names), ("target", Y, t_names)):
-        for j, name in enumerate(names):
-            col = M[:, j]
-            rows.append(
-                (name, role, fmt(col.mean()), fmt(col.std()), fmt(col.min()), fmt(col.max()))
-            )
+    roles = ["feature"] * D + ["target"] * K
+    for j, (name, role) in enumerate(zip([*f_names, *t_names], roles, strict=True)):
+        rows.append((name, role, fmt(mean[j]), fmt(std[j]), fmt(lo[j]), fmt(hi[j])))
     return (
         "<section><h3>Data</h3>"
-        f"<p>N = {N} rows, D = {D} features, K = {Y.shape[1]} target(s).</p>"
+        f"<p>N = {N} rows, D = {D} features, K = {K} target(s).</p>"
         + _table(("column", "role", "mean", "std", "min", "max"), rows)
         + "</section>"
     )
 
 
-def _fit_section(model: Any, Y: F64, P: F64, t_names: list[str]) -> str:
-    r2, rmse = fit_scores(Y, P)
+def _fit_section(model: Any, r2: F64, rmse: F64, t_names: list[str]) -> str:
     intercept = np.atleast_1d(np.asarray(model.intercept_, dtype=np.float64))
     options = ", ".join(
         f"{k}={v!r}"
@@ -229,9 +258,7 @@ def _per_output_loss(W: F64, b: F64, X: F64, Y: F64, alpha: float) -> F64:
     return np.asarray(0.5 * np.mean(R * R, axis=0) + 0.5 * alpha * np.sum(W * W, axis=0))
 
 
-def _loss_section(
-    model: Any, X: F64, Y: F64, exact: tuple[F64, F64] | None, t_names: list[str]
-) -> str:
+def _loss_section(model: Any, optimum: F64 | None, t_names: list[str]) -> str:
     from .plots import plot_loss, plot_per_output_loss
 
     history = model.history_
@@ -240,7 +267,6 @@ def _loss_section(
             "<section><h3>Loss curve</h3><p>The fit took no recorded steps "
             f"({_esc(model.stop_reason_)}), so there is no curve to draw.</p></section>"
         )
-    optimum = None if exact is None else _per_output_loss(*exact, X, Y, float(model.alpha))
     figures = []
     figure, (ax,) = _new_figure()
     plot_loss(
@@ -249,7 +275,7 @@ def _loss_section(
     ax.set_title(f"{model.method}: {int(model.n_iter_)} iterations", fontsize="medium")
     what = "f − f* (f* from the exact least-squares solution)" if optimum is not None else "f"
     figures.append(_figure(figure, "loss curve", f"The loss {what} at every iteration, log scale."))
-    if Y.shape[1] > 1:
+    if len(t_names) > 1:
         figure, (ax,) = _new_figure()
         plot_per_output_loss(
             history, ax=ax, target_names=t_names, optimum=None if optimum is None else list(optimum)
@@ -336,7 +362,8 @@ def _inference_section(result: Any, alpha: float = 0.05) -> str:
     )
 
 
-def _residual_section(Y: F64, P: F64, t_names: list[str]) -> str:
+def _residual_section(Y: F64, P: F64, t_names: list[str], sample: str | None = None) -> str:
+    """Predicted against actual and the residuals' histogram; ``sample`` says which rows."""
     N = len(Y)
     take = np.arange(N)
     if N > SCATTER_POINTS:
@@ -358,12 +385,13 @@ def _residual_section(Y: F64, P: F64, t_names: list[str]) -> str:
         right.set_ylabel("rows")
         right.set_title(f"residuals (std {fmt(residual.std(), 3)})", fontsize="medium")
         shown = f" ({SCATTER_POINTS} of {N} rows drawn at random)" if N > SCATTER_POINTS else ""
+        rows = f" Both on {sample}." if sample else ""
         figures.append(
             _figure(
                 figure,
                 f"residuals of {name}",
                 f"{name}: predicted against actual{shown}, the dashed line is perfect "
-                "prediction; and the histogram of the residuals.",
+                f"prediction; and the histogram of the residuals.{rows}",
             )
         )
     return "<section><h3>Residuals</h3>" + "".join(figures) + "</section>"
@@ -393,7 +421,15 @@ def _diagnosis(
     return result
 
 
-def _explanation_section(model: Any, X: F64, Y: F64, f_names: list[str], t_names: list[str]) -> str:
+def _explanation_section(
+    model: Any,
+    X: F64,
+    Y: F64,
+    f_names: list[str],
+    t_names: list[str],
+    sample: str | None = None,
+) -> str:
+    """The explanation and the sweep on ``X, Y`` (``sample`` says which rows they are)."""
     from .plots import plot_learning_rate_sweep
     from .understand.explain import explain
 
@@ -418,8 +454,16 @@ def _explanation_section(model: Any, X: F64, Y: F64, f_names: list[str], t_names
         "The seed's loop for 50 steps at learning rates around the stability bound 2/L: "
         "below it the loss falls, above it the loss explodes.",
     )
+    note = ""
+    if sample:
+        note = (
+            f"<p class='meta'>The explanation and the sweep run the seed's loop on {_esc(sample)}"
+            " (the work is proportional to the rows shown; every other figure of this report "
+            "is of all rows).</p>"
+        )
     return (
         "<section class='explanation'>"
+        + note
         + result.report().to_html_fragment(level=3)
         + sweep
         + "</section>"
@@ -445,45 +489,188 @@ def _cv_section(search: Any, t_names: list[str]) -> str:
     )
 
 
-def _dataset(item: ReportInput, index: int, explanation: bool) -> tuple[str, str]:
+class _Steps:
+    """``[gradfit] report: step i/n (what)`` on stderr while the report is computed."""
+
+    def __init__(self, enabled: bool | None, total: int) -> None:
+        if enabled is None:
+            enabled = bool(getattr(sys.stderr, "isatty", lambda: False)())
+        self.enabled, self.total, self.done = enabled, total, 0
+        self.start = time.monotonic()
+        self.width = 0
+
+    def __call__(self, what: str) -> None:
+        self.done += 1
+        if not self.enabled:
+            return
+        line = (
+            f"[gradfit] report: {min(self.done, self.total)}/{self.total} {what} "
+            f"({time.monotonic() - self.start:.1f}s)"
+        )
+        sys.stderr.write("\r" + line.ljust(self.width))
+        sys.stderr.flush()
+        self.width = len(line)
+
+    def close(self) -> None:
+        if self.enabled and self.width:
+            sys.stderr.write("\r" + " " * self.width + "\r")
+            sys.stderr.flush()
+
+
+def _check_model(model: Any, D: int, K: int | None = None) -> None:
+    if not hasattr(model, "coef_"):
+        raise GradfitInputError("the report needs a fitted model: call fit(X, y) first")
+    coef = np.asarray(model.coef_)
+    if coef.shape[-1] != D:
+        raise GradfitInputError(
+            f"the model has {coef.shape[-1]} features but the data has {D}; pass the data the "
+            "model was fitted on"
+        )
+    outputs = 1 if coef.ndim == 1 else coef.shape[0]
+    if K is not None and outputs != K:
+        raise GradfitInputError(f"the model has {outputs} output(s) but y has {K} column(s)")
+
+
+def _dataset(item: ReportInput, index: int, explanation: bool, step: _Steps) -> tuple[str, str]:
+    if isinstance(item.X, RowSummary):
+        return _summary_dataset(item, index, explanation, step)
     X, Y, _, f_names, t_names = as_float_inputs(
         item.X, item.y, item.feature_names, item.target_names
     )
     model = item.model
-    if not hasattr(model, "coef_"):
-        raise GradfitInputError("the report needs a fitted model: call fit(X, y) first")
-    D = np.asarray(model.coef_).shape[-1]
-    if X.shape[1] != D:
-        raise GradfitInputError(
-            f"the model has {D} features but the data has {X.shape[1]}; pass the data the "
-            "model was fitted on"
-        )
+    _check_model(model, X.shape[1])
     P = np.asarray(model.predict(X), dtype=np.float64).reshape(len(X), -1)
     if P.shape[1] != Y.shape[1]:
         raise GradfitInputError(
             f"the model has {P.shape[1]} output(s) but y has {Y.shape[1]} column(s)"
         )
-    anchor = f"dataset-{index}"
+    step("diagnosis")
     diagnosis = _diagnosis(item, model, X, Y, f_names, t_names)
     fit = diagnosis.fit
     assert fit is not None
-    exact = None
+    exact = optimum = None
     if fit.W_star is not None and fit.b_star is not None:
         exact = (fit.W_star, fit.b_star)
+        optimum = _per_output_loss(*exact, X, Y, float(model.alpha))
+    r2, rmse = fit_scores(Y, P)
+    explained = None
+    if explanation:
+        sample = None
+        rows = sample_indices(len(X), seed=SAMPLE_SEED)
+        if len(rows) < len(X):
+            sample = (
+                f"a seeded random sample of {len(rows)} of the {len(X)} rows (seed {SAMPLE_SEED})"
+            )
+        explained = (X[rows], Y[rows], sample)
+    return _assemble(
+        item,
+        index,
+        model,
+        diagnosis,
+        exact,
+        optimum,
+        (r2, rmse),
+        _columns(X, Y),
+        (Y, P, None),
+        explained,
+        f_names,
+        t_names,
+        step,
+    )
+
+
+def _summary_dataset(
+    item: ReportInput, index: int, explanation: bool, step: _Steps
+) -> tuple[str, str]:
+    """A dataset given as one pass over its rows (:class:`~gradfit.understand.rows.RowSummary`)."""
+    summary: RowSummary = item.X
+    stats = summary.statistics
+    D, K = stats.n_features, stats.n_targets
+    f_names = list(item.feature_names or stats.feature_names or [f"x{j}" for j in range(D)])
+    t_names = list(
+        item.target_names
+        or stats.target_names
+        or (["y"] if K == 1 else [f"y{k}" for k in range(K)])
+    )
+    model = item.model
+    _check_model(model, D, K)
+    step("diagnosis")
+    diagnosis = item.diagnosis
+    if diagnosis is None:
+        diagnosis = diagnose_statistics(
+            stats, model=model, feature_names=f_names, target_names=t_names
+        )
+    fit = diagnosis.fit
+    if fit is None:
+        raise GradfitInputError(
+            "the report's diagnosis must assess the model: diagnose_statistics(s, model=model)"
+        )
+    exact = optimum = None
+    if fit.W_star is not None and fit.b_star is not None:
+        exact = (fit.W_star, fit.b_star)
+        optimum = statistics_loss(stats, fit.W_star, fit.b_star, float(model.alpha))
+    if summary.r2 is None or summary.rmse is None:
+        raise GradfitInputError(
+            "the RowSummary has no scores: collect_rows(..., model=model) computes them"
+        )
+    Xs, Ys = summary.X_sample, summary.Y_sample
+    Ps = np.asarray(model.predict(Xs), dtype=np.float64).reshape(len(Xs), -1)
+    words = summary.sample_words() if summary.sampled else None
+    explained = (Xs, Ys, words) if explanation else None
+    return _assemble(
+        item,
+        index,
+        model,
+        diagnosis,
+        exact,
+        optimum,
+        (summary.r2, summary.rmse),
+        _summary_columns(summary),
+        (Ys, Ps, words),
+        explained,
+        f_names,
+        t_names,
+        step,
+    )
+
+
+def _assemble(
+    item: ReportInput,
+    index: int,
+    model: Any,
+    diagnosis: Diagnosis,
+    exact: tuple[F64, F64] | None,
+    optimum: F64 | None,
+    scores: tuple[F64, F64],
+    columns: tuple[F64, F64, F64, F64, int],
+    residuals: tuple[F64, F64, str | None],
+    explained: tuple[F64, F64, str | None] | None,
+    f_names: list[str],
+    t_names: list[str],
+    step: _Steps,
+) -> tuple[str, str]:
+    fit = diagnosis.fit
+    assert fit is not None
+    anchor = f"dataset-{index}"
+    step("loss curve")
     parts = [
         f"<section class='dataset' id='{anchor}'><h2>{_esc(item.name)}</h2>",
         f"<p>{_esc(item.note)}</p>" if item.note else "",
-        _data_section(X, Y, f_names, t_names),
-        _fit_section(model, Y, P, t_names),
+        _data_section(columns, f_names, t_names),
+        _fit_section(model, *scores, t_names),
         _cv_section(item.cv, t_names) if item.cv is not None else "",
-        _loss_section(model, X, Y, exact, t_names),
+        _loss_section(model, optimum, t_names),
         _coefficient_section(model, exact, fit.exact_relative_distance, f_names, t_names),
         _inference_section(item.inference) if item.inference is not None else "",
-        _residual_section(Y, P, t_names),
+    ]
+    step("residuals")
+    parts += [
+        _residual_section(residuals[0], residuals[1], t_names, residuals[2]),
         _diagnosis_section(diagnosis),
     ]
-    if explanation:
-        parts.append(_explanation_section(model, X, Y, f_names, t_names))
+    if explained is not None:
+        step("explanation")
+        parts.append(_explanation_section(model, *explained[:2], f_names, t_names, explained[2]))
     parts.append("</section>")
     return anchor, "\n".join(parts)
 
@@ -493,6 +680,7 @@ def render_report(
     *,
     title: str = "gradfit report",
     explanation: bool = True,
+    progress: bool | None = False,
 ) -> str:
     """The HTML of a report on one or several fitted datasets.
 
@@ -501,8 +689,11 @@ def render_report(
     inputs : ReportInput or sequence of ReportInput
     title : str, default="gradfit report"
     explanation : bool, default=True
-        Include :func:`gradfit.explain` and the learning-rate sweep (the slowest part on
-        large data: it runs the seed's loop about 25 times for 50 steps).
+        Include :func:`gradfit.explain` and the learning-rate sweep (they run the seed's
+        loop about 25 times for 50 steps, on a seeded sample of at most
+        :data:`~gradfit.understand.rows.SAMPLE_ROWS` rows, stated as such in the report).
+    progress : bool or None, default=False
+        Show the step being computed on stderr (None: when stderr is a terminal).
 
     Returns
     -------
@@ -527,7 +718,11 @@ def render_report(
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # plots refit; the fit is given
-        sections = [_dataset(item, i, explanation) for i, item in enumerate(items)]
+        step = _Steps(progress, 4 * len(items))
+        try:
+            sections = [_dataset(item, i, explanation, step) for i, item in enumerate(items)]
+        finally:
+            step.close()
     created = _datetime.datetime.now(_datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     nav = ""
     if len(sections) > 1:
@@ -564,6 +759,7 @@ def write_report(
     diagnosis: Diagnosis | None = None,
     inference: Any = None,
     cv: Any = None,
+    progress: bool | None = False,
 ) -> Path:
     """Write a self-contained HTML report of ``model`` fitted on ``X, y``.
 
@@ -588,6 +784,8 @@ def write_report(
         :func:`gradfit.inference` of the model: adds its coefficient table and plot.
     cv : GDRegressorCV, optional
         The search that chose ``alpha``: adds its CV curve (see :class:`ReportInput`).
+    progress : bool or None, default=False
+        As for :func:`render_report`.
 
     Returns
     -------
@@ -618,7 +816,12 @@ def write_report(
         inference=inference,
         cv=cv,
     )
-    page = render_report(item, title=title or f"gradfit report: {name}", explanation=explanation)
+    page = render_report(
+        item,
+        title=title or f"gradfit report: {name}",
+        explanation=explanation,
+        progress=progress,
+    )
     path = Path(path)
     with atomic_write(path, "w", encoding="utf-8") as f:
         f.write(page)

@@ -44,7 +44,14 @@ from ..problem.objective import LeastSquaresProblem
 from ..solve.loop import predicted_iterations, reference_norms, relative_norms
 from .render import Renderable, Report, Section, Table, fmt
 
-__all__ = ["Diagnosis", "FitAssessment", "Recommendation", "Spectrum", "diagnose"]
+__all__ = [
+    "Diagnosis",
+    "FitAssessment",
+    "Recommendation",
+    "Spectrum",
+    "diagnose",
+    "diagnose_statistics",
+]
 
 F64 = NDArray[np.float64]
 
@@ -143,6 +150,9 @@ class FitAssessment:
         The exact least-squares coefficients, when computed.
     b_star : ndarray of shape (K,) or None
         Their intercept (zeros without ``fit_intercept``), when computed.
+    loss_gap : float or None
+        ``f − f*`` computed without cancellation (``½Δᵀ(H + α)Δ + ½r²``), when the
+        diagnosis comes from the statistics; else None (use ``loss − exact_loss``).
     """
 
     loss: float
@@ -161,6 +171,14 @@ class FitAssessment:
     certificate: Any = None
     W_star: F64 | None = field(default=None, repr=False)
     b_star: F64 | None = field(default=None, repr=False)
+    loss_gap: float | None = None
+
+    @property
+    def gap(self) -> float | None:
+        """``f − f*``: :attr:`loss_gap` when computed, else ``loss − exact_loss`` (or None)."""
+        if self.loss_gap is not None:
+            return self.loss_gap
+        return None if self.exact_loss is None else self.loss - self.exact_loss
 
 
 @dataclass(frozen=True)
@@ -583,6 +601,218 @@ def _assess(
     )
 
 
+# -- from the sufficient statistics (rows of any number, read once) ----------------------------
+#: ``Spectrum.source`` of a spectrum computed from the statistics.
+STATISTICS_SOURCE = "eigenvalues of the statistics"
+
+
+def _gram_spectrum(problem: Any) -> Spectrum:
+    """``L``, ``μ``, rank and weakest direction from the eigenvalues of ``H_V`` (D×D)."""
+    from scipy import linalg
+
+    S = problem.x_scale
+    HV = problem.H / np.outer(S, S) + problem.alpha * np.diag(1.0 / S**2)
+    eig, Q = linalg.eigh(0.5 * (HV + HV.T))
+    L = float(max(eig[-1], 0.0))
+    return Spectrum(
+        L, float(max(eig[0], 0.0)), True, STATISTICS_SOURCE, problem.rank, Q[:, 0].copy()
+    )
+
+
+def diagnose_statistics(
+    statistics: Any,
+    *,
+    model: Any = None,
+    fit_intercept: bool | None = None,
+    standardize: bool | None = None,
+    alpha: float | None = None,
+    tol: float | None = None,
+    feature_names: Sequence[str] | None = None,
+    target_names: Sequence[str] | None = None,
+) -> Diagnosis:
+    r""":func:`diagnose` from the sufficient statistics: rows of any number, read once.
+
+    Everything :func:`diagnose` reports comes from ``H = XᵀX/N``, ``B = XᵀY/N`` and
+    ``yy`` (about the means): ``L``, ``μ`` and ``κ`` are the extreme eigenvalues of the
+    loop's ``H`` (exact up to the rounding of ``H``, about ``ε·L`` absolute: a ``κ``
+    beyond about ``1/(D·ε)`` cannot be told from a singular problem), the optimum
+    ``W*`` is the exact solve of the D×D system, ``f`` and ``f*`` follow from the
+    statistics, and ``f − f*`` is computed as ``½Δᵀ(H + α)Δ + ½r²`` (``Δ = W − W*``,
+    ``r`` the intercept's error), which does not cancel.
+
+    Parameters
+    ----------
+    statistics : Statistics
+        Of the rows (``Statistics.from_data``, or a streamed pass), unweighted.
+    model, fit_intercept, standardize, alpha, tol, feature_names, target_names
+        As for :func:`diagnose`.
+
+    Returns
+    -------
+    Diagnosis
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_diabetes
+    >>> from gradfit import GDRegressor, Statistics
+    >>> X, y = load_diabetes(return_X_y=True, scaled=False)
+    >>> d = diagnose_statistics(Statistics.from_data(X, y))
+    >>> round(d.raw.kappa), round(d.standardized.kappa), d.kinds
+    (76279, 470, ('keep_standardize', 'accelerate'))
+    >>> after = diagnose_statistics(Statistics.from_data(X, y), model=GDRegressor().fit(X, y))
+    >>> after.fit.exact_relative_distance < 1e-6
+    True
+    """
+    from ..problem.gram import GramProblem
+
+    N, D, K = statistics.n_samples, statistics.n_features, statistics.n_targets
+    f_names = list(feature_names or statistics.feature_names or [f"x{j}" for j in range(D)])
+    t_names = list(
+        target_names
+        or statistics.target_names
+        or (["y"] if K == 1 else [f"y{k}" for k in range(K)])
+    )
+
+    def option(value: Any, name: str, default: Any) -> Any:
+        if value is not None:
+            return value
+        return getattr(model, name, default) if model is not None else default
+
+    fit_intercept = bool(option(fit_intercept, "fit_intercept", True))
+    standardize = bool(option(standardize, "standardize", True))
+    alpha = float(option(alpha, "alpha", 0.0))
+    tol = float(option(tol, "tol", 1e-6))
+    if not (math.isfinite(alpha) and alpha >= 0):
+        raise GradfitInputError(f"alpha={alpha!r}: use a non-negative finite float.")
+    if not (math.isfinite(tol) and tol > 0):
+        raise GradfitInputError(f"tol={tol!r}: use a positive float.")
+    gram = statistics.gram(fit_intercept)
+
+    def make(standardized: bool) -> Any:
+        return GramProblem(
+            gram, np.float64, fit_intercept=fit_intercept, standardize=standardized, alpha=alpha
+        )
+
+    problem = make(standardize)
+    spectrum = _gram_spectrum(problem)
+    other = _gram_spectrum(make(not standardize))
+    raw, scaled = (other, spectrum) if standardize else (spectrum, other)
+    if not spectrum.L > 0:
+        raise GradfitInputError(
+            "every feature is constant"
+            + (" (after centring)" if fit_intercept else "")
+            + ": the loss does not depend on the coefficients."
+        )
+    predicted = {m: float(predicted_iterations(m, spectrum.kappa, tol, D)) for m in METHODS}
+    kappa_gd = {
+        "raw": predicted_iterations("gd", raw.kappa, tol, D),
+        "standardized": predicted_iterations("gd", scaled.kappa, tol, D),
+    }
+    recs = _recommend(
+        spectrum, raw, scaled, standardize, predicted, kappa_gd, f_names, N, D, fit_intercept
+    )
+    notes = (
+        f"Computed from the sufficient statistics of all {N} rows (one pass): L and μ are "
+        "the eigenvalues of H = XᵀX/N, the exact solution solves the D×D system.",
+    )
+    fit = None
+    if model is not None:
+        fit = _assess_statistics(model, statistics, gram, problem, spectrum, alpha)
+    lanczos = problem.curvature()
+    return Diagnosis(
+        n_samples=N,
+        n_features=D,
+        n_outputs=K,
+        fit_intercept=fit_intercept,
+        standardize=standardize,
+        alpha=alpha,
+        tol=tol,
+        spectrum=spectrum,
+        raw=raw,
+        standardized=scaled,
+        lipschitz_lanczos=lanczos.L,
+        mu_lanczos=lanczos.mu,
+        predicted_iterations=predicted,
+        recommendations=tuple(recs),
+        feature_names=tuple(f_names),
+        target_names=tuple(t_names),
+        fit=fit,
+        notes=notes,
+    )
+
+
+def statistics_loss(statistics: Any, W: F64, b: F64, alpha: float) -> F64:
+    """Per output ``½·mean((XW + b − Y)²) + ½α‖W‖²`` from the statistics, for any ``W, b``.
+
+    ``½(WᵀHW − 2WᵀB + yy) + ½(x̄W + b − ȳ)²`` with ``H``, ``B``, ``yy`` about the means.
+
+    Examples
+    --------
+    >>> from gradfit import Statistics
+    >>> X = np.array([[1.0], [2.0], [4.0]]); y = np.array([1.0, 3.0, 4.0])
+    >>> W, b = np.array([[0.5]]), np.array([1.0])
+    >>> direct = 0.5 * np.mean((X @ W + b - y[:, None]) ** 2)
+    >>> bool(np.isclose(statistics_loss(Statistics.from_data(X, y), W, b, 0.0)[0], direct))
+    True
+    """
+    gram = statistics.gram(True)
+    H, B, yy = gram["H"], gram["B"], gram["yy"]
+    r = gram["x_offset"] @ W + b - gram["y_offset"]
+    quad = np.einsum("ij,ij->j", W, H @ W) - 2.0 * np.einsum("ij,ij->j", W, B) + yy
+    return np.asarray(0.5 * np.maximum(quad, 0.0) + 0.5 * r * r + 0.5 * alpha * np.sum(W * W, 0))
+
+
+def _assess_statistics(
+    model: Any,
+    statistics: Any,
+    gram: dict[str, Any],
+    problem: Any,
+    spectrum: Spectrum,
+    alpha: float,
+) -> FitAssessment:
+    D, K = problem.D, problem.K
+    W, b = _model_weights(model, D, K)
+    _, G = problem.loss_grad(problem.from_user(W))
+    _, G0 = problem.loss_grad(np.zeros((D, K)))
+    rel = relative_norms(G, reference_norms(G0))
+    g = float(np.linalg.norm(G))
+    mu = spectrum.mu
+    bound = g / (mu * float(problem.x_scale.min())) if mu > 0 else math.inf
+    W_star, b_star = problem.to_user(problem.solve_exact())
+    if not problem.fit_intercept:
+        b_star = np.zeros(K)
+    loss = float(statistics_loss(statistics, W, b, alpha).sum())
+    delta = W - W_star
+    H = gram["H"]
+    gap = 0.5 * float(np.sum(delta * (H @ delta)) + alpha * np.sum(delta * delta))
+    if problem.fit_intercept:  # the intercept's error: r = x̄Δ + (b − b*), r* = 0
+        r = gram["x_offset"] @ delta + (b - b_star)
+        gap += 0.5 * float(np.sum(r * r))
+    else:  # H about zero, W* optimal for b = 0: a model's b ≠ 0 adds b(x̄W − ȳ) + ½b²
+        gap += float(np.sum(b * (statistics.x_mean @ W - statistics.y_mean) + 0.5 * b * b))
+    exact_distance = float(np.linalg.norm(delta))
+    return FitAssessment(
+        loss=loss,
+        grad_norm=g,
+        relative_grad_norm=rel,
+        distance_bound=bound,
+        loss_gap_bound=g * g / (2 * mu) if mu > 0 else math.inf,
+        rigorous=spectrum.exact,
+        exact_loss=loss - gap,
+        exact_distance=exact_distance,
+        exact_relative_distance=exact_distance
+        / max(float(np.linalg.norm(W_star)), np.finfo(float).tiny),
+        intercept_distance=float(np.linalg.norm(b - b_star)) if problem.fit_intercept else None,
+        converged=getattr(model, "converged_", None),
+        stop_reason=getattr(model, "stop_reason_", None),
+        n_iter=getattr(model, "n_iter_", None),
+        certificate=getattr(model, "certificate_", None),
+        W_star=W_star,
+        b_star=b_star,
+        loss_gap=gap,
+    )
+
+
 # -- rendering --------------------------------------------------------------------------------
 def _report(d: Diagnosis) -> Report:
     def spec_row(name: str, s: Spectrum) -> tuple[str, ...]:
@@ -590,6 +820,8 @@ def _report(d: Diagnosis) -> Report:
 
     if d.spectrum.source == "singular values":
         source = "exact (singular values of the centred, scaled design)"
+    elif d.spectrum.source == STATISTICS_SOURCE:
+        source = "from the sufficient statistics (eigenvalues of the centred, scaled H = XᵀX/N)"
     elif d.spectrum.exact:
         source = "by Lanczos, exact here (the Krylov space covers all D dimensions)"
     else:
@@ -668,8 +900,17 @@ def _fit_blocks(f: FitAssessment, d: Diagnosis) -> list[Any]:
     if f.exact_distance is not None:
         assert f.exact_loss is not None and f.exact_relative_distance is not None
         rows += [
-            ("exact optimum f* (least squares by SVD)", fmt(f.exact_loss, 10)),
-            ("f − f*", fmt(f.loss - f.exact_loss, 3)),
+            (
+                "exact optimum f* ("
+                + (
+                    "the D×D system of the statistics"
+                    if d.spectrum.source == STATISTICS_SOURCE
+                    else "least squares by SVD"
+                )
+                + ")",
+                fmt(f.exact_loss, 10),
+            ),
+            ("f − f*", fmt(f.gap if f.gap is not None else math.nan, 3)),
             ("‖W − W*‖ to the exact solution", fmt(f.exact_distance, 3)),
             ("‖W − W*‖ / ‖W*‖", fmt(f.exact_relative_distance, 3)),
         ]
