@@ -445,6 +445,8 @@ def _iterations_at(lr: float, L: float, mu: float, tol: float) -> float:
     rho = max(abs(1.0 - lr * mu), abs(1.0 - lr * L))
     if rho >= 1.0:
         return math.inf
+    if rho <= tol:  # one step lands within tol (exactly, when lr = 1/L and μ = L)
+        return 1.0
     return math.log(1.0 / tol) / -math.log(rho)
 
 
