@@ -516,6 +516,19 @@ _tolerance = _bounded(
 )
 
 
+def _fraction(text: str) -> float:
+    """``--test-size``: a fraction strictly between 0 and 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: use a fraction of the rows strictly between 0 and 1, e.g. 0.2"
+        )
+    return value
+
+
 def _learning_rate(text: str) -> float | str:
     if text == "auto":
         return text
@@ -675,8 +688,13 @@ def _cv_folds(text: str) -> int:
 def _choose_alpha(args: argparse.Namespace, model: GDRegressor, X: Any, y: Any) -> None:
     """``--alpha auto``: choose alpha by cross-validation (GDRegressorCV) before the fit."""
     if getattr(args, "alpha", None) != "auto":
-        if getattr(args, "alphas", None) or getattr(args, "cv", None):
-            raise UsageError("--alphas and --cv are for choosing alpha: add --alpha auto")
+        if getattr(args, "alphas", None):
+            raise UsageError("--alphas is for choosing alpha: add --alpha auto")
+        if getattr(args, "cv", None) and not getattr(args, "cv_scores", False):
+            raise UsageError(
+                "--cv is for choosing alpha here: add --alpha auto (gradfit fit --cv K without "
+                "it reports K-fold held-out scores)"
+            )
         return
     from .cv import GDRegressorCV
     from .understand.render import fmt
@@ -930,6 +948,7 @@ def _summary(
 
     P = np.asarray(model.predict(X), dtype=np.float64).reshape(len(X), -1)
     r2, rmse = fit_scores(y, P)
+    mae = np.mean(np.abs(np.asarray(y, dtype=np.float64).reshape(P.shape) - P), axis=0)
     optimum: dict[str, Any] = {
         "exact": assessment.exact_relative_distance is not None,
         "relative_distance": None,
@@ -951,6 +970,7 @@ def _summary(
         files,
         r2=r2,
         rmse=rmse,
+        mae=mae,
         loss=assessment.loss,
         optimum=optimum,
     )
@@ -971,6 +991,7 @@ def _summary_dict(
     loss: float | None,
     optimum: dict[str, Any],
     streamed: bool = False,
+    mae: Any = None,
 ) -> dict[str, Any]:
     """The fit summary (printed, or ``--json``), in-memory and streamed alike."""
     coef = np.asarray(model.coef_, dtype=np.float64).reshape(len(targets), len(names))
@@ -1009,6 +1030,7 @@ def _summary_dict(
             "target": t,
             "r2": _finite(r2[k]),
             "rmse": _finite(rmse[k]),
+            "mae": None if mae is None else _finite(mae[k]),
             "intercept": float(intercept[k]),
             "coefficients": {n: float(coef[k, j]) for j, n in enumerate(names)},
         }
@@ -1067,12 +1089,23 @@ def _print_summary(summary: dict[str, Any]) -> None:
             f"  distance to the optimum: ‖W − W*‖ <= {bound_text} from ‖G‖/μ"
             + ("" if optimum["bound_is_rigorous"] else " (μ estimated: indicative)")
         )
-    for score in summary["scores"]:
+    heldout = summary.get("heldout")
+    if heldout is not None:
+        print(
+            f"  held out: {heldout['n_test']} of {heldout['n_train'] + heldout['n_test']} rows "
+            f"(--test-size {heldout['test_size']:g}, seed {heldout['seed']}); the model is "
+            f"fitted on the other {heldout['n_train']} rows only"
+        )
+    for k, score in enumerate(summary["scores"]):
         r2 = score["r2"] if score["r2"] is not None else math.nan
+        mae = score.get("mae")
         print(
             f"\n  target {score['target']}: R² = {fmt(r2, 6)}, "
-            f"RMSE = {fmt(score['rmse'], 6)} (on the training data)"
+            f"RMSE = {fmt(score['rmse'], 6)}"
+            + (f", MAE = {fmt(mae, 6)}" if mae is not None else "")
+            + (" (on the training data)" if heldout is None else " (on the training rows)")
         )
+        _print_heldout(summary, k)
         rows = [("(intercept)", score["intercept"]), *score["coefficients"].items()]
         width = max(len("term"), *(len(n) for n, _ in rows))
         print(f"    {'term':<{width}}  coefficient")
@@ -1151,6 +1184,13 @@ def _fit(args: argparse.Namespace) -> int:
         if args.report or args.inference is not None:
             raise
         return _fit_streamed(args)
+    args.cv_scores = True
+    split = _split_rows(args, len(X), names)
+    X_all, y_all = X, y
+    if split is not None:
+        X, y = X[~split], y[~split]
+        if groups is not None:
+            groups = groups[~split]
     seconds, messages = _fit_with_progress(args, model, X, y, names)
     # one diagnosis (with its exact solution) for the report and the summary; computed
     # under -q too, since it refuses data it cannot assess and -q keeps the exit status.
@@ -1173,9 +1213,15 @@ def _fit(args: argparse.Namespace) -> int:
     if args.output:
         save_model(model, args.output, feature_names=names, target_names=targets, inference=result)
         files["model"] = args.output
-    if args.predictions:
-        P = np.asarray(model.predict(X), dtype=np.float64).reshape(len(X), -1)
-        _write_table(_prediction_frame(P, targets), args.predictions)
+    heldout = _heldout(args, model, X_all, y_all, split, targets)
+    if args.predictions:  # every row, in the file's order; with --test-size, which part
+        P = np.asarray(model.predict(X_all), dtype=np.float64).reshape(len(X_all), -1)
+        kept = None
+        if split is not None:
+            import pandas as pd
+
+            kept = pd.DataFrame({"split": np.where(split, "test", "train")})
+        _write_table(_prediction_frame(P, targets, kept), args.predictions)
         files["predictions"] = args.predictions
     show = args.json or not args.quiet  # -q without --json prints no summary
     if args.report:
@@ -1193,13 +1239,107 @@ def _fit(args: argparse.Namespace) -> int:
             diagnosis=diagnosis,
             inference=result,
             cv=getattr(args, "alpha_search", None),
+            heldout=heldout,
         )
         files["report"] = args.report
     if not show:
         return 0
     assert diagnosis.fit is not None
     summary = _summary(args, model, X, y, names, targets, seconds, messages, files, diagnosis.fit)
+    summary.update(heldout)
     return _emit_fit_summary(args, summary, result)
+
+
+# -- held-out scores (--test-size, --cv K) ----------------------------------------------------
+def _split_seed(args: argparse.Namespace) -> int:
+    return 0 if args.seed is None else int(args.seed)
+
+
+def _split_rows(args: argparse.Namespace, n: int, names: Sequence[str]) -> np.ndarray | None:
+    """``--test-size``: which rows are held out (True), or None without it."""
+    from ._holdout import split_counts, test_rows
+
+    if args.test_size is None:
+        return None
+    split = test_rows(0, n, args.test_size, _split_seed(args))
+    n_test = int(split.sum())
+    split_counts(n - n_test, n_test, len(names), str(args.data))
+    return split
+
+
+def _score_list(targets: Sequence[str], scores: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {"target": t, **{name: _finite(values[k]) for name, values in scores.items()}}
+        for k, t in enumerate(targets)
+    ]
+
+
+def _heldout_dict(
+    args: argparse.Namespace, n_train: int, n_test: int, scores: dict[str, Any], targets: Any
+) -> dict[str, Any]:
+    return {
+        "test_size": float(args.test_size),
+        "seed": _split_seed(args),
+        "n_train": n_train,
+        "n_test": n_test,
+        "model_fitted_on": "train",
+        "scores": _score_list(targets, scores),
+    }
+
+
+def _heldout(
+    args: argparse.Namespace,
+    model: GDRegressor,
+    X: np.ndarray,
+    y: np.ndarray,
+    split: np.ndarray | None,
+    targets: Sequence[str],
+) -> dict[str, Any]:
+    """The summary's ``heldout`` (``--test-size``) and ``cross_validation`` (``--cv K``)."""
+    from ._holdout import cross_validated_scores, regression_scores
+
+    out: dict[str, Any] = {}
+    if split is not None:
+        P = np.asarray(model.predict(X[split]), dtype=np.float64)
+        scores = regression_scores(y[split], P)
+        out["heldout"] = _heldout_dict(
+            args, int((~split).sum()), int(split.sum()), scores, targets
+        )
+    if args.cv is not None and args.alpha != "auto":
+        train = slice(None) if split is None else ~split
+        cv = cross_validated_scores(model, X[train], y[train], args.cv, _split_seed(args))
+        out["cross_validation"] = {
+            "folds": cv.pop("folds"),
+            "seed": cv.pop("seed"),
+            "rows": "train" if split is not None else "all",
+            "scores": _score_list(targets, cv),
+        }
+    return out
+
+
+def _print_heldout(summary: dict[str, Any], k: int) -> None:
+    """The held-out lines of target ``k`` in the text summary."""
+    from .understand.render import fmt
+
+    def num(value: Any) -> str:
+        return fmt(value if value is not None else math.nan, 6)
+
+    heldout = summary.get("heldout")
+    if heldout is not None:
+        s = heldout["scores"][k]
+        print(
+            f"    held out: R² = {num(s['r2'])}, RMSE = {num(s['rmse'])}, MAE = {num(s['mae'])} "
+            f"(on the {heldout['n_test']} test rows, not used by the fit)"
+        )
+    cv = summary.get("cross_validation")
+    if cv is not None:
+        s = cv["scores"][k]
+        print(
+            f"    {cv['folds']}-fold cross-validation: R² = {num(s['r2'])} ± {num(s['r2_std'])}, "
+            f"RMSE = {num(s['rmse'])} ± {num(s['rmse_std'])}, MAE = {num(s['mae'])} ± "
+            f"{num(s['mae_std'])} (mean ± sd over the folds"
+            + (", within the training part)" if cv["rows"] == "train" else ")")
+        )
 
 
 def _emit_fit_summary(args: argparse.Namespace, summary: dict[str, Any], result: Any) -> int:
@@ -1242,9 +1382,11 @@ def _fit_streamed(args: argparse.Namespace) -> int:
     one more pass writes the training predictions and computes R² and RMSE. The
     exact diagnosis and the HTML report need the rows in memory and are left out.
     """
+    from ._holdout import split_counts, test_rows
     from ._tables import PredictionWriter, Scores, predict_block, source_blocks
     from .persistence import save_model
 
+    args.cv_scores = True
     if args.report:
         raise UsageError(
             f"--report needs the rows in memory, but {args.data} is streamed (above "
@@ -1262,9 +1404,30 @@ def _fit_streamed(args: argparse.Namespace) -> int:
                 f"--inference cluster:COL reads the labels with the rows in memory, but "
                 f"{args.data} is streamed; use nonrobust or HC0..HC3, or fit a sample"
             )
+    if args.cv is not None and args.alpha != "auto":
+        raise UsageError(
+            f"--cv K refits K times with the rows in memory, but {args.data} is streamed; "
+            "use --test-size (a held-out part, streamed) instead"
+        )
+    if args.test_size is not None and args.alpha == "auto":
+        raise UsageError(
+            f"--alpha auto with --test-size: the search would read the held-out rows of the "
+            f"streamed {args.data}; give --alpha a number, or leave --test-size out"
+        )
+    if args.test_size is not None and args.inference is not None:
+        if args.inference[0] != "nonrobust":
+            raise UsageError(
+                f"--inference {args.inference[0]} with --test-size reads every row of the "
+                f"streamed {args.data} again; use --inference nonrobust"
+            )
     model = _estimator(args)
     source = _streamed_source(args)
-    seconds, messages = _fit_with_progress(args, model, source, None)
+    fit_source = source
+    if args.test_size is not None:
+        from ._holdout import HoldoutSource
+
+        fit_source = HoldoutSource(source, args.test_size, _split_seed(args), "train")
+    seconds, messages = _fit_with_progress(args, model, fit_source, None)
     names, targets = list(source.columns), list(source.target_names)
     # as after a fit read whole: the model file carries the names, and the model predicts
     # arrays in that column order without a warning about missing feature names
@@ -1291,16 +1454,25 @@ def _fit_streamed(args: argparse.Namespace) -> int:
     if args.output:
         save_model(model, args.output, feature_names=names, target_names=targets, inference=result)
         files["model"] = args.output
-    scores = Scores(len(targets))
+    scores, test_scores = Scores(len(targets)), Scores(len(targets))
     writer = PredictionWriter(args.predictions, targets) if args.predictions else None
     if writer is not None:
         writer.__enter__()
     try:
+        start = 0
         for X, Y in source_blocks(source):
             P = predict_block(model, X)
-            scores.add(Y, P)
+            if args.test_size is None:
+                scores.add(Y, P)
+                if writer is not None:
+                    writer.write(P)
+                continue
+            test = test_rows(start, len(X), args.test_size, _split_seed(args))
+            start += len(X)
+            scores.add(Y[~test], P[~test])
+            test_scores.add(Y[test], P[test])
             if writer is not None:
-                writer.write(P)
+                writer.write(P, {"split": np.where(test, "test", "train")})
     except BaseException as err:
         if writer is not None:
             writer.__exit__(type(err), err, err.__traceback__)
@@ -1311,6 +1483,17 @@ def _fit_streamed(args: argparse.Namespace) -> int:
     if not (args.json or not args.quiet):
         return 0
     r2, rmse = scores.result()
+    heldout: dict[str, Any] = {}
+    if args.test_size is not None:
+        split_counts(int(scores.n), int(test_scores.n), len(names), str(args.data))
+        test_r2, test_rmse = test_scores.result()
+        heldout["heldout"] = _heldout_dict(
+            args,
+            int(scores.n),
+            int(test_scores.n),
+            {"r2": test_r2, "rmse": test_rmse, "mae": test_scores.mae()},
+            targets,
+        )
     loss = np.asarray(model.history_.loss)
     summary = _summary_dict(
         args,
@@ -1333,7 +1516,9 @@ def _fit_streamed(args: argparse.Namespace) -> int:
             "bound_is_rigorous": False,
         },
         streamed=True,
+        mae=scores.mae(),
     )
+    summary.update(heldout)
     return _emit_fit_summary(args, summary, result)
 
 
@@ -1629,6 +1814,13 @@ def _add_daily(sub: Any) -> None:
         "--no-explain", action="store_true", help="leave the explanation out of the report"
     )
     fit.add_argument("--json", action="store_true", help="print a JSON summary instead")
+    fit.add_argument(
+        "--test-size",
+        metavar="F",
+        type=_fraction,
+        help="hold out about this fraction of the rows (seeded by --seed, default 0; streamed "
+        "too), fit on the rest and report R², RMSE and MAE on the held-out rows",
+    )
     fit.add_argument(
         "--inference",
         metavar="KIND",
