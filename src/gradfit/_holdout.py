@@ -1,7 +1,7 @@
 """Held-out scores: a seeded split of the rows that streams, and K-fold cross-validation.
 
 ``gradfit fit --test-size F`` puts each row in the test part with probability ``F``,
-decided by a seeded hash of the row's position in the file (:func:`test_rows`). The
+decided by a seeded hash of the row's position in the file (:func:`held_out_rows`). The
 decision needs nothing but the row's index, so the same rows are held out whether the
 file is read whole or streamed block by block, whatever the block size, and a second
 run with the same ``--seed`` holds out the same rows. The model is fitted on the
@@ -28,7 +28,7 @@ __all__ = [
     "HoldoutSource",
     "cross_validated_scores",
     "regression_scores",
-    "test_rows",
+    "held_out_rows",
 ]
 
 F64 = NDArray[np.float64]
@@ -44,7 +44,7 @@ def _splitmix64(z: NDArray[np.uint64]) -> NDArray[np.uint64]:
     return z ^ (z >> np.uint64(31))
 
 
-def test_rows(start: int, n: int, test_size: float, seed: int) -> NDArray[np.bool_]:
+def held_out_rows(start: int, n: int, test_size: float, seed: int) -> NDArray[np.bool_]:
     """Which of the rows ``start … start + n − 1`` are held out (True) for testing.
 
     Row ``i`` is held out when ``hash(seed, i) / 2⁶⁴ < test_size`` (splitmix64), so the
@@ -53,9 +53,9 @@ def test_rows(start: int, n: int, test_size: float, seed: int) -> NDArray[np.boo
 
     Examples
     --------
-    >>> whole = test_rows(0, 1000, 0.2, seed=0)
-    >>> bool(np.array_equal(whole, np.concatenate([test_rows(0, 300, 0.2, 0),
-    ...                                           test_rows(300, 700, 0.2, 0)])))
+    >>> whole = held_out_rows(0, 1000, 0.2, seed=0)
+    >>> bool(np.array_equal(whole, np.concatenate([held_out_rows(0, 300, 0.2, 0),
+    ...                                           held_out_rows(300, 700, 0.2, 0)])))
     True
     >>> 150 < int(whole.sum()) < 250
     True
@@ -99,11 +99,11 @@ def check_test_size(test_size: float) -> float:
 
 
 def split_counts(n_train: int, n_test: int, n_features: int, label: str) -> None:
-    """Refuse a split that leaves no row to test or too few to fit."""
-    if n_test == 0:
+    """Refuse a split that leaves too few rows to score or to fit."""
+    if n_test < 2:
         raise GradfitInputError(
-            f"--test-size held out no row of the {n_train} in {label}; raise --test-size "
-            "or use more rows"
+            f"--test-size held out {n_test} row(s) of {n_train + n_test} in {label}, too few "
+            "to score (R² needs 2); raise --test-size or use more rows"
         )
     if n_train < 2:
         raise GradfitInputError(
@@ -113,7 +113,7 @@ def split_counts(n_train: int, n_test: int, n_features: int, label: str) -> None
 
 
 class HoldoutSource(StreamSource):
-    """The training (or the test) rows of a streamed source, chosen by :func:`test_rows`.
+    """The training (or the test) rows of a streamed source, chosen by :func:`held_out_rows`.
 
     Parameters
     ----------
@@ -132,7 +132,7 @@ class HoldoutSource(StreamSource):
     ...             yield X, X[:, 0]
     >>> train = HoldoutSource(Blocks(1, 1, was_1d=True), 0.25, seed=3, part="train")
     >>> rows = np.concatenate([X[:, 0] for X, _, _ in train._blocks()])
-    >>> bool(np.array_equal(rows, np.flatnonzero(~test_rows(0, 100, 0.25, 3))))
+    >>> bool(np.array_equal(rows, np.flatnonzero(~held_out_rows(0, 100, 0.25, 3))))
     True
     """
 
@@ -166,7 +166,7 @@ class HoldoutSource(StreamSource):
         kept = 0
         for X, Y, done in self.inner._blocks():
             n = X.shape[0]
-            test = test_rows(start, n, self.test_size, self.seed)
+            test = held_out_rows(start, n, self.test_size, self.seed)
             keep = test if self.part == "test" else ~test
             start += n
             kept += int(keep.sum())

@@ -1257,11 +1257,11 @@ def _split_seed(args: argparse.Namespace) -> int:
 
 def _split_rows(args: argparse.Namespace, n: int, names: Sequence[str]) -> np.ndarray | None:
     """``--test-size``: which rows are held out (True), or None without it."""
-    from ._holdout import split_counts, test_rows
+    from ._holdout import split_counts, held_out_rows
 
     if args.test_size is None:
         return None
-    split = test_rows(0, n, args.test_size, _split_seed(args))
+    split = held_out_rows(0, n, args.test_size, _split_seed(args))
     n_test = int(split.sum())
     split_counts(n - n_test, n_test, len(names), str(args.data))
     return split
@@ -1382,7 +1382,7 @@ def _fit_streamed(args: argparse.Namespace) -> int:
     one more pass writes the training predictions and computes R² and RMSE. The
     exact diagnosis and the HTML report need the rows in memory and are left out.
     """
-    from ._holdout import split_counts, test_rows
+    from ._holdout import split_counts, held_out_rows
     from ._tables import PredictionWriter, Scores, predict_block, source_blocks
     from .persistence import save_model
 
@@ -1467,7 +1467,7 @@ def _fit_streamed(args: argparse.Namespace) -> int:
                 if writer is not None:
                     writer.write(P)
                 continue
-            test = test_rows(start, len(X), args.test_size, _split_seed(args))
+            test = held_out_rows(start, len(X), args.test_size, _split_seed(args))
             start += len(X)
             scores.add(Y[~test], P[~test])
             test_scores.add(Y[test], P[test])
