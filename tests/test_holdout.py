@@ -56,7 +56,20 @@ def test_the_split_depends_on_the_row_index_and_the_seed_only() -> None:
 def test_test_size_scores_equal_sklearn_on_the_same_split(folder, capsys, stream) -> None:
     model_path = folder / f"m{int(stream)}.gfm"
     predictions = folder / f"p{int(stream)}.csv"
-    argv = ["fit", str(folder / "data.csv"), "-t", "y", "-f", "a", "b", "c", "--test-size", "0.25", "--seed", "4"]
+    argv = [
+        "fit",
+        str(folder / "data.csv"),
+        "-t",
+        "y",
+        "-f",
+        "a",
+        "b",
+        "c",
+        "--test-size",
+        "0.25",
+        "--seed",
+        "4",
+    ]
     argv += ["--json", "-o", str(model_path), "--predictions", str(predictions), "--tol", "1e-10"]
     assert main(argv + (["--stream"] if stream else [])) == 0
     summary = json.loads(capsys.readouterr().out)
@@ -126,7 +139,20 @@ def test_text_summary_names_both_parts(folder, capsys) -> None:
 
 
 def test_cv_scores_equal_sklearn_cross_validate(folder, capsys) -> None:
-    argv = ["fit", str(folder / "data.csv"), "-t", "y", "-f", "a", "b", "c", "--cv", "4", "--seed", "3"]
+    argv = [
+        "fit",
+        str(folder / "data.csv"),
+        "-t",
+        "y",
+        "-f",
+        "a",
+        "b",
+        "c",
+        "--cv",
+        "4",
+        "--seed",
+        "3",
+    ]
     assert main([*argv, "--alpha", "0.5", "--json", "--tol", "1e-12"]) == 0
     cv = json.loads(capsys.readouterr().out)["cross_validation"]
     data = frame(folder)
@@ -156,7 +182,19 @@ def test_cv_scores_equal_sklearn_cross_validate(folder, capsys) -> None:
 
 def test_report_shows_the_heldout_table(folder, capsys) -> None:
     report = folder / "r.html"
-    argv = ["fit", str(folder / "data.csv"), "-t", "y", "-f", "a", "b", "c", "--test-size", "0.2", "--json"]
+    argv = [
+        "fit",
+        str(folder / "data.csv"),
+        "-t",
+        "y",
+        "-f",
+        "a",
+        "b",
+        "c",
+        "--test-size",
+        "0.2",
+        "--json",
+    ]
     assert main([*argv, "--report", str(report), "--no-explain"]) == 0
     score = json.loads(capsys.readouterr().out)["heldout"]["scores"][0]
     page = report.read_text(encoding="utf-8")
@@ -183,5 +221,7 @@ def test_bad_holdout_options_are_clear_errors(folder, capsys, extra, words) -> N
 
 
 def test_cv_without_alpha_auto_is_still_refused_by_report(folder, capsys) -> None:
-    assert main(["report", str(folder / "data.csv"), "-t", "y", "-f", "a", "b", "c", "--cv", "3"]) == 2
+    assert (
+        main(["report", str(folder / "data.csv"), "-t", "y", "-f", "a", "b", "c", "--cv", "3"]) == 2
+    )
     assert "add --alpha auto" in capsys.readouterr().err

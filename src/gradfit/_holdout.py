@@ -27,8 +27,8 @@ from ._tables import Scores
 __all__ = [
     "HoldoutSource",
     "cross_validated_scores",
-    "regression_scores",
     "held_out_rows",
+    "regression_scores",
 ]
 
 F64 = NDArray[np.float64]
@@ -170,6 +170,7 @@ class HoldoutSource(StreamSource):
             keep = test if self.part == "test" else ~test
             start += n
             kept += int(keep.sum())
+            assert Y is not None  # a fitting source has targets
             yield X[keep], Y[keep], done
         self.rows_seen, self.rows_kept = start, kept
 
@@ -216,8 +217,8 @@ def cross_validated_scores(model: Any, X: Any, y: Any, k: int, seed: int) -> dic
             for name, values in scores.items():
                 per_fold[name].append(values)
     out: dict[str, Any] = {"folds": k, "seed": seed}
-    for name, values in per_fold.items():
-        stacked = np.vstack(values)
+    for name, fold_values in per_fold.items():
+        stacked = np.vstack(fold_values)
         out[name] = stacked.mean(axis=0)
         out[f"{name}_std"] = stacked.std(axis=0, ddof=1)
     return out

@@ -258,9 +258,7 @@ class PredictionWriter:
         """Append a block of predictions (n, K), after the ``extra`` columns (name: values)."""
         import pandas as pd
 
-        frame = pd.DataFrame(
-            {**(extra or {}), **{c: P[:, k] for k, c in enumerate(self.columns)}}
-        )
+        frame = pd.DataFrame({**(extra or {}), **{c: P[:, k] for k, c in enumerate(self.columns)}})
         if self.parquet:
             import pyarrow as pa
             import pyarrow.parquet as pq

@@ -1257,7 +1257,7 @@ def _split_seed(args: argparse.Namespace) -> int:
 
 def _split_rows(args: argparse.Namespace, n: int, names: Sequence[str]) -> np.ndarray | None:
     """``--test-size``: which rows are held out (True), or None without it."""
-    from ._holdout import split_counts, held_out_rows
+    from ._holdout import held_out_rows, split_counts
 
     if args.test_size is None:
         return None
@@ -1302,9 +1302,7 @@ def _heldout(
     if split is not None:
         P = np.asarray(model.predict(X[split]), dtype=np.float64)
         scores = regression_scores(y[split], P)
-        out["heldout"] = _heldout_dict(
-            args, int((~split).sum()), int(split.sum()), scores, targets
-        )
+        out["heldout"] = _heldout_dict(args, int((~split).sum()), int(split.sum()), scores, targets)
     if args.cv is not None and args.alpha != "auto":
         train = slice(None) if split is None else ~split
         cv = cross_validated_scores(model, X[train], y[train], args.cv, _split_seed(args))
@@ -1382,7 +1380,7 @@ def _fit_streamed(args: argparse.Namespace) -> int:
     one more pass writes the training predictions and computes R² and RMSE. The
     exact diagnosis and the HTML report need the rows in memory and are left out.
     """
-    from ._holdout import split_counts, held_out_rows
+    from ._holdout import held_out_rows, split_counts
     from ._tables import PredictionWriter, Scores, predict_block, source_blocks
     from .persistence import save_model
 
@@ -1414,12 +1412,11 @@ def _fit_streamed(args: argparse.Namespace) -> int:
             f"--alpha auto with --test-size: the search would read the held-out rows of the "
             f"streamed {args.data}; give --alpha a number, or leave --test-size out"
         )
-    if args.test_size is not None and args.inference is not None:
-        if args.inference[0] != "nonrobust":
-            raise UsageError(
-                f"--inference {args.inference[0]} with --test-size reads every row of the "
-                f"streamed {args.data} again; use --inference nonrobust"
-            )
+    if args.test_size is not None and args.inference not in (None, ("nonrobust", None)):
+        raise UsageError(
+            f"--inference {args.inference[0]} with --test-size reads every row of the "
+            f"streamed {args.data} again; use --inference nonrobust"
+        )
     model = _estimator(args)
     source = _streamed_source(args)
     fit_source = source

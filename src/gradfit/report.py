@@ -442,7 +442,9 @@ def _heldout_section(heldout: dict[str, Any]) -> str:
     part = heldout.get("heldout")
     if part is not None:
         how = f"test part ({part['n_test']} rows, seed {part['seed']})"
-        rows += [(s["target"], how, num(s["r2"]), num(s["rmse"]), num(s["mae"])) for s in part["scores"]]
+        rows += [
+            (s["target"], how, num(s["r2"]), num(s["rmse"]), num(s["mae"])) for s in part["scores"]
+        ]
         notes.append(
             f"The model was fitted on the training part only ({part['n_train']} rows); about "
             f"{part['test_size']:g} of the rows were held out by a seeded hash of their position."
