@@ -269,3 +269,22 @@ class Renderable:
     def to_html(self) -> str:
         """Self-contained HTML."""
         return self.report().to_html()
+
+    def __str__(self) -> str:
+        """The readable text (:meth:`to_text`): ``print(diagnose(...))`` prints it."""
+        return self.to_text()
+
+    def _repr_html_(self) -> str:
+        """Jupyter's rich display: :meth:`to_html`."""
+        return self.to_html()
+
+
+def text_html(text: str, kind: str) -> str:
+    """A result's text as an escaped ``<pre>`` block (``to_html`` of the small results).
+
+    Examples
+    --------
+    >>> text_html("a < b", "certificate")
+    "<div class='gradfit-certificate'><pre>a &lt; b</pre></div>"
+    """
+    return f"<div class='gradfit-{kind}'><pre>{html.escape(text)}</pre></div>"
