@@ -390,7 +390,7 @@ def _add_understanding(sub: Any) -> None:
         description="Answer the seed's questions (why X.T.dot(error)/N is a gradient, why "
         "the transpose, why /N, which learning rate is safe) with your data's own numbers, "
         "each step verified on it.",
-        epilog="example: gradfit explain diabetes.csv --target target --plot sweep.png",
+        epilog="example: gradfit explain diabetes.csv --target progression --plot sweep.png",
     )
     _add_data_arguments(explain)
     _add_options(explain)
@@ -415,7 +415,7 @@ def _add_understanding(sub: Any) -> None:
         description="Measure L, μ and κ (unscaled and standardized), the largest stable "
         "learning rate and the iterations each method needs; with --fit, also how far the "
         "fit is from the optimum.",
-        epilog="example: gradfit diagnose diabetes.csv --target target --plot curve.png",
+        epilog="example: gradfit diagnose diabetes.csv --target progression --plot curve.png",
     )
     _add_data_arguments(diagnose)
     _add_options(diagnose)
@@ -438,7 +438,7 @@ def _add_understanding(sub: Any) -> None:
         "with the gradient of ½·MSE, G = Xᵀ(XW − y)/N (+ αW). Exit status 0 when it is G, "
         "1 when it is not (the report names the mistake), 2 for usage errors.",
         epilog="example: gradfit check-gradient mygrad.py:gradient --data diabetes.csv "
-        "--target target",
+        "--target progression",
     )
     check.add_argument("function", help="path/to/module.py:function_name")
     check.add_argument("--data", required=True, help="a CSV (or .parquet) file")
@@ -649,10 +649,13 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_chatter(parser: argparse.ArgumentParser) -> None:
+def _add_chatter(parser: argparse.ArgumentParser, *, json_option: bool = True) -> None:
     group = parser.add_mutually_exclusive_group()
     group.add_argument(
-        "-q", "--quiet", action="store_true", help="print nothing but errors (and --json)"
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="print nothing but errors" + (" (and --json)" if json_option else ""),
     )
     group.add_argument(
         "-v",
@@ -1703,7 +1706,7 @@ def _report(args: argparse.Namespace) -> int:
 
 # -- sweep ------------------------------------------------------------------------------------
 def _sweep(args: argparse.Namespace) -> int:
-    from .understand.explain import learning_rate_sweep
+    from .understand.explain import _coordinates, learning_rate_sweep
     from .understand.render import fmt
 
     X, y, _, targets = _read(args)
@@ -1714,6 +1717,7 @@ def _sweep(args: argparse.Namespace) -> int:
     }
     sweep = learning_rate_sweep(X, y, factors=args.factors, steps=args.steps, **options)
     bound = sweep.stability_bound
+    where = _coordinates(bool(options["fit_intercept"]), bool(options["standardize"]))
     plot = None if args.no_plot else args.plot
     if plot:
         from .plots import plot_learning_rate_sweep, save_figure
@@ -1750,9 +1754,10 @@ def _sweep(args: argparse.Namespace) -> int:
         return 0
     _say(
         args,
-        f"gradfit sweep {args.data}: the seed's loop for {args.steps} steps at each rate; "
-        f"L = {fmt(sweep.L)}, stability bound 2/L = {fmt(bound)}, learning_rate='auto' = 1/L "
-        f"= {fmt(bound / 2)}" + ("" if options["standardize"] else " (unscaled features)"),
+        f"gradfit sweep {args.data}: the seed's loop for {args.steps} steps at each rate, on "
+        f"the {where} data gradfit's loop uses (the rates below are for those coordinates); "
+        f"L = {fmt(sweep.L)}, stability bound 2/L = {fmt(bound)}, "
+        f"learning_rate='auto' = 1/L = {fmt(bound / 2)}",
     )
     _say(args, f"  {'learning rate':>14}  {'× 2/L':>7}  {'(f − f*) left':>14}  verdict")
     for row in rows:
@@ -1899,7 +1904,7 @@ def _add_daily(sub: Any) -> None:
         "-o", "--output", metavar="HTML", help="where to write (default DATA-report.html)"
     )
     report.add_argument("--no-explain", action="store_true", help="leave the explanation out")
-    _add_chatter(report)
+    _add_chatter(report, json_option=False)
     _add_model_options(report)
     report.set_defaults(func=_report)
 
