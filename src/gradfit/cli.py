@@ -1730,8 +1730,11 @@ def _sweep(args: argparse.Namespace) -> int:
             "fraction_of_bound": float(f),
             "excess_loss_ratio": _finite(r),
             "converges": bool(r < 1) if math.isfinite(r) else None,
+            "steps": int(t),
         }
-        for lr, f, r in zip(sweep.learning_rates, sweep.factors, sweep.ratios, strict=True)
+        for lr, f, r, t in zip(
+            sweep.learning_rates, sweep.factors, sweep.ratios, sweep.steps, strict=True
+        )
     ]
     if args.json:
         print(
@@ -1765,6 +1768,8 @@ def _sweep(args: argparse.Namespace) -> int:
         verdict = {True: "converges", False: "EXPLODES", None: "no excess loss to measure"}[
             row["converges"]
         ]
+        if row["steps"] < args.steps:  # the loss grew past 1e6× its start: stopped early
+            verdict += f" (stopped after {row['steps']} steps, beyond 1e6× the start)"
         _say(
             args,
             f"  {fmt(row['learning_rate']):>14}  {row['fraction_of_bound']:>7.3f}  "
