@@ -620,9 +620,10 @@ def _report(d: Diagnosis) -> Report:
                         spec_row(f"{centred}standardized", d.standardized),
                     ),
                 ),
-                f"Largest stable learning rate for gd in gradfit's loop ({centred}"
-                f"{'standardized' if d.standardize else 'unscaled'} coordinates): 2/L = "
-                f"{fmt(d.max_stable_learning_rate)}; learning_rate='auto' uses 1/L with L from "
+                f"Largest stable learning rate for gd: 2/L = {fmt(d.max_stable_learning_rate)} "
+                f"in gradfit's loop ({centred}"
+                f"{'standardized' if d.standardize else 'unscaled'} coordinates); "
+                "learning_rate='auto' uses 1/L with L from "
                 f"Lanczos = {fmt(d.lipschitz_lanczos)} (1/L = {fmt(1 / d.lipschitz_lanczos)}). "
                 "The other row's 2/L is for a loop run in those coordinates instead; the seed's "
                 "loop on the raw (uncentred, unscaled) data has its own bound (gradfit explain).",
