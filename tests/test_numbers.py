@@ -152,6 +152,21 @@ def test_every_number_of_explain(diabetes, options) -> None:
     close(after(text, "the loss went from"), 0.5 * float(np.mean(y * y)), 6)
     if lr < 2 / L:
         close(after(text, "gd needs about"), iterations(lr, L, mu, 1e-6), 4)
+    # the gradient at the probe w shown in step 1, and the errors of step 5, from the probe
+    V = np.asarray(e.probe)[:, 0]
+    G = ref.Z.T @ (ref.Z @ V - ref.T) / N + ref.penalty * V
+    entries = re.findall(rf"w\[(\d+)\] \(\S+\)\s+({NUMBER})\s+({NUMBER})", text)
+    assert len(entries) >= min(10, ref.D)
+    for j, finite_difference, formula in entries:
+        close(float(formula), G[int(j)], 10)
+        assert float(finite_difference) == pytest.approx(G[int(j)], rel=1e-6, abs=1e-9)
+    error = ref.T - ref.Z @ V
+    samples = re.findall(rf"sample (\d+)\s+({NUMBER})\s+({NUMBER})\s+({NUMBER})", text)
+    assert samples
+    for i, derivative, err, ratio in samples:
+        close(float(err), error[int(i)], 8)
+        assert float(derivative) == pytest.approx(-error[int(i)] / N, rel=1e-5)
+        close(float(ratio), -N, 6)
     short = text.split("Your data and the loop")[0]
     close(after(short, "any rate below 2/L ="), 2 / L, 4)
     close(after(short, "(1/L ="), 1 / L, 4)
@@ -276,6 +291,18 @@ def test_every_number_of_the_fit_summary_and_report(diabetes, early, csv, capsys
     close(float(fit_row.group(2)), math.sqrt(mean_squared_error(y, P)), 6)
     close(float(fit_row.group(3)), b, 8)
     close(after(page, "Relative distance ‖W − W*‖/‖W*‖ ="), relative, 3)
+    data = page.split("<h3>Data</h3>")[1].split("</section>")[0]
+    names = ["age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6", "progression"]
+    for j, name in enumerate(names):
+        column = X[:, j] if j < D else y
+        cells = re.search(
+            rf"<td>{name}</td><td>(?:feature|target)</td>" + rf"<td>({NUMBER})</td>" * 4, data
+        )
+        assert cells, f"the report's data row {name}"
+        expected = (column.mean(), column.std(), column.min(), column.max())
+        for shown, value in zip(cells.groups(), expected, strict=True):
+            if abs(value) > 1e-9 * np.abs(column).max():  # a mean of 0 prints its rounding
+                close(float(shown), value, 4)
     exact = re.search(r"<td>s5</td><td>(" + NUMBER + r")</td><td>(" + NUMBER + ")</td>", page)
     assert exact, "the report's coefficient table"
     close(float(exact.group(1)), W[8], 8)
