@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .sources.files import StreamSource
 from ._exceptions import GradfitInputError
 from ._tables import Scores
+from .sources.files import StreamSource
 
 __all__ = [
     "HoldoutSource",

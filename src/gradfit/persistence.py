@@ -149,9 +149,9 @@ class SavedModel:
 
     def to_html(self) -> str:
         """:meth:`to_text` as HTML (escaped), for Jupyter."""
-        from ._report import text_html
+        from html import escape
 
-        return text_html(self.to_text(), "model")
+        return f"<div class='gradfit-model'><pre>{escape(self.to_text())}</pre></div>"
 
     def _repr_html_(self) -> str:
         return self.to_html()

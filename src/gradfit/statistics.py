@@ -182,9 +182,9 @@ class Statistics:
 
     def to_html(self) -> str:
         """:meth:`to_text` as HTML (escaped), for Jupyter."""
-        from ._report import text_html
+        from html import escape
 
-        return text_html(self.to_text(), "statistics")
+        return f"<div class='gradfit-statistics'><pre>{escape(self.to_text())}</pre></div>"
 
     def _repr_html_(self) -> str:
         return self.to_html()

@@ -144,9 +144,9 @@ class Certificate:
 
     def to_html(self) -> str:
         """:meth:`to_text` as HTML (escaped), for Jupyter and reports."""
-        from ._report import text_html
+        from html import escape
 
-        return text_html(self.to_text(), "certificate")
+        return f"<div class='gradfit-certificate'><pre>{escape(self.to_text())}</pre></div>"
 
     def _repr_html_(self) -> str:
         return self.to_html()

@@ -140,9 +140,9 @@ class History:
 
     def to_html(self) -> str:
         """:meth:`to_text` as HTML (escaped)."""
-        from ._report import text_html
+        from html import escape
 
-        return text_html(self.to_text(), "history")
+        return f"<div class='gradfit-history'><pre>{escape(self.to_text())}</pre></div>"
 
     def _repr_html_(self) -> str:
         return self.to_html()

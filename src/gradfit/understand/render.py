@@ -277,14 +277,3 @@ class Renderable:
     def _repr_html_(self) -> str:
         """Jupyter's rich display: :meth:`to_html`."""
         return self.to_html()
-
-
-def text_html(text: str, kind: str) -> str:
-    """A result's text as an escaped ``<pre>`` block (``to_html`` of the small results).
-
-    Examples
-    --------
-    >>> text_html("a < b", "certificate")
-    "<div class='gradfit-certificate'><pre>a &lt; b</pre></div>"
-    """
-    return f"<div class='gradfit-{kind}'><pre>{html.escape(text)}</pre></div>"
