@@ -172,3 +172,20 @@ def test_readme_quick_start_prints_what_it_says() -> None:
     assert checked >= 1
     model = namespace["model"]
     assert np.asarray(model.coef_).shape == (2, 5) and np.asarray(model.intercept_).shape == (2,)
+
+
+def test_every_option_a_help_text_names_exists() -> None:
+    """``report --help`` once named a ``--json`` that ``report`` lacks."""
+    parser = _parser()
+    top = {o for a in parser._actions for o in a.option_strings}
+    (subparsers,) = parser._subparsers._group_actions  # type: ignore[union-attr]
+    options = {
+        name: {o for a in sub._actions for o in a.option_strings} | top
+        for name, sub in subparsers.choices.items()
+    }
+    for name, sub in subparsers.choices.items():
+        text = " ".join(sub.format_help().split())
+        # "--x" is this command's option; "predict --x" is another command's
+        for other, option in re.findall(r"(?:\b([a-z-]+) )?(?<![\w-])(--[a-z][a-z-]*)", text):
+            known = option in options[name] or option in options.get(other, ())
+            assert known, f"gradfit {name} --help names {option}, which it lacks"

@@ -1868,7 +1868,7 @@ def _add_daily(sub: Any) -> None:
         "--interval",
         metavar="LEVEL",
         type=_bounded(float, 0.0, True, "a level between 0 and 1, e.g. 0.95"),
-        help="add lower_/upper_ columns: a LEVEL interval (needs a model fitted with --inference)",
+        help="add lower_/upper_ columns: a LEVEL interval (needs a model saved by fit --inference)",
     )
     predict.add_argument(
         "--interval-kind",
