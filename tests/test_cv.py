@@ -379,7 +379,9 @@ def test_cli_fit_alpha_auto_uses_the_cv_alpha_and_reports_the_curve(tmp_path, mo
     close(summary["alpha_search"]["mean_test_score"], ref.cv_results_["mean_test_score"], 1e-9)
     page = (tmp_path / "r.html").read_text(encoding="utf-8")
     assert "Choosing alpha" in page and "5-fold cross-validation over 4 alphas" in page
-    assert main(["fit", "d.csv", "-t", "y", "--cv", "5"]) == 2
+    assert main(["fit", "d.csv", "-t", "y", "--alphas", "1", "2"]) == 2
+    assert "add --alpha auto" in capsys.readouterr().err
+    assert main(["report", "d.csv", "-t", "y", "--cv", "5"]) == 2  # fit --cv K: held-out scores
     assert "add --alpha auto" in capsys.readouterr().err
     assert main(["fit", "d.csv", "-t", "y", "--alpha", "auto", "--alphas", "100", "1000"]) == 0
     assert "it is the smallest alpha tried" in capsys.readouterr().err

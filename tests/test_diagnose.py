@@ -206,7 +206,7 @@ def test_renderings(diabetes) -> None:
     X, y = diabetes
     d = diagnose(X, y, feature_names=[f"<f{j}>" for j in range(10)], target_names=["<t>"])
     md = d.to_markdown()
-    assert "| standardized |" in md and "## Recommendations" in md
+    assert "| centred, standardized |" in md and "## Recommendations" in md
     html = d.to_html()
     assert "&lt;t&gt;" in html and "<t>" not in html
     assert fmt(d.max_stable_learning_rate) in d.to_text()

@@ -16,6 +16,7 @@ from sklearn.linear_model import LinearRegression
 
 from gradfit import ConvergenceWarning, GDRegressor, GradfitInputError, History
 from gradfit.plots import (
+    loss_floor,
     plot_learning_rate_sweep,
     plot_loss,
     plot_paths,
@@ -77,9 +78,10 @@ def test_loss_above_optimum_and_ax_reuse(diabetes) -> None:
     assert len(curves) == 2
     expected = gd.history_.loss - f_star
     shown = curves[0].get_ydata()
-    positive = expected > 0
-    np.testing.assert_allclose(shown[positive], expected[positive])
-    assert np.all(np.isnan(shown[~positive]))
+    floor = loss_floor(expected, f_star)
+    above = expected > floor
+    np.testing.assert_allclose(shown[above], expected[above])
+    assert np.all(shown[~above] == floor)  # clipped at the floor, not dropped
     assert ax.get_ylabel() == "loss − f*"
 
 
@@ -100,7 +102,8 @@ def test_per_output_lines() -> None:
     shifted = plot_per_output_loss(model, optimum=f_star)
     expected = per_output[:, 1] - 0.25
     shown = by_gid(shifted, "loss_1").get_ydata()
-    np.testing.assert_allclose(shown[expected > 0], expected[expected > 0])
+    floor = loss_floor(expected, 0.25)
+    np.testing.assert_allclose(shown[expected > floor], expected[expected > floor])
     assert shifted.get_ylabel() == "loss − f* per output"
     with pytest.raises(TypeError, match="fit the model first"):
         plot_loss(GDRegressor())
@@ -184,3 +187,28 @@ def test_headless_without_pyplot(tmp_path) -> None:
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
     assert (tmp_path / "h.png").stat().st_size > 1000
+
+
+def test_a_converged_fit_keeps_its_last_iterations_at_the_floor(diabetes) -> None:
+    """f − f* rounds to 0 or below at the end of a converged fit: drawn at the floor, marked."""
+    X, y = diabetes
+    model = GDRegressor(tol=1e-12).fit(X, y)  # cg: reaches f* to rounding
+    f_star = 0.5 * np.mean((LinearRegression().fit(X, y).predict(X) - y) ** 2)
+    loss = np.asarray(model.history_.loss)
+    eps = np.finfo(np.float64).eps
+    for optimum in (f_star, float(loss.min())):  # the last gap: rounding, then exactly 0
+        gaps = loss - optimum
+        floor = loss_floor(gaps, optimum)
+        assert floor == pytest.approx(64 * eps * max(optimum, loss[0]))
+        low = gaps <= floor
+        assert low[-1], "the test needs a fit whose last gap is rounding"
+        ax = plot_loss(model, optimum=optimum)
+        shown = by_gid(ax, "loss").get_ydata()
+        assert len(shown) == len(gaps) and np.all(np.isfinite(shown))  # no iteration dropped
+        assert np.all(shown[low] == floor) and np.all(shown[~low] == gaps[~low])
+        marked = by_gid(ax, "floor")
+        assert list(marked.get_xdata()) == list(np.flatnonzero(low))
+        assert any("rounding floor" in t.get_text() for t in ax.get_legend().get_texts())
+        per_output = plot_per_output_loss(model, optimum=[optimum])
+        assert np.all(by_gid(per_output, "loss_0").get_ydata()[low] == floor)
+        assert by_gid(per_output, "floor_0") is not None

@@ -177,7 +177,7 @@ def test_streamed_fit_json_lists_the_report(folder, capsys) -> None:
 
 def _table_rows(text: str) -> list[str]:
     """The curvature and the predicted-iterations tables of ``gradfit diagnose``'s text."""
-    keep = ("unscaled", "standardized", "gd ", "momentum", "nesterov", "cg ")
+    keep = ("centred", "unscaled", "standardized", "gd ", "momentum", "nesterov", "cg ")
     return [line for line in text.splitlines() if line.strip().startswith(keep)]
 
 

@@ -181,6 +181,7 @@ class Scores:
         self.mean = np.zeros(K)
         self.m2 = np.zeros(K)
         self.sse = np.zeros(K)
+        self.sae = np.zeros(K)
         self.finite = True
 
     def add(self, Y: F64, P: F64) -> None:
@@ -198,6 +199,7 @@ class Scores:
         self.mean = self.mean + delta * (n / total)
         self.m2 = self.m2 + m2 + delta * delta * (self.n * n / total)
         self.sse = self.sse + np.sum((Y - P) ** 2, axis=0)
+        self.sae = self.sae + np.sum(np.abs(Y - P), axis=0)
         self.n = total
 
     def result(self) -> tuple[F64, F64]:
@@ -206,6 +208,10 @@ class Scores:
             r2 = np.where(self.m2 > 0, 1.0 - self.sse / np.where(self.m2 > 0, self.m2, 1.0), np.nan)
         rmse = np.sqrt(self.sse / max(self.n, 1))
         return r2, rmse
+
+    def mae(self) -> F64:
+        """The mean absolute error per output."""
+        return np.asarray(self.sae / max(self.n, 1))
 
 
 def predict_block(model: Any, X: F64) -> F64:
@@ -347,11 +353,14 @@ class PredictionWriter:
             self._file = self._context.__enter__()
         return self
 
-    def write(self, P: F64, kept: Any = None) -> None:
-        """Append a block of predictions (n, K), and the rows of the kept columns."""
+    def write(self, P: F64, kept: Any = None, extra: dict[str, Any] | None = None) -> None:
+        """Append a block of predictions (n, K).
+
+        They follow the ``extra`` columns (name: values) and the rows of the kept columns.
+        """
         import pandas as pd
 
-        frame = pd.DataFrame({c: P[:, k] for k, c in enumerate(self.columns)})
+        frame = pd.DataFrame({**(extra or {}), **{c: P[:, k] for k, c in enumerate(self.columns)}})
         if self.kept:
             if kept is None:
                 kept = pd.DataFrame({name: [] for name in self.kept})

@@ -406,7 +406,7 @@ def _add_understanding(sub: Any) -> None:
         description="Answer the seed's questions (why X.T.dot(error)/N is a gradient, why "
         "the transpose, why /N, which learning rate is safe) with your data's own numbers, "
         "each step verified on it.",
-        epilog="example: gradfit explain diabetes.csv --target target --plot sweep.png",
+        epilog="example: gradfit explain diabetes.csv --target progression --plot sweep.png",
     )
     _add_data_arguments(explain)
     _add_options(explain)
@@ -431,7 +431,7 @@ def _add_understanding(sub: Any) -> None:
         description="Measure L, μ and κ (unscaled and standardized), the largest stable "
         "learning rate and the iterations each method needs; with --fit, also how far the "
         "fit is from the optimum.",
-        epilog="example: gradfit diagnose diabetes.csv --target target --plot curve.png",
+        epilog="example: gradfit diagnose diabetes.csv --target progression --plot curve.png",
     )
     _add_data_arguments(diagnose)
     _add_options(diagnose)
@@ -455,7 +455,7 @@ def _add_understanding(sub: Any) -> None:
         "with the gradient of ½·MSE, G = Xᵀ(XW − y)/N (+ αW). Exit status 0 when it is G, "
         "1 when it is not (the report names the mistake), 2 for usage errors.",
         epilog="example: gradfit check-gradient mygrad.py:gradient --data diabetes.csv "
-        "--target target",
+        "--target progression",
     )
     check.add_argument("function", help="path/to/module.py:function_name")
     check.add_argument("--data", required=True, help="a CSV (or .parquet) file")
@@ -531,6 +531,19 @@ _positive_float = _bounded(float, 0.0, True, "a positive number")
 _tolerance = _bounded(
     float, 1e-15, False, "a number of at least 1e-15 (float64 cannot measure a smaller gradient)"
 )
+
+
+def _fraction(text: str) -> float:
+    """``--test-size``: a fraction strictly between 0 and 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: use a fraction of the rows strictly between 0 and 1, e.g. 0.2"
+        )
+    return value
 
 
 def _learning_rate(text: str) -> float | str:
@@ -658,10 +671,13 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_chatter(parser: argparse.ArgumentParser) -> None:
+def _add_chatter(parser: argparse.ArgumentParser, *, json_option: bool = True) -> None:
     group = parser.add_mutually_exclusive_group()
     group.add_argument(
-        "-q", "--quiet", action="store_true", help="print nothing but errors (and --json)"
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="print nothing but errors" + (" (and --json)" if json_option else ""),
     )
     group.add_argument(
         "-v",
@@ -697,8 +713,13 @@ def _cv_folds(text: str) -> int:
 def _choose_alpha(args: argparse.Namespace, model: GDRegressor, X: Any, y: Any) -> None:
     """``--alpha auto``: choose alpha by cross-validation (GDRegressorCV) before the fit."""
     if getattr(args, "alpha", None) != "auto":
-        if getattr(args, "alphas", None) or getattr(args, "cv", None):
-            raise UsageError("--alphas and --cv are for choosing alpha: add --alpha auto")
+        if getattr(args, "alphas", None):
+            raise UsageError("--alphas is for choosing alpha: add --alpha auto")
+        if getattr(args, "cv", None) and not getattr(args, "cv_scores", False):
+            raise UsageError(
+                "--cv is for choosing alpha here: add --alpha auto (gradfit fit --cv K without "
+                "it reports K-fold held-out scores)"
+            )
         return
     from .cv import GDRegressorCV
     from .understand.render import fmt
@@ -952,6 +973,7 @@ def _summary(
 
     P = np.asarray(model.predict(X), dtype=np.float64).reshape(len(X), -1)
     r2, rmse = fit_scores(y, P)
+    mae = np.mean(np.abs(np.asarray(y, dtype=np.float64).reshape(P.shape) - P), axis=0)
     optimum = _optimum(assessment)
     return _summary_dict(
         args,
@@ -964,6 +986,7 @@ def _summary(
         files,
         r2=r2,
         rmse=rmse,
+        mae=mae,
         loss=assessment.loss,
         optimum=optimum,
     )
@@ -1000,6 +1023,7 @@ def _summary_dict(
     loss: float | None,
     optimum: dict[str, Any],
     streamed: bool = False,
+    mae: Any = None,
 ) -> dict[str, Any]:
     """The fit summary (printed, or ``--json``), in-memory and streamed alike."""
     coef = np.asarray(model.coef_, dtype=np.float64).reshape(len(targets), len(names))
@@ -1038,6 +1062,7 @@ def _summary_dict(
             "target": t,
             "r2": _finite(r2[k]),
             "rmse": _finite(rmse[k]),
+            "mae": None if mae is None else _finite(mae[k]),
             "intercept": float(intercept[k]),
             "coefficients": {n: float(coef[k, j]) for j, n in enumerate(names)},
         }
@@ -1098,12 +1123,23 @@ def _print_summary(summary: dict[str, Any]) -> None:
             f"  distance to the optimum: ‖W − W*‖ <= {bound_text} from ‖G‖/μ"
             + ("" if optimum["bound_is_rigorous"] else " (μ estimated: indicative)")
         )
-    for score in summary["scores"]:
+    heldout = summary.get("heldout")
+    if heldout is not None:
+        print(
+            f"  held out: {heldout['n_test']} of {heldout['n_train'] + heldout['n_test']} rows "
+            f"(--test-size {heldout['test_size']:g}, seed {heldout['seed']}); the model is "
+            f"fitted on the other {heldout['n_train']} rows only"
+        )
+    for k, score in enumerate(summary["scores"]):
         r2 = score["r2"] if score["r2"] is not None else math.nan
+        mae = score.get("mae")
         print(
             f"\n  target {score['target']}: R² = {fmt(r2, 6)}, "
-            f"RMSE = {fmt(score['rmse'], 6)} (on the training data)"
+            f"RMSE = {fmt(score['rmse'], 6)}"
+            + (f", MAE = {fmt(mae, 6)}" if mae is not None else "")
+            + (" (on the training data)" if heldout is None else " (on the training rows)")
         )
+        _print_heldout(summary, k)
         rows = [("(intercept)", score["intercept"]), *score["coefficients"].items()]
         width = max(len("term"), *(len(n) for n, _ in rows))
         print(f"    {'term':<{width}}  coefficient")
@@ -1182,6 +1218,13 @@ def _fit(args: argparse.Namespace) -> int:
         if args.report or args.inference is not None:
             raise
         return _fit_streamed(args)
+    args.cv_scores = True
+    split = _split_rows(args, len(X), names)
+    X_all, y_all = X, y
+    if split is not None:
+        X, y = X[~split], y[~split]
+        if groups is not None:
+            groups = groups[~split]
     seconds, messages = _fit_with_progress(args, model, X, y, names)
     # one diagnosis (with its exact solution) for the report and the summary; computed
     # under -q too, since it refuses data it cannot assess and -q keeps the exit status.
@@ -1204,12 +1247,19 @@ def _fit(args: argparse.Namespace) -> int:
     if args.output:
         save_model(model, args.output, feature_names=names, target_names=targets, inference=result)
         files["model"] = args.output
-    if args.predictions:
-        P = np.asarray(model.predict(X), dtype=np.float64).reshape(len(X), -1)
-        _write_table(_prediction_frame(P, targets), args.predictions)
+    heldout = _heldout(args, model, X_all, y_all, split, targets)
+    if args.predictions:  # every row, in the file's order; with --test-size, which part
+        P = np.asarray(model.predict(X_all), dtype=np.float64).reshape(len(X_all), -1)
+        kept = None
+        if split is not None:
+            import pandas as pd
+
+            kept = pd.DataFrame({"split": np.where(split, "test", "train")})
+        _write_table(_prediction_frame(P, targets, kept), args.predictions)
         files["predictions"] = args.predictions
     assert diagnosis.fit is not None
     summary = _summary(args, model, X, y, names, targets, seconds, messages, files, diagnosis.fit)
+    summary.update(heldout)
 
     def report() -> None:
         from .report import write_report
@@ -1226,6 +1276,7 @@ def _fit(args: argparse.Namespace) -> int:
             diagnosis=diagnosis,
             inference=result,
             cv=getattr(args, "alpha_search", None),
+            heldout=heldout,
             progress=_terminal(args),
         )
 
@@ -1253,6 +1304,96 @@ def _summary_then_report(
     summary["files"]["report"] = args.report
     print(f"    {'report':<12} {args.report} ({describe_size(args.report)})")
     return 0
+
+
+# -- held-out scores (--test-size, --cv K) ----------------------------------------------------
+def _split_seed(args: argparse.Namespace) -> int:
+    return 0 if args.seed is None else int(args.seed)
+
+
+def _split_rows(args: argparse.Namespace, n: int, names: Sequence[str]) -> np.ndarray | None:
+    """``--test-size``: which rows are held out (True), or None without it."""
+    from ._holdout import held_out_rows, split_counts
+
+    if args.test_size is None:
+        return None
+    split = held_out_rows(0, n, args.test_size, _split_seed(args))
+    n_test = int(split.sum())
+    split_counts(n - n_test, n_test, len(names), str(args.data))
+    return split
+
+
+def _score_list(targets: Sequence[str], scores: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {"target": t, **{name: _finite(values[k]) for name, values in scores.items()}}
+        for k, t in enumerate(targets)
+    ]
+
+
+def _heldout_dict(
+    args: argparse.Namespace, n_train: int, n_test: int, scores: dict[str, Any], targets: Any
+) -> dict[str, Any]:
+    return {
+        "test_size": float(args.test_size),
+        "seed": _split_seed(args),
+        "n_train": n_train,
+        "n_test": n_test,
+        "model_fitted_on": "train",
+        "scores": _score_list(targets, scores),
+    }
+
+
+def _heldout(
+    args: argparse.Namespace,
+    model: GDRegressor,
+    X: np.ndarray,
+    y: np.ndarray,
+    split: np.ndarray | None,
+    targets: Sequence[str],
+) -> dict[str, Any]:
+    """The summary's ``heldout`` (``--test-size``) and ``cross_validation`` (``--cv K``)."""
+    from ._holdout import cross_validated_scores, regression_scores
+
+    out: dict[str, Any] = {}
+    if split is not None:
+        P = np.asarray(model.predict(X[split]), dtype=np.float64)
+        scores = regression_scores(y[split], P)
+        out["heldout"] = _heldout_dict(args, int((~split).sum()), int(split.sum()), scores, targets)
+    if args.cv is not None and args.alpha != "auto":
+        train = slice(None) if split is None else ~split
+        cv = cross_validated_scores(model, X[train], y[train], args.cv, _split_seed(args))
+        out["cross_validation"] = {
+            "folds": cv.pop("folds"),
+            "seed": cv.pop("seed"),
+            "rows": "train" if split is not None else "all",
+            "scores": _score_list(targets, cv),
+        }
+    return out
+
+
+def _print_heldout(summary: dict[str, Any], k: int) -> None:
+    """The held-out lines of target ``k`` in the text summary."""
+    from .understand.render import fmt
+
+    def num(value: Any) -> str:
+        return fmt(value if value is not None else math.nan, 6)
+
+    heldout = summary.get("heldout")
+    if heldout is not None:
+        s = heldout["scores"][k]
+        print(
+            f"    held out: R² = {num(s['r2'])}, RMSE = {num(s['rmse'])}, MAE = {num(s['mae'])} "
+            f"(on the {heldout['n_test']} test rows, not used by the fit)"
+        )
+    cv = summary.get("cross_validation")
+    if cv is not None:
+        s = cv["scores"][k]
+        print(
+            f"    {cv['folds']}-fold cross-validation: R² = {num(s['r2'])} ± {num(s['r2_std'])}, "
+            f"RMSE = {num(s['rmse'])} ± {num(s['rmse_std'])}, MAE = {num(s['mae'])} ± "
+            f"{num(s['mae_std'])} (mean ± sd over the folds"
+            + (", within the training part)" if cv["rows"] == "train" else ")")
+        )
 
 
 def _emit_fit_summary(args: argparse.Namespace, summary: dict[str, Any], result: Any) -> int:
@@ -1297,10 +1438,12 @@ def _fit_streamed(args: argparse.Namespace) -> int:
     solve) and keeps a seeded sample of rows for the report's residual plots and
     explanation.
     """
-    from ._tables import PredictionWriter, predict_block, source_blocks
+    from ._holdout import held_out_rows, split_counts
+    from ._tables import PredictionWriter, Scores, predict_block, source_blocks
     from .persistence import save_model
     from .understand.diagnose import diagnose_statistics
 
+    args.cv_scores = True
     if args.inference is not None:
         if args.alpha == "auto" or args.alpha > 0:
             raise UsageError(
@@ -1312,13 +1455,33 @@ def _fit_streamed(args: argparse.Namespace) -> int:
                 f"--inference cluster:COL reads the labels with the rows in memory, but "
                 f"{args.data} is streamed; use nonrobust or HC0..HC3, or fit a sample"
             )
+    if args.cv is not None and args.alpha != "auto":
+        raise UsageError(
+            f"--cv K refits K times with the rows in memory, but {args.data} is streamed; "
+            "use --test-size (a held-out part, streamed) instead"
+        )
+    if args.test_size is not None and args.alpha == "auto":
+        raise UsageError(
+            f"--alpha auto with --test-size: the search would read the held-out rows of the "
+            f"streamed {args.data}; give --alpha a number, or leave --test-size out"
+        )
+    if args.test_size is not None and args.inference not in (None, ("nonrobust", None)):
+        raise UsageError(
+            f"--inference {args.inference[0]} with --test-size reads every row of the "
+            f"streamed {args.data} again; use --inference nonrobust"
+        )
     model = _estimator(args)
     source = _streamed_source(args)
-    seconds, messages = _fit_with_progress(args, model, source, None)
+    fit_source = source
+    if args.test_size is not None:
+        from ._holdout import HoldoutSource
+
+        fit_source = HoldoutSource(source, args.test_size, _split_seed(args), "train")
+    seconds, messages = _fit_with_progress(args, model, fit_source, None)
     names, targets = list(source.columns), list(source.target_names)
     # columns beyond 1e±50 were fitted on exactly rescaled rows (issue 11, class 9); the
     # statistics of the raw rows (the optimum, the report's figures) would overflow
-    rescaled = getattr(source, "units", None) is not None
+    rescaled = getattr(fit_source, "units", None) is not None
     if rescaled and args.report:
         raise UsageError(
             f"{Path(str(args.data)).name} has columns beyond 1e±50, which the fit rescaled by "
@@ -1350,13 +1513,25 @@ def _fit_streamed(args: argparse.Namespace) -> int:
     if args.output:
         save_model(model, args.output, feature_names=names, target_names=targets, inference=result)
         files["model"] = args.output
+    test_scores = Scores(len(targets))
     writer = PredictionWriter(args.predictions, targets) if args.predictions else None
 
     def rows() -> Iterator[tuple[np.ndarray, np.ndarray, int]]:
+        """The training rows (all, or those --test-size keeps); the held-out ones are scored."""
+        start = 0
         for X, Y, done in source_blocks(source, with_bytes=True):
+            if args.test_size is None:
+                if writer is not None:
+                    writer.write(predict_block(model, X))
+                yield X, Y, done
+                continue
+            P = predict_block(model, X)
+            test = held_out_rows(start, len(X), args.test_size, _split_seed(args))
+            start += len(X)
+            test_scores.add(Y[test], P[test])
             if writer is not None:
-                writer.write(predict_block(model, X))
-            yield X, Y, done
+                writer.write(P, extra={"split": np.where(test, "test", "train")})
+            yield X[~test], Y[~test], done
 
     if writer is not None:
         writer.__enter__()
@@ -1390,6 +1565,17 @@ def _fit_streamed(args: argparse.Namespace) -> int:
         loss, optimum = diagnosis.fit.loss, _optimum(diagnosis.fit, "statistics")
     r2 = seen.r2 if seen.r2 is not None else np.full(len(targets), np.nan)
     rmse = seen.rmse if seen.rmse is not None else np.full(len(targets), np.nan)
+    heldout: dict[str, Any] = {}
+    if args.test_size is not None:
+        split_counts(seen.n_rows, int(test_scores.n), len(names), str(args.data))
+        test_r2, test_rmse = test_scores.result()
+        heldout["heldout"] = _heldout_dict(
+            args,
+            seen.n_rows,
+            int(test_scores.n),
+            {"r2": test_r2, "rmse": test_rmse, "mae": test_scores.mae()},
+            targets,
+        )
     summary = _summary_dict(
         args,
         model,
@@ -1404,7 +1590,9 @@ def _fit_streamed(args: argparse.Namespace) -> int:
         loss=loss,
         optimum=optimum,
         streamed=True,
+        mae=seen.mae,
     )
+    summary.update(heldout)
 
     def report() -> None:
         from .report import ReportInput, render_report
@@ -1420,6 +1608,7 @@ def _fit_streamed(args: argparse.Namespace) -> int:
                 diagnosis=diagnosis,
                 inference=result,
                 cv=getattr(args, "alpha_search", None),
+                heldout=heldout or None,
             ),
             title=f"gradfit report: {Path(args.data).name}",
             explanation=not args.no_explain,
@@ -1703,7 +1892,7 @@ def _report_streamed(args: argparse.Namespace) -> int:
 
 # -- sweep ------------------------------------------------------------------------------------
 def _sweep(args: argparse.Namespace) -> int:
-    from .understand.explain import learning_rate_sweep
+    from .understand.explain import _coordinates, learning_rate_sweep
     from .understand.render import fmt
 
     X, y, _, targets = _read(args)
@@ -1714,6 +1903,7 @@ def _sweep(args: argparse.Namespace) -> int:
     }
     sweep = learning_rate_sweep(X, y, factors=args.factors, steps=args.steps, **options)
     bound = sweep.stability_bound
+    where = _coordinates(bool(options["fit_intercept"]), bool(options["standardize"]))
     plot = None if args.no_plot else args.plot
     if plot:
         from .plots import plot_learning_rate_sweep, save_figure
@@ -1726,8 +1916,11 @@ def _sweep(args: argparse.Namespace) -> int:
             "fraction_of_bound": float(f),
             "excess_loss_ratio": _finite(r),
             "converges": bool(r < 1) if math.isfinite(r) else None,
+            "steps": int(t),
         }
-        for lr, f, r in zip(sweep.learning_rates, sweep.factors, sweep.ratios, strict=True)
+        for lr, f, r, t in zip(
+            sweep.learning_rates, sweep.factors, sweep.ratios, sweep.steps, strict=True
+        )
     ]
     if args.json:
         print(
@@ -1750,9 +1943,10 @@ def _sweep(args: argparse.Namespace) -> int:
         return 0
     _say(
         args,
-        f"gradfit sweep {args.data}: the seed's loop for {args.steps} steps at each rate; "
-        f"L = {fmt(sweep.L)}, stability bound 2/L = {fmt(bound)}, learning_rate='auto' = 1/L "
-        f"= {fmt(bound / 2)}" + ("" if options["standardize"] else " (unscaled features)"),
+        f"gradfit sweep {args.data}: the seed's loop for {args.steps} steps at each rate, on "
+        f"the {where} data gradfit's loop uses (the rates below are for those coordinates); "
+        f"L = {fmt(sweep.L)}, stability bound 2/L = {fmt(bound)}, "
+        f"learning_rate='auto' = 1/L = {fmt(bound / 2)}",
     )
     _say(args, f"  {'learning rate':>14}  {'× 2/L':>7}  {'(f − f*) left':>14}  verdict")
     for row in rows:
@@ -1760,6 +1954,8 @@ def _sweep(args: argparse.Namespace) -> int:
         verdict = {True: "converges", False: "EXPLODES", None: "no excess loss to measure"}[
             row["converges"]
         ]
+        if row["steps"] < args.steps:  # the loss grew past 1e6× its start: stopped early
+            verdict += f" (stopped after {row['steps']} steps, beyond 1e6× the start)"
         _say(
             args,
             f"  {fmt(row['learning_rate']):>14}  {row['fraction_of_bound']:>7.3f}  "
@@ -1812,6 +2008,13 @@ def _add_daily(sub: Any) -> None:
     )
     fit.add_argument("--json", action="store_true", help="print a JSON summary instead")
     fit.add_argument(
+        "--test-size",
+        metavar="F",
+        type=_fraction,
+        help="hold out about this fraction of the rows (seeded by --seed, default 0; streamed "
+        "too), fit on the rest and report R², RMSE and MAE on the held-out rows",
+    )
+    fit.add_argument(
         "--inference",
         metavar="KIND",
         type=_inference_kind,
@@ -1851,7 +2054,7 @@ def _add_daily(sub: Any) -> None:
         "--interval",
         metavar="LEVEL",
         type=_bounded(float, 0.0, True, "a level between 0 and 1, e.g. 0.95"),
-        help="add lower_/upper_ columns: a LEVEL interval (needs a model fitted with --inference)",
+        help="add lower_/upper_ columns: a LEVEL interval (needs a model saved by fit --inference)",
     )
     predict.add_argument(
         "--interval-kind",
@@ -1893,7 +2096,7 @@ def _add_daily(sub: Any) -> None:
     )
     report.add_argument("--no-explain", action="store_true", help="leave the explanation out")
     _add_streaming(report)
-    _add_chatter(report)
+    _add_chatter(report, json_option=False)
     _add_model_options(report)
     report.set_defaults(func=_report)
 

@@ -125,6 +125,37 @@ class SavedModel:
     created: str
     metadata: dict[str, Any] = field(repr=False)
 
+    def to_text(self) -> str:
+        """A readable summary: the file's model, its columns and its coefficients."""
+        coef = np.atleast_2d(np.asarray(self.model.coef_, dtype=np.float64))
+        intercept = np.atleast_1d(np.asarray(self.model.intercept_, dtype=np.float64))
+        lines = [
+            f"gradfit model ({self.model.method}, written by gradfit {self.gradfit_version} "
+            f"on {self.created}): {len(self.feature_names)} features → "
+            f"{', '.join(self.target_names)}"
+        ]
+        width = max([len("(intercept)"), *(len(n) for n in self.feature_names)])
+        for k, target in enumerate(self.target_names):
+            lines.append(f"  {target}:")
+            lines.append(f"    {'(intercept)':<{width}}  {intercept[k]:+.8g}")
+            lines += [
+                f"    {name:<{width}}  {coef[k, j]:+.8g}"
+                for j, name in enumerate(self.feature_names)
+            ]
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.to_text()
+
+    def to_html(self) -> str:
+        """:meth:`to_text` as HTML (escaped), for Jupyter."""
+        from html import escape
+
+        return f"<div class='gradfit-model'><pre>{escape(self.to_text())}</pre></div>"
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
+
 
 # -- writing ----------------------------------------------------------------------------------
 def _sha256(data: bytes) -> str:

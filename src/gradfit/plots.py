@@ -133,8 +133,54 @@ def _history(source: Any) -> History:
     return history
 
 
-def _positive(values: F64) -> F64:
-    return np.where(values > 0, values, np.nan)
+#: Loss gaps ``f − f*`` at or below ``FLOOR_ULPS·ε·max(|f*|, f₀)`` are rounding, not distance.
+FLOOR_ULPS = 64.0
+
+
+def loss_floor(values: F64, optimum: float | None) -> float:
+    """The smallest loss (gap) a log plot can show honestly: the rounding level.
+
+    A recorded loss is a sum of squares over N rows (or a quadratic form of the
+    statistics), accurate to some tens of ulps of the largest term, the starting
+    loss f₀ or ``|f*|``; ``f − f*`` below that is rounding noise (and may come out
+    0 or negative). The floor is ``FLOOR_ULPS·ε·max(|f*|, |f₀|)`` (64 ulps), or the
+    smallest positive value when both are 0.
+
+    Examples
+    --------
+    >>> gaps = np.array([3.0, 1e-20, -1e-17])  # f − f* with f* = 2: f₀ = 5
+    >>> bool(loss_floor(gaps, optimum=2.0) == 64 * np.finfo(float).eps * 5.0)
+    True
+    """
+    first = abs(float(values[0])) if values.size else 0.0
+    if optimum is not None:
+        first = abs(first + float(optimum))
+    reference = max(abs(float(optimum)) if optimum is not None else 0.0, first)
+    floor = FLOOR_ULPS * float(np.finfo(np.float64).eps) * reference
+    if floor > 0 and math.isfinite(floor):
+        return floor
+    positive = values[np.isfinite(values) & (values > 0)]
+    return float(positive.min()) if positive.size else float(np.finfo(np.float64).tiny)
+
+
+def _at_floor(
+    ax: Any, iterations: Any, values: F64, floor: float, colour: Any, gid: str, label: str
+) -> F64:
+    """``values`` clipped below at ``floor``; the clipped points marked ▽ on ``ax``."""
+    low = np.isfinite(values) & (values <= floor)
+    shown = np.where(low, floor, values)
+    if np.any(low):
+        ax.plot(
+            np.asarray(iterations)[low],
+            shown[low],
+            linestyle="none",
+            marker="v",
+            markersize=4,
+            color=colour,
+            label=label,
+            gid=gid,
+        )
+    return shown
 
 
 def plot_loss(
@@ -153,7 +199,10 @@ def plot_loss(
         A fitted model (its ``history_``) or a history.
     ax : matplotlib Axes, optional
     optimum : float, optional
-        Subtract it (``f*``, e.g. from the exact solution) to show ``f − f*``.
+        Subtract it (``f*``, e.g. from the exact solution) to show ``f − f*``. Gaps at
+        or below the rounding floor (:func:`loss_floor`, 64 ulps of the loss) are drawn
+        at the floor and marked ▽ (gid ``floor``): a converged fit's last iterations
+        stay on the curve instead of vanishing from the log scale.
     label : str, optional
         Legend label of the curve (call again with the same ``ax`` to compare fits).
     events : bool, default=True
@@ -177,7 +226,20 @@ def plot_loss(
     loss = np.asarray(history.loss, dtype=np.float64)
     values = loss - optimum if optimum is not None else loss
     iterations = np.arange(len(values))
-    (curve,) = ax.plot(iterations, _positive(values), label=label or "loss", gid="loss")
+    floor = loss_floor(values, optimum) if len(values) else 0.0
+    low = np.isfinite(values) & (values <= floor)
+    (curve,) = ax.plot(iterations, np.where(low, floor, values), label=label or "loss", gid="loss")
+    if np.any(low):
+        _at_floor(
+            ax,
+            iterations,
+            values,
+            floor,
+            curve.get_color(),
+            "floor",
+            f"{label + ': ' if label else ''}at the rounding floor {floor:.2g} "
+            "(below it f − f* is rounding)",
+        )
     if events:
         for kind, (marker, colour, text) in EVENT_STYLE.items():
             at = sorted({e.iteration for e in history.events if e.kind == kind})
@@ -185,7 +247,7 @@ def plot_loss(
             if at:
                 ax.plot(
                     at,
-                    _positive(values[at]),
+                    np.maximum(values[at], floor),
                     linestyle="none",
                     marker=marker,
                     color=colour if label is None else curve.get_color(),
@@ -217,7 +279,9 @@ def plot_per_output_loss(
     target_names : sequence of str, optional
         Legend labels (default ``output 0``, ``output 1``, …).
     optimum : sequence of float, optional
-        Each output's optimal loss ``f_k*``; subtracted to show ``f_k − f_k*``.
+        Each output's optimal loss ``f_k*``; subtracted to show ``f_k − f_k*`` (clipped
+        at each output's rounding floor and marked ▽, gid ``floor_k``, as in
+        :func:`plot_loss`).
 
     Returns
     -------
@@ -248,7 +312,22 @@ def plot_per_output_loss(
         per_output = per_output - shift
     iterations = np.arange(per_output.shape[0])
     for k in range(K):
-        ax.plot(iterations, _positive(per_output[:, k]), label=names[k], gid=f"loss_{k}")
+        values = per_output[:, k]
+        floor = loss_floor(values, None if optimum is None else float(shift[k]))
+        low = np.isfinite(values) & (values <= floor)
+        (curve,) = ax.plot(
+            iterations, np.where(low, floor, values), label=names[k], gid=f"loss_{k}"
+        )
+        if np.any(low):
+            _at_floor(
+                ax,
+                iterations,
+                values,
+                floor,
+                curve.get_color(),
+                f"floor_{k}",
+                f"{names[k]}: at the rounding floor {floor:.2g}",
+            )
     ax.set_yscale("log")
     ax.set_xlabel("iteration")
     ax.set_ylabel("loss − f* per output" if optimum is not None else "loss per output")

@@ -102,6 +102,10 @@ class ReportInput:
     cv : GDRegressorCV, optional
         The search that chose the model's ``alpha`` (``--alpha auto``); the report then
         shows its CV curve with the chosen alpha and a one-standard-error band.
+    heldout : dict, optional
+        Held-out scores, as ``gradfit fit --test-size``/``--cv K`` put them in the JSON
+        summary (keys ``heldout`` and/or ``cross_validation``): adds a table of R², RMSE
+        and MAE on rows the model did not see.
     """
 
     model: Any
@@ -114,6 +118,7 @@ class ReportInput:
     diagnosis: Diagnosis | None = None
     inference: Any = None
     cv: Any = None
+    heldout: dict[str, Any] | None = None
 
 
 def _esc(value: Any) -> str:
@@ -470,6 +475,45 @@ def _explanation_section(
     )
 
 
+def _heldout_section(heldout: dict[str, Any]) -> str:
+    """R², RMSE and MAE on rows the model did not see (``--test-size``, ``--cv K``)."""
+    rows: list[tuple[str, ...]] = []
+    notes = []
+
+    def num(value: Any) -> str:
+        return fmt(value if value is not None else math.nan, 6)
+
+    part = heldout.get("heldout")
+    if part is not None:
+        how = f"test part ({part['n_test']} rows, seed {part['seed']})"
+        rows += [
+            (s["target"], how, num(s["r2"]), num(s["rmse"]), num(s["mae"])) for s in part["scores"]
+        ]
+        notes.append(
+            f"The model was fitted on the training part only ({part['n_train']} rows); about "
+            f"{part['test_size']:g} of the rows were held out by a seeded hash of their position."
+        )
+    cv = heldout.get("cross_validation")
+    if cv is not None:
+        how = f"{cv['folds']}-fold cross-validation (mean ± sd)"
+        rows += [
+            (
+                s["target"],
+                how,
+                f"{num(s['r2'])} ± {num(s['r2_std'])}",
+                f"{num(s['rmse'])} ± {num(s['rmse_std'])}",
+                f"{num(s['mae'])} ± {num(s['mae_std'])}",
+            )
+            for s in cv["scores"]
+        ]
+    return (
+        "<section><h3>Held-out scores</h3>"
+        + "".join(f"<p>{_esc(n)}</p>" for n in notes)
+        + _table(("target", "rows", "R²", "RMSE", "MAE"), rows)
+        + "</section>"
+    )
+
+
 def _cv_section(search: Any, t_names: list[str]) -> str:
     from .plots import plot_cv_curve
 
@@ -658,6 +702,7 @@ def _assemble(
         f"<p>{_esc(item.note)}</p>" if item.note else "",
         _data_section(columns, f_names, t_names),
         _fit_section(model, *scores, t_names),
+        _heldout_section(item.heldout) if item.heldout else "",
         _cv_section(item.cv, t_names) if item.cv is not None else "",
         _loss_section(model, optimum, t_names),
         _coefficient_section(model, exact, fit.exact_relative_distance, f_names, t_names),
@@ -760,6 +805,7 @@ def write_report(
     inference: Any = None,
     cv: Any = None,
     progress: bool | None = False,
+    heldout: dict[str, Any] | None = None,
 ) -> Path:
     """Write a self-contained HTML report of ``model`` fitted on ``X, y``.
 
@@ -786,6 +832,8 @@ def write_report(
         The search that chose ``alpha``: adds its CV curve (see :class:`ReportInput`).
     progress : bool or None, default=False
         As for :func:`render_report`.
+    heldout : dict, optional
+        Held-out scores: adds their table (see :class:`ReportInput`).
 
     Returns
     -------
@@ -815,6 +863,7 @@ def write_report(
         diagnosis=diagnosis,
         inference=inference,
         cv=cv,
+        heldout=heldout,
     )
     page = render_report(
         item,

@@ -135,6 +135,60 @@ class Statistics:
         """K, the number of outputs."""
         return int(self.y_mean.shape[0])
 
+    def to_text(self) -> str:
+        """A readable summary: rows, and per column its mean and standard deviation.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> s = Statistics.from_data(np.array([[1.0], [3.0]]), np.array([2.0, 4.0]))
+        >>> print(s.to_text())
+        statistics of 2 rows, 1 feature, 1 target
+          column  role     mean  std
+          x0      feature     2    1
+          y       target      3    1
+        """
+        D, K = self.n_features, self.n_targets
+        weights = "" if self.weight_sum == self.n_samples else f" (weight sum {self.weight_sum:g})"
+        head = (
+            f"statistics of {self.n_samples} rows{weights}, {D} feature{'s' * (D != 1)}, "
+            f"{K} target{'s' * (K != 1)}"
+        )
+        f_names = self.feature_names or tuple(f"x{j}" for j in range(D))
+        t_names = self.target_names or (("y",) if K == 1 else tuple(f"y{k}" for k in range(K)))
+        w = max(self.weight_sum, 1.0)
+        x_std = np.sqrt(np.maximum(np.diag(self.xx), 0.0) / w)
+        y_std = np.sqrt(np.maximum(self.yy, 0.0) / w)
+        rows = [("column", "role", "mean", "std")]
+        rows += [
+            (n, "feature", f"{m:.6g}", f"{d:.6g}")
+            for n, m, d in zip(f_names, self.x_mean, x_std, strict=True)
+        ]
+        rows += [
+            (n, "target", f"{m:.6g}", f"{d:.6g}")
+            for n, m, d in zip(t_names, self.y_mean, y_std, strict=True)
+        ]
+        widths = [max(len(r[i]) for r in rows) for i in range(4)]
+        lines = [head]
+        for r in rows:
+            lines.append(
+                f"  {r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:>{widths[2]}}  "
+                f"{r[3]:>{widths[3]}}".rstrip()
+            )
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.to_text()
+
+    def to_html(self) -> str:
+        """:meth:`to_text` as HTML (escaped), for Jupyter."""
+        from html import escape
+
+        return f"<div class='gradfit-statistics'><pre>{escape(self.to_text())}</pre></div>"
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
+
     def __repr__(self) -> str:
         weights = "" if self.weight_sum == self.n_samples else f", weight_sum={self.weight_sum:g}"
         return (

@@ -139,6 +139,19 @@ class Certificate:
         }
 
     def __str__(self) -> str:
+        """One readable paragraph (:meth:`to_text`)."""
+        return self.to_text()
+
+    def to_html(self) -> str:
+        """:meth:`to_text` as HTML (escaped), for Jupyter and reports."""
+        from html import escape
+
+        return f"<div class='gradfit-certificate'><pre>{escape(self.to_text())}</pre></div>"
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
+
+    def to_text(self) -> str:
         """One readable paragraph."""
         worst = float(np.max(self.relative_grad_norm, initial=0.0))
         bound = float(np.max(self.coef_error_bound, initial=0.0))

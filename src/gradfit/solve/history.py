@@ -111,6 +111,42 @@ class History:
         """The history as a JSON string."""
         return json.dumps(self.to_dict())
 
+    def to_text(self) -> str:
+        """A readable summary: rows, first and last loss and gradient norm, the events.
+
+        Examples
+        --------
+        >>> from gradfit import GDRegressor
+        >>> X = np.random.default_rng(0).normal(size=(20, 2)); y = X @ [1.0, 2.0]
+        >>> print(GDRegressor(method="exact").fit(X, y).history_.to_text().splitlines()[0])
+        history of 3 rows (iterations 0..2)
+        """
+        n = len(self)
+        lines = [f"history of {n} rows" + (f" (iterations 0..{n - 1})" if n else "")]
+        if n:
+            lines.append(f"  loss: {self.loss[0]:.6g} → {self.loss[-1]:.6g}")
+            rel = np.asarray(self.relative_grad_norm)
+            if rel.size:
+                lines.append(f"  relative gradient norm: {rel[0]:.3g} → {rel[-1]:.3g}")
+        if self.events:
+            lines.append(f"  events ({len(self.events)}):")
+            lines += [f"    iteration {e.iteration}: {e.kind}: {e.message}" for e in self.events]
+        else:
+            lines.append("  no events")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.to_text()
+
+    def to_html(self) -> str:
+        """:meth:`to_text` as HTML (escaped)."""
+        from html import escape
+
+        return f"<div class='gradfit-history'><pre>{escape(self.to_text())}</pre></div>"
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
+
     def __repr__(self) -> str:
         n = len(self)
         last = f", final loss {self.loss[-1]:.6g}" if n else ""

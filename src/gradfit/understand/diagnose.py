@@ -830,6 +830,7 @@ def _report(d: Diagnosis) -> Report:
         f"fit_intercept={d.fit_intercept}, standardize={d.standardize}, alpha={d.alpha:g}, "
         f"tol={d.tol:g}"
     )
+    centred = "centred, " if d.fit_intercept else ""
     sections = [
         Section(
             "Data",
@@ -847,13 +848,17 @@ def _report(d: Diagnosis) -> Report:
                 Table(
                     ("coordinates", "L (largest)", "μ (smallest)", "κ = L/μ", "κ·ε", "2/L"),
                     (
-                        spec_row("unscaled", d.raw),
-                        spec_row("standardized", d.standardized),
+                        spec_row(f"{centred}unscaled", d.raw),
+                        spec_row(f"{centred}standardized", d.standardized),
                     ),
                 ),
-                f"Largest stable learning rate for gd: 2/L = {fmt(d.max_stable_learning_rate)}; "
-                f"learning_rate='auto' uses 1/L with L from Lanczos = {fmt(d.lipschitz_lanczos)} "
-                f"(1/L = {fmt(1 / d.lipschitz_lanczos)}).",
+                f"Largest stable learning rate for gd: 2/L = {fmt(d.max_stable_learning_rate)} "
+                f"in gradfit's loop ({centred}"
+                f"{'standardized' if d.standardize else 'unscaled'} coordinates); "
+                "learning_rate='auto' uses 1/L with L from "
+                f"Lanczos = {fmt(d.lipschitz_lanczos)} (1/L = {fmt(1 / d.lipschitz_lanczos)}). "
+                "The other row's 2/L is for a loop run in those coordinates instead; the seed's "
+                "loop on the raw (uncentred, unscaled) data has its own bound (gradfit explain).",
             ),
         ),
         Section(

@@ -445,6 +445,8 @@ def _iterations_at(lr: float, L: float, mu: float, tol: float) -> float:
     rho = max(abs(1.0 - lr * mu), abs(1.0 - lr * L))
     if rho >= 1.0:
         return math.inf
+    if rho <= tol:  # one step lands within tol (exactly, when lr = 1/L and μ = L)
+        return 1.0
     return math.log(1.0 / tol) / -math.log(rho)
 
 
@@ -971,7 +973,9 @@ def _stability_step(
         "examples the gradient is exact (no sampling noise), so the largest stable rate can "
         "be used. The limit comes from L: each step multiplies the error's component along "
         "the i-th eigenvector of the Hessian by (1 − lr·λ_i). All of them shrink if and only "
-        "if lr < 2/L, with L the largest eigenvalue.",
+        "if lr < 2/L, with L the largest eigenvalue. The table is for gradfit's loop, on the "
+        f"{_coordinates(fit_intercept, standardize)} data; the seed's loop on the raw data "
+        "follows below.",
         Table(
             ("quantity", "your data"),
             (
@@ -1103,6 +1107,15 @@ def _sign_step(
     )
 
 
+def _coordinates(fit_intercept: bool, standardize: bool) -> str:
+    """The data gradfit's loop runs on, in words."""
+    if fit_intercept and standardize:
+        return "centred and standardized"
+    if fit_intercept:
+        return "centred (unscaled)"
+    return "standardized (uncentred)" if standardize else "raw"
+
+
 def _summary(e: Explanation) -> list[str]:
     mean = e.step("mean").values
     stab = e.step("stability").values
@@ -1117,7 +1130,8 @@ def _summary(e: Explanation) -> list[str]:
         f"it the safe rate would be 2/(N·L) = {fmt(mean['safe_rate_without_mean'])} instead "
         f"of {fmt(e.stability_bound)}.",
         f"4. No small rate is needed: any rate below 2/L = {fmt(e.stability_bound)} converges "
-        f"(1/L = {fmt(1 / e.lipschitz)} is gradfit's choice). Above it the loop explodes: at "
+        f"in gradfit's loop, which runs on the {_coordinates(e.fit_intercept, e.standardize)} "
+        f"data (1/L = {fmt(1 / e.lipschitz)} is gradfit's choice). Above it the loop explodes: at "
         f"1.1 × 2/L the loss grew {fmt(e.above.growth, 3)}× in {e.above.steps} steps. The "
         f"seed's loop on your raw data is stable below {fmt(stab['stability_bound_raw'])}, "
         f"so your rate {e.learning_rate:g} "

@@ -269,3 +269,11 @@ class Renderable:
     def to_html(self) -> str:
         """Self-contained HTML."""
         return self.report().to_html()
+
+    def __str__(self) -> str:
+        """The readable text (:meth:`to_text`): ``print(diagnose(...))`` prints it."""
+        return self.to_text()
+
+    def _repr_html_(self) -> str:
+        """Jupyter's rich display: :meth:`to_html`."""
+        return self.to_html()

@@ -73,7 +73,7 @@ class RowSummary:
         The 0-based indexes of the sampled rows, sorted.
     X_sample : ndarray of shape (S, D)
     Y_sample : ndarray of shape (S, K)
-    r2, rmse : ndarray of shape (K,) or None
+    r2, rmse, mae : ndarray of shape (K,) or None
         Of the model's predictions on every row, when a model was given.
     seed : int
     """
@@ -89,6 +89,7 @@ class RowSummary:
     r2: F64 | None = None
     rmse: F64 | None = None
     seed: int = SAMPLE_SEED
+    mae: F64 | None = None
 
     @property
     def n_rows(self) -> int:
@@ -222,9 +223,10 @@ def collect_rows(
             feature_names=None if feature_names is None else tuple(map(str, feature_names)),
             target_names=None if target_names is None else tuple(map(str, target_names)),
         )
-    r2 = rmse = None
+    r2 = rmse = mae = None
     if scores is not None and scores.finite:
         r2, rmse = scores.result()
+        mae = scores.mae()
     return RowSummary(
         statistics=total,
         x_min=x_min,
@@ -237,4 +239,5 @@ def collect_rows(
         r2=r2,
         rmse=rmse,
         seed=seed,
+        mae=mae,
     )
