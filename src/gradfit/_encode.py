@@ -505,10 +505,11 @@ def prepare_table(
 ) -> Table:
     """Leave out index columns, handle missing values, encode the categorical columns.
 
-    ``default_features`` says the features were not named: columns that hold a row
-    index (an empty or ``Unnamed: 0`` header, the numbers 0..N-1 or 1..N) are then
-    left out with a note. An integer column with a different value on every row is
-    kept, with a note that it may be an id.
+    ``default_features`` says the features were not named: a column whose header
+    says it is a row index (empty, or ``Unnamed: 0`` as pandas writes an index) is
+    then left out with a note. An integer column that holds the row numbers
+    (0..N-1 or 1..N) or a different value on every row (20 rows or more) is kept,
+    with a note that it may be an index or an id.
 
     Examples
     --------
@@ -517,21 +518,18 @@ def prepare_table(
     ...                       "x": [1.0, 2.0, 4.0, 3.0], "y": [1.0, 2.0, 3.0, 5.0]})
     >>> t = prepare_table(frame, ["y"], ["Unnamed: 0", "c", "x"], default_features=True)
     >>> t.names, t.features_in, t.notes
-    (['c=b', 'x'], ['c', 'x'], ["left out column 'Unnamed: 0': it holds a row index (name it with --features to use it)"])
+    (['c=b', 'x'], ['c', 'x'], ["left out column 'Unnamed: 0': its header says it is a row index written with the table (name it with --features to use it)"])
     """
     notes: list[str] = []
     feature_list = list(features)
     if default_features:
-        kept = []
+        kept = [n for n in feature_list if not index_like(n)]
         for name in feature_list:
-            series = frame[name]
-            if index_like(name) or row_numbers(series):
+            if name not in kept:
                 notes.append(
-                    f"left out column {_q(name)}: it holds a row index (name it with "
-                    "--features to use it)"
+                    f"left out column {_q(name)}: its header says it is a row index written "
+                    "with the table (name it with --features to use it)"
                 )
-            else:
-                kept.append(name)
         if not kept:
             raise GradfitInputError(
                 f"{label}: no feature columns are left once the row index "
@@ -539,7 +537,13 @@ def prepare_table(
             )
         feature_list = kept
     for name in feature_list:
-        if looks_like_id(frame[name]) and not row_numbers(frame[name]):
+        series = frame[name]
+        if row_numbers(series):
+            notes.append(
+                f"column {_q(name)} holds the row numbers {int(series.iloc[0])}..."
+                f"{int(series.iloc[-1])}: if it is an index, leave it out with --exclude {name}"
+            )
+        elif looks_like_id(series):
             notes.append(
                 f"column {_q(name)} holds a different integer on every row: if it is an id, "
                 f"leave it out with --exclude {name}"
