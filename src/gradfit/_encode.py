@@ -191,7 +191,8 @@ class Encoding:
                     where = f"line {first_line + i}" if first_line is not None else f"row {i}"
                     raise GradfitInputError(
                         f"{label}: {where}, column {_q(column.name)} is missing; leave such "
-                        "rows out (--missing drop, missing='drop') or fill them in"
+                        "rows out (--missing drop; missing='drop' for a file; "
+                        "DataFrame.dropna()) or fill them in"
                     )
                 if unknown == "error":
                     i = int(np.argmax(bad))
