@@ -440,6 +440,7 @@ class _CsvReader(_Reader):
                 for name in names
             },
             include_columns=names,
+            strings_can_be_null=True,  # an empty field is a missing value, as for pandas
         )
         with open(self.path, "rb") as f:
             try:

@@ -552,8 +552,6 @@ def prepare_table(
     frame, dropped = drop_missing(
         frame, [*feature_list, *targets], missing, label=label, first_line=first_line
     )
-    if dropped:
-        notes.append(f"left out {dropped} row(s) with missing values (--missing drop)")
     encoding = learn_encoding(
         frame, feature_list, fit_intercept=fit_intercept, max_levels=max_levels, label=label
     )
