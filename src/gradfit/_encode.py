@@ -182,7 +182,7 @@ class Encoding:
                 j += 1
                 continue
             text = _text(series)
-            codes = pd.Categorical(text, categories=list(column.levels)).codes
+            codes = pd.Index(list(column.levels)).get_indexer(text)  # -1: missing or unseen
             bad = codes < 0
             if bad.any():
                 absent = bad & text.isna().to_numpy()

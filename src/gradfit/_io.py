@@ -61,8 +61,6 @@ def _load_frame(path: Path, sep: str | None = None) -> Any:
         try:
             frame = pd.read_csv(path, sep=sep)
             header = pd.read_csv(path, sep=sep, header=None, nrows=1, dtype=str).iloc[0]
-            _check_header(path, [str(n) for n in header.tolist()])
-            return frame
         except pd.errors.EmptyDataError as err:
             raise GradfitInputError(
                 f"{path.name} is empty: it needs a header row naming the columns and one row "
@@ -74,6 +72,8 @@ def _load_frame(path: Path, sep: str | None = None) -> Any:
                 f"cannot read {path.name} as a {kind} table: {_first_line(err)}. Check that it "
                 "is a text table with a header row and the same number of fields on every line."
             ) from err
+        _check_header(path, ["" if pd.isna(n) else str(n) for n in header.tolist()])
+        return frame
     raise GradfitInputError(
         f"cannot tell the format of {path.name!r} from its extension {suffix!r}: "
         "use a .csv, .tsv or .parquet file (or a 2-D .npy array)."
@@ -118,7 +118,8 @@ def _check_header(path: Path, names: Sequence[str]) -> None:
     twice = repeated(names)
     if twice:
         raise GradfitInputError(
-            f"the header of {path.name} names the column(s) {_listing(twice)} twice; give every "
+            f"the header of {path.name} names the column(s) {', '.join(map(_name, twice[:10]))} "
+            "twice; give every "
             "column its own name"
         )
 
