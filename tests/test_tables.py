@@ -161,7 +161,7 @@ def test_cli_unseen_level_is_an_error_or_the_reference_level(table, tmp_path, ca
 
 
 def test_cli_messages_for_messy_tables(table, tmp_path, capsys) -> None:
-    path, frame = table
+    path, _frame = table
     # a ';' file read with ',': the target is not found, and the hint names ';'
     code, _, err = cli(capsys, "fit", path, "-t", "y")
     assert code == 2 and "--sep ';'" in err
@@ -230,7 +230,7 @@ def test_dataframe_fit_matches_sklearn_and_round_trips(tmp_path) -> None:
     frame = messy().dropna()
     X = frame[CATEGORICAL + NUMERIC]
     model = GDRegressor().fit(X, frame["y"])
-    pipe, rows = reference(frame)
+    pipe, _rows = reference(frame)
     close(model.predict(X), pipe.predict(X))
     assert list(model.feature_names_in_) == CATEGORICAL + NUMERIC
     assert model.n_features_in_ == 5 and len(model.coef_) == len(model.coef_names_) == 7

@@ -39,7 +39,7 @@ def _levels(text: str) -> int:
 
 
 def add_table_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--exclude``, ``--sep``, ``--missing`` and ``--max-levels``.
+    r"""``--exclude``, ``--sep``, ``--missing`` and ``--max-levels``.
 
     Examples
     --------

@@ -89,7 +89,7 @@ PROGRESS_AFTER_S = 2.0
 
 @dataclass
 class DataFile:
-    """A data file to fit or predict without loading it.
+    r"""A data file to fit or predict without loading it.
 
     Parameters
     ----------
@@ -301,8 +301,10 @@ class _Reader:
     def frames(
         self, names: list[str], text: set[str], block_rows: int
     ) -> Iterator[tuple[Any, int]]:
-        """Yield ``(DataFrame, bytes_read)`` of the columns ``names``: ``text`` ones as text,
-        the others as float64 (missing values NaN)."""
+        """Yield ``(DataFrame, bytes_read)`` of the columns ``names``.
+
+        ``text`` ones are read as text, the others as float64 (missing values NaN).
+        """
         raise _fail(self.path, "holds numbers only; it has no text columns to encode")
 
     def blocks(self, x_cols: list[int], y_cols: list[int], block_rows: int) -> Iterator[Block]:
@@ -739,8 +741,7 @@ def open_reader(path: str | os.PathLike[str], sep: str | None = None) -> _Reader
     if twice:
         raise _fail(
             reader.path,
-            f"its header names the column(s) {_quote(twice)} twice; give every column its "
-            "own name",
+            f"its header names the column(s) {_quote(twice)} twice; give every column its own name",
         )
     return reader
 
@@ -1513,7 +1514,9 @@ def _encoded_predictions(
     try:
         for frame, done in reader.frames(names, text, block_rows):
             first = row0 + 2 if reader.kind == "csv" else None
-            Xb = encoding.transform(frame, unknown=unknown, label=str(reader.path), first_line=first)
+            Xb = encoding.transform(
+                frame, unknown=unknown, label=str(reader.path), first_line=first
+            )
             _check_finite(reader, Xb, None, row0, encoding.names_out)
             yield Xb @ coef.T + b
             row0 += Xb.shape[0]

@@ -291,8 +291,8 @@ class _FileSource(_Source):
         from ._datafile import _as_datafile, _columns, _default_block_rows, open_reader
 
         self.spec = _as_datafile(X, options)
-        self.reader = open_reader(self.spec.path)
-        self.x_cols, self.y_cols = _columns(self.reader, self.spec, need_target=True)
+        self.reader = open_reader(self.spec.path, self.spec.sep)
+        self.x_cols, self.y_cols, _ = _columns(self.reader, self.spec, need_target=True)
         self.g_cols: list[int] = []
         if groups is not None:
             if not isinstance(groups, str | int):

@@ -156,7 +156,7 @@ def parse_sep(text: str | None) -> str | None:
     value = {"tab": "\t", "\\t": "\t", "semicolon": ";", "comma": ",", "pipe": "|"}.get(
         text.lower() if len(text) > 1 else text, text
     )
-    if len(value) != 1 or value in "\"\n\r":
+    if len(value) != 1 or value in '"\n\r':
         raise GradfitInputError(
             f"separator {text!r} is not one character: use e.g. ';', '|' or tab"
         )
@@ -253,8 +253,7 @@ def choose_columns(
     for name in exclude_list:
         if name not in columns:
             raise GradfitInputError(
-                f"column {_name(name)} to exclude is not in {path.name}; its columns are: "
-                f"{listing}"
+                f"column {_name(name)} to exclude is not in {path.name}; its columns are: {listing}"
             )
         if name in target_list:
             raise GradfitInputError(f"column {_name(name)} is both a target and excluded")

@@ -1744,7 +1744,10 @@ def _add_daily(sub: Any) -> None:
     )
     predict.add_argument("--json", action="store_true", help="print a JSON summary")
     predict.add_argument(
-        "--sep", type=_sep_option, metavar="CHAR", help="the delimiter of a text table (default ',')"
+        "--sep",
+        type=_sep_option,
+        metavar="CHAR",
+        help="the delimiter of a text table (default ',')",
     )
     add_unknown_argument(predict)
     _add_streaming(predict)

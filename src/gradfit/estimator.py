@@ -444,7 +444,8 @@ class GDRegressor(RegressorMixin, BaseEstimator):
                     intercept=np.ldexp(result.intercept, y_exp),
                 )
         self._store(result, problem, was_1d, source.dtype)
-        if getattr(source, "spec", None) is not None and source.spec.missing == "drop":
+        spec = getattr(source, "spec", None)
+        if spec is not None and getattr(spec, "missing", "error") == "drop":
             self.rows_dropped_ = int(getattr(source, "rows_dropped", 0))
         if units is None:
             keep_statistics(self, problem, sample_weight)  # for gradfit.inference: no pass

@@ -807,7 +807,7 @@ def _file_source(X: Any, y: Any, sample_weight: Any, fit_params: dict[str, Any])
         )
     if sample_weight is not None:
         raise TypeError("sample_weight is not supported for file inputs yet")
-    reader = open_reader(spec.path)
+    reader = open_reader(spec.path, spec.sep)
     x_cols, y_cols, _ = _columns(reader, spec, need_target=True)
     reader.check_numeric(x_cols + y_cols)
     D, K = len(x_cols), len(y_cols)
