@@ -47,7 +47,7 @@ def add_table_arguments(parser: argparse.ArgumentParser) -> None:
     >>> add_table_arguments(parser)
     >>> args = parser.parse_args(["--exclude", "id", "--exclude", "name", "--sep", "tab"])
     >>> args.exclude, args.sep, args.missing, args.max_levels
-    (['id', 'name'], '\\t', 'error', 100)
+    (['id', 'name'], '\t', 'error', 100)
     """
     parser.add_argument(
         "--exclude",

@@ -70,8 +70,18 @@ def _q(name: Any) -> str:
     return printable(repr(str(name)), 80)
 
 
+def _numbers(values: Any) -> Any:
+    """Which of the (non-missing) values read as numbers (a boolean Series)."""
+    import pandas as pd
+
+    return pd.to_numeric(values.astype(object), errors="coerce").notna()
+
+
 def is_categorical(series: Any) -> bool:
-    """Whether a pandas column is encoded: text or ``category`` that does not read as numbers.
+    """Whether a pandas column is encoded: ``category``, or text none of whose values is a number.
+
+    A text column mixing numbers and words is a numeric column with a bad value, not
+    categories: it is left to the numeric checks, which name the value.
 
     Examples
     --------
@@ -80,11 +90,14 @@ def is_categorical(series: Any) -> bool:
     (True, False)
     >>> is_categorical(pd.Series([True, False])), is_categorical(pd.Series([1.0, None]))
     (False, False)
+    >>> is_categorical(pd.Series(["1", "2", "1_000"]))  # a typo in a numeric column
+    False
     """
+    import pandas as pd
     from pandas.api import types as ptypes
 
     dtype = series.dtype
-    if isinstance(dtype, __import__("pandas").CategoricalDtype):
+    if isinstance(dtype, pd.CategoricalDtype):
         return True
     if ptypes.is_bool_dtype(dtype) or ptypes.is_numeric_dtype(dtype):
         return False
@@ -92,9 +105,7 @@ def is_categorical(series: Any) -> bool:
         values = series.dropna()
         if len(values) and all(isinstance(v, bool | np.bool_) for v in values):
             return False  # booleans with a missing value (object dtype): still numbers
-        import pandas as pd
-
-        return bool(pd.to_numeric(values, errors="coerce").isna().any())
+        return bool(len(values)) and not bool(_numbers(values).any())
     return False
 
 
@@ -292,10 +303,26 @@ class LevelCounter:
         self.rows = 0
 
     def add(self, frame: Any) -> None:
-        """Add the levels of a block (a DataFrame holding the categorical columns)."""
+        """Add the levels of a block (a DataFrame holding the categorical columns).
+
+        A column mixing numbers and words is refused: it is a numeric column with a
+        bad value, not categories.
+        """
+        import pandas as pd
+
         self.rows += len(frame)
         for name, seen in self.levels.items():
-            seen.update(_text(frame[name]).dropna().unique().tolist())
+            values = _text(frame[name]).dropna().unique()
+            numbers = _numbers(pd.Series(values)).to_numpy()
+            if numbers.any() and not numbers.all():
+                word = values[int(np.argmin(numbers))]
+                raise GradfitInputError(
+                    f"{self.label}: column {_q(name)} is not numeric: it holds numbers such as "
+                    f"{_q(values[int(np.argmax(numbers))])} and text such as {_q(word)}; fix "
+                    "the values (gradfit reads numbers written with ASCII digits only), or "
+                    "leave the column out with --exclude"
+                )
+            seen.update(values.tolist())
             if len(seen) > self.max_levels:
                 raise GradfitInputError(
                     _too_many(name, len(seen), self.max_levels, self.rows, self.label)
