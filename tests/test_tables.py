@@ -304,3 +304,34 @@ def test_dataframe_missing_level_is_named() -> None:
     frame = messy().fillna({"bmi": 27.0, "y": 0.0})  # region is missing on row 25
     with pytest.raises(GradfitInputError, match="row 25, column 'region' is missing"):
         GDRegressor().fit(frame[CATEGORICAL + NUMERIC], frame["y"])
+
+
+def test_line_numbers_and_mixed_columns(tmp_path, capsys) -> None:
+    path = tmp_path / "d.csv"
+    path.write_text("a,c,y\n1,u,1\n2,v,2\n3,u,x\n4,v,5\n")
+    code, _, err = cli(capsys, "fit", path, "-t", "y")
+    assert code == 2 and "line 4, column 'y' is not numeric: it holds 'x'" in err
+    path.write_text("a,c,y\n1,u,1\n2,v,2\ninf,u,3\n4,v,5\n")
+    code, _, err = cli(capsys, "fit", path, "-t", "y")
+    assert code == 2 and "line 4, column 'a' holds inf" in err
+    # a numeric column with a typo is not a categorical column of three levels
+    path.write_text("a,c,y\n1,u,1\n2,v,2\n1_000,u,3\n4,v,5\n")
+    for extra in ([], ["--stream"]):
+        code, _, err = cli(capsys, "fit", path, "-t", "y", *extra)
+        assert code == 2 and "'a'" in err and "not numeric" in err and "1_000" in err, err
+
+
+def test_cli_no_intercept_matches_sklearn(table, tmp_path, capsys) -> None:
+    path, frame = table
+    preds = tmp_path / "p.csv"
+    args = ["fit", path, "-t", "y", "--sep", ";", "--missing", "drop", "-x", "id"]
+    code, out, err = cli(capsys, *args, "--no-intercept", "--predictions", preds, "--json")
+    assert code == 0, err
+    assert list(json.loads(out)["scores"][0]["coefficients"])[:4] == [
+        "region=east",
+        "region=north",
+        "region=south",
+        "region=west",
+    ]
+    pipe, rows = reference(frame, fit_intercept=False)
+    close(pd.read_csv(preds)["predicted_y"], pipe.predict(rows[CATEGORICAL + NUMERIC]))

@@ -521,6 +521,56 @@ def drop_missing(
     return kept, count
 
 
+def check_cells(frame: Any, names: Sequence[str], *, label: str, first_line: int) -> None:
+    """Name, by its line in the file, the first cell of a numeric column that is text or infinite.
+
+    Text columns (categorical by :func:`is_categorical`) are skipped; missing values are
+    left to :func:`drop_missing`.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> frame = pd.DataFrame({"a": [1.0, float("inf")], "y": ["1", "x"]})
+    >>> check_cells(frame, ["y"], label="d.csv", first_line=2)
+    Traceback (most recent call last):
+    ...
+    gradfit._exceptions.GradfitInputError: d.csv: line 3, column 'y' is not numeric: it holds 'x' ...
+    >>> check_cells(frame, ["a"], label="d.csv", first_line=2)
+    Traceback (most recent call last):
+    ...
+    gradfit._exceptions.GradfitInputError: d.csv: line 3, column 'a' holds inf; ...
+    """
+    import pandas as pd
+    from pandas.api import types as ptypes
+
+    for name in names:
+        series = frame[name]
+        if ptypes.is_bool_dtype(series.dtype) or isinstance(series.dtype, pd.CategoricalDtype):
+            continue
+        if ptypes.is_numeric_dtype(series.dtype):
+            values = np.asarray(series, dtype=np.float64)
+            bad = np.isinf(values)
+            if bad.any():
+                i = int(np.argmax(bad))
+                raise GradfitInputError(
+                    f"{label}: line {first_line + i}, column {_q(name)} holds {values[i]}; "
+                    "gradfit needs finite numbers: fix or drop that row"
+                )
+            continue
+        if is_categorical(series):
+            continue
+        present = series.notna().to_numpy()
+        numbers = _numbers(series).to_numpy()
+        bad = present & ~numbers
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise GradfitInputError(
+                f"{label}: line {first_line + i}, column {_q(name)} is not numeric: it holds "
+                f"{_q(series.iloc[i])} among numbers; fix the value (gradfit reads numbers "
+                "written with ASCII digits only), or leave the column out with --exclude"
+            )
+
+
 def prepare_table(
     frame: Any,
     targets: Sequence[str],
@@ -580,6 +630,8 @@ def prepare_table(
                 f"column {_q(name)} holds a different integer on every row: if it is an id, "
                 f"leave it out with --exclude {name}"
             )
+    if first_line is not None:
+        check_cells(frame, [*feature_list, *targets], label=label, first_line=first_line)
     frame, dropped = drop_missing(
         frame, [*feature_list, *targets], missing, label=label, first_line=first_line
     )
