@@ -311,6 +311,11 @@ def test_line_numbers_and_mixed_columns(tmp_path, capsys) -> None:
     path.write_text("a,c,y\n1,u,1\n2,v,2\n3,u,x\n4,v,5\n")
     code, _, err = cli(capsys, "fit", path, "-t", "y")
     assert code == 2 and "line 4, column 'y' is not numeric: it holds 'x'" in err
+    path.write_text("a,c,y\n1,u,1\n,v,2\n3,u,\n4,v,5\n")
+    for extra in ([], ["--stream"]):
+        code, _, err = cli(capsys, "fit", path, "-t", "y", *extra)
+        assert code == 2, err
+        assert "2 of 4 rows have missing values (the first: line 3, column 'a')" in err
     path.write_text("a,c,y\n1,u,1\n2,v,2\ninf,u,3\n4,v,5\n")
     code, _, err = cli(capsys, "fit", path, "-t", "y")
     assert code == 2 and "line 4, column 'a' holds inf" in err

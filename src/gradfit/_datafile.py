@@ -1375,6 +1375,44 @@ class FileSource(StreamSource):
         """The file's size in bytes."""
         return self.reader.size
 
+    def statistics(
+        self, options: dict[str, Any], *, diagonal: bool, keep_rows: bool
+    ) -> dict[str, Any]:
+        """The reading pass; a missing value (``missing="error"``) is counted in one more pass.
+
+        The reading pass stops at the first missing value; the error then says how
+        many rows have one (a pass over the used columns, on this error path only).
+        """
+        try:
+            return super().statistics(options, diagonal=diagonal, keep_rows=keep_rows)
+        except GradfitInputError as err:
+            text = str(err)
+            if "missing (empty) value or NaN" not in text and "is missing;" not in text:
+                raise
+            raise self._missing_error() from None
+
+    def _missing_error(self) -> GradfitInputError:
+        """The rows with a missing value in a used column: how many, and the first."""
+        names = self.input_columns + self.target_names
+        count = total = 0
+        first: tuple[int, str] | None = None
+        for frame, _ in self.reader.frames(names, set(self.text), self.block_rows):
+            absent = frame.isna().to_numpy()
+            rows = absent.any(axis=1)
+            if first is None and rows.any():
+                i = int(np.argmax(rows))
+                first = (total + i, names[int(np.argmax(absent[i]))])
+            count += int(rows.sum())
+            total += len(frame)
+        row, column = first if first is not None else (0, "?")
+        where = f"line {row + 2}" if self.kind == "csv" else f"row {row}"
+        return _fail(
+            self.path,
+            f"{count} of {total} rows have missing values (the first: {where}, column "
+            f"{column!r}); leave them out with --missing drop (missing='drop'), or fill them "
+            "in first",
+        )
+
     def _blocks(self) -> Iterator[Block]:
         if not self.text and self.spec.missing == "error":
             return self.reader.blocks(self.x_cols, self.y_cols, self.block_rows)
@@ -1404,6 +1442,27 @@ class FileSource(StreamSource):
             Y = np.ascontiguousarray(frame[targets].to_numpy(dtype=np.float64))
             row0 += n
             yield X, Y, done
+
+
+def numbers_only(reader: _Reader, spec: DataFile, x_cols: list[int], what: str) -> None:
+    """Refuse, with the way out, text columns or ``missing="drop"`` where only numbers are read.
+
+    ``GDRegressor.fit`` encodes a file's text columns and drops rows; ``what`` (the
+    statistics of a file, cross-validation, robust inference) reads numbers only.
+    """
+    text = [reader.columns[j] for j in reader.text_columns(x_cols)]
+    if text or getattr(spec, "missing", "error") == "drop":
+        cause = (
+            f"text column(s) {_quote(text)}, which GDRegressor.fit one-hot encodes"
+            if text
+            else "missing='drop', which GDRegressor.fit applies"
+        )
+        raise _fail(
+            reader.path,
+            f"{what} reads a file's numbers only, and this one has {cause}; read the table "
+            "into memory (gradfit fit without --stream; a DataFrame in the API), or encode "
+            "and clean it first",
+        )
 
 
 def open_file(X: Any, y: Any, sample_weight: Any, params: dict[str, Any]) -> FileSource:
