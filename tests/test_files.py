@@ -213,7 +213,11 @@ def test_nan_and_inf_name_file_row_and_column(tmp_path, kind, cache_dir):
     frame.loc[777, "c"] = np.nan
     path = write(frame, tmp_path, kind)
     column = "x2" if kind == "npy" else "c"
-    with pytest.raises(GradfitInputError, match=rf"data.{kind}: row 777.*column '{column}'"):
+    where = "line 779" if kind == "csv" else "row 777"  # a text file's line: header = line 1
+    match = (
+        rf"data.{kind}: 1 of 1000 rows have missing values \(the first: {where}, column '{column}'"
+    )
+    with pytest.raises(GradfitInputError, match=match):
         GDRegressor().fit(
             path, None, target=target_name(kind, "y"), block_rows=100, cache_dir=cache_dir
         )

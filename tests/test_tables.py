@@ -340,3 +340,21 @@ def test_cli_no_intercept_matches_sklearn(table, tmp_path, capsys) -> None:
     ]
     pipe, rows = reference(frame, fit_intercept=False)
     close(pd.read_csv(preds)["predicted_y"], pipe.predict(rows[CATEGORICAL + NUMERIC]))
+
+
+def test_predict_names_a_missing_feature_by_line(tmp_path, capsys) -> None:
+    path = tmp_path / "d.csv"
+    path.write_text("a,y\n1,1\n2,2\n3,4\n")
+    model = tmp_path / "m.gfm"
+    assert cli(capsys, "fit", path, "-t", "y", "-o", model, "-q")[0] == 0
+    new = tmp_path / "new.csv"
+    new.write_text("a,b\n1,x\n,y\n3,z\n")
+    code, _, err = cli(capsys, "predict", model, new)
+    assert code == 2 and "1 of 3 rows miss a feature value (the first: line 3, column 'a')" in err
+
+
+def test_dataframe_index_column_is_named() -> None:
+    frame = messy().dropna().reset_index()
+    frame = frame.rename(columns={"index": "Unnamed: 0"})
+    with pytest.warns(DataNote, match="'Unnamed: 0' looks like a row index"):
+        GDRegressor().fit(frame[["Unnamed: 0", *NUMERIC]], frame["y"])

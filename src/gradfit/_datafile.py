@@ -702,6 +702,16 @@ class _NpyReader(_Reader):
     def check_numeric(self, cols: list[int]) -> None:
         """Every column of a numeric .npy array is numeric."""
 
+    def frames(
+        self, names: list[str], text: set[str], block_rows: int
+    ) -> Iterator[tuple[Any, int]]:
+        """The columns ``names`` as DataFrames of float64 (a .npy file holds no text)."""
+        import pandas as pd
+
+        cols = [self.columns.index(n) for n in names]
+        for A, _, done in self.blocks(cols, [], block_rows):
+            yield pd.DataFrame(A, columns=names), done
+
     def blocks(self, x_cols: list[int], y_cols: list[int], block_rows: int) -> Iterator[Block]:
         N, C = self.shape
         row_bytes = C * self.dtype.itemsize

@@ -343,6 +343,24 @@ def read_table(
     return X64, np.ascontiguousarray(Y, dtype=np.float64), feature_list, target_list
 
 
+def _check_rows(frame: Any, names: list[str], label: str, first_line: int | None) -> None:
+    """Before predicting: name the first text, infinite or missing cell by its line."""
+    from ._encode import check_cells
+
+    if first_line is not None:
+        check_cells(frame, names, label=label, first_line=first_line)
+    absent = frame[names].isna().to_numpy()
+    rows = absent.any(axis=1)
+    if rows.any():
+        i = int(np.argmax(rows))
+        where = f"line {first_line + i}" if first_line is not None else f"row {i}"
+        raise GradfitInputError(
+            f"{label}: {int(rows.sum())} of {len(frame)} rows miss a feature value (the first: "
+            f"{where}, column {_name(names[int(np.argmax(absent[i]))])}); a prediction needs "
+            "every feature: fill them in, or leave those rows out of the file"
+        )
+
+
 def read_prepared(
     path: str | Path,
     targets: str | Sequence[str],
@@ -521,8 +539,14 @@ def read_features(
             f"column(s) {_listing(absent)} to keep are not in {path.name}; its columns are: "
             f"{_listing(columns)}"
         )
+    text = path.suffix.lower() in (".csv", ".tsv", ".txt")
+    _check_rows(
+        frame,
+        list(encoding.names_in if encoding is not None else feature_names),
+        path.name,
+        2 if text else None,
+    )
     if encoding is not None:
-        text = path.suffix.lower() in (".csv", ".tsv", ".txt")
         X_enc = encoding.transform(
             frame, unknown=unknown, label=path.name, first_line=2 if text else None
         )

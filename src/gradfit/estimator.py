@@ -498,9 +498,17 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             )
         encoding = None
         if _is_dataframe(X):
-            from ._encode import is_categorical, learn_encoding
+            from ._encode import index_like, is_categorical, learn_encoding
 
             columns = [str(c) for c in X.columns]
+            for name in filter(index_like, columns):
+                warnings.warn(
+                    f"column {name!r} looks like a row index written with the table (its "
+                    "header is empty or 'Unnamed: N'); it is used as a feature: drop it if it "
+                    "is an index (pandas: read_csv(..., index_col=0))",
+                    DataNote,
+                    stacklevel=3,
+                )
             if any(is_categorical(X.iloc[:, j]) for j in range(X.shape[1])):
                 frame = X.set_axis(columns, axis=1)
                 encoding = learn_encoding(
