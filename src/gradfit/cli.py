@@ -1169,8 +1169,20 @@ def _cluster_labels(args: argparse.Namespace) -> np.ndarray:
     if column in args.target or (args.features and column in args.features):
         raise UsageError(f"--inference cluster:{column}: {column} is a target or a feature")
     if args.features is None:
-        args.features = [c for c in columns if c not in args.target and c != column]
-    return np.asarray(frame[frame.columns[columns.index(column)]].to_numpy())
+        from ._encode import index_like
+
+        left_out = set(getattr(args, "exclude", None) or [])
+        args.features = [
+            c
+            for c in columns
+            if c not in args.target and c != column and c not in left_out and not index_like(c)
+        ]
+    labels = np.asarray(frame[frame.columns[columns.index(column)]].to_numpy())
+    if getattr(args, "missing", "error") == "drop":  # the rows the fit keeps (as _read drops)
+        frame.columns = columns
+        used = [*(args.features or []), *args.target]
+        labels = labels[~frame[used].isna().any(axis=1).to_numpy()]
+    return labels
 
 
 def _fit(args: argparse.Namespace) -> int:
