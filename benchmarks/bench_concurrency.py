@@ -46,8 +46,8 @@ def child(workload: str) -> None:
     import numpy as np
 
     from gradfit import ConvergenceWarning, GDRegressor
-    from gradfit._loop import quiet_blas
-    from gradfit._objective import LeastSquaresProblem
+    from gradfit.problem.objective import LeastSquaresProblem
+    from gradfit.solve.loop import quiet_blas
 
     warnings.simplefilter("ignore", ConvergenceWarning)
     sys.path.insert(0, str(HERE))

@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 
 from gradfit import ConvergenceWarning, GDRegressor
-from gradfit._checkpoint import data_digest
+from gradfit.solve.checkpoint import data_digest
 
 
 def main() -> None:

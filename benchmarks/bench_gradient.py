@@ -22,8 +22,8 @@ import numpy as np
 from _common import conditioned_problem, machine, peak_memory
 
 from gradfit import GDRegressor
-from gradfit._loop import quiet_blas
-from gradfit._objective import LeastSquaresProblem
+from gradfit.problem.objective import LeastSquaresProblem
+from gradfit.solve.loop import quiet_blas
 
 
 def evaluation(n: int, d: int, rounds: int = 7) -> None:

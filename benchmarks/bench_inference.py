@@ -121,7 +121,7 @@ def generate(path: str, rows: int, D: int) -> None:
 
 def child(args: argparse.Namespace) -> dict:
     """One measured run on the file (in its own process)."""
-    import gradfit._datafile as datafile
+    import gradfit.sources.files as datafile
     from gradfit import GDRegressor, inference
 
     reads = {"n": 0}

@@ -118,7 +118,7 @@ def copy_bandwidth(backend: dict[str, Any]) -> float:
 
 def run(backend: dict[str, Any], N: int, D: int, outputs: tuple[int, ...]) -> list[list[str]]:
     from gradfit import GDRegressor
-    from gradfit._xp import XPProblem
+    from gradfit.sources.device import XPProblem
 
     sync = backend["sync"]
     rows: list[list[str]] = []

@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 from sklearn.datasets import load_diabetes, load_linnerud
 
 from gradfit import ConvergenceWarning, GDRegressor, GDRegressorCV, diagnose, explain
-from gradfit._exact import exact_solution
+from gradfit.problem.exact import exact_solution
 from gradfit.plots import (
     plot_cv_curve,
     plot_learning_rate_sweep,

@@ -292,22 +292,30 @@ def test_values_within_the_limits_fit_correctly(
     np.testing.assert_allclose(model.intercept_ / sy, 1.0, rtol=1e-5)
 
 
-def test_underflow_in_a_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    path = tmp_path / "tiny.csv"
-    path.write_text("a,b,y\n1e-300,2,3\n-1e-300,5,6\n2e-300,8,10\n4e-300,1,0\n")
-    with pytest.raises(GradfitInputError, match=r"tiny.csv column 0 \('a'\) is too small: "):
-        GDRegressor().fit(str(path), None, target="y")
-    code, err = cli(capsys, "fit", str(path), "-t", "y")
-    assert code == 2 and "column 0 ('a') is too small: its largest magnitude 4e-300" in err
-
-
-def test_overflow_in_a_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    path = tmp_path / "huge.csv"
-    path.write_text("a,b,y\n1e300,2,3\n-1e300,5,6\n2e300,8,10\n")
-    with pytest.raises(GradfitInputError, match=r"huge.csv column 0 \('a'\) is too large: "):
-        GDRegressor().fit(str(path), None, target="y")
-    code, err = cli(capsys, "fit", str(path), "-t", "y")
-    assert code == 2 and "column 0 ('a') is too large" in err and "overflows float64" in err
+@pytest.mark.parametrize(
+    ("name", "text", "word"),
+    [
+        ("tiny.csv", "a,b,y\n1e-300,2,3\n-1e-300,5,6\n2e-300,8,10\n4e-300,1,0\n", "small"),
+        ("huge.csv", "a,b,y\n1e300,2,3\n-1e300,5,6\n2e300,8,10\n4e300,1,0\n", "large"),
+    ],
+)
+def test_files_beyond_1e50_fit_and_a_penalty_on_them_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, text: str, word: str
+) -> None:
+    # issue 11 (9): a file's columns beyond 1e±50 are rescaled by powers of two like
+    # in-memory arrays (they were refused); with a penalty they still are, with the fix
+    path = tmp_path / name
+    path.write_text(text)
+    frame = pd.read_csv(path)
+    reference = GDRegressor(tol=1e-10).fit(frame[["a", "b"]].to_numpy(), frame["y"].to_numpy())
+    model = GDRegressor(tol=1e-10).fit(str(path), None, target="y")
+    np.testing.assert_allclose(model.coef_, reference.coef_, rtol=1e-9)
+    code, _ = cli(capsys, "fit", str(path), "-t", "y")
+    assert code == 0
+    with pytest.raises(GradfitInputError, match=rf"{name} column 0 \('a'\) is too {word}: "):
+        GDRegressor(alpha=0.1).fit(str(path), None, target="y")
+    code, err = cli(capsys, "fit", str(path), "-t", "y", "--alpha", "0.1")
+    assert code == 2 and f"column 0 ('a') is too {word}" in err and "rescale X and y" in err
 
 
 @pytest.mark.parametrize("gradient", ["stats", "data"])

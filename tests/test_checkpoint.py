@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from gradfit import ConvergenceWarning, GDRegressor
-from gradfit._checkpoint import CheckpointError
+from gradfit.solve.checkpoint import CheckpointError
 from problems import svd_problem
 
 
@@ -86,7 +86,7 @@ def test_corrupt_or_newer_checkpoints_are_refused(tmp_path: Path) -> None:
 
 
 def test_default_interval_is_seconds_and_int_means_iterations(tmp_path: Path) -> None:
-    from gradfit._checkpoint import Checkpointer
+    from gradfit.solve.checkpoint import Checkpointer
 
     seconds = Checkpointer(tmp_path / "a.npz")
     assert seconds.every == 5.0 and not seconds.due(10_000)
@@ -185,8 +185,8 @@ def test_cli_checkpoint_resume_and_errors(tmp_path: Path) -> None:
 
 # -- the fingerprint identifies the data exactly ------------------------------------------------
 def _fingerprint_of(X: np.ndarray, Y: np.ndarray, **settings: object) -> dict:
-    from gradfit._checkpoint import data_digest, fingerprint
-    from gradfit._objective import LeastSquaresProblem
+    from gradfit.problem.objective import LeastSquaresProblem
+    from gradfit.solve.checkpoint import data_digest, fingerprint
 
     settings = {"method": "gd", "alpha": 0.0, **settings}
     return fingerprint(LeastSquaresProblem(X, Y), settings, data_digest(X, Y))
@@ -241,7 +241,7 @@ def test_fingerprint_has_exactly_these_components() -> None:
 def test_each_fingerprint_component_refuses_a_resume_by_itself(
     tmp_path: Path, component: str
 ) -> None:
-    from gradfit._checkpoint import Checkpointer
+    from gradfit.solve.checkpoint import Checkpointer
 
     changes = _changes()
     before = _fingerprint_of(*changes["base"])
@@ -281,7 +281,7 @@ def test_two_values_swapped_in_a_column_are_refused(tmp_path: Path, kind: str) -
 
 
 def test_digest_costs_little_and_ignores_where_blocks_are_cut() -> None:
-    from gradfit._checkpoint import DataDigest, data_digest
+    from gradfit.solve.checkpoint import DataDigest, data_digest
 
     X, Y = svd_problem(1000, 5, 2, cond=10.0, seed=3)
     pieces = DataDigest()
@@ -415,7 +415,7 @@ def test_hostile_checkpoints_are_refused_naming_the_file(
 def test_a_second_fit_on_the_same_checkpoint_is_refused_and_spares_the_first(
     tmp_path: Path,
 ) -> None:
-    from gradfit._checkpoint import Checkpointer
+    from gradfit.solve.checkpoint import Checkpointer
 
     path = tmp_path / "cp.npz"
     first = Checkpointer(path)

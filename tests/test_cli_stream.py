@@ -149,7 +149,7 @@ def test_csv_text_reaches_arrow_in_small_blocks(folder, monkeypatch) -> None:
     """Arrow reads 32 text blocks ahead: the text block must stay small, the row block not."""
     import pyarrow.csv as pacsv
 
-    from gradfit import _datafile
+    from gradfit.sources import files as _datafile
 
     sizes = []
     original = pacsv.open_csv

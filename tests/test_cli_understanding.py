@@ -12,8 +12,8 @@ from sklearn.datasets import load_diabetes
 
 from gradfit import GradfitInputError
 from gradfit._io import read_table
-from gradfit._report import fmt
 from gradfit.cli import main
+from gradfit.understand.render import fmt
 
 SEED_MODULE = """
 def gradient(X, y, w):

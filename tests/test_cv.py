@@ -313,7 +313,7 @@ def client():
 def test_dask_gives_the_array_answer_with_one_compute_for_kfold(client):
     da = pytest.importorskip("dask.array")
     dd = pytest.importorskip("dask.dataframe")
-    import gradfit._dask as gdask
+    import gradfit.sources.dask as gdask
 
     X, Y = data(N=300, K=2)
     Xd, Yd = da.from_array(X, chunks=(70, 6)), da.from_array(Y, chunks=(70, 2))

@@ -10,7 +10,7 @@ da = pytest.importorskip("dask.array")
 dd = pytest.importorskip("dask.dataframe")
 distributed = pytest.importorskip("distributed")
 
-import gradfit._dask as gdask  # noqa: E402
+import gradfit.sources.dask as gdask  # noqa: E402
 from gradfit import GDRegressor, GradfitInputError  # noqa: E402
 
 pytestmark = pytest.mark.slow

@@ -12,12 +12,12 @@ from sklearn.datasets import load_diabetes
 from sklearn.linear_model import LinearRegression
 
 from gradfit import GDRegressor, GradfitInputError, diagnose
-from gradfit._report import fmt
+from gradfit.understand.render import fmt
 from problems import svd_problem
 
 EPS = np.finfo(float).eps
 # the module behind gradfit.diagnose
-diagnose_module = importlib.import_module("gradfit._diagnose")
+diagnose_module = importlib.import_module("gradfit.understand.diagnose")
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from gradfit import DivergenceError, GDRegressor, GradfitInputError
-from gradfit._curvature import CurvatureEstimate, lanczos_extremes
-from gradfit._loop import solve
-from gradfit._objective import LeastSquaresProblem
+from gradfit.problem.curvature import CurvatureEstimate, lanczos_extremes
+from gradfit.problem.objective import LeastSquaresProblem
+from gradfit.solve.loop import solve
 from problems import svd_problem
 
 

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 from gradfit import ConvergenceWarning, GDRegressor
-from gradfit._engine import KAPPA_LIMIT, choose_engine
-from gradfit._gram import GramProblem, sufficient_statistics
-from gradfit._kernels import fused_pass
-from gradfit._objective import LeastSquaresProblem
+from gradfit.problem.gram import GramProblem, sufficient_statistics
+from gradfit.problem.kernels import fused_pass
+from gradfit.problem.objective import LeastSquaresProblem
+from gradfit.problem.plan import KAPPA_LIMIT, choose_engine
 from problems import svd_problem
 
 METHODS = ["gd", "momentum", "nesterov", "cg"]
@@ -255,7 +255,7 @@ def test_fused_pass_matches_numpy_for_every_shape(dtype: type, d: int) -> None:
 _GUARD_PAGE_SCRIPT = """
 import ctypes, mmap, sys
 import numpy as np
-from gradfit._kernels import fused_pass
+from gradfit.problem.kernels import fused_pass
 
 libc = ctypes.CDLL(None, use_errno=True)
 page = mmap.PAGESIZE

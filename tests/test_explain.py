@@ -10,8 +10,8 @@ import pytest
 from sklearn.datasets import load_diabetes
 
 from gradfit import GDRegressor, GradfitInputError, explain
-from gradfit._explain import learning_rate_sweep, seed_loop
-from gradfit._report import fmt
+from gradfit.understand.explain import learning_rate_sweep, seed_loop
+from gradfit.understand.render import fmt
 
 
 @pytest.fixture(scope="module")

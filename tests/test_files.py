@@ -15,9 +15,9 @@ import pytest
 
 pytest.importorskip("pyarrow")
 
-import gradfit._datafile as datafile
+import gradfit.sources.files as datafile
 from gradfit import DataFile, GDRegressor, GradfitInputError
-from gradfit._datafile import FileCache, Progress
+from gradfit.sources.files import FileCache, Progress
 
 FEATURES = ["a", "b", "c", "d"]
 

@@ -708,7 +708,7 @@ def test_fuzz_checkpoint_loader_structure_long(data: bytes) -> None:
 
 
 def check_checkpoint_file(data: bytes) -> None:
-    from gradfit._checkpoint import Checkpointer, CheckpointError
+    from gradfit.solve.checkpoint import Checkpointer, CheckpointError
 
     folder = Path(tempfile.mkdtemp())
     path = folder / "c.npz"

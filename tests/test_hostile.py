@@ -465,8 +465,8 @@ def test_numbers_python_accepts_but_a_data_file_should_not(tmp_path: Path, text:
 
 def test_underflow_reads_as_the_nearest_float(tmp_path: Path) -> None:
     """Decided and documented: 1e-400 is read as 0.0, its correctly rounded value."""
-    from gradfit._datafile import open_reader
     from gradfit._io import read_table
+    from gradfit.sources.files import open_reader
 
     path = tmp_path / "d.csv"
     path.write_text("a,y\n1,1\n1e-400,2\n3,4\n5e-324,5\n")

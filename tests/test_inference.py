@@ -384,7 +384,7 @@ def test_dask_one_compute_for_the_robust_pass():
     da = pytest.importorskip("dask.array")
     dd = pytest.importorskip("dask.dataframe")
     distributed = pytest.importorskip("distributed")
-    import gradfit._dask as gdask
+    import gradfit.sources.dask as gdask
 
     cluster = distributed.LocalCluster(
         n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None
@@ -544,7 +544,7 @@ def test_cli_refuses_bad_inference_requests(diabetes_csv, capsys):
 
 def test_model_file_keeps_inference_and_rejects_a_damaged_entry(tmp_path):
     from gradfit import load_model, save_model
-    from gradfit._inference import saved_intervals
+    from gradfit.understand.inference import saved_intervals
 
     X, y, _, _ = heteroskedastic()
     model = GDRegressor(method="exact").fit(X, y)
@@ -559,7 +559,7 @@ def test_model_file_keeps_inference_and_rejects_a_damaged_entry(tmp_path):
     )
     # a file without the entry (as every file written before it) still loads
     assert not hasattr(load_model(save_model(model, tmp_path / "old.gfm")), "_saved_inference")
-    from gradfit._inference import check_saved
+    from gradfit.understand.inference import check_saved
 
     arrays, meta = loaded._saved_inference
     broken = dict(arrays, **{"inference.sigma2": np.ones(3)})

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gradfit._curvature import lanczos_extremes
-from gradfit._objective import LeastSquaresProblem
+from gradfit.problem.curvature import lanczos_extremes
+from gradfit.problem.objective import LeastSquaresProblem
 
 
 def _problem(seed: int, k: int, **options: object) -> tuple[LeastSquaresProblem, np.ndarray]:

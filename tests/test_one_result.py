@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from gradfit import DataFile, GDRegressor
-from gradfit._adapters import find_adapter
+from gradfit.sources.base import find_adapter
 
 PROBLEMS = {
     "intercept-2-outputs": {"fit_intercept": True, "alpha": 0.0, "K": 2},

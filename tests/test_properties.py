@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gradfit import DivergenceError, GDRegressor
-from gradfit._loop import solve
-from gradfit._objective import LeastSquaresProblem
+from gradfit.problem.objective import LeastSquaresProblem
+from gradfit.solve.loop import solve
 
 SETTINGS = settings(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True
@@ -44,7 +44,7 @@ def test_loss_never_increases_with_lr_at_most_1_over_L(
 ) -> None:
     X, Y = data
     problem = LeastSquaresProblem(X, Y, fit_intercept=intercept, standardize=standardize)
-    from gradfit._curvature import lanczos_extremes
+    from gradfit.problem.curvature import lanczos_extremes
 
     L = lanczos_extremes(problem.hvp, problem.D).L
     if L == 0:

@@ -53,7 +53,7 @@ def min_norm_at_gradfit_rank(X: np.ndarray, y: np.ndarray) -> np.ndarray:
     rounding with huge coefficients. Here: an SVD of the standardised centred X decides
     the null space at gradfit's tolerance, independently of gradfit's code.
     """
-    from gradfit._gram import rank_tolerance
+    from gradfit.problem.gram import rank_tolerance
 
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
@@ -319,6 +319,68 @@ def test_exact_says_too_ill_conditioned_where_float64_cannot_carry_it() -> None:
         assert [w for w in caught if issubclass(w.category, ConvergenceWarning)]
 
 
+# -- class 9: scale limits, for every kind of input --------------------------------------
+def _extreme_inputs(kind: str, X: np.ndarray, y: np.ndarray, tmp_path: Path) -> tuple:
+    if kind == "sparse":
+        return (sp.csr_array(X), y), {}
+    if kind == "dask":
+        da = pytest.importorskip("dask.array")
+        return (da.from_array(X, chunks=(40, X.shape[1])), da.from_array(y, chunks=40)), {}
+    if kind == "torch":
+        torch = pytest.importorskip("torch")
+        return (torch.from_numpy(X), torch.from_numpy(y)), {}
+    import pandas as pd
+
+    frame = pd.DataFrame(np.column_stack([X, y]), columns=["a", "b", "c", "y"])
+    path = tmp_path / f"d.{kind}"
+    if kind == "csv":
+        frame.to_csv(path, index=False, float_format="%.17g")
+    else:
+        pytest.importorskip("pyarrow")
+        frame.to_parquet(path)
+    return (str(path), None), {"target": "y", "block_rows": 37}
+
+
+@pytest.mark.parametrize("kind", ["csv", "parquet", "sparse", "dask", "torch"])
+@pytest.mark.parametrize(("where", "scale"), [("X", 1e150), ("X", 1e-300), ("y", 1e200)])
+def test_extreme_magnitudes_fit_for_every_kind_of_input(
+    kind: str, where: str, scale: float, tmp_path: Path
+) -> None:
+    # issue 11 (9): files, sparse matrices, Dask and device arrays rescale columns beyond
+    # 1e±50 by exact powers of two as in-memory arrays do (they once refused them)
+    rng = np.random.default_rng(9)
+    X = rng.normal(size=(120, 3))
+    y = X @ np.array([1.0, -2.0, 3.0]) + 0.5 + 0.01 * rng.normal(size=120)
+    if where == "X":
+        X[:, 1] *= scale
+    else:
+        y = y * scale
+    args, params = _extreme_inputs(kind, X, y, tmp_path)
+    for options in ({}, {"gradient": "data"}, {"method": "exact"}):
+        reference = GDRegressor(tol=1e-10, **options).fit(X, y)
+        model = GDRegressor(tol=1e-10, **options).fit(*args, **params)
+        assert model.converged_ and model.certificate_.verified
+        np.testing.assert_allclose(np.asarray(model.coef_), reference.coef_, rtol=1e-9)
+        np.testing.assert_allclose(float(model.intercept_), reference.intercept_, rtol=1e-9)
+    if kind in ("csv", "parquet"):  # the model predicts the file in the user's units
+        np.testing.assert_allclose(model.predict(args[0]), reference.predict(X), rtol=1e-9)
+
+
+@pytest.mark.parametrize("kind", ["csv", "sparse", "dask", "torch"])
+def test_a_penalty_on_extreme_columns_is_refused_for_every_kind_of_input(
+    kind: str, tmp_path: Path
+) -> None:
+    from gradfit import GradfitInputError
+
+    rng = np.random.default_rng(10)
+    X = rng.normal(size=(60, 3))
+    X[:, 2] *= 1e120
+    y = rng.normal(size=60)
+    args, params = _extreme_inputs(kind, X, y, tmp_path)
+    with pytest.raises(GradfitInputError, match=r"too large.*rescale X and y"):
+        GDRegressor(alpha=0.1).fit(*args, **params)
+
+
 # -- the certificate ------------------------------------------------------------------
 def test_certificate_is_attached_and_states_a_true_bound() -> None:
     X, y = base_problem(seed=5)
@@ -421,3 +483,26 @@ def test_property_right_to_the_stated_accuracy_or_not_converged(
             assert rel_err(model.coef_, expected) <= 10 * bound + floor, (kind, cert)
     else:
         assert [w for w in caught if issubclass(w.category, ConvergenceWarning)], kind
+
+
+def test_the_command_line_fits_a_table_beyond_1e50(tmp_path: Path) -> None:
+    # the in-memory reader refuses such columns (its diagnosis cannot carry them); fit then
+    # streams the file, which rescales by powers of two, and predict gives the user's units
+    import pandas as pd
+
+    from gradfit.cli import main
+
+    rng = np.random.default_rng(11)
+    X = rng.normal(size=(80, 2))
+    y = X @ np.array([1.0, 2.0]) + 3.0
+    X[:, 0] *= 1e200
+    path = tmp_path / "t.csv"
+    pd.DataFrame(np.column_stack([X, y]), columns=["a", "b", "y"]).to_csv(
+        path, index=False, float_format="%.17g"
+    )
+    model_path, out = tmp_path / "m.gfm", tmp_path / "p.csv"
+    assert main(["fit", str(path), "-t", "y", "-o", str(model_path), "-q"]) == 0
+    assert main(["predict", str(model_path), str(path), "-o", str(out), "-q"]) == 0
+    reference = GDRegressor(tol=1e-10).fit(X, y)
+    predicted = pd.read_csv(out).iloc[:, 0].to_numpy()
+    np.testing.assert_allclose(predicted, reference.predict(X), rtol=1e-9, atol=1e-12)

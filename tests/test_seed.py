@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from gradfit import GDRegressor
-from gradfit._loop import solve
-from gradfit._objective import LeastSquaresProblem
+from gradfit.problem.objective import LeastSquaresProblem
+from gradfit.solve.loop import solve
 
 
 def seed_loop(X: np.ndarray, y: np.ndarray, learning_rate: float, steps: int) -> list[np.ndarray]:

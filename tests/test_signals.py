@@ -169,7 +169,7 @@ def test_a_second_process_on_the_same_checkpoint_is_refused_and_the_first_goes_o
     tmp_path: Path,
 ) -> None:
     from gradfit import GDRegressor
-    from gradfit._checkpoint import CheckpointError
+    from gradfit.solve.checkpoint import CheckpointError
 
     _data(tmp_path)
     process = _start(

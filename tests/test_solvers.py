@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from gradfit import ConvergenceWarning, GDRegressor
-from gradfit._exact import exact_solution
+from gradfit.problem.exact import exact_solution
 from problems import svd_problem
 
 

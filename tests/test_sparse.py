@@ -10,8 +10,8 @@ import pytest
 import scipy.sparse as sp
 
 from gradfit import GDRegressor, GradfitInputError
-from gradfit._objective import LeastSquaresProblem
-from gradfit._sparse import SparseProblem, sparse_statistics
+from gradfit.problem.objective import LeastSquaresProblem
+from gradfit.sources.sparse import SparseProblem, sparse_statistics
 
 METHODS = ["gd", "momentum", "nesterov", "cg", "exact", "sgd"]
 
@@ -87,7 +87,7 @@ def test_problem_matches_dense_problem_and_statistics():
         np.testing.assert_allclose(s.max_row_norm2(), d.max_row_norm2(), rtol=1e-12)
         rows = np.arange(0, 240, 7)
         np.testing.assert_allclose(s.batch_grad(V, rows), d.batch_grad(V, rows), rtol=1e-12)
-        from gradfit._gram import sufficient_statistics
+        from gradfit.problem.gram import sufficient_statistics
 
         a, b = (
             sparse_statistics(sp.csr_matrix(X), Y, sample_weight=sw),

@@ -9,7 +9,7 @@ plus a residual orthogonal to the range (``f* > 0``). Fits use
 matrix and ``κ`` is known exactly; :func:`gradfit.diagnose` must see it.
 
 The pins compare ``n_iter_`` with the iterations ``diagnose`` predicts
-(``predicted_iterations`` in ``gradfit._loop``: ``κ·ln(1/tol)`` for gd,
+(``predicted_iterations`` in ``gradfit.solve.loop``: ``κ·ln(1/tol)`` for gd,
 ``√κ·ln(1/tol)`` for momentum and nesterov, ``min(D, ⌈√κ·ln(1/tol)⌉)`` for
 cg). Measured (D = 20, N = 400, tol = 1e-6, five seeds, both engines agree),
 ``n_iter_ / predicted``:
@@ -33,7 +33,7 @@ pessimistic. Floating-point cg loses conjugacy on wide spectra, hence
 bound (1382).
 
 sgd's default step is ``1/(L + max‖x‖²/B)`` (``sgd_learning_rate`` in
-``gradfit._loop``): its value is checked against the formula computed here
+``gradfit.solve.loop``): its value is checked against the formula computed here
 independently, and its effect behaviourally (single-row batches on data
 with one long row take no rejected step; with the batch term dropped they
 took 2–15).
@@ -51,7 +51,7 @@ from numpy.typing import NDArray
 
 import gradfit
 from gradfit import GDRegressor
-from gradfit._rules import HeavyBall
+from gradfit.solve.rules import HeavyBall
 
 TOL = 1e-6
 D = 20

@@ -76,7 +76,7 @@ def test_public_names_load_on_first_use() -> None:
         "assert gradfit.ConvergenceWarning is ConvergenceWarning\n"
         "assert gradfit._exceptions.ConvergenceWarning is ConvergenceWarning\n"
         "assert set(gradfit.__all__) <= set(dir(gradfit))\n"
-        "print(json.dumps([a.name for a in gradfit._adapters._SOURCES]))\n"
+        "print(json.dumps([a.name for a in gradfit.sources.base._SOURCES]))\n"
     )
     out = _python(code).stdout
     # every input adapter registered, in the order the estimator asks them
@@ -110,7 +110,7 @@ def test_convergence_warning_is_one_class_that_pickles() -> None:
 KERNEL_RUN = (
     "import ctypes, json, os, sys\n"
     "import numpy as np\n"
-    "from gradfit._kernels import fused_pass\n"
+    "from gradfit.problem.kernels import fused_pass\n"
     "X = np.ones((2000, 700))\n"  # above PARALLEL_MIN_SIZE: the parallel region runs
     "fused_pass(X, np.zeros((700, 1)), None, np.zeros(1), None)\n"
     "import numba\n"
@@ -161,7 +161,7 @@ def test_the_users_thread_settings_win() -> None:
 
 def test_small_and_large_passes_agree_bit_for_bit_across_thread_counts() -> None:
     numba = pytest.importorskip("numba")
-    from gradfit._kernels import PARALLEL_MIN_SIZE, column_scan, fused_pass
+    from gradfit.problem.kernels import PARALLEL_MIN_SIZE, column_scan, fused_pass
 
     rng = np.random.default_rng(3)
     before = numba.get_num_threads()

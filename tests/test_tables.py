@@ -17,9 +17,7 @@ from sklearn.linear_model import LinearRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder
 
-from gradfit import GDRegressor, load_model, save_model
-from gradfit._datafile import DataFile
-from gradfit._exceptions import DataNote, GradfitInputError
+from gradfit import DataFile, DataNote, GDRegressor, GradfitInputError, load_model, save_model
 from gradfit.cli import main
 
 CATEGORICAL = ["region", "sex", "smoker"]

@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 
 from gradfit import GDRegressor
-from gradfit._adapters import register, unregister
-from gradfit._datafile import StreamSource
 from gradfit.cli import main
+from gradfit.sources.base import register, unregister
+from gradfit.sources.files import StreamSource
 
 
 @dataclass(frozen=True)

@@ -102,7 +102,7 @@ def test_X_without_columns():
 
 
 def test_sparse_X_is_fitted_by_the_sparse_adapter_and_the_array_validator_names_it():
-    # the estimator hands sparse input to gradfit._sparse (tests/test_sparse.py);
+    # the estimator hands sparse input to gradfit.sources.sparse (tests/test_sparse.py);
     # the NumPy validator itself still refuses it with the conversion hint
     model = GDRegressor().fit(sp.csr_matrix(np.eye(3)), np.ones(3))
     assert model.engine_ in ("stats", "data")

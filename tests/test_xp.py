@@ -12,8 +12,8 @@ from gradfit import GDRegressor, GradfitInputError
 
 torch = pytest.importorskip("torch")
 
-from gradfit._objective import LeastSquaresProblem  # noqa: E402
-from gradfit._xp import XPProblem, is_device_array  # noqa: E402
+from gradfit.problem.objective import LeastSquaresProblem  # noqa: E402
+from gradfit.sources.device import XPProblem, is_device_array  # noqa: E402
 
 METHODS = ["gd", "momentum", "nesterov", "cg", "exact", "sgd"]
 

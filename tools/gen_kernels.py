@@ -1,4 +1,4 @@
-"""Generate src/gradfit/_kernels_small.py: the fused pass unrolled for K = 1..4 outputs.
+"""Generate src/gradfit/problem/kernels_small.py: the fused pass unrolled for K = 1..4 outputs.
 
 numba cannot keep a variable number of accumulators in registers, so for the common
 small K the kernel is written out with one scalar per (row, output) pair. Run
@@ -40,7 +40,7 @@ import numba
 import numpy as np
 from numba import prange
 
-from ._kernels_jit import prefetch
+from .kernels_jit import prefetch
 '''
 
 
@@ -167,7 +167,7 @@ def main() -> None:
         for K, R in rows.items()
     )
     body += "\n\n\n#: (K, X's item size) → kernel\nKERNELS = {" + table + "}\n"
-    path = Path(__file__).resolve().parents[1] / "src" / "gradfit" / "_kernels_small.py"
+    path = Path(__file__).resolve().parents[1] / "src" / "gradfit" / "problem" / "kernels_small.py"
     path.write_text(body)
     subprocess.run([sys.executable, "-m", "ruff", "format", "--quiet", str(path)], check=False)
     print(f"wrote {path}")

@@ -20,20 +20,20 @@ from ._exceptions import (
     GradfitInputError,
     GradfitModelError,
 )
-from ._history import Event, History
+from .solve.history import Event, History
 
 if TYPE_CHECKING:
-    from ._certify import Certificate
-    from ._datafile import DataFile
-    from ._diagnose import diagnose
     from ._exceptions import ConvergenceWarning
-    from ._explain import explain
-    from ._inference import Inference, inference
     from .cv import GDRegressorCV
     from .estimator import GDRegressor
     from .gradcheck import check_gradient
     from .persistence import load_model, save_model
+    from .solve.certify import Certificate
+    from .sources.files import DataFile
     from .statistics import Statistics, load_statistics
+    from .understand.diagnose import diagnose
+    from .understand.explain import explain
+    from .understand.inference import Inference, inference
 
 
 __version__ = "0.1.0"
@@ -65,17 +65,17 @@ __all__ = [
 
 #: public name → the module that defines it, imported on first access
 _LAZY = {
-    "Certificate": "._certify",
+    "Certificate": ".solve.certify",
     "ConvergenceWarning": "._exceptions",
-    "DataFile": "._datafile",
+    "DataFile": ".sources.files",
     "GDRegressor": ".estimator",
     "GDRegressorCV": ".cv",
-    "Inference": "._inference",
+    "Inference": ".understand.inference",
     "Statistics": ".statistics",
     "check_gradient": ".gradcheck",
-    "diagnose": "._diagnose",
-    "explain": "._explain",
-    "inference": "._inference",
+    "diagnose": ".understand.diagnose",
+    "explain": ".understand.explain",
+    "inference": ".understand.inference",
     "load_model": ".persistence",
     "load_statistics": ".statistics",
     "save_model": ".persistence",

@@ -49,7 +49,7 @@ def _load_frame(path: Path, sep: str | None = None) -> Any:
                 "is complete, or save the table as CSV."
             ) from err
     if suffix == ".npy":
-        from ._datafile import open_reader
+        from .sources.files import open_reader
 
         reader = open_reader(path)  # checks the header: 2-D, numeric, complete
         return pd.DataFrame(np.load(path), columns=reader.columns)

@@ -1,7 +1,7 @@
 """Streamed tables for the command line: one pass, bounded memory, whatever the file's size.
 
 ``gradfit fit``/``predict`` read a CSV, Parquet or ``.npy`` file through the same
-source as ``GDRegressor().fit(path)`` (:class:`~gradfit._datafile.FileSource`)
+source as ``GDRegressor().fit(path)`` (:class:`~gradfit.sources.files.FileSource`)
 when the file is larger than :func:`stream_above` bytes (or with ``--stream``);
 smaller files are read whole, as the diagnosis and the report need the rows in
 memory. This module holds what the command line needs around a streamed fit:
@@ -21,10 +21,10 @@ from typing import IO, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ._datafile import FORMATS, DataFile, FileSource, StreamSource, open_reader
 from ._exceptions import GradfitInputError
 from ._files import atomic_write
 from ._io import choose_columns
+from .sources.files import FORMATS, DataFile, FileSource, StreamSource, open_reader
 
 __all__ = ["PredictionWriter", "Scores", "open_features", "open_table", "stream_above"]
 

@@ -14,15 +14,17 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._exceptions import GradfitInputError
-from ._kernels import HAVE_NUMBA, column_scan
+from .problem.kernels import HAVE_NUMBA, column_scan
 
 __all__ = [
+    "MagnitudeError",
     "as_design_matrix",
     "as_sample_weight",
     "as_targets",
     "check_magnitude",
     "column_magnitudes",
     "power_of_two_scales",
+    "rescale_exponents",
 ]
 
 FloatArray = NDArray[np.floating[Any]]
@@ -249,6 +251,14 @@ def _column_magnitudes(array: np.ndarray) -> NDArray[np.float64]:
     return out
 
 
+class MagnitudeError(GradfitInputError):
+    """Columns beyond ``1e±50`` where they cannot be rescaled (a penalty, or a raw check).
+
+    The command line's in-memory reader refuses such tables; its ``fit`` then streams
+    them through the file source, which rescales by powers of two.
+    """
+
+
 def check_magnitude(
     magnitudes: NDArray[np.float64], name: str, names: Sequence[str] | None = None
 ) -> None:
@@ -276,7 +286,7 @@ def check_magnitude(
     >>> check_magnitude(np.array([1.0, 3e-300]), "X", ["a", "b"])
     Traceback (most recent call last):
     ...
-    gradfit._exceptions.GradfitInputError: X column 1 ('b') is too small: ...
+    gradfit._validation.MagnitudeError: X column 1 ('b') is too small: ...
     """
     large = np.flatnonzero(magnitudes > MAX_MAGNITUDE)
     small = np.flatnonzero((magnitudes > 0) & (magnitudes < MIN_MAGNITUDE))
@@ -296,7 +306,7 @@ def check_magnitude(
             f"{MIN_MAGNITUDE:g} ({small.size} such column(s)); the solvers' norms reach the "
             "fourth power of the data, which then underflows float64 arithmetic to zero"
         )
-    raise GradfitInputError(
+    raise MagnitudeError(
         f"{what} {cause}. Fix: rescale X and y, e.g. divide each column by its largest "
         "absolute value (or multiply it by a power of ten), and fit again; the coefficients "
         "scale back by the same factors."
@@ -323,6 +333,61 @@ def power_of_two_scales(magnitudes: NDArray[np.float64]) -> NDArray[np.int64] | 
         return None
     _, exponents = np.frexp(magnitudes)
     return np.where(magnitudes > 0, exponents, 0).astype(np.int64)
+
+
+def rescale_exponents(
+    x_magnitudes: NDArray[np.float64],
+    y_magnitudes: NDArray[np.float64],
+    *,
+    alpha: float,
+    name: str = "X",
+    names: Sequence[str] | None = None,
+) -> tuple[NDArray[np.int64], NDArray[np.int64]] | None:
+    """Per-column powers of two that bring X's and y's columns into range, or None.
+
+    Every source calls this with the largest magnitude of each column: None when
+    all are within ``[MIN_MAGNITUDE, MAX_MAGNITUDE]``; otherwise the exponents of
+    :func:`power_of_two_scales` for X and y (zeros for columns in range). With
+    ``alpha > 0`` the penalty would change with the scaling, so such data is
+    refused (:func:`check_magnitude`) with the advice to rescale.
+
+    Parameters
+    ----------
+    x_magnitudes, y_magnitudes : ndarray of shape (D,) and (K,)
+    alpha : float
+        The penalty of the fit.
+    name : str, default="X"
+        How a refusal names the data (a file's path for files).
+    names : sequence of str, optional
+        The names of the D + K columns, for a refusal.
+
+    Examples
+    --------
+    >>> rescale_exponents(np.array([1.0, 2.0]), np.array([3.0]), alpha=0.0) is None
+    True
+    >>> x_exp, y_exp = rescale_exponents(np.array([1e150, 2.0]), np.array([3.0]), alpha=0.0)
+    >>> x_exp.tolist(), y_exp.tolist()
+    ([499, 0], [0])
+    """
+    x_exp = power_of_two_scales(x_magnitudes)
+    y_exp = power_of_two_scales(y_magnitudes)
+    if x_exp is None and y_exp is None:
+        return None
+    if alpha > 0:
+        if names is None:
+            check_magnitude(x_magnitudes, name)
+            check_magnitude(y_magnitudes, "y" if name == "X" else name)
+        check_magnitude(np.concatenate([x_magnitudes, y_magnitudes]), name, names)
+    D, K = len(x_magnitudes), len(y_magnitudes)
+    # only the columns out of range move: those in range keep their digits and units
+    x_out = np.zeros(D, np.int64) if x_exp is None else _outside_only(x_magnitudes, x_exp)
+    y_out = np.zeros(K, np.int64) if y_exp is None else _outside_only(y_magnitudes, y_exp)
+    return x_out, y_out
+
+
+def _outside_only(magnitudes: NDArray[np.float64], exponents: NDArray[np.int64]) -> Any:
+    outside = (magnitudes > MAX_MAGNITUDE) | ((magnitudes > 0) & (magnitudes < MIN_MAGNITUDE))
+    return np.where(outside, exponents, 0).astype(np.int64)
 
 
 def column_magnitudes(array: np.ndarray) -> NDArray[np.float64]:

@@ -37,14 +37,14 @@ import numpy as np
 from . import __version__
 from ._exceptions import CollinearityWarning, DivergenceError, GradfitInputError, GradfitModelError
 from ._files import atomic_write, describe_size, interruption, printable
-from ._rules import METHODS
+from .solve.rules import METHODS
 
 # The commands import what they use when they run: ``gradfit --help`` and ``import
 # gradfit.cli`` load neither scikit-learn (GDRegressor, ConvergenceWarning), pandas (tables)
 # nor numba (docs/architecture.md, decision 19).
 if TYPE_CHECKING:
-    from ._diagnose import FitAssessment
     from .estimator import GDRegressor
+    from .understand.diagnose import FitAssessment
 
 __all__ = ["main"]
 
@@ -77,10 +77,10 @@ def _report_fit(
 
 
 def _demo_dataset(title: str, X: np.ndarray, Y: np.ndarray, names: Sequence[str]) -> GDRegressor:
-    from ._exact import exact_solution
     from ._exceptions import ConvergenceWarning
-    from ._objective import LeastSquaresProblem
     from .estimator import GDRegressor
+    from .problem.exact import exact_solution
+    from .problem.objective import LeastSquaresProblem
 
     W_exact, b_exact = exact_solution(X, Y.reshape(len(Y), -1))
     print(
@@ -115,7 +115,7 @@ def _demo_dataset(title: str, X: np.ndarray, Y: np.ndarray, names: Sequence[str]
 def _demo(args: argparse.Namespace) -> int:
     from sklearn.datasets import load_diabetes, load_linnerud
 
-    from ._objective import LeastSquaresProblem
+    from .problem.objective import LeastSquaresProblem
 
     print(f"gradfit {__version__} demo: gradient methods against the exact least-squares answer")
     diabetes = load_diabetes()
@@ -149,7 +149,7 @@ def _demo(args: argparse.Namespace) -> int:
             f"  lr = {factor:.1f}/L = {lr:.4g}: loss {losses[0]:.6g} -> {losses[-1]:.6g} "
             f"after 200 steps ({verdict}; the bound is 2/L = {2 / L:.4g})"
         )
-    from ._inference import inference
+    from .understand.inference import inference
 
     diabetes_inference = inference(
         diabetes_model, feature_names=list(diabetes.feature_names), target_names=["progression"]
@@ -243,7 +243,7 @@ def _read(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, list[str], 
 
 
 def _explain(args: argparse.Namespace) -> int:
-    from ._explain import explain
+    from .understand.explain import explain
 
     X, y, names, targets = _read(args)
     options = dict(
@@ -275,9 +275,9 @@ def _explain(args: argparse.Namespace) -> int:
 
 
 def _diagnose(args: argparse.Namespace) -> int:
-    from ._diagnose import diagnose
     from ._exceptions import ConvergenceWarning
     from .estimator import GDRegressor
+    from .understand.diagnose import diagnose
 
     X, y, names, targets = _read(args)
     model = None
@@ -707,8 +707,8 @@ def _choose_alpha(args: argparse.Namespace, model: GDRegressor, X: Any, y: Any) 
         if getattr(args, "alphas", None) or getattr(args, "cv", None):
             raise UsageError("--alphas and --cv are for choosing alpha: add --alpha auto")
         return
-    from ._report import fmt
     from .cv import GDRegressorCV
+    from .understand.render import fmt
 
     search = GDRegressorCV(alphas=args.alphas, cv=args.cv, fit_intercept=not args.no_intercept)
     if y is None:  # a streamed file: the search reads it once, with the same columns
@@ -1061,7 +1061,7 @@ def _summary_dict(
 
 def _print_summary(summary: dict[str, Any]) -> None:
     from ._progress import format_seconds
-    from ._report import fmt
+    from .understand.render import fmt
 
     K = summary["n_outputs"]
     print(
@@ -1186,9 +1186,9 @@ def _cluster_labels(args: argparse.Namespace) -> np.ndarray:
 
 
 def _fit(args: argparse.Namespace) -> int:
-    from ._diagnose import diagnose
     from ._tables import streams
     from .persistence import save_model
+    from .understand.diagnose import diagnose
 
     if getattr(args, "source", None) is not None or streams(args.data, args.stream):
         return _fit_streamed(args)
@@ -1202,7 +1202,16 @@ def _fit(args: argparse.Namespace) -> int:
             )
         if args.inference[0] == "cluster":
             groups = _cluster_labels(args)
-    X, y, names, targets = _read(args)
+    from ._validation import MagnitudeError
+
+    try:
+        X, y, names, targets = _read(args)
+    except MagnitudeError:
+        # columns beyond 1e±50: the in-memory diagnosis cannot carry them; the streamed
+        # fit rescales them by exact powers of two (issue 11, class 9)
+        if args.report or args.inference is not None:
+            raise
+        return _fit_streamed(args)
     seconds, messages = _fit_with_progress(args, model, X, y, names)
     # one diagnosis (with its exact solution) for the report and the summary; computed
     # under -q too, since it refuses data it cannot assess and -q keeps the exit status.
@@ -1210,7 +1219,7 @@ def _fit(args: argparse.Namespace) -> int:
     diagnosis = diagnose(X, y, model=model, feature_names=names, target_names=targets)
     result = None
     if args.inference is not None:
-        from ._inference import inference
+        from .understand.inference import inference
 
         result = inference(
             model,
@@ -1279,8 +1288,8 @@ def _emit_fit_summary(args: argparse.Namespace, summary: dict[str, Any], result:
 
 def _streamed_source(args: argparse.Namespace) -> Any:
     """The source of a streamed fit: the data file's, or ``--source FILE.py:FUNCTION``'s."""
-    from ._datafile import StreamSource
     from ._tables import open_table
+    from .sources.files import StreamSource
 
     if args.source is None:
         from ._cli_tables import table_options
@@ -1335,7 +1344,7 @@ def _fit_streamed(args: argparse.Namespace) -> int:
         del model.feature_names_in_
     result = None
     if args.inference is not None:  # nonrobust: from the kept statistics; HC*: one more pass
-        from ._inference import inference
+        from .understand.inference import inference
 
         spec = getattr(source, "spec", None)
         if args.inference[0] != "nonrobust" and spec is None:
@@ -1479,7 +1488,7 @@ def _predict(args: argparse.Namespace) -> int:
     escape = not (parquet or getattr(args, "no_formula_escape", False))
     frame = _prediction_frame(P, saved.target_names, kept, escape=escape)
     if args.interval is not None:
-        from ._inference import saved_intervals
+        from .understand.inference import saved_intervals
 
         bounds = saved_intervals(saved.model, X, args.interval, args.interval_kind)
         for k, t in enumerate(saved.target_names):
@@ -1604,8 +1613,8 @@ def _report(args: argparse.Namespace) -> int:
 
 # -- sweep ------------------------------------------------------------------------------------
 def _sweep(args: argparse.Namespace) -> int:
-    from ._explain import learning_rate_sweep
-    from ._report import fmt
+    from .understand.explain import learning_rate_sweep
+    from .understand.render import fmt
 
     X, y, _, targets = _read(args)
     options = {

@@ -486,8 +486,8 @@ class GDRegressorCV(RegressorMixin, BaseEstimator):
         -------
         ndarray of shape (N,) or (N, K)
         """
-        from ._adapters import find_adapter
         from ._validation import as_design_matrix
+        from .sources.base import find_adapter
 
         check_is_fitted(self)
         adapter = find_adapter(X)
@@ -570,7 +570,7 @@ def loo_sums(src: Source, total: Statistics, alphas: F64, fit_intercept: bool) -
     if src.kind == "dask":
         import dask
 
-        from ._dask import _compute
+        from .sources.dask import _compute
 
         pairs, _ = src.dask
         task = dask.delayed(_loo_pair, pure=True)

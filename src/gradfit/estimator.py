@@ -14,30 +14,32 @@ from numpy.typing import NDArray
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._adapters import Source, find_adapter
-from ._certify import certify
-from ._checkpoint import Checkpointer, fingerprint
-from ._engine import ENGINES, ArraySource, plan
 from ._exceptions import CollinearityWarning, ConvergenceWarning, DataNote, GradfitInputError
-from ._gram import rank_tolerance
-from ._inference import keep_statistics
-from ._loop import SolveResult, predicted_iterations, sgd_learning_rate, solve, solve_exact
-from ._objective import LeastSquaresProblem, Problem
-from ._rules import METHODS, SCHEDULES
 from ._validation import (
     _is_dataframe,
     as_design_matrix,
     as_sample_weight,
     as_targets,
-    check_magnitude,
     column_magnitudes,
-    power_of_two_scales,
+    rescale_exponents,
 )
-from ._xp import to_host
+from .problem.gram import rank_tolerance
+from .problem.objective import LeastSquaresProblem, Problem
+from .problem.plan import ENGINES, plan
+from .solve.certify import certify
+from .solve.checkpoint import Checkpointer, fingerprint
+from .solve.loop import SolveResult, predicted_iterations, sgd_learning_rate, solve, solve_exact
+from .solve.rules import METHODS, SCHEDULES
+from .sources.arrays import ArraySource
+from .sources.base import Source, find_adapter
+from .sources.device import to_host
+from .understand.inference import keep_statistics
 
 # the other input adapters register themselves on import (after _xp's "array-api", in the
 # order gradfit/__init__ used to import them); none imports pyarrow, dask or torch
-from . import _dask, _datafile, _sparse  # noqa: F401  # isort: skip
+from .sources import dask as _dask  # noqa: F401  # isort: skip
+from .sources import files as _datafile  # isort: skip
+from .sources import sparse as _sparse  # noqa: F401  # isort: skip
 from . import statistics as _statistics  # noqa: F401  # isort: skip  (the "statistics" adapter)
 
 __all__ = ["GDRegressor"]
@@ -342,9 +344,9 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         **fit_params
             Passed to the input's source for inputs other than in-memory
             arrays (e.g. ``target=`` and ``features=`` for files). Every input
-            becomes a :class:`~gradfit._adapters.Source` and the engine is chosen
-            for it by :func:`~gradfit._engine.plan`; a ``Source`` instance (e.g. a
-            :class:`~gradfit._datafile.StreamSource` subclass) may be passed as
+            becomes a :class:`~gradfit.sources.base.Source` and the engine is chosen
+            for it by :func:`~gradfit.problem.plan.plan`; a ``Source`` instance (e.g. a
+            :class:`~gradfit.sources.files.StreamSource` subclass) may be passed as
             ``X`` itself, with ``y=None``.
 
         Returns
@@ -371,6 +373,8 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         except BaseException:
             source.close()
             raise
+        if units is None:  # a source that rescaled its own columns (files, sparse, Dask)
+            units = source.units
         self.n_features_in_ = source.n_features
         if source.feature_names is not None:
             self.feature_names_in_ = np.asarray(source.feature_names, dtype=object)
@@ -540,21 +544,18 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         back after the fit. With ``alpha > 0`` the penalty would change with the scaling,
         so such data is refused with the fix.
         """
-        x_exp = power_of_two_scales(column_magnitudes(X))
-        y_exp = power_of_two_scales(column_magnitudes(Y))
-        if x_exp is None and y_exp is None:
+        exponents = rescale_exponents(
+            column_magnitudes(X), column_magnitudes(Y), alpha=float(self.alpha)
+        )
+        if exponents is None:
             return X, Y, None
-        if float(self.alpha) > 0:
-            check_magnitude(column_magnitudes(X), "X")
-            check_magnitude(column_magnitudes(Y), "y")
-        x_exp = np.zeros(X.shape[1], np.int64) if x_exp is None else x_exp
-        y_exp = np.zeros(Y.shape[1], np.int64) if y_exp is None else y_exp
+        x_exp, y_exp = exponents
         X = np.ldexp(X, -x_exp[None, :]).astype(X.dtype, copy=False)
         Y = np.ldexp(Y, -y_exp[None, :]).astype(Y.dtype, copy=False)
         return X, Y, (x_exp, y_exp)
 
     def _certify(self, result: SolveResult, problem: Problem) -> SolveResult:
-        """Check the answer independently (see :mod:`gradfit._certify`) and say so."""
+        """Check the answer independently (see :mod:`gradfit.solve.certify`) and say so."""
         curvature = result.curvature
         fit_intercept = bool(problem.fit_intercept)
         floor = rank_tolerance(problem.D) * curvature.L

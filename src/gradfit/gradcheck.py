@@ -47,7 +47,7 @@ from numpy.typing import NDArray
 
 from ._exceptions import GradfitInputError
 from ._io import as_float_inputs
-from ._report import Renderable, Report, Section, Table, fmt
+from .understand.render import Renderable, Report, Section, Table, fmt
 
 __all__ = ["GradientCheck", "check_gradient"]
 
@@ -119,7 +119,7 @@ class GradientCheck(Renderable):
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     def report(self) -> Report:
-        """The verdict as a :class:`~gradfit._report.Report`."""
+        """The verdict as a :class:`~gradfit.understand.render.Report`."""
         verdict = "correct: it returns the gradient G" if self.ok else "not the gradient G"
         blocks: list[Any] = [
             f"Verdict: {verdict}.",

@@ -60,7 +60,7 @@ from ._files import (
     read_member,
     read_npy,
 )
-from ._history import Event, History
+from .solve.history import Event, History
 
 __all__ = [
     "FORMAT_NAME",
@@ -328,7 +328,7 @@ def save_model(
     if hasattr(model, "feature_names_in_"):
         attributes["feature_names_in_"] = [str(n) for n in model.feature_names_in_]
     if inference is not None:
-        from ._inference import saved_form
+        from .understand.inference import saved_form
 
         inference_arrays, attributes["inference"] = saved_form(inference)
         arrays.update(inference_arrays)
@@ -914,7 +914,7 @@ def _rebuild(path: Path, metadata: dict[str, Any], arrays: dict[str, NDArray[Any
             raise _inconsistent(path, "feature_names_in_ does not match the features")
         model.feature_names_in_ = np.asarray(names_in, dtype=object)
     if "inference" in attributes:  # what gradfit predict --interval needs
-        from ._inference import check_saved
+        from .understand.inference import check_saved
 
         problem = check_saved(arrays, attributes["inference"], D, K)
         if problem is not None:

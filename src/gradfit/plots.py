@@ -26,8 +26,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._exceptions import ConvergenceWarning, GradfitInputError
-from ._history import History
 from ._io import as_float_inputs
+from .solve.history import History
 
 __all__ = [
     "plot_learning_rate_sweep",
@@ -285,7 +285,7 @@ def plot_learning_rate_sweep(
     steps : int, default=50
     fit_intercept, standardize, alpha : as in :class:`~gradfit.GDRegressor`
     sweep : LearningRateSweep, optional
-        A sweep already run by ``gradfit._explain.learning_rate_sweep`` (then ``X``, ``y``,
+        A sweep already run by ``learning_rate_sweep`` (then ``X``, ``y``,
         ``factors`` and the options are not used, except ``steps`` for the label).
 
     Returns
@@ -301,7 +301,7 @@ def plot_learning_rate_sweep(
     >>> round(float(bound.get_xdata()[0]), 4)
     0.497
     """
-    from ._explain import GROWTH_CAP, learning_rate_sweep
+    from .understand.explain import GROWTH_CAP, learning_rate_sweep
 
     if sweep is None:
         sweep = learning_rate_sweep(

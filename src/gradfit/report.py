@@ -36,11 +36,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ._diagnose import Diagnosis, diagnose
 from ._exceptions import ConvergenceWarning, GradfitInputError
 from ._files import atomic_write
 from ._io import as_float_inputs
-from ._report import Table, _html_block, fmt
+from .understand.diagnose import Diagnosis, diagnose
+from .understand.render import Table, _html_block, fmt
 
 __all__ = ["ReportInput", "fit_scores", "render_report", "write_report"]
 
@@ -394,8 +394,8 @@ def _diagnosis(
 
 
 def _explanation_section(model: Any, X: F64, Y: F64, f_names: list[str], t_names: list[str]) -> str:
-    from ._explain import explain
     from .plots import plot_learning_rate_sweep
+    from .understand.explain import explain
 
     fit_intercept, standardize = bool(model.fit_intercept), bool(model.standardize)
     alpha = float(model.alpha)

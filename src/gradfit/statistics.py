@@ -11,7 +11,7 @@ They are stored *centred* and combined with the pairwise update of Chan, Golub a
 LeVeque: merging two sets of rows adds their centred sums plus a rank-one term
 ``(w_a w_b / w)·δδᵀ`` in the difference of their means ``δ``. No raw ``Σxxᵀ`` is ever
 formed, so nothing cancels however large the means are against the spreads — the
-case for which the in-memory engine (:func:`gradfit._gram.sufficient_statistics`)
+case for which the in-memory engine (:func:`gradfit.problem.gram.sufficient_statistics`)
 needs a second pass; here every block is centred about its own mean, in one pass.
 
 Statistics **add** (``s1 + s2``: batches, partitions, machines), **subtract**
@@ -35,9 +35,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ._adapters import Source as _PlannerSource
-from ._adapters import check_options, register
 from ._exceptions import GradfitInputError, GradfitModelError
+from .sources.base import Source as _PlannerSource
+from .sources.base import check_options, register
 
 __all__ = ["Statistics", "load_statistics"]
 
@@ -280,7 +280,7 @@ class Statistics:
 
     # -- what the solvers take -----------------------------------------------------------
     def gram(self, fit_intercept: bool = True) -> dict[str, Any]:
-        """The dictionary :class:`~gradfit._gram.GramProblem` takes (``H``, ``B``, ``yy``, …).
+        """The dictionary :class:`~.gram.GramProblem` takes (``H``, ``B``, ``yy``, …).
 
         ``H = Σw(x − x̄)(x − x̄)ᵀ/Σw`` with an intercept, ``Σw xxᵀ/Σw`` without.
 
@@ -685,7 +685,7 @@ def _target_names(y: Any) -> list[str] | None:
 
 def open_source(X: Any, y: Any, sample_weight: Any, fit_params: dict[str, Any]) -> Source:
     """The rows of any supported input as a :class:`Source` (validated as ``fit`` does)."""
-    from ._adapters import find_adapter
+    from .sources.base import find_adapter
 
     adapter = find_adapter(X)
     name = adapter.name if adapter is not None else "numpy"
@@ -701,8 +701,8 @@ def open_source(X: Any, y: Any, sample_weight: Any, fit_params: dict[str, Any]) 
     if name == "statistics":
         raise TypeError("X is already Statistics; there are no rows to read.")
     if name == "sparse":
-        from ._sparse import as_sparse_design_matrix
         from ._validation import as_sample_weight, as_targets
+        from .sources.sparse import as_sparse_design_matrix
 
         Xs = as_sparse_design_matrix(X)
         N, D = Xs.shape
@@ -732,7 +732,12 @@ def open_source(X: Any, y: Any, sample_weight: Any, fit_params: dict[str, Any]) 
             array=(Xs, Y, w),
         )
     if name == "array-api":
-        from ._xp import _as_device_targets, _as_device_weights, as_device_matrix, to_host
+        from .sources.device import (
+            _as_device_targets,
+            _as_device_weights,
+            as_device_matrix,
+            to_host,
+        )
 
         Xd = as_device_matrix(X)
         Yd, y_1d = _as_device_targets(Xd, y)
@@ -790,7 +795,8 @@ def open_source(X: Any, y: Any, sample_weight: Any, fit_params: dict[str, Any]) 
 
 
 def _file_source(X: Any, y: Any, sample_weight: Any, fit_params: dict[str, Any]) -> Source:
-    from ._datafile import (
+    from ._validation import check_magnitude
+    from .sources.files import (
         _as_datafile,
         _check_finite,
         _columns,
@@ -799,7 +805,6 @@ def _file_source(X: Any, y: Any, sample_weight: Any, fit_params: dict[str, Any])
         numbers_only,
         open_reader,
     )
-    from ._validation import check_magnitude
 
     spec = _as_datafile(X, dict(fit_params))
     if y is not None:
@@ -849,7 +854,7 @@ def _file_source(X: Any, y: Any, sample_weight: Any, fit_params: dict[str, Any])
 
 
 def _dask_source(X: Any, y: Any, sample_weight: Any, fit_params: dict[str, Any]) -> Source:
-    from ._dask import _parts
+    from .sources.dask import _parts
 
     check_options(fit_params, set(), "a Dask", "it takes no keywords of its own.")
     if sample_weight is not None:
@@ -960,7 +965,7 @@ def dask_lengths(src: Source) -> list[int]:
     if lengths is None:
         import dask
 
-        from ._dask import _compute
+        from .sources.dask import _compute
 
         count = dask.delayed(_pair_rows, pure=True)
         lengths = [int(n) for n in _compute(*[count(p) for p in pairs])]
@@ -1000,7 +1005,7 @@ def collect(
         if src.kind == "dask":
             import dask
 
-            from ._dask import _compute
+            from .sources.dask import _compute
 
             pairs, _ = src.dask
             if assign is None:

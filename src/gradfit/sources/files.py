@@ -5,7 +5,7 @@ fits a file without loading it. The file is read **once**, block by block:
 
 * each block is checked (missing values, infinities and non-numeric columns
   are reported with the file, the row and the column) and its moments are
-  added to the sufficient statistics (:mod:`gradfit._moments`);
+  added to the sufficient statistics (:mod:`gradfit.problem.moments`);
 * the same block is appended, as float64, to a **cache** of X and Y in a
   temporary folder (``<tempdir>/gradfit-cache-<random>``, or under
   ``cache_dir=``).
@@ -46,12 +46,11 @@ from typing import Any, TextIO
 import numpy as np
 from numpy.typing import NDArray
 
-from ._adapters import Source, check_options, register
-from ._checkpoint import DataDigest
-from ._exceptions import GradfitInputError
-from ._files import printable
-from ._kernels import HAVE_NUMBA, fused_pass
-from ._moments import (
+from .._exceptions import GradfitInputError
+from .._files import printable
+from .._validation import rescale_exponents
+from ..problem.kernels import HAVE_NUMBA, fused_pass
+from ..problem.moments import (
     Moments,
     add_moments,
     block_moments,
@@ -59,8 +58,9 @@ from ._moments import (
     statistics_from_moments,
     sum_moments,
 )
-from ._objective import BLOCK_BYTES, KERNEL_MIN_SIZE, PassObjective, Problem
-from ._validation import check_magnitude
+from ..problem.objective import BLOCK_BYTES, KERNEL_MIN_SIZE, PassObjective, Problem
+from ..solve.checkpoint import DataDigest
+from .base import Source, check_options, register
 
 __all__ = [
     "CachedProblem",
@@ -745,7 +745,7 @@ def open_reader(path: str | os.PathLike[str], sep: str | None = None) -> _Reader
     twice is refused.
     """
     reader = _open_reader(path, sep)
-    from ._encode import repeated
+    from .._encode import repeated
 
     twice = repeated(reader.columns)
     if twice:
@@ -869,6 +869,18 @@ class FileCache:
         Y = np.memmap(self.y_path, dtype=np.float64, mode="r", shape=(self.N, self.K))
         return np.array(X[rows]), np.array(Y[rows])
 
+    def scale(self, x_exp: NDArray[np.int64], y_exp: NDArray[np.int64], block_rows: int) -> None:
+        """Divide the cached columns by ``2**x_exp`` and ``2**y_exp`` in place (exact)."""
+        for path, width, exp in ((self.x_path, self.D, x_exp), (self.y_path, self.K, y_exp)):
+            if not np.any(exp) or self.N == 0:
+                continue
+            data = np.memmap(path, dtype=np.float64, mode="r+", shape=(self.N, width))
+            for start in range(0, self.N, block_rows):
+                block = data[start : start + block_rows]
+                block[...] = np.ldexp(block, -exp[None, :])
+            data.flush()
+            del data
+
     def close(self) -> None:
         """Close and delete the cache folder (safe to call twice)."""
         with contextlib.suppress(Exception):
@@ -880,7 +892,7 @@ class FileCache:
 
 
 class CachedProblem(PassObjective):
-    """The data path (:class:`~gradfit._objective.LeastSquaresProblem`) over a :class:`FileCache`.
+    """The data path (:class:`~.objective.LeastSquaresProblem`) over a :class:`FileCache`.
 
     Each gradient or Hessian-vector product streams the cache once, block by
     block (the fused kernel on each block), summing the blocks in order. The
@@ -890,7 +902,7 @@ class CachedProblem(PassObjective):
     ----------
     cache : FileCache
     stats : dict
-        From :func:`~gradfit._moments.statistics_from_moments` (``H`` or ``H_diag``).
+        From :func:`~gradfit.problem.moments.statistics_from_moments` (``H`` or ``H_diag``).
     fit_intercept, standardize : bool
     alpha : float
     block_rows : int
@@ -1012,7 +1024,7 @@ def _columns(
     column whose header says it is a row index (empty, ``Unnamed: 0``) is left out
     with a note.
     """
-    from ._encode import check_unique, index_like
+    from .._encode import check_unique, index_like
 
     if spec.target is None and need_target:
         raise _fail(
@@ -1062,8 +1074,13 @@ def _read_pass(
     diagonal: bool,
     progress: bool | None,
     digest: DataDigest | None = None,
-) -> Moments:
-    """One pass over ``blocks``: checks, moments, and the cache (``origin`` names the data)."""
+) -> tuple[Moments, F64]:
+    """One pass over ``blocks``: checks, moments, and the cache (``origin`` names the data).
+
+    Also returns the largest magnitude of each of the D + K columns: the caller
+    refuses (:func:`~gradfit._validation.check_magnitude`) or rescales the columns
+    beyond ``1e±50`` (whose moments may then have overflowed and are formed again).
+    """
     label = getattr(origin.path, "name", str(origin.path))
     bar = Progress(size, f"reading {label}", enabled=progress if size > 0 else False)
     total: Moments | None = None
@@ -1095,8 +1112,7 @@ def _read_pass(
         bar.close()
     if total is None or total.n == 0:
         raise _fail(origin.path, "has no data rows")
-    check_magnitude(magnitudes, str(origin.path), names)
-    return total
+    return total, magnitudes
 
 
 def _cache_pass(
@@ -1115,7 +1131,7 @@ class StreamSource(Source):
     Subclass it and write :meth:`blocks`; the reading pass (checks of every
     value, moments for the statistics engine), the float64 cache on disk and the
     data path over it (:class:`CachedProblem`) come with it, and the planner
-    (:func:`gradfit._engine.plan`) chooses the engine as for any source. Files
+    (:func:`gradfit.problem.plan.plan`) chooses the engine as for any source. Files
     (:class:`FileSource`) are one; a generator of blocks, a database cursor or
     an Arrow Flight stream is another (see ``tests/toy_source.py``).
 
@@ -1222,7 +1238,7 @@ class StreamSource(Source):
         self.cache = cache
         self._digest = DataDigest() if self.want_digest else None
         try:
-            first = _read_pass(
+            first, magnitudes = _read_pass(
                 self,
                 self._blocks(),
                 names,
@@ -1233,6 +1249,20 @@ class StreamSource(Source):
                 digest=self._digest,
             )
             cache.finish()
+            D = self.n_features
+            self.units = rescale_exponents(
+                magnitudes[:D],
+                magnitudes[D:],
+                alpha=float(options["alpha"]),
+                name=str(self.path),
+                names=names,
+            )
+            if self.units is not None:
+                # columns beyond 1e±50: divided by powers of two in the cache (exact), and
+                # their moments formed again from it; the estimator scales the answer back
+                cache.scale(*self.units, self.block_rows)
+                zeros = (np.zeros(D), np.zeros(self.n_outputs))
+                first = _cache_pass(cache, self.block_rows, *zeros, diagonal=diagonal)
             second = None
             if needs_second_pass(first, fit_intercept):
                 second = _cache_pass(
@@ -1303,7 +1333,7 @@ class FileSource(StreamSource):
     """
 
     def __init__(self, spec: DataFile) -> None:
-        from ._encode import MISSING
+        from .._encode import MISSING
 
         if spec.missing not in MISSING:
             raise ValueError(f"missing={spec.missing!r}: use 'error' or 'drop'")
@@ -1348,7 +1378,7 @@ class FileSource(StreamSource):
         the reading pass; it holds the distinct levels only (at most
         ``max_levels`` per column).
         """
-        from ._encode import MAX_LEVELS, LevelCounter
+        from .._encode import MAX_LEVELS, LevelCounter
 
         if not self.text or self._prepared == fit_intercept:
             return

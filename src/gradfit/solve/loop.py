@@ -34,12 +34,12 @@ from typing import Any, TypeVar, cast
 import numpy as np
 from numpy.typing import NDArray
 
-from ._checkpoint import Checkpointer
-from ._curvature import CurvatureEstimate
-from ._exceptions import DivergenceError
-from ._history import History
-from ._objective import Problem
-from ._rules import RULES, SGD, HeavyBall, Point, evaluate
+from .._exceptions import DivergenceError
+from ..problem.curvature import CurvatureEstimate
+from ..problem.objective import Problem
+from .checkpoint import Checkpointer
+from .history import History
+from .rules import RULES, SGD, HeavyBall, Point, evaluate
 
 __all__ = ["SolveResult", "predicted_iterations", "solve", "solve_exact"]
 
@@ -214,7 +214,7 @@ def solve(
         Resume from its file when one exists for ``fingerprint``, and write the
         loop's whole state to it as often as it says (and once at the end).
     fingerprint : dict, optional
-        What a checkpoint must match (see :func:`gradfit._checkpoint.fingerprint`).
+        What a checkpoint must match (see :func:`gradfit.solve.checkpoint.fingerprint`).
 
     Returns
     -------

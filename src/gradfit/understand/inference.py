@@ -43,8 +43,8 @@ from numpy.typing import NDArray
 from scipy import linalg, stats
 from scipy.linalg import blas
 
-from ._exceptions import GradfitInputError
-from ._loop import quiet_blas
+from .._exceptions import GradfitInputError
+from ..solve.loop import quiet_blas
 
 __all__ = ["COV_TYPES", "RANK_TOL", "Inference", "inference"]
 
@@ -257,12 +257,12 @@ class _ArraySource(_Source):
         import scipy.sparse as sp
 
         if sp.issparse(self.X):
-            from ._sparse import sparse_statistics
+            from ..sources.sparse import sparse_statistics
 
             return sparse_statistics(
                 self.X, self.Y, sample_weight=self.w, fit_intercept=fit_intercept
             )
-        from ._gram import sufficient_statistics
+        from ..problem.gram import sufficient_statistics
 
         return sufficient_statistics(
             self.X, self.Y, sample_weight=self.w, fit_intercept=fit_intercept
@@ -288,7 +288,7 @@ class _FileSource(_Source):
     """A CSV/Parquet/.npy file, read block by block (the groups, if any, are a column)."""
 
     def __init__(self, X: Any, options: dict[str, Any], groups: Any) -> None:
-        from ._datafile import (
+        from ..sources.files import (
             _as_datafile,
             _columns,
             _default_block_rows,
@@ -317,16 +317,17 @@ class _FileSource(_Source):
         )
 
     def statistics(self, fit_intercept: bool) -> dict[str, Any]:
-        from ._datafile import _read_pass
-        from ._moments import (
+        from .._validation import check_magnitude
+        from ..problem.moments import (
             block_moments,
             needs_second_pass,
             statistics_from_moments,
             sum_moments,
         )
+        from ..sources.files import _read_pass
 
         names = [str(self.reader.columns[j]) for j in self.x_cols + self.y_cols]
-        first = _read_pass(
+        first, magnitudes = _read_pass(
             self.reader,
             self.reader.blocks(self.x_cols, self.y_cols, self.block_rows),
             names,
@@ -335,6 +336,8 @@ class _FileSource(_Source):
             diagonal=False,
             progress=self.spec.progress,
         )
+        # inference forms fourth powers of the data: columns beyond 1e±50 are refused
+        check_magnitude(magnitudes, str(self.reader.path), names)
         second = None
         if needs_second_pass(first, fit_intercept):
             shift = (first.Sx / first.n, first.Sy / first.n)
@@ -350,7 +353,7 @@ class _FileSource(_Source):
         return stats
 
     def robust(self, plan: _Plan) -> _Partial:
-        from ._datafile import Progress, _check_finite
+        from ..sources.files import Progress, _check_finite
 
         K = len(self.y_cols)
         names = [self.reader.columns[j] for j in self.x_cols + self.y_cols + self.g_cols]
@@ -378,7 +381,7 @@ class _DaskSource(_Source):
     """A Dask array or DataFrame: one ``compute`` per pass, summed in partition order."""
 
     def __init__(self, X: Any, y: Any, groups: Any, names: list[str] | None) -> None:
-        from ._dask import _kind, _parts
+        from ..sources.dask import _kind, _parts
 
         g_parts: list[Any] | None = None
         if groups is not None:
@@ -411,8 +414,8 @@ class _DaskSource(_Source):
         self.g_parts = g_parts
 
     def statistics(self, fit_intercept: bool) -> dict[str, Any]:
-        from ._dask import _reduce_moments
-        from ._moments import needs_second_pass, statistics_from_moments
+        from ..problem.moments import needs_second_pass, statistics_from_moments
+        from ..sources.dask import _reduce_moments
 
         first = _reduce_moments(self.pairs, None, False)
         second = None
@@ -426,7 +429,7 @@ class _DaskSource(_Source):
     def robust(self, plan: _Plan) -> _Partial:
         import dask
 
-        from ._dask import _compute
+        from ..sources.dask import _compute
 
         task = dask.delayed(_pair_partial, pure=True)
         if self.g_parts is None:
@@ -456,9 +459,9 @@ def _source(
     model: Any, X: Any, y: Any, sample_weight: Any, groups: Any, options: dict[str, Any]
 ) -> _Source:
     """The input form of ``X`` (same recognition as the estimator's adapters)."""
-    from ._dask import accepts_dask
-    from ._datafile import accepts_file
-    from ._validation import _is_dataframe, as_design_matrix, as_sample_weight, as_targets
+    from .._validation import _is_dataframe, as_design_matrix, as_sample_weight, as_targets
+    from ..sources.dask import accepts_dask
+    from ..sources.files import accepts_file
 
     names = getattr(model, "feature_names_in_", None)
     names = None if names is None else [str(n) for n in names]
@@ -501,7 +504,7 @@ def _source(
             )
         X = X[names]
     if sp.issparse(X):
-        from ._sparse import as_sparse_design_matrix
+        from ..sources.sparse import as_sparse_design_matrix
 
         X_arr: Any = as_sparse_design_matrix(X)
     else:
@@ -669,7 +672,7 @@ class Inference:
         """
         if kind not in ("mean", "obs"):
             raise GradfitInputError(f"kind={kind!r}: use 'mean' or 'obs'")
-        from ._validation import _is_dataframe, as_design_matrix
+        from .._validation import _is_dataframe, as_design_matrix
 
         names = self.param_names[1:] if self.fit_intercept else self.param_names
         if _is_dataframe(X_new) and all(n in X_new.columns for n in names):
@@ -991,7 +994,7 @@ def identified_columns(Hs: F64, tol: float = RANK_TOL) -> NDArray[np.intp]:
 
 def _model_arrays(model: Any) -> tuple[F64, F64, bool]:
     """``(W (D, K), b (K,), was_1d)`` from a fitted GDRegressor."""
-    from ._xp import to_host
+    from ..sources.device import to_host
 
     if not hasattr(model, "coef_"):
         from sklearn.exceptions import NotFittedError
@@ -1422,14 +1425,14 @@ def keep_statistics(model: Any, problem: Any, sample_weight: Any) -> None:
     Called by :meth:`GDRegressor.fit`: ``H``, ``B``, ``yy`` unnormalised, the means, N
     and the weight total; nothing is kept for the data path (it never formed ``H``).
     """
-    from ._gram import GramProblem
+    from ..problem.gram import GramProblem
 
     if not isinstance(problem, GramProblem) or getattr(problem, "alpha", 0.0) > 0:
         model.__dict__.pop("_inference_stats", None)
         return
     total = float(problem.N)
     if sample_weight is not None:
-        from ._xp import to_host
+        from ..sources.device import to_host
 
         total = float(np.sum(np.asarray(to_host(sample_weight), dtype=np.float64)))
     model._inference_stats = {
@@ -1544,7 +1547,7 @@ def saved_intervals(
     if kind not in ("mean", "obs"):
         raise GradfitInputError(f"kind={kind!r}: use 'mean' or 'obs'")
     arrays, meta = saved
-    from ._validation import as_design_matrix
+    from .._validation import as_design_matrix
 
     X_arr = np.asarray(as_design_matrix(X, check_scale=False)[0], dtype=np.float64)
     W, b, _ = _model_arrays(model)

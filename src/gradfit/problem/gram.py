@@ -30,9 +30,9 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import linalg
 
-from ._curvature import CurvatureEstimate
-from ._exceptions import GradfitInputError
-from ._objective import CONSTANT_RTOL, block_rows_for, constant_columns, preconditioner
+from .._exceptions import GradfitInputError
+from .curvature import CurvatureEstimate
+from .objective import CONSTANT_RTOL, block_rows_for, constant_columns, preconditioner
 
 __all__ = [
     "CONSTANT_RTOL",
@@ -229,7 +229,7 @@ def sufficient_statistics(
 
 
 class GramProblem:
-    """The objective of :class:`~gradfit._objective.LeastSquaresProblem`, from ``H``, ``B``, ``yy``.
+    """The objective of :class:`~.objective.LeastSquaresProblem`, from ``H``, ``B``, ``yy``.
 
     Same interface (``loss_grad``, ``hvp``, ``curvature``, ``loss_slack``,
     ``to_user``, ``from_user``), so every update rule and the solve loop run
@@ -246,7 +246,7 @@ class GramProblem:
 
     Examples
     --------
-    >>> from gradfit._objective import LeastSquaresProblem
+    >>> from gradfit.problem.objective import LeastSquaresProblem
     >>> rng = np.random.default_rng(1)
     >>> X = rng.normal(size=(200, 4)); Y = rng.normal(size=(200, 2))
     >>> gram = GramProblem(sufficient_statistics(X, Y), X.dtype)

@@ -10,7 +10,7 @@ Stats engine (the default for ``D ≤ STATS_MAX_FEATURES``)
     the small results (``O(D²)`` each) are added on the client **in partition
     order**: one reduction for the whole fit, and sums that do not depend on
     which worker finished first. When centring the raw moments would cancel
-    (see :data:`~gradfit._gram.CANCELLATION_LIMIT`) a second reduction about the
+    (see :data:`~gradfit.problem.gram.CANCELLATION_LIMIT`) a second reduction about the
     means follows, as in memory.
 Data path (``gradient="data"``, many features, ``method="exact"``'s refinement)
     The partitions, converted to float64 NumPy blocks, are persisted on the
@@ -30,16 +30,17 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ._adapters import Source, check_options, register
-from ._exceptions import GradfitInputError
-from ._moments import (
+from .._exceptions import GradfitInputError
+from .._validation import rescale_exponents
+from ..problem.moments import (
     Moments,
     block_moments,
     needs_second_pass,
     statistics_from_moments,
     sum_moments,
 )
-from ._objective import PassObjective, Problem
+from ..problem.objective import PassObjective, Problem
+from .base import Source, check_options, register
 
 __all__ = ["DaskProblem", "DaskSource", "accepts_dask"]
 
@@ -103,7 +104,22 @@ def _block_pair(
 
 
 def _pair_moments(pair: tuple[F64, F64], shift_x: Any, shift_y: Any, diagonal: bool) -> Moments:
-    return block_moments(pair[0], pair[1], shift_x, shift_y, diagonal=diagonal)
+    with np.errstate(over="ignore", invalid="ignore"):  # columns beyond 1e±50: rescaled after
+        return block_moments(pair[0], pair[1], shift_x, shift_y, diagonal=diagonal)
+
+
+def _pair_moments_and_magnitudes(pair: tuple[F64, F64], diagonal: bool) -> tuple[Moments, F64, F64]:
+    X, Y = pair
+    moments = _pair_moments(pair, None, None, diagonal)
+    x_max = np.abs(X).max(axis=0) if X.shape[0] else np.zeros(X.shape[1])
+    y_max = np.abs(Y).max(axis=0) if Y.shape[0] else np.zeros(Y.shape[1])
+    return moments, x_max, y_max
+
+
+def _scale_pair(pair: tuple[F64, F64], x_exp: Any, y_exp: Any) -> tuple[F64, F64]:
+    """Divide the columns by powers of two (exact): data beyond ``1e±50`` brought into range."""
+    X, Y = pair
+    return np.ldexp(X, -x_exp[None, :]), np.ldexp(Y, -y_exp[None, :])
 
 
 def _pair_pass(
@@ -212,7 +228,7 @@ class DaskProblem(PassObjective):
     ----------
     pairs : list of delayed ``(X_block, Y_block)``, persisted
     stats : dict
-        From :func:`~gradfit._moments.statistics_from_moments` (``H`` or ``H_diag``).
+        From :func:`~gradfit.problem.moments.statistics_from_moments` (``H`` or ``H_diag``).
     fit_intercept, standardize : bool
     alpha : float
     """
@@ -271,6 +287,17 @@ def _reduce_moments(pairs: list[Any], shift: Any, diagonal: bool) -> Moments:
     return sum_moments(parts)
 
 
+def _reduce_with_magnitudes(pairs: list[Any], diagonal: bool) -> tuple[Moments, F64, F64]:
+    """Raw moments and every column's largest magnitude, in one computation."""
+    import dask
+
+    task = dask.delayed(_pair_moments_and_magnitudes, pure=True)
+    parts = _compute(*[task(p, diagonal) for p in pairs])
+    x_max = np.max([p[1] for p in parts], axis=0)
+    y_max = np.max([p[2] for p in parts], axis=0)
+    return sum_moments(p[0] for p in parts), x_max, y_max
+
+
 class DaskSource(Source):
     """A Dask array or DataFrame with its targets: the ``"dask"`` source.
 
@@ -307,7 +334,19 @@ class DaskSource(Source):
         if keep_rows:
             self._persist()
         fit_intercept = bool(options["fit_intercept"])
-        first = _reduce_moments(self.pairs, None, diagonal)
+        first, x_max, y_max = _reduce_with_magnitudes(self.pairs, diagonal)
+        self.units = rescale_exponents(x_max, y_max, alpha=float(options["alpha"]))
+        if self.units is not None:
+            # columns beyond 1e±50: divided by powers of two on the workers (exact), the
+            # moments formed again; the estimator scales the answer back
+            import dask
+
+            scale = dask.delayed(_scale_pair, pure=True)
+            self.pairs = [scale(p, *self.units) for p in self.pairs]
+            if self.persisted:
+                self.persisted = False
+                self._persist()
+            first = _reduce_moments(self.pairs, None, diagonal)
         second = None
         if needs_second_pass(first, fit_intercept):
             second = _reduce_moments(self.pairs, (first.Sx / first.n, first.Sy / first.n), diagonal)

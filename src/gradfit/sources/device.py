@@ -1,6 +1,6 @@
 r"""Arrays of other libraries (PyTorch, CuPy): computed in their own namespace, on their device.
 
-:class:`XPProblem` implements the :class:`~gradfit._objective.Problem` protocol
+:class:`XPProblem` implements the :class:`~gradfit.problem.objective.Problem` protocol
 with the array API (through ``array-api-compat``): every product that touches X
 (``X @ W``, ``Xᵀ @ R``, sums over rows) runs in the input's library, on the
 input's device, in the input's precision (float32 stays float32). The solve
@@ -12,7 +12,7 @@ Centring and standardisation are implicit, as on the NumPy data path; the
 column statistics are accumulated over row blocks in float64 on the device.
 The statistics engine forms ``H = X_cᵀΩX_c`` and ``B = X_cᵀΩY_c`` on the device
 (exactly centred, blocks cast to float64) and moves only the D×D and D×K
-results to the host for :class:`~gradfit._gram.GramProblem`.
+results to the host for :class:`~gradfit.problem.gram.GramProblem`.
 
 The adapter registered here (``"array-api"``) accepts PyTorch tensors and CuPy
 arrays. It recognises them by their type's module, so neither library is ever
@@ -29,10 +29,10 @@ import array_api_compat as aac
 import numpy as np
 from numpy.typing import NDArray
 
-from ._adapters import Source, check_options, register
-from ._exceptions import GradfitInputError
-from ._objective import PassObjective, Problem, preconditioner
-from ._validation import as_sample_weight, as_targets
+from .._exceptions import GradfitInputError
+from .._validation import as_sample_weight, as_targets, rescale_exponents
+from ..problem.objective import PassObjective, Problem, preconditioner
+from .base import Source, check_options, register
 
 __all__ = ["XPProblem", "is_device_array", "to_host"]
 
@@ -90,7 +90,7 @@ def _numpy_dtype(xp: Any, dtype: Any) -> np.dtype[Any]:
 class XPProblem(PassObjective):
     """Regularised least squares on an array of another library, computed on its device.
 
-    Same attributes and methods as :class:`~gradfit._objective.LeastSquaresProblem`;
+    Same attributes and methods as :class:`~gradfit.problem.objective.LeastSquaresProblem`;
     ``loss_grad``/``hvp`` take and return NumPy float64 (D, K) arrays, while X,
     Y and every N-sized temporary stay on the device.
 
@@ -104,7 +104,7 @@ class XPProblem(PassObjective):
 
     Examples
     --------
-    >>> from gradfit._objective import LeastSquaresProblem
+    >>> from gradfit.problem.objective import LeastSquaresProblem
     >>> rng = np.random.default_rng(0)
     >>> X = rng.normal(size=(50, 3)) + 1.0; Y = rng.normal(size=(50, 2))
     >>> V = np.ones((3, 2))
@@ -207,7 +207,7 @@ class XPProblem(PassObjective):
         """Sufficient statistics ``H``, ``B``, … computed on the device about the exact means.
 
         Only the D×D and D×K results come to the host, in the form that
-        :class:`~gradfit._gram.GramProblem` takes.
+        :class:`~gradfit.problem.gram.GramProblem` takes.
         """
         xp = self.xp
         H = xp.zeros((self.D, self.D), dtype=xp.float64, device=self.device)
@@ -424,7 +424,7 @@ def _as_device_targets(X: Any, y: Any) -> tuple[Any, bool]:
                 f"X is a {_library(X)} array but y is a {_library(y)} array; pass both "
                 "from the same library."
             )
-        Y, was_1d, _ = as_targets(y, N, x_shape=tuple(X.shape))
+        Y, was_1d, _ = as_targets(y, N, x_shape=tuple(X.shape), check_scale=False)
         return xp.asarray(Y, dtype=X.dtype, device=aac.device(X)), was_1d
     _check_device(X, y, "y")
     if _library(y) == "torch":
@@ -510,7 +510,32 @@ class DeviceSource(Source):
         self._options: dict[str, Any] | None = None
         self.dtype = _numpy_dtype(self.xp, self.Xd.dtype)
 
+    def _rescale(self, alpha: float) -> None:
+        """Bring float64 columns beyond ``1e±50`` into range by powers of two (on the device).
+
+        Exact except for subnormal magnitudes (below ``2**-1022``), which are scaled by
+        ``2**1022`` at most; :attr:`units` lets the estimator scale the answer back.
+        float32 data cannot hold such values.
+        """
+        if self.units is not None or self.dtype != np.float64:
+            return
+        xp = self.xp
+        Y2 = self.Y if len(self.Y.shape) == 2 else xp.reshape(self.Y, (-1, 1))
+        x_mag = to_host(xp.max(xp.abs(self.Xd), axis=0)).astype(np.float64)
+        y_mag = to_host(xp.max(xp.abs(Y2), axis=0)).astype(np.float64)
+        units = rescale_exponents(x_mag, y_mag, alpha=alpha)
+        if units is None:
+            return
+        x_exp, y_exp = (np.clip(e, -1022, 1023) for e in units)
+        device = aac.device(self.Xd)
+        x_factor = xp.asarray(np.ldexp(1.0, -x_exp), dtype=self.Xd.dtype, device=device)
+        y_factor = xp.asarray(np.ldexp(1.0, -y_exp), dtype=self.Y.dtype, device=device)
+        self.Xd = self.Xd * x_factor  # a copy: the caller's array is not changed
+        self.Y = self.Y * (y_factor if len(self.Y.shape) == 2 else y_factor[0])
+        self.units = (x_exp, y_exp)
+
     def _xp_problem(self, options: dict[str, Any]) -> XPProblem:
+        self._rescale(float(options["alpha"]))
         if self._problem is None or self._options != options:
             self._problem = XPProblem(
                 self.Xd,

@@ -38,9 +38,8 @@ from typing import Any
 
 import numpy as np
 
-from ._curvature import CurvatureEstimate
-from ._exceptions import GradfitInputError
-from ._files import (
+from .._exceptions import GradfitInputError
+from .._files import (
     RefusedFileError,
     atomic_write,
     load_json,
@@ -49,6 +48,7 @@ from ._files import (
     read_member,
     read_npy,
 )
+from ..problem.curvature import CurvatureEstimate
 
 __all__ = [
     "CheckpointError",
@@ -155,7 +155,7 @@ def fingerprint(
 
     Examples
     --------
-    >>> from gradfit._objective import LeastSquaresProblem
+    >>> from gradfit.problem.objective import LeastSquaresProblem
     >>> X = np.arange(12.0).reshape(6, 2); Y = np.ones((6, 1))
     >>> fp = fingerprint(LeastSquaresProblem(X, Y), {"method": "gd"}, data_digest(X, Y))
     >>> fp["N"], fp["D"], fp["method"], fp["data_digest"][:9]

@@ -21,7 +21,7 @@ import numba
 import numpy as np
 from numba import prange
 
-from ._kernels_jit import prefetch
+from .kernels_jit import prefetch
 
 
 @numba.njit(parallel=True, fastmath=True, cache=True, nogil=True)

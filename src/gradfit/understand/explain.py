@@ -31,12 +31,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ._curvature import lanczos_extremes
-from ._exact import exact_solution
-from ._exceptions import GradfitInputError
-from ._io import as_float_inputs
-from ._objective import LeastSquaresProblem
-from ._report import Check, Code, Renderable, Report, Section, Table, fmt
+from .._exceptions import GradfitInputError
+from .._io import as_float_inputs
+from ..problem.curvature import lanczos_extremes
+from ..problem.exact import exact_solution
+from ..problem.objective import LeastSquaresProblem
+from .render import Check, Code, Renderable, Report, Section, Table, fmt
 
 __all__ = [
     "Explanation",
@@ -218,7 +218,7 @@ class Explanation(Renderable):
         raise KeyError(f"no step {key!r}; steps are {[s.key for s in self.steps]}")
 
     def report(self) -> Report:
-        """The explanation as a :class:`~gradfit._report.Report`."""
+        """The explanation as a :class:`~gradfit.understand.render.Report`."""
         summary = Section("In short", tuple(_summary(self)))
         sections = [summary]
         for s in self.steps:

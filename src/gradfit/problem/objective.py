@@ -38,9 +38,9 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from ._curvature import CurvatureEstimate, lanczos_extremes
-from ._exceptions import GradfitInputError
-from ._kernels import HAVE_NUMBA, fused_pass
+from .._exceptions import GradfitInputError
+from .curvature import CurvatureEstimate, lanczos_extremes
+from .kernels import HAVE_NUMBA, fused_pass
 
 __all__ = ["LeastSquaresProblem", "PassObjective", "Problem"]
 
@@ -229,7 +229,7 @@ class PassObjective:
         """Take the centring, scaling and loss scales from a statistics pass (float64 data).
 
         For engines whose data was already read once for the statistics (a file's
-        cache, Dask partitions): ``stats`` is what :func:`~gradfit._gram.sufficient_statistics`
+        cache, Dask partitions): ``stats`` is what :func:`~.gram.sufficient_statistics`
         or the per-partition moments give, with ``H`` or just its diagonal ``H_diag``.
         """
         self.N, self.D, self.K = int(stats["N"]), D, K

@@ -35,14 +35,14 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ._curvature import CurvatureEstimate
-from ._exact import exact_solution
-from ._exceptions import GradfitInputError
-from ._io import as_float_inputs
-from ._loop import predicted_iterations, reference_norms, relative_norms
-from ._objective import LeastSquaresProblem
-from ._report import Renderable, Report, Section, Table, fmt
-from ._validation import as_sample_weight
+from .._exceptions import GradfitInputError
+from .._io import as_float_inputs
+from .._validation import as_sample_weight
+from ..problem.curvature import CurvatureEstimate
+from ..problem.exact import exact_solution
+from ..problem.objective import LeastSquaresProblem
+from ..solve.loop import predicted_iterations, reference_norms, relative_norms
+from .render import Renderable, Report, Section, Table, fmt
 
 __all__ = ["Diagnosis", "FitAssessment", "Recommendation", "Spectrum", "diagnose"]
 
@@ -235,7 +235,7 @@ class Diagnosis(Renderable):
         return tuple(r.kind for r in self.recommendations)
 
     def report(self) -> Report:
-        """The diagnosis as a :class:`~gradfit._report.Report`."""
+        """The diagnosis as a :class:`~gradfit.understand.render.Report`."""
         return _report(self)
 
 

@@ -1,7 +1,7 @@
 r"""Sparse input: ``scipy.sparse`` matrices and arrays through both engines, never densified.
 
 :class:`SparseProblem` is the data path for a CSR matrix: the same objective as
-:class:`~gradfit._objective.LeastSquaresProblem`, with the intercept eliminated
+:class:`~gradfit.problem.objective.LeastSquaresProblem`, with the intercept eliminated
 and the columns standardised *implicitly*, because centring a sparse matrix
 would fill it in. Residuals are ``r = XW − Y + (ȳ − x̄W)`` and the gradient is
 ``Xᵀ(Ωr) − x̄ᵀ Σ ω r``: two sparse products per pass (``X @ W`` and
@@ -17,10 +17,10 @@ nothing cancels::
 
 The statistics engine forms ``H = XᵀΩX − x̄x̄ᵀ`` from a sparse–sparse product
 (a dense D×D result) and ``B = XᵀΩY − x̄ȳᵀ`` and hands them to
-:class:`~gradfit._gram.GramProblem`. The raw form cancels when a column's mean is
+:class:`~gradfit.problem.gram.GramProblem`. The raw form cancels when a column's mean is
 large against its spread; the diagonal is therefore replaced by the exact
 ``s_j²`` above, and ``gradient="auto"`` falls back to the data path when
-``mean²/variance`` exceeds :data:`~gradfit._gram.CANCELLATION_LIMIT` (a shift
+``mean²/variance`` exceeds :data:`~gradfit.problem.gram.CANCELLATION_LIMIT` (a shift
 would densify X). ``method="exact"`` always refines on the data.
 
 The adapter registered here (``"sparse"``) accepts anything for which
@@ -37,13 +37,13 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
-from ._adapters import Source, check_options, register
-from ._checkpoint import DataDigest
-from ._engine import STATS_MAX_FEATURES
-from ._exceptions import GradfitInputError
-from ._gram import CANCELLATION_LIMIT
-from ._objective import PassObjective, Problem, preconditioner
-from ._validation import as_sample_weight, as_targets
+from .._exceptions import GradfitInputError
+from .._validation import as_sample_weight, as_targets, rescale_exponents
+from ..problem.gram import CANCELLATION_LIMIT
+from ..problem.objective import PassObjective, Problem, preconditioner
+from ..problem.plan import STATS_MAX_FEATURES
+from ..solve.checkpoint import DataDigest
+from .base import Source, check_options, register
 
 __all__ = [
     "SparseProblem",
@@ -154,7 +154,7 @@ def as_sparse_design_matrix(X: Any, *, name: str = "X") -> Any:
 class SparseProblem(PassObjective):
     """Regularised multi-output least squares on a sparse CSR ``X`` (the data path).
 
-    Same interface and attributes as :class:`~gradfit._objective.LeastSquaresProblem`;
+    Same interface and attributes as :class:`~gradfit.problem.objective.LeastSquaresProblem`;
     centring and standardisation are implicit, so X is never copied or densified.
 
     Parameters
@@ -169,7 +169,7 @@ class SparseProblem(PassObjective):
     Examples
     --------
     >>> import scipy.sparse as sp
-    >>> from gradfit._objective import LeastSquaresProblem
+    >>> from gradfit.problem.objective import LeastSquaresProblem
     >>> X = sp.random(200, 5, density=0.3, format="csr", random_state=0)
     >>> Y = np.random.default_rng(0).normal(size=(200, 2))
     >>> V = np.ones((5, 2))
@@ -314,7 +314,7 @@ def sparse_statistics(
     Examples
     --------
     >>> import scipy.sparse as sp
-    >>> from gradfit._gram import sufficient_statistics
+    >>> from gradfit.problem.gram import sufficient_statistics
     >>> X = sp.random(300, 4, density=0.4, format="csr", random_state=1)
     >>> Y = np.random.default_rng(1).normal(size=(300, 2))
     >>> s, d = sparse_statistics(X, Y), sufficient_statistics(X.toarray(), Y)
@@ -416,15 +416,43 @@ class SparseSource(Source):
         N, D = (int(n) for n in self.Xs.shape)
         self.n_rows: int = N
         self.n_features = D
-        self.Y, self.was_1d, _ = as_targets(y, N, x_shape=self.Xs.shape)
+        self.Y, self.was_1d, _ = as_targets(y, N, x_shape=self.Xs.shape, check_scale=False)
         self.n_outputs = int(self.Y.shape[1])
         self.weights = as_sample_weight(sample_weight, N)
         self.dtype = self.Xs.dtype
+        self._scaled = False
+
+    def _rescale(self, options: dict[str, Any]) -> None:
+        """Bring columns beyond ``1e±50`` into range by powers of two (exact; a copy).
+
+        The stored values of such a column are divided by ``2**e`` (the sparsity is
+        unchanged); :attr:`units` lets the estimator scale the answer back.
+        """
+        if self._scaled:
+            return
+        self._scaled = True
+        Xs = self.Xs
+        x_mag = np.zeros(self.n_features)
+        if Xs.nnz:
+            column_max = abs(Xs).max(axis=0)
+            x_mag = np.asarray(
+                column_max.toarray() if hasattr(column_max, "toarray") else column_max,
+                dtype=np.float64,
+            ).ravel()
+        y_mag = np.abs(self.Y).max(axis=0).astype(np.float64)
+        self.units = rescale_exponents(x_mag, y_mag, alpha=float(options["alpha"]))
+        if self.units is None:
+            return
+        x_exp, y_exp = self.units
+        data = np.ldexp(Xs.data, -x_exp[Xs.indices]).astype(Xs.dtype, copy=False)
+        self.Xs = sp.csr_array((data, Xs.indices, Xs.indptr), shape=Xs.shape)
+        self.Y = np.ldexp(self.Y, -y_exp[None, :]).astype(self.Y.dtype, copy=False)
 
     def statistics(
         self, options: dict[str, Any], *, diagonal: bool, keep_rows: bool
     ) -> dict[str, Any]:
         """One sparse product forms ``H`` and ``B`` about the means (:func:`sparse_statistics`)."""
+        self._rescale(options)
         return sparse_statistics(
             self.Xs,
             self.Y,
@@ -445,6 +473,7 @@ class SparseSource(Source):
         self, options: dict[str, Any], stats: dict[str, Any] | None, known: Any = None
     ) -> Problem:
         """:class:`SparseProblem` over the stored values."""
+        self._rescale(options)
         return SparseProblem(self.Xs, self.Y, sample_weight=self.weights, **options)
 
     def explain(self, engine: str, reason: str, *, shape_rule: bool) -> str:

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ._objective import Problem
+from ..problem.objective import Problem
 
 __all__ = ["Certificate", "certify", "minimum_norm"]
 

@@ -1,6 +1,6 @@
 """The planner: which gradient engine runs a fit, and why, for every source in one place.
 
-:func:`plan` takes a :class:`~gradfit._adapters.Source` (arrays, sparse, device
+:func:`plan` takes a :class:`~gradfit.sources.base.Source` (arrays, sparse, device
 arrays, files, Dask, a plug-in) and the estimator's settings and returns the
 problem the loop iterates on; sources only describe data. Two engines compute the same objective:
 
@@ -39,15 +39,14 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ._adapters import Source
-from ._gram import GramProblem, sufficient_statistics
-from ._objective import LeastSquaresProblem, Problem
+from ..sources.base import Source
+from .gram import GramProblem
+from .objective import Problem
 
 __all__ = [
     "ENGINES",
     "KAPPA_LIMIT",
     "STATS_MAX_FEATURES",
-    "ArraySource",
     "Plan",
     "choose_engine",
     "kappa_fallback",
@@ -122,7 +121,7 @@ def kappa_fallback(gram: GramProblem, requested: str) -> str | None:
 
     Examples
     --------
-    >>> from gradfit._gram import sufficient_statistics
+    >>> from gradfit.problem.gram import sufficient_statistics
     >>> X = np.random.default_rng(0).normal(size=(50, 3)); Y = X @ np.ones((3, 1))
     >>> gram = GramProblem(sufficient_statistics(X, Y), X.dtype)
     >>> kappa_fallback(gram, "auto") is None, kappa_fallback(gram, "stats") is None
@@ -173,6 +172,7 @@ def plan(
 
     Examples
     --------
+    >>> from gradfit.sources.arrays import ArraySource
     >>> rng = np.random.default_rng(0)
     >>> X = rng.normal(size=(100, 3)); Y = X @ np.ones((3, 1))
     >>> options = dict(fit_intercept=True, standardize=True, alpha=0.0)
@@ -236,77 +236,6 @@ def plan(
     return done(gram, None, engine, reason)
 
 
-class ArraySource(Source):
-    """NumPy (and pandas, once validated) arrays in memory: an ordinary source.
-
-    Parameters
-    ----------
-    X : ndarray of shape (N, D)
-        float32 or float64, used without a copy.
-    Y : ndarray of shape (N, K)
-    sample_weight : ndarray of shape (N,), optional
-    was_1d : bool, default=False
-    feature_names : list of str, optional
-
-    Examples
-    --------
-    >>> source = ArraySource(np.ones((4, 2)), np.zeros((4, 1)))
-    >>> source.n_rows, source.n_features, source.n_outputs
-    (4, 2, 1)
-    """
-
-    kind = "numpy"
-
-    def __init__(
-        self,
-        X: NDArray[Any],
-        Y: NDArray[Any],
-        sample_weight: NDArray[np.float64] | None = None,
-        *,
-        was_1d: bool = False,
-        feature_names: list[str] | None = None,
-    ) -> None:
-        self.X, self.Y, self.sample_weight = X, Y, sample_weight
-        self.n_rows, self.n_features = int(X.shape[0]), int(X.shape[1])
-        self.n_outputs = int(Y.shape[1])
-        self.was_1d = was_1d
-        self.feature_names = feature_names
-        self.dtype = X.dtype
-
-    def statistics(
-        self, options: dict[str, Any], *, diagonal: bool, keep_rows: bool
-    ) -> dict[str, Any]:
-        """``XᵀΩX`` and ``XᵀΩY`` about the means (one or two passes over X in memory)."""
-        return sufficient_statistics(
-            self.X,
-            self.Y,
-            sample_weight=self.sample_weight,
-            fit_intercept=bool(options["fit_intercept"]),
-        )
-
-    def data_problem(
-        self, options: dict[str, Any], stats: dict[str, Any] | None, known: Any = None
-    ) -> Problem:
-        """:class:`~gradfit._objective.LeastSquaresProblem` (the fused kernel over X)."""
-        # after the statistics pass the means and scales are known: no second pass for them,
-        # and both problems then share exactly the same centring and preconditioning
-        return LeastSquaresProblem(
-            self.X,
-            self.Y,
-            sample_weight=self.sample_weight,
-            **options,
-            x_offset=None if known is None else known.x_offset,
-            y_offset=None if known is None else known.y_offset,
-            x_scale=None if known is None else known.x_scale,
-        )
-
-    def digest(self) -> str | None:
-        """XXH3 digest of X, Y and the weights, block by block (for checkpoints)."""
-        from ._checkpoint import data_digest
-
-        return data_digest(self.X, self.Y, self.sample_weight)
-
-
 def make_problem(
     X: NDArray[Any],
     Y: NDArray[Any],
@@ -336,6 +265,8 @@ def make_problem(
     ...              alpha=0.0, method="cg", gradient="data")[2]
     'data'
     """
+    from ..sources.arrays import ArraySource
+
     chosen = plan(
         ArraySource(X, Y, sample_weight),
         method=method,

@@ -11,10 +11,10 @@ float32), with a per-row float64 correction of the accumulators.
 
 numba compiles the kernel the first time it is used for a dtype and caches it
 on disk; when numba is missing, or X is not C-contiguous, the NumPy blocked
-pass of :class:`~gradfit._objective.LeastSquaresProblem` is used instead.
+pass of :class:`~gradfit.problem.objective.LeastSquaresProblem` is used instead.
 
 This module does not import numba: the compiled part lives in
-:mod:`gradfit._kernels_jit`, which :func:`jit` imports the first time a kernel
+:mod:`gradfit.problem.kernels_jit`, which :func:`jit` imports the first time a kernel
 runs, after setting the wait policy of the kernel's threads
 (:data:`THREAD_POLICY`; docs/architecture.md, decision 20).
 """
@@ -62,7 +62,7 @@ _JIT: ModuleType | None = None
 
 
 def jit() -> ModuleType:
-    """The compiled kernels (:mod:`gradfit._kernels_jit`), imported on first use.
+    """The compiled kernels (:mod:`gradfit.problem.kernels_jit`), imported on first use.
 
     Sets :data:`THREAD_POLICY` in the environment first, for the entries the
     user has not set: OpenMP reads its wait policy once, when numba's
@@ -87,7 +87,7 @@ def jit() -> ModuleType:
             # numba reads its environment once, at import: also when it was imported earlier
             priority = THREAD_POLICY["NUMBA_THREADING_LAYER_PRIORITY"].split()
             numba.config.THREADING_LAYER_PRIORITY = priority  # type: ignore[attr-defined]
-        from . import _kernels_jit
+        from . import kernels_jit as _kernels_jit
 
         _JIT = _kernels_jit
     return _JIT
@@ -220,7 +220,7 @@ def fused_pass(
         # A signal handler that raised (Ctrl-C, or SIGTERM/SIGHUP under the command line's
         # policy) while the compiled kernel returned surfaces as "returned a result with an
         # exception set": re-raise the interruption itself so callers see what happened.
-        from ._files import interruption
+        from .._files import interruption
 
         stop = interruption(err)
         if stop is not None:

@@ -1,6 +1,6 @@
 r"""Streaming sufficient statistics: moments of row blocks that add up.
 
-:func:`gradfit._gram.sufficient_statistics` needs X in memory. Files and Dask
+:func:`gradfit.problem.gram.sufficient_statistics` needs X in memory. Files and Dask
 collections arrive as blocks (or partitions) instead, so here the same
 accumulation is split into three steps:
 
@@ -11,10 +11,10 @@ accumulation is split into three steps:
    may be reduced on different machines; callers add them in block order so
    that results do not depend on scheduling);
 3. :func:`statistics_from_moments` — the centred ``H``, ``B``, ``yy`` and the
-   means, in the dictionary :class:`~gradfit._gram.GramProblem` takes.
+   means, in the dictionary :class:`~gradfit.problem.gram.GramProblem` takes.
 
 When a column's ``mean²/variance`` exceeds
-:data:`~gradfit._gram.CANCELLATION_LIMIT` the raw form would cancel; then
+:data:`~gradfit.problem.gram.CANCELLATION_LIMIT` the raw form would cancel; then
 :func:`needs_second_pass` says so and a second pass of :func:`block_moments`
 about the means of the first gives the centred moments accurately — the same
 rule as the in-memory engine.
@@ -31,8 +31,8 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.typing import NDArray
 
-from ._exceptions import GradfitInputError
-from ._gram import cancels, centre
+from .._exceptions import GradfitInputError
+from .gram import cancels, centre
 
 __all__ = [
     "Moments",
@@ -162,7 +162,7 @@ def needs_second_pass(m: Moments, fit_intercept: bool = True) -> bool:
 def statistics_from_moments(
     first: Moments, second: Moments | None = None, *, fit_intercept: bool = True
 ) -> dict[str, Any]:
-    """The statistics dictionary of :func:`~gradfit._gram.sufficient_statistics`.
+    """The statistics dictionary of :func:`~gradfit.problem.gram.sufficient_statistics`.
 
     Parameters
     ----------
@@ -180,7 +180,7 @@ def statistics_from_moments(
 
     Examples
     --------
-    >>> from gradfit._gram import sufficient_statistics
+    >>> from gradfit.problem.gram import sufficient_statistics
     >>> rng = np.random.default_rng(0)
     >>> X = rng.normal(size=(300, 3)) + 1e4; Y = rng.normal(size=(300, 1))
     >>> m = sum_moments(block_moments(X[i:i + 70], Y[i:i + 70]) for i in range(0, 300, 70))

@@ -1,11 +1,11 @@
-"""The numba part of the fused data pass, imported on first use by :mod:`gradfit._kernels`.
+"""The numba part of the fused data pass, imported on first use by :mod:`gradfit.problem.kernels`.
 
 Importing this module imports numba (about 0.2 s and 40 MB), which is why
-``import gradfit`` does not: :func:`gradfit._kernels.jit` imports it when a
+``import gradfit`` does not: :func:`gradfit.problem.kernels.jit` imports it when a
 kernel first runs, after setting the threads' wait policy
 (docs/architecture.md, decision 20). The entry points, with their documentation
-and examples, are :func:`gradfit._kernels.fused_pass` and
-:func:`gradfit._kernels.column_scan`.
+and examples, are :func:`gradfit.problem.kernels.fused_pass` and
+:func:`gradfit.problem.kernels.column_scan`.
 """
 
 # mypy: ignore-errors
@@ -205,4 +205,4 @@ def _fused(
 
 
 # the unrolled kernels import prefetch from here, so they come last
-from ._kernels_small import KERNELS as SMALL_KERNELS  # noqa: E402
+from .kernels_small import KERNELS as SMALL_KERNELS  # noqa: E402

@@ -5,12 +5,12 @@ its dtype; it makes **one reading pass** that yields the sufficient statistics
 when the planner asks for them; it builds a **data-path problem** over its rows;
 it predicts; it closes. It never sees ``method`` or ``gradient``: which engine
 runs (statistics, data path, exact, the κ fallback) is decided in one place,
-:func:`gradfit._engine.plan`, for every source alike.
+:func:`gradfit.problem.plan.plan`, for every source alike.
 
 NumPy arrays and pandas DataFrames are an ordinary source (``"numpy"``, in
-:mod:`gradfit._engine`); SciPy sparse matrices (:mod:`gradfit._sparse`),
-torch/CuPy arrays (:mod:`gradfit._xp`), files (:mod:`gradfit._datafile`) and
-Dask collections (:mod:`gradfit._dask`) register theirs when imported, so the
+:mod:`gradfit.problem.plan`); SciPy sparse matrices (:mod:`gradfit.sources.sparse`),
+torch/CuPy arrays (:mod:`gradfit.sources.device`), files (:mod:`gradfit.sources.files`) and
+Dask collections (:mod:`gradfit.sources.dask`) register theirs when imported, so the
 core imports none of those libraries.
 
 A registration is ``register(name, accepts, open, predict=None)``:
@@ -28,7 +28,7 @@ A registration is ``register(name, accepts, open, predict=None)``:
 
 Adding a source is one module with a :class:`Source` subclass and one
 ``register`` line; for data that arrives as row blocks (a generator, a query, a
-socket), subclass :class:`gradfit._datafile.StreamSource` and write ``blocks()``
+socket), subclass :class:`gradfit.sources.files.StreamSource` and write ``blocks()``
 only: the reading pass, the checks, the on-disk cache and the data path come
 with it.
 """
@@ -39,13 +39,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ._objective import Problem
+from ..problem.objective import Problem
 
 __all__ = ["Source", "SourceEntry", "check_options", "find_adapter", "register", "unregister"]
 
 
 class Source:
-    """What an input offers the planner (:func:`gradfit._engine.plan`).
+    """What an input offers the planner (:func:`gradfit.problem.plan.plan`).
 
     Attributes
     ----------
@@ -89,13 +89,18 @@ class Source:
     #: Set by the estimator before planning when it checkpoints: a source that reads its
     #: rows in a pass hashes them during it (see :meth:`digest`).
     want_digest: bool = False
+    #: Power-of-two exponents ``(x_exp (D,), y_exp (K,))`` by which the source divided its
+    #: columns to bring magnitudes beyond ``1e±50`` into range (exact in binary floating
+    #: point), or None. The problems it builds see the rescaled data; the estimator scales
+    #: the coefficients back (``W·2**(y_exp − x_exp)``, ``b·2**y_exp``).
+    units: tuple[Any, Any] | None = None
 
     def statistics(
         self, options: dict[str, Any], *, diagonal: bool, keep_rows: bool
     ) -> dict[str, Any]:
         """One reading pass: the sufficient statistics of the objective.
 
-        Returns the dict :class:`~gradfit._gram.GramProblem` takes (``H``, ``B``,
+        Returns the dict :class:`~gradfit.problem.gram.GramProblem` takes (``H``, ``B``,
         ``yy``, ``yy_raw``, ``x_offset``, ``y_offset``, ``N``); with
         ``diagonal=True`` only ``H_diag`` instead of ``H`` (the data path then
         needs only the means and scales). ``keep_rows`` says the data path will

@@ -1,0 +1,90 @@
+"""NumPy arrays (and pandas DataFrames, once validated) in memory: an ordinary source.
+
+The estimator validates arrays and DataFrames (:mod:`gradfit._validation`), brings
+columns beyond ``1e±50`` into range, and hands them to :class:`ArraySource`; the
+planner (:func:`gradfit.problem.plan.plan`) treats it as any other source.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..problem.gram import sufficient_statistics
+from ..problem.objective import LeastSquaresProblem, Problem
+from .base import Source
+
+__all__ = ["ArraySource"]
+
+
+class ArraySource(Source):
+    """NumPy (and pandas, once validated) arrays in memory: an ordinary source.
+
+    Parameters
+    ----------
+    X : ndarray of shape (N, D)
+        float32 or float64, used without a copy.
+    Y : ndarray of shape (N, K)
+    sample_weight : ndarray of shape (N,), optional
+    was_1d : bool, default=False
+    feature_names : list of str, optional
+
+    Examples
+    --------
+    >>> source = ArraySource(np.ones((4, 2)), np.zeros((4, 1)))
+    >>> source.n_rows, source.n_features, source.n_outputs
+    (4, 2, 1)
+    """
+
+    kind = "numpy"
+
+    def __init__(
+        self,
+        X: NDArray[Any],
+        Y: NDArray[Any],
+        sample_weight: NDArray[np.float64] | None = None,
+        *,
+        was_1d: bool = False,
+        feature_names: list[str] | None = None,
+    ) -> None:
+        self.X, self.Y, self.sample_weight = X, Y, sample_weight
+        self.n_rows, self.n_features = int(X.shape[0]), int(X.shape[1])
+        self.n_outputs = int(Y.shape[1])
+        self.was_1d = was_1d
+        self.feature_names = feature_names
+        self.dtype = X.dtype
+
+    def statistics(
+        self, options: dict[str, Any], *, diagonal: bool, keep_rows: bool
+    ) -> dict[str, Any]:
+        """``XᵀΩX`` and ``XᵀΩY`` about the means (one or two passes over X in memory)."""
+        return sufficient_statistics(
+            self.X,
+            self.Y,
+            sample_weight=self.sample_weight,
+            fit_intercept=bool(options["fit_intercept"]),
+        )
+
+    def data_problem(
+        self, options: dict[str, Any], stats: dict[str, Any] | None, known: Any = None
+    ) -> Problem:
+        """:class:`~gradfit.problem.objective.LeastSquaresProblem` (the fused kernel over X)."""
+        # after the statistics pass the means and scales are known: no second pass for them,
+        # and both problems then share exactly the same centring and preconditioning
+        return LeastSquaresProblem(
+            self.X,
+            self.Y,
+            sample_weight=self.sample_weight,
+            **options,
+            x_offset=None if known is None else known.x_offset,
+            y_offset=None if known is None else known.y_offset,
+            x_scale=None if known is None else known.x_scale,
+        )
+
+    def digest(self) -> str | None:
+        """XXH3 digest of X, Y and the weights, block by block (for checkpoints)."""
+        from ..solve.checkpoint import data_digest
+
+        return data_digest(self.X, self.Y, self.sample_weight)
