@@ -120,10 +120,12 @@ def test_bad_sample_weights() -> None:
 def test_non_finite_in_a_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "nan.csv"
     path.write_text("a,b,y\n1,2,3\n,5,6\n7,8,10\n")
-    with pytest.raises(GradfitInputError, match=r"row 1 \(line 3 with the header\), column 'a'"):
+    # counted, the first named by its line in the file (the header is line 1)
+    message = "1 of 3 rows have missing values (the first: line 3, column 'a')"
+    with pytest.raises(GradfitInputError, match=re.escape(message)):
         GDRegressor().fit(str(path), None, target="y")
     code, err = cli(capsys, "fit", str(path), "-t", "y")
-    assert code == 2 and "nan.csv contains NaN at row 1, column 0 ('a')" in err
+    assert code == 2 and f"nan.csv: {message}" in err and "--missing drop" in err
 
 
 # -- shapes -----------------------------------------------------------------------------
@@ -383,8 +385,11 @@ def test_object_columns() -> None:
 
 def test_categorical_and_datetime_columns() -> None:
     frame = pd.DataFrame({"a": X0[:, 0], "c": pd.Categorical(["u", "v"] * 15)})
-    with pytest.raises(GradfitInputError, match=r"\('c'\) is not numeric \(dtype category"):
-        fit(frame, Y0)
+    # a category column is one-hot encoded (issue 13): 'u' is the reference level
+    model = fit(frame, Y0)
+    assert model.coef_names_ == ["a", "c=v"]
+    indicator = np.column_stack([X0[:, 0], np.tile([0.0, 1.0], 15)])
+    np.testing.assert_allclose(model.coef_, centred_lstsq(indicator, Y0), rtol=1e-6)
     frame = pd.DataFrame({"a": X0[:, 0], "t": pd.date_range("2020", periods=30)})
     with pytest.raises(GradfitInputError, match=r"\('t'\) is not numeric \(dates/times"):
         fit(frame, Y0)
@@ -414,9 +419,13 @@ def test_column_types_in_files(tmp_path: Path) -> None:
     for path in (parquet, csv):
         model = GDRegressor().fit(str(path), None, target="y", features=["a", "flag", "n"])
         np.testing.assert_allclose(model.coef_, centred_lstsq(numeric, Y0), rtol=1e-6)
-        for column in ("c", "t"):
-            with pytest.raises(GradfitInputError, match=rf"column '{column}' is not numeric"):
-                GDRegressor().fit(str(path), None, target="y", features=["a", column])
+        with pytest.raises(GradfitInputError, match=r"column 't' is not numeric"):
+            GDRegressor().fit(str(path), None, target="y", features=["a", "t"])
+        # a text or category column is one-hot encoded (issue 13)
+        model = GDRegressor().fit(str(path), None, target="y", features=["a", "c"])
+        assert model.coef_names_ == ["a", "c=v"]
+        indicator = np.column_stack([X0[:, 0], np.tile([0.0, 1.0], 15)])
+        np.testing.assert_allclose(model.coef_, centred_lstsq(indicator, Y0), rtol=1e-6)
 
 
 # -- files ------------------------------------------------------------------------------

@@ -318,7 +318,10 @@ ERRORS = {  # each in its own interpreter, as a person would meet it
         ["fit", "diabetes.csv", "-t", "y"],
         "target column 'y' is not in diabetes.csv; its columns are: age, sex",
     ),
-    "non-numeric column": (["fit", "text.csv", "-t", "progression"], "'sex'"),
+    "text column over --max-levels": (
+        ["fit", "text.csv", "-t", "progression", "--max-levels", "1"],
+        "column 'sex' has 2 distinct values, more than max_levels=1",
+    ),
     "bad option value": (
         ["fit", "diabetes.csv", "-t", "progression", "--max-iter", "-3"],
         "argument --max-iter: '-3': use a whole number of at least 0",

@@ -198,9 +198,12 @@ def test_multi_output_plot(folder, capsys) -> None:
 
 
 def test_non_numeric_column(folder, capsys) -> None:
-    assert main(["explain", str(folder / "text.csv"), "-t", "target"]) == 2
+    # a text column is one-hot encoded (issue 13); over --max-levels it is named
+    assert main(["explain", str(folder / "text.csv"), "-t", "target", "--max-levels", "1"]) == 2
     err = capsys.readouterr().err
-    assert "'sex'" in err and "not numeric" in err and "'male'" in err
+    assert "'sex'" in err and "2 distinct values" in err and "--max-levels" in err
+    assert main(["explain", str(folder / "text.csv"), "-t", "target"]) == 0
+    assert "sex=" in capsys.readouterr().out
 
 
 def test_read_table(folder) -> None:

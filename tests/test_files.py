@@ -183,9 +183,15 @@ def test_non_numeric_column_is_named(tmp_path, kind, cache_dir):
     frame, _, _ = make_frame(N=50)
     frame["city"] = "Paris"
     path = write(frame, tmp_path, kind)
+    # a text target cannot be fitted
     with pytest.raises(GradfitInputError, match="column 'city' is not numeric"):
-        GDRegressor().fit(path, None, target="y", cache_dir=cache_dir)
-    # excluded, the fit works
+        GDRegressor().fit(path, None, target="city", cache_dir=cache_dir)
+    # a text feature is one-hot encoded: one level is the reference level, no column
+    model = GDRegressor().fit(path, None, target="y", cache_dir=cache_dir)
+    names = [n for n in frame.columns if n != "y"]
+    assert model.coef_names_ == [n for n in names if n != "city"]
+    assert list(model.feature_names_in_) == names
+    # excluded, the fit works as before
     GDRegressor().fit(path, None, target="y", features=FEATURES, cache_dir=cache_dir)
     assert caches(cache_dir) == []
 
@@ -207,7 +213,11 @@ def test_nan_and_inf_name_file_row_and_column(tmp_path, kind, cache_dir):
     frame.loc[777, "c"] = np.nan
     path = write(frame, tmp_path, kind)
     column = "x2" if kind == "npy" else "c"
-    with pytest.raises(GradfitInputError, match=rf"data.{kind}: row 777.*column '{column}'"):
+    where = "line 779" if kind == "csv" else "row 777"  # a text file's line: header = line 1
+    match = (
+        rf"data.{kind}: 1 of 1000 rows have missing values \(the first: {where}, column '{column}'"
+    )
+    with pytest.raises(GradfitInputError, match=match):
         GDRegressor().fit(
             path, None, target=target_name(kind, "y"), block_rows=100, cache_dir=cache_dir
         )

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._exceptions import (
     CollinearityWarning,
+    DataNote,
     DivergenceError,
     GradfitInputError,
     GradfitModelError,
@@ -42,6 +43,7 @@ __all__ = [
     "CollinearityWarning",
     "ConvergenceWarning",
     "DataFile",
+    "DataNote",
     "DivergenceError",
     "Event",
     "GDRegressor",

@@ -125,6 +125,19 @@ class CollinearityWarning(UserWarning):
     """
 
 
+class DataNote(UserWarning):
+    """Something gradfit did to a table that the user should know: a column left out.
+
+    E.g. a column whose header says it is a row index (``Unnamed: 0``) is left out
+    of the default features of a file; ``gradfit fit`` prints these as notes.
+
+    Examples
+    --------
+    >>> issubclass(DataNote, UserWarning)
+    True
+    """
+
+
 if TYPE_CHECKING:
 
     class ConvergenceWarning(UserWarning):

@@ -17,12 +17,12 @@ from numpy.typing import NDArray
 from ._exceptions import GradfitInputError
 from ._validation import as_design_matrix, as_targets
 
-__all__ = ["as_float_inputs", "read_features", "read_table"]
+__all__ = ["as_float_inputs", "read_features", "read_prepared", "read_table"]
 
 F64 = NDArray[np.float64]
 
 
-def _load_frame(path: Path) -> Any:
+def _load_frame(path: Path, sep: str | None = None) -> Any:
     import pandas as pd
 
     if not path.exists():
@@ -54,22 +54,26 @@ def _load_frame(path: Path) -> Any:
         reader = open_reader(path)  # checks the header: 2-D, numeric, complete
         return pd.DataFrame(np.load(path), columns=reader.columns)
     if suffix in (".csv", ".txt", ".tsv", ".gz", ".bz2", ".zip", ".xz"):
-        sep = "\t" if ".tsv" in path.suffixes else ","
+        if sep is None:
+            sep = "\t" if ".tsv" in path.suffixes else ","
         if suffix in (".csv", ".txt", ".tsv"):
             _check_text(path)
         try:
-            return pd.read_csv(path, sep=sep)
+            frame = pd.read_csv(path, sep=sep)
+            header = pd.read_csv(path, sep=sep, header=None, nrows=1, dtype=str).iloc[0]
         except pd.errors.EmptyDataError as err:
             raise GradfitInputError(
                 f"{path.name} is empty: it needs a header row naming the columns and one row "
                 "per sample"
             ) from err
         except (ValueError, OSError, EOFError, IndexError, KeyError) as err:  # ParserError, …
-            kind = "tab-separated" if sep == "\t" else "comma-separated"
+            kind = {"\t": "tab-separated", ",": "comma-separated"}.get(sep, f"{sep!r}-separated")
             raise GradfitInputError(
                 f"cannot read {path.name} as a {kind} table: {_first_line(err)}. Check that it "
                 "is a text table with a header row and the same number of fields on every line."
             ) from err
+        _check_header(path, ["" if pd.isna(n) else str(n) for n in header.tolist()])
+        return frame
     raise GradfitInputError(
         f"cannot tell the format of {path.name!r} from its extension {suffix!r}: "
         "use a .csv, .tsv or .parquet file (or a 2-D .npy array)."
@@ -105,6 +109,58 @@ def _check_text(path: Path) -> None:
             f"the header of {path.name} holds a NUL byte (a binary or damaged file); the "
             "first line must be the column names separated by commas"
         )
+
+
+def _check_header(path: Path, names: Sequence[str]) -> None:
+    """Refuse a header that names a column twice (pandas would rename the second ``a.1``)."""
+    from ._encode import repeated
+
+    twice = repeated(names)
+    if twice:
+        raise GradfitInputError(
+            f"the header of {path.name} names the column(s) {', '.join(map(_name, twice[:10]))} "
+            "twice; give every "
+            "column its own name"
+        )
+
+
+def _sep_hint(columns: Sequence[str]) -> str:
+    """A hint when the header read as one column holds another delimiter (``;``, tab, ``|``).
+
+    Examples
+    --------
+    >>> _sep_hint(["a;b;y"])
+    ". The header holds ';': is the file ';'-separated? Pass --sep ';' (sep=';')"
+    """
+    if len(columns) != 1:
+        return ""
+    for sep, shown, option in ((";", "';'", "';'"), ("\t", "a tab", "tab"), ("|", "'|'", "'|'")):
+        if sep in str(columns[0]):
+            return (
+                f". The header holds {shown}: is the file {shown}-separated? Pass --sep "
+                f"{option} (sep={sep!r})"
+            )
+    return ""
+
+
+def parse_sep(text: str | None) -> str | None:
+    r"""A ``--sep`` value: one character, or ``tab`` / ``\t`` for a tab.
+
+    Examples
+    --------
+    >>> parse_sep(";"), parse_sep("tab"), parse_sep(r"\t"), parse_sep(None)
+    (';', '\t', '\t', None)
+    """
+    if text is None:
+        return None
+    value = {"tab": "\t", "\\t": "\t", "semicolon": ";", "comma": ",", "pipe": "|"}.get(
+        text.lower() if len(text) > 1 else text, text
+    )
+    if len(value) != 1 or value in '"\n\r':
+        raise GradfitInputError(
+            f"separator {text!r} is not one character: use e.g. ';', '|' or tab"
+        )
+    return value
 
 
 def _name(name: str) -> str:
@@ -162,7 +218,11 @@ def _first_line(err: BaseException) -> str:
 
 
 def choose_columns(
-    path: Path, columns: list[str], targets: Sequence[str], features: Sequence[str] | None
+    path: Path,
+    columns: list[str],
+    targets: Sequence[str],
+    features: Sequence[str] | None,
+    exclude: Sequence[str] = (),
 ) -> tuple[list[str], list[str]]:
     """The feature and target columns of a table, checked (a ``.npy`` file's by number too).
 
@@ -175,19 +235,38 @@ def choose_columns(
     ...
     gradfit._exceptions.GradfitInputError: column(s) y are named both as feature and as target
     """
+    from ._encode import check_unique
+
     target_list = _resolve_npy(path, npy_names(path, list(targets)) or [], len(columns))
     if not target_list:
         raise GradfitInputError("name at least one target column")
+    check_unique(target_list, "target columns")
     listing = _listing(columns)
     for name in target_list:
         if name not in columns:
             raise GradfitInputError(
                 f"target column {_name(name)} is not in {path.name}; its columns are: {listing}"
+                + _sep_hint(columns)
             )
+    exclude_list = _resolve_npy(path, npy_names(path, list(exclude)) or [], len(columns))
+    check_unique(exclude_list, "excluded columns")
+    for name in exclude_list:
+        if name not in columns:
+            raise GradfitInputError(
+                f"column {_name(name)} to exclude is not in {path.name}; its columns are: {listing}"
+            )
+        if name in target_list:
+            raise GradfitInputError(f"column {_name(name)} is both a target and excluded")
     if features is None:
-        feature_list = [c for c in columns if c not in target_list]
+        feature_list = [c for c in columns if c not in target_list and c not in exclude_list]
     else:
         feature_list = _resolve_npy(path, npy_names(path, list(features)) or [], len(columns))
+        check_unique(feature_list, "feature columns")
+        both = sorted(set(feature_list) & set(exclude_list))
+        if both:
+            raise GradfitInputError(
+                f"column(s) {', '.join(both)} are named both as feature and as excluded"
+            )
         for name in feature_list:
             if name not in columns:
                 raise GradfitInputError(
@@ -264,6 +343,80 @@ def read_table(
     return X64, np.ascontiguousarray(Y, dtype=np.float64), feature_list, target_list
 
 
+def _check_rows(frame: Any, names: list[str], label: str, first_line: int | None) -> None:
+    """Before predicting: name the first text, infinite or missing cell by its line."""
+    from ._encode import check_cells
+
+    if first_line is not None:
+        check_cells(frame, names, label=label, first_line=first_line)
+    absent = frame[names].isna().to_numpy()
+    rows = absent.any(axis=1)
+    if rows.any():
+        i = int(np.argmax(rows))
+        where = f"line {first_line + i}" if first_line is not None else f"row {i}"
+        raise GradfitInputError(
+            f"{label}: {int(rows.sum())} of {len(frame)} rows miss a feature value (the first: "
+            f"{where}, column {_name(names[int(np.argmax(absent[i]))])}); a prediction needs "
+            "every feature: fill them in, or leave those rows out of the file"
+        )
+
+
+def read_prepared(
+    path: str | Path,
+    targets: str | Sequence[str],
+    features: Sequence[str] | None = None,
+    *,
+    exclude: Sequence[str] = (),
+    sep: str | None = None,
+    missing: str = "error",
+    fit_intercept: bool = True,
+    max_levels: int | None = None,
+) -> Any:
+    r"""Read a real table to fit: left-out columns, missing values, categorical columns.
+
+    The table's columns are chosen as by :func:`read_table` (less ``exclude``), then
+    :func:`gradfit._encode.prepare_table` leaves out a row index, drops rows with
+    missing values (``missing="drop"``) and one-hot encodes the text columns.
+
+    Returns
+    -------
+    gradfit._encode.Table
+        ``X``, ``Y``, the encoded feature ``names``, ``targets``, the input columns
+        ``features_in``, the ``encoding`` (None when every feature is numeric), the
+        number of rows ``dropped`` and ``notes`` for the user.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "data.csv")
+    >>> with open(path, "w") as f:
+    ...     _ = f.write("region;x;y\nnorth;1;3\neast;2;\nwest;3;7\neast;4;8\n")
+    >>> table = read_prepared(path, "y", sep=";", missing="drop")
+    >>> table.names, table.X.shape, table.dropped
+    (['region=north', 'region=west', 'x'], (3, 3), 1)
+    """
+    from ._encode import MAX_LEVELS, prepare_table
+
+    path = Path(path)
+    frame = _load_frame(path, sep)
+    columns = [str(c) for c in frame.columns]
+    frame.columns = columns
+    target_list = [targets] if isinstance(targets, str) else list(targets)
+    feature_list, target_list = choose_columns(path, columns, target_list, features, exclude)
+    text = path.suffix.lower() in (".csv", ".tsv", ".txt")
+    return prepare_table(
+        frame,
+        target_list,
+        feature_list,
+        default_features=features is None,
+        missing=missing,
+        fit_intercept=fit_intercept,
+        max_levels=MAX_LEVELS if max_levels is None else max_levels,
+        label=path.name,
+        first_line=2 if text else None,
+    )
+
+
 def as_float_inputs(
     X: Any,
     y: Any,
@@ -316,6 +469,10 @@ def read_features(
     feature_names: Sequence[str],
     target_names: Sequence[str] = (),
     keep: Sequence[str] = (),
+    *,
+    encoding: Any = None,
+    unknown: str = "error",
+    sep: str | None = None,
 ) -> tuple[F64, F64 | None, Any]:
     r"""Read the columns a fitted model needs from a CSV or Parquet table, by name.
 
@@ -328,6 +485,13 @@ def read_features(
         The model's targets; returned when the file has all of them (to score the model).
     keep : sequence of str, optional
         Further columns to return unchanged (an identifier, say).
+    encoding : gradfit._encode.Encoding, optional
+        The model's encoding of categorical columns (then ``feature_names`` are its
+        encoded names and the file holds its input columns).
+    unknown : {"error", "zeros"}
+        What a level not seen in fitting does (with ``encoding``).
+    sep : str, optional
+        The delimiter of a text table (default ``,``; tab for ``.tsv``).
 
     Returns
     -------
@@ -358,9 +522,11 @@ def read_features(
     gradfit._exceptions.GradfitInputError: the model needs 3 feature columns (a, b, c) but ...
     """
     path = Path(path)
-    frame = _load_frame(path)
+    frame = _load_frame(path, sep)
     frame.columns = [str(c) for c in frame.columns]
     columns = list(frame.columns)
+    if encoding is not None:
+        feature_names = encoding.names_in
     missing = [n for n in feature_names if n not in columns]
     if missing:
         raise GradfitInputError(
@@ -373,7 +539,20 @@ def read_features(
             f"column(s) {_listing(absent)} to keep are not in {path.name}; its columns are: "
             f"{_listing(columns)}"
         )
-    X_arr, _ = as_design_matrix(frame[list(feature_names)], name=path.name, check_scale=False)
+    text = path.suffix.lower() in (".csv", ".tsv", ".txt")
+    _check_rows(
+        frame,
+        list(encoding.names_in if encoding is not None else feature_names),
+        path.name,
+        2 if text else None,
+    )
+    if encoding is not None:
+        X_enc = encoding.transform(
+            frame, unknown=unknown, label=path.name, first_line=2 if text else None
+        )
+        X_arr, _ = as_design_matrix(X_enc, name=path.name, check_scale=False)
+    else:
+        X_arr, _ = as_design_matrix(frame[list(feature_names)], name=path.name, check_scale=False)
     X64 = np.ascontiguousarray(X_arr, dtype=np.float64)
     Y64 = None
     if target_names and all(n in columns for n in target_names):

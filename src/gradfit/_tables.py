@@ -80,12 +80,20 @@ def streams(path: str | Path, forced: bool = False) -> bool:
 
 
 def open_table(
-    path: str | Path, targets: Sequence[str], features: Sequence[str] | None
+    path: str | Path,
+    targets: Sequence[str],
+    features: Sequence[str] | None,
+    *,
+    exclude: Sequence[str] = (),
+    sep: str | None = None,
+    missing: str = "error",
+    max_levels: int | None = None,
 ) -> FileSource:
     r"""The file source for ``gradfit fit DATA --target … [--features …]``.
 
     Refuses missing or doubly named columns with :func:`gradfit._io.read_table`'s
-    messages; a ``.npy`` file's columns are ``x0``, ``x1``, … or numbers.
+    messages; a ``.npy`` file's columns are ``x0``, ``x1``, … or numbers. ``exclude``,
+    ``sep``, ``missing`` and ``max_levels`` are :class:`~gradfit.DataFile`'s.
 
     Examples
     --------
@@ -102,11 +110,21 @@ def open_table(
     gradfit._exceptions.GradfitInputError: target column 'z' is not in d.csv; its columns ...
     """
     p = Path(path)
-    reader = open_reader(p)
+    reader = open_reader(p, sep)
     columns = reader.columns
-    feature_list, target_list = choose_columns(p, list(columns), targets, features)
+    feature_list, target_list = choose_columns(p, list(columns), targets, features, exclude)
     target: Any = target_list[0] if len(target_list) == 1 else target_list
-    return FileSource(DataFile(p, target=target, features=feature_list))
+    return FileSource(
+        DataFile(
+            p,
+            target=target,
+            features=feature_list if features is not None else None,
+            exclude=list(exclude) or None,
+            sep=sep,
+            missing=missing,
+            max_levels=max_levels,
+        )
+    )
 
 
 @dataclass
@@ -117,20 +135,45 @@ class FeatureTable:
     reader: Any
     x_cols: list[int]
     y_cols: list[int]
+    encoding: Any = None
+    unknown: str = "error"
 
     def blocks(self, block_rows: int) -> Iterator[tuple[F64, F64 | None]]:
-        """Yield ``(X_block, Y_block or None)``."""
-        for X, Y, _ in self.reader.blocks(self.x_cols, self.y_cols, block_rows):
+        """Yield ``(X_block, Y_block or None)`` (text columns encoded with ``encoding``)."""
+        if self.encoding is None:
+            for X, Y, _ in self.reader.blocks(self.x_cols, self.y_cols, block_rows):
+                yield X, Y
+            return
+        columns = self.reader.columns
+        names = [columns[j] for j in self.x_cols]
+        targets = [columns[j] for j in self.y_cols]
+        row0 = 0
+        frames = self.reader.frames(names + targets, set(self.encoding.categorical), block_rows)
+        for frame, _ in frames:
+            first = row0 + 2 if self.reader.kind == "csv" else None
+            X = self.encoding.transform(
+                frame, unknown=self.unknown, label=self.path.name, first_line=first
+            )
+            Y = frame[targets].to_numpy(dtype=np.float64) if targets else None
+            row0 += len(frame)
             yield X, Y
 
 
 def open_features(
-    path: str | Path, feature_names: Sequence[str], target_names: Sequence[str] = ()
+    path: str | Path,
+    feature_names: Sequence[str],
+    target_names: Sequence[str] = (),
+    *,
+    encoding: Any = None,
+    unknown: str = "error",
+    sep: str | None = None,
 ) -> FeatureTable:
     r"""Open ``path`` to predict with a model fitted on ``feature_names``.
 
     The targets are read too when the file has all of them as numeric columns
-    (to score the model). Messages as :func:`gradfit._io.read_features`.
+    (to score the model). Messages as :func:`gradfit._io.read_features`. With an
+    ``encoding`` the file holds its input columns (``feature_names`` are then the
+    encoded ones and are not looked for).
 
     Examples
     --------
@@ -143,8 +186,10 @@ def open_features(
     ([[[1.0, 2.0], [4.0, 5.0]]], [])
     """
     p = Path(path)
-    reader = open_reader(p)
+    reader = open_reader(p, sep)
     columns = reader.columns
+    if encoding is not None:
+        feature_names = encoding.names_in
     missing = [n for n in feature_names if n not in columns]
     if missing:
         raise GradfitInputError(
@@ -152,7 +197,8 @@ def open_features(
             f"but {p.name} lacks {', '.join(missing)}; its columns are: {', '.join(columns)}"
         )
     x_cols = reader.resolve(list(feature_names), "feature")
-    reader.check_numeric(x_cols)
+    text = set(encoding.categorical) if encoding is not None else set()
+    reader.check_numeric([j for j in x_cols if columns[j] not in text])
     y_cols: list[int] = []
     if target_names and all(n in columns for n in target_names):
         candidate = reader.resolve(list(target_names), "target")
@@ -161,7 +207,7 @@ def open_features(
             y_cols = candidate
         except GradfitInputError:  # targets unknown here (text): no score
             y_cols = []
-    return FeatureTable(p, reader, x_cols, y_cols)
+    return FeatureTable(p, reader, x_cols, y_cols, encoding, unknown)
 
 
 class Scores:
@@ -244,11 +290,18 @@ class KeptColumns:
     gradfit._exceptions.GradfitInputError: column(s) 'b' to keep are not in d.csv; its columns ...
     """
 
-    def __init__(self, path: str | Path, names: Sequence[str], chunk_rows: int = 1 << 16) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        names: Sequence[str],
+        chunk_rows: int = 1 << 16,
+        sep: str | None = None,
+    ) -> None:
         self.path = Path(path)
         self.names = list(names)
         self.chunk_rows = int(chunk_rows)
-        columns = open_reader(self.path).columns
+        self.sep = sep or ","
+        columns = open_reader(self.path, sep).columns
         absent = [n for n in self.names if n not in columns]
         if absent:
             raise GradfitInputError(
@@ -277,7 +330,9 @@ class KeptColumns:
                 for batch in file.iter_batches(batch_size=self.chunk_rows, columns=self.names):
                     yield batch.to_pandas()[self.names]
         else:
-            with pd.read_csv(self.path, usecols=self.names, chunksize=self.chunk_rows) as chunks:
+            with pd.read_csv(
+                self.path, usecols=self.names, chunksize=self.chunk_rows, sep=self.sep
+            ) as chunks:
                 for chunk in chunks:
                     yield chunk[self.names]
 

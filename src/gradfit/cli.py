@@ -218,11 +218,28 @@ def _one_column(Y: np.ndarray) -> np.ndarray:
 
 
 def _read(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
-    """``DATA --target … --features …``: X, y (a vector for one target), names, targets."""
-    from ._io import read_table
+    """``DATA --target … --features …``: X, y (a vector for one target), names, targets.
 
-    X, Y, names, targets = read_table(args.data, args.target, args.features)
-    return X, _one_column(Y), names, targets
+    Text columns are one-hot encoded (``names`` are then ``column=level``); the
+    encoding and the rows dropped are kept on ``args`` for the model file and the
+    summary, and the notes (a row index left out) are printed.
+    """
+    from ._cli_tables import table_options
+    from ._io import read_prepared
+
+    table = read_prepared(
+        args.data,
+        args.target,
+        args.features,
+        fit_intercept=not getattr(args, "no_intercept", False),
+        **table_options(args),
+    )
+    args.encoding, args.rows_dropped = table.encoding, table.dropped
+    for note in table.notes:
+        _note(args, f"note: {note}")
+    if table.dropped and getattr(args, "func", None) is not _fit:  # fit says it in its summary
+        _note(args, f"note: left out {table.dropped} row(s) with missing values (--missing drop)")
+    return table.X, _one_column(table.Y), table.names, table.targets
 
 
 def _explain(args: argparse.Namespace) -> int:
@@ -368,12 +385,24 @@ def _check_gradient(args: argparse.Namespace) -> int:
 def _add_data_arguments(parser: argparse.ArgumentParser, *, positional: bool = True) -> None:
     if positional:
         parser.add_argument("data", help="a CSV (or .tsv, .parquet) file with a header row")
+    from ._cli_tables import add_table_arguments
+
     parser.add_argument(
-        "--target", "-t", nargs="+", required=True, help="target column(s); several = multi-output"
+        "--target",
+        "-t",
+        nargs="+",
+        action="extend",
+        required=True,
+        help="target column(s); several = multi-output (repeating -t adds to the list)",
     )
     parser.add_argument(
-        "--features", "-f", nargs="+", help="feature columns (default: all other columns)"
+        "--features",
+        "-f",
+        nargs="+",
+        action="extend",
+        help="feature columns (default: all other columns; text ones are one-hot encoded)",
     )
+    add_table_arguments(parser)
 
 
 def _add_streaming(parser: argparse.ArgumentParser) -> None:
@@ -822,7 +851,7 @@ def _fit_with_progress(
 
     ``names`` are the table's feature columns: a warning's ``x3`` becomes its name.
     """
-    from ._exceptions import ConvergenceWarning
+    from ._exceptions import ConvergenceWarning, DataNote
     from ._progress import Progress
 
     _choose_alpha(args, model, X, y)
@@ -830,6 +859,7 @@ def _fit_with_progress(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
         warnings.simplefilter("always", CollinearityWarning)
+        warnings.simplefilter("always", DataNote)
         start = time.perf_counter()
         try:
             search = getattr(args, "alpha_search", None)
@@ -844,6 +874,9 @@ def _fit_with_progress(
             raise
         progress.close()
         seconds = time.perf_counter() - start
+    for w in caught:
+        if issubclass(w.category, DataNote):
+            _note(args, f"note: {_cli_words(str(w.message)).replace('features=', '--features')}")
     messages = [
         _cli_words(_column_names(str(w.message), names))
         for w in caught
@@ -1056,6 +1089,13 @@ def _summary_dict(
     }
     if streamed:
         summary["streamed"] = True
+    summary["rows_dropped"] = int(getattr(args, "rows_dropped", 0) or 0)
+    encoding = getattr(args, "encoding", None)
+    summary["categorical"] = (
+        {c.name: list(c.levels) for c in encoding.columns if c.levels is not None}
+        if encoding is not None
+        else {}
+    )
     summary["optimum"] = optimum
     summary["scores"] = [
         {
@@ -1083,6 +1123,15 @@ def _print_summary(summary: dict[str, Any]) -> None:
         f"D={summary['n_features']} features, K={K} target{'s' if K > 1 else ''} "
         f"({', '.join(summary['targets'])})"
     )
+    if summary.get("rows_dropped"):
+        print(f"  left out {summary['rows_dropped']} row(s) with missing values (--missing drop)")
+    for column, levels in summary.get("categorical", {}).items():
+        print(
+            f"  {column}: {len(levels)} levels one-hot encoded; reference level "
+            f"{levels[0]!r} (the other levels' coefficients are differences from it)"
+            if summary["params"].get("fit_intercept")
+            else f"  {column}: {len(levels)} levels one-hot encoded"
+        )
     print(f"  method {summary['params']['method']}: {summary['stop_reason']}")
     kappa = summary["condition_number"]
     print(
@@ -1177,7 +1226,7 @@ def _cluster_labels(args: argparse.Namespace) -> np.ndarray:
     from ._io import _load_frame
 
     column = args.inference[1]
-    frame = _load_frame(Path(args.data))
+    frame = _load_frame(Path(args.data), getattr(args, "sep", None))
     columns = [str(c) for c in frame.columns]
     if column not in columns:
         raise UsageError(
@@ -1187,8 +1236,20 @@ def _cluster_labels(args: argparse.Namespace) -> np.ndarray:
     if column in args.target or (args.features and column in args.features):
         raise UsageError(f"--inference cluster:{column}: {column} is a target or a feature")
     if args.features is None:
-        args.features = [c for c in columns if c not in args.target and c != column]
-    return np.asarray(frame[frame.columns[columns.index(column)]].to_numpy())
+        from ._encode import index_like
+
+        left_out = set(getattr(args, "exclude", None) or [])
+        args.features = [
+            c
+            for c in columns
+            if c not in args.target and c != column and c not in left_out and not index_like(c)
+        ]
+    labels = np.asarray(frame[frame.columns[columns.index(column)]].to_numpy())
+    if getattr(args, "missing", "error") == "drop":  # the rows the fit keeps (as _read drops)
+        frame.columns = columns
+        used = [*(args.features or []), *args.target]
+        labels = labels[~frame[used].isna().any(axis=1).to_numpy()]
+    return labels
 
 
 def _fit(args: argparse.Namespace) -> int:
@@ -1245,7 +1306,14 @@ def _fit(args: argparse.Namespace) -> int:
         )
     files: dict[str, str | None] = {"model": None, "predictions": None, "report": None}
     if args.output:
-        save_model(model, args.output, feature_names=names, target_names=targets, inference=result)
+        save_model(
+            model,
+            args.output,
+            feature_names=names,
+            target_names=targets,
+            inference=result,
+            encoding=getattr(args, "encoding", None),
+        )
         files["model"] = args.output
     heldout = _heldout(args, model, X_all, y_all, split, targets)
     if args.predictions:  # every row, in the file's order; with --test-size, which part
@@ -1418,7 +1486,9 @@ def _streamed_source(args: argparse.Namespace) -> Any:
     from .sources.files import StreamSource
 
     if args.source is None:
-        return open_table(args.data, args.target, args.features)
+        from ._cli_tables import table_options
+
+        return open_table(args.data, args.target, args.features, **table_options(args))
     make = _load_function(args.source)
     source = make(args.data, list(args.target), args.features)
     if not isinstance(source, StreamSource):
@@ -1488,6 +1558,8 @@ def _fit_streamed(args: argparse.Namespace) -> int:
             "powers of two but the report's figures cannot carry; leave --report out, or "
             "rescale the columns (e.g. to units near 1) and run gradfit report"
         )
+    args.encoding = getattr(source, "encoding", None)
+    args.rows_dropped = getattr(model, "rows_dropped_", 0)
     # as after a fit read whole: the model file carries the names, and the model predicts
     # arrays in that column order without a warning about missing feature names
     if hasattr(model, "feature_names_in_"):
@@ -1511,7 +1583,14 @@ def _fit_streamed(args: argparse.Namespace) -> int:
         )
     files: dict[str, str | None] = {"model": None, "predictions": None, "report": None}
     if args.output:
-        save_model(model, args.output, feature_names=names, target_names=targets, inference=result)
+        save_model(
+            model,
+            args.output,
+            feature_names=names,
+            target_names=targets,
+            inference=result,
+            encoding=getattr(args, "encoding", None),
+        )
         files["model"] = args.output
     test_scores = Scores(len(targets))
     writer = PredictionWriter(args.predictions, targets) if args.predictions else None
@@ -1655,8 +1734,15 @@ def _predict_streamed(args: argparse.Namespace, saved: Any) -> int:
     from ._tables import KeptColumns, PredictionWriter, Scores, open_features, predict_block
 
     targets = list(saved.target_names)
-    table = open_features(args.data, saved.feature_names, targets)
-    kept = KeptColumns(args.data, args.keep) if args.keep else None
+    table = open_features(
+        args.data,
+        saved.feature_names,
+        targets,
+        encoding=saved.encoding,
+        unknown=args.unknown,
+        sep=args.sep,
+    )
+    kept = KeptColumns(args.data, args.keep, sep=args.sep) if args.keep else None
     scores = Scores(len(targets)) if table.y_cols else None
     block_rows = max(1, (16 << 20) // (8 * (len(table.x_cols) + len(table.y_cols))))
     escape = None if getattr(args, "no_formula_escape", False) else escape_formulas
@@ -1688,7 +1774,13 @@ def _predict(args: argparse.Namespace) -> int:
     if streams(args.data, args.stream):
         return _predict_streamed(args, saved)
     X, Y, kept = read_features(
-        args.data, saved.feature_names, saved.target_names, keep=args.keep or ()
+        args.data,
+        saved.feature_names,
+        saved.target_names,
+        keep=args.keep or (),
+        encoding=saved.encoding,
+        unknown=args.unknown,
+        sep=args.sep,
     )
     with np.errstate(over="ignore", invalid="ignore"):
         P = np.asarray(saved.model.predict(X), dtype=np.float64).reshape(len(X), -1)
@@ -1793,7 +1885,7 @@ def _report(args: argparse.Namespace) -> int:
                 f"--features must be the model's features ({', '.join(saved.feature_names)}), "
                 "in that order; leave it out to use them"
             )
-        X, Y, _ = read_features(args.data, features, targets)
+        X, Y, _ = read_features(args.data, features, targets, encoding=saved.encoding)
         if Y is None:
             raise GradfitInputError(
                 f"{name} lacks the target column(s) {', '.join(targets)} (or they are not "
@@ -1984,7 +2076,15 @@ fix; add --debug for the traceback); 130/143/129 stopped by SIGINT/SIGTERM/SIGHU
 (temporary files and caches removed, earlier outputs unchanged)."""
 
 
+def _sep_option(text: str) -> str:
+    from ._cli_tables import _sep
+
+    return _sep(text)
+
+
 def _add_daily(sub: Any) -> None:
+    from ._cli_tables import add_unknown_argument
+
     fit = sub.add_parser(
         "fit",
         **_common(),
@@ -2049,6 +2149,13 @@ def _add_daily(sub: Any) -> None:
         "--keep", nargs="+", metavar="COL", help="copy these columns (an id) to the output"
     )
     predict.add_argument("--json", action="store_true", help="print a JSON summary")
+    predict.add_argument(
+        "--sep",
+        type=_sep_option,
+        metavar="CHAR",
+        help="the delimiter of a text table (default ',')",
+    )
+    add_unknown_argument(predict)
     _add_streaming(predict)
     predict.add_argument(
         "--interval",

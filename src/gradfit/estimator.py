@@ -14,8 +14,9 @@ from numpy.typing import NDArray
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._exceptions import CollinearityWarning, ConvergenceWarning, GradfitInputError
+from ._exceptions import CollinearityWarning, ConvergenceWarning, DataNote, GradfitInputError
 from ._validation import (
+    _is_dataframe,
     as_design_matrix,
     as_sample_weight,
     as_targets,
@@ -37,7 +38,7 @@ from .understand.inference import keep_statistics
 # the other input adapters register themselves on import (after _xp's "array-api", in the
 # order gradfit/__init__ used to import them); none imports pyarrow, dask or torch
 from .sources import dask as _dask  # noqa: F401  # isort: skip
-from .sources import files as _datafile  # noqa: F401  # isort: skip
+from .sources import files as _datafile  # isort: skip
 from .sources import sparse as _sparse  # noqa: F401  # isort: skip
 from . import statistics as _statistics  # noqa: F401  # isort: skip  (the "statistics" adapter)
 
@@ -181,8 +182,20 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         constant columns, how the minimum norm was reached, and a bound on the
         coefficients' error. ``converged_`` is True only when it is verified.
     n_features_in_ : int
+        The number of input columns (before text columns are one-hot encoded).
     feature_names_in_ : ndarray of str
-        Only when ``X`` was a DataFrame with string column names.
+        Only when ``X`` was a DataFrame with string column names (or a file): the
+        input columns, as scikit-learn defines it.
+    encoding_ : gradfit._encode.Encoding
+        Only when ``X`` had text or ``category`` columns: their levels, learned in
+        fitting and applied by ``predict`` (see :mod:`gradfit._encode`). Each text
+        column becomes indicator columns ``column=level``, the first (sorted)
+        level being the reference level when there is an intercept.
+    coef_names_ : list of str
+        Only with ``encoding_``: the names of the columns of ``coef_``
+        (``region=north``, …).
+    rows_dropped_ : int
+        Only for a file fitted with ``missing="drop"``: the rows left out.
 
     Examples
     --------
@@ -367,6 +380,15 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             self.feature_names_in_ = np.asarray(source.feature_names, dtype=object)
         elif hasattr(self, "feature_names_in_"):
             del self.feature_names_in_
+        encoding = getattr(source, "encoding", None)
+        for name in ("encoding_", "coef_names_", "rows_dropped_"):
+            self.__dict__.pop(name, None)
+        if encoding is not None:
+            self.encoding_ = encoding
+            self.coef_names_ = list(encoding.names_out)
+            self.n_features_in_ = len(encoding.names_in)
+            if source.feature_names is not None:
+                self.feature_names_in_ = np.asarray(encoding.names_in, dtype=object)
         # the columns prediction on the same kind of input finds again (a .npy file's x0, x1…)
         self._source_columns = source.columns
         problem, refine, engine, reason = (
@@ -426,6 +448,9 @@ class GDRegressor(RegressorMixin, BaseEstimator):
                     intercept=np.ldexp(result.intercept, y_exp),
                 )
         self._store(result, problem, was_1d, source.dtype)
+        spec = getattr(source, "spec", None)
+        if spec is not None and getattr(spec, "missing", "error") == "drop":
+            self.rows_dropped_ = int(getattr(source, "rows_dropped", 0))
         if units is None:
             keep_statistics(self, problem, sample_weight)  # for gradfit.inference: no pass
         else:
@@ -459,21 +484,55 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         """
         entry = find_adapter(X)
         if entry is not None:
-            return entry.open(X, y, sample_weight, fit_params), None
+            source = entry.open(X, y, sample_weight, fit_params)
+            prepare = getattr(source, "prepare", None)
+            if prepare is not None:  # a file's text columns: their levels, before the plan
+                try:
+                    prepare(fit_intercept=bool(self.fit_intercept))
+                except BaseException:
+                    source.close()
+                    raise
+            for note in getattr(source, "notes", ()):
+                warnings.warn(note, DataNote, stacklevel=4)
+            return source, None
         if fit_params:
             raise TypeError(
                 f"fit() got unexpected keyword argument(s) {sorted(fit_params)}; they are "
                 "only meaningful for file inputs (target=, features=)."
             )
-        X_arr, _ = as_design_matrix(X, check_scale=False)
+        encoding = None
+        if _is_dataframe(X):
+            from ._encode import index_like, is_categorical, learn_encoding
+
+            columns = [str(c) for c in X.columns]
+            for name in filter(index_like, columns):
+                warnings.warn(
+                    f"column {name!r} looks like a row index written with the table (its "
+                    "header is empty or 'Unnamed: N'); it is used as a feature: drop it if it "
+                    "is an index (pandas: read_csv(..., index_col=0))",
+                    DataNote,
+                    stacklevel=3,
+                )
+            if any(is_categorical(X.iloc[:, j]) for j in range(X.shape[1])):
+                frame = X.set_axis(columns, axis=1)
+                encoding = learn_encoding(
+                    frame, columns, fit_intercept=bool(self.fit_intercept), label="X"
+                )
+                encoded = encoding.transform(frame, label="X")
+                X_arr, _ = as_design_matrix(encoded, check_scale=False)
+        if encoding is None:
+            X_arr, _ = as_design_matrix(X, check_scale=False)
         validate_data(self, X, reset=True, skip_check_array=True)
         Y, was_1d, _ = as_targets(y, X_arr.shape[0], x_shape=X_arr.shape, check_scale=False)
         weights = as_sample_weight(sample_weight, X_arr.shape[0])
         X_arr, Y, units = self._rescale(X_arr, Y)
         names = getattr(self, "feature_names_in_", None)  # set by validate_data for DataFrames
+        if encoding is not None:
+            names = encoding.names_out
         source = ArraySource(
             X_arr, Y, weights, was_1d=was_1d, feature_names=None if names is None else list(names)
         )
+        source.encoding = encoding  # type: ignore[attr-defined]
         return source, units
 
     def _rescale(self, X: Any, Y: Any) -> tuple[Any, Any, tuple[Any, Any] | None]:
@@ -537,7 +596,9 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         certificate = self.certificate_
         if certificate.rank >= certificate.n_features and not certificate.constant_features:
             return
-        names = getattr(self, "feature_names_in_", None)
+        names = getattr(self, "coef_names_", None)
+        if names is None:
+            names = getattr(self, "feature_names_in_", None)
 
         def name(j: int) -> str:
             return str(names[j]) if names is not None else f"x{j}"
@@ -879,18 +940,27 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         return self.fit(statistics, **fit_params)
 
     # -- prediction --------------------------------------------------------------
-    def predict(self, X: Any) -> NDArray[Any]:
+    def predict(self, X: Any, *, unknown: str = "error") -> NDArray[Any]:
         """Predict ``X W + b``.
 
         Parameters
         ----------
         X : array-like or DataFrame of shape (N, D)
+            After a fit with text columns (``encoding_``), a DataFrame or a file
+            holding the input columns is encoded with the levels learned in
+            fitting; an array is taken as already encoded (``coef_names_`` columns).
+        unknown : {"error", "zeros"}, default="error"
+            A level not seen in fitting: an error naming the column and the value,
+            or all that column's indicators 0 (the reference level).
 
         Returns
         -------
         ndarray of shape (N,) or (N, K)
         """
         check_is_fitted(self)
+        encoding = getattr(self, "encoding_", None)
+        if encoding is not None:
+            return self._predict_encoded(X, encoding, unknown)
         entry = find_adapter(X)
         if entry is not None and entry.predict is not None:
             names = getattr(self, "feature_names_in_", None)
@@ -899,4 +969,26 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         X_arr, _ = as_design_matrix(X, check_scale=False)
         validate_data(self, X, reset=False, skip_check_array=True)
         coef = np.asarray(self.coef_)
+        return X_arr @ coef.T + self.intercept_
+
+    def _predict_encoded(self, X: Any, encoding: Any, unknown: str) -> NDArray[Any]:
+        """``predict`` after a fit with text columns: encode a DataFrame or a file first."""
+        coef = np.asarray(self.coef_)
+        if _datafile.accepts_file(X):
+            return _datafile.predict_file(
+                X, coef, self.intercept_, encoding=encoding, unknown=unknown
+            )
+        if _is_dataframe(X):
+            frame = X.set_axis([str(c) for c in X.columns], axis=1)
+            X_arr, _ = as_design_matrix(
+                encoding.transform(frame, unknown=unknown, label="X"), check_scale=False
+            )
+        else:
+            X_arr, _ = as_design_matrix(X, check_scale=False)
+            if X_arr.shape[1] != coef.shape[-1]:
+                raise GradfitInputError(
+                    f"X has {X_arr.shape[1]} columns but the model has {coef.shape[-1]} "
+                    f"encoded ones ({', '.join(encoding.names_out[:10])}…); pass a DataFrame "
+                    f"with the input columns {', '.join(encoding.names_in)}"
+                )
         return X_arr @ coef.T + self.intercept_

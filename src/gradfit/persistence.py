@@ -105,7 +105,8 @@ class SavedModel:
     model : GDRegressor
         The fitted estimator, ready to ``predict``.
     feature_names : tuple of str
-        The feature columns, in the order ``predict`` expects them.
+        The feature columns, in the order ``predict`` expects them (after encoding:
+        ``region=north``; the file's columns are then ``encoding.names_in``).
     target_names : tuple of str
         The target columns, in the order of the outputs.
     gradfit_version : str
@@ -155,6 +156,11 @@ class SavedModel:
 
     def _repr_html_(self) -> str:
         return self.to_html()
+
+    @property
+    def encoding(self) -> Any:
+        """The encoding of text columns (``model.encoding_``), or None."""
+        return getattr(self.model, "encoding_", None)
 
 
 # -- writing ----------------------------------------------------------------------------------
@@ -213,6 +219,7 @@ def save_model(
     feature_names: Any = None,
     target_names: Any = None,
     inference: Any = None,
+    encoding: Any = None,
 ) -> Path:
     """Save a fitted :class:`~gradfit.GDRegressor` to a model file (no pickle).
 
@@ -231,6 +238,10 @@ def save_model(
         A :func:`gradfit.inference` result of this model: its covariance, σ² and
         degrees of freedom are stored so that ``gradfit predict --interval`` can
         give intervals (entries an older gradfit ignores).
+    encoding : gradfit._encode.Encoding, optional
+        The encoding of text columns (default: ``model.encoding_``): the levels are
+        stored as JSON in the metadata, and prediction applies them. The feature
+        names are then the encoded ones (``region=north``).
 
     Returns
     -------
@@ -273,9 +284,14 @@ def save_model(
     was_1d = coef.ndim == 1
     W = coef[None, :] if was_1d else coef
     K, D = W.shape
+    if encoding is None:
+        encoding = getattr(model, "encoding_", None)
     if feature_names is None:
         names_in = getattr(model, "feature_names_in_", None)
-        feature_names = list(names_in) if names_in is not None else _default_names("x", D)
+        if encoding is not None:
+            feature_names = list(encoding.names_out)
+        else:
+            feature_names = list(names_in) if names_in is not None else _default_names("x", D)
     if target_names is None:
         target_names = _default_names("y", K, "y")
     features = [str(n) for n in feature_names]
@@ -284,6 +300,12 @@ def save_model(
         raise GradfitModelError(
             f"got {len(features)} feature name(s) and {len(targets)} target name(s) for a model "
             f"with {D} feature(s) and {K} output(s); pass one name per column",
+            reason="inconsistent",
+        )
+    if encoding is not None and list(encoding.names_out) != features:
+        raise GradfitModelError(
+            "the encoding's columns do not match the feature names; save the model with the "
+            "encoding it was fitted with",
             reason="inconsistent",
         )
     for kind, names in (("feature", features), ("target", targets)):
@@ -355,6 +377,7 @@ def save_model(
         "n_outputs": K,
         "y_was_1d": was_1d,
         "dtype": str(coef.dtype),
+        **({"encoding": encoding.to_dict()} if encoding is not None else {}),
         "params": {k: _json_param(k, v) for k, v in sorted(model.get_params().items())},
         "attributes": attributes,
         "events": [
@@ -838,6 +861,16 @@ def _rebuild(path: Path, metadata: dict[str, Any], arrays: dict[str, NDArray[Any
         )
     _names(path, metadata, "feature_names", D)
     _names(path, metadata, "target_names", K)
+    encoding = None
+    if "encoding" in metadata:
+        from ._encode import Encoding
+
+        try:
+            encoding = Encoding.from_dict(metadata["encoding"])
+        except ValueError as err:
+            raise _inconsistent(path, f"the encoding is malformed ({err})") from None
+        if encoding.names_out != metadata["feature_names"]:
+            raise _inconsistent(path, "the encoding's columns do not match feature_names")
     attributes = metadata.get("attributes")
     params = metadata.get("params")
     if not isinstance(attributes, dict) or not isinstance(params, dict):
@@ -886,8 +919,12 @@ def _rebuild(path: Path, metadata: dict[str, Any], arrays: dict[str, NDArray[Any
     model.n_iter_ = int(attributes["n_iter_"])
     model.n_features_in_ = int(attributes["n_features_in_"])
     model.converged_ = bool(attributes.get("converged_"))
-    if model.n_features_in_ != D:
+    n_in = D if encoding is None else len(encoding.names_in)
+    if model.n_features_in_ not in (D, n_in):
         raise _inconsistent(path, f"n_features_in_ is {model.n_features_in_} for {D} features")
+    if encoding is not None:
+        model.encoding_ = encoding
+        model.coef_names_ = list(encoding.names_out)
     for name in ("lipschitz_", "condition_number_"):
         setattr(model, name, _from_json_float(attributes.get(name), name, path))
     for name in _STRING_ATTRIBUTES:
@@ -901,7 +938,7 @@ def _rebuild(path: Path, metadata: dict[str, Any], arrays: dict[str, NDArray[Any
         names_in = attributes["feature_names_in_"]
         if (
             not isinstance(names_in, list)
-            or len(names_in) != D
+            or len(names_in) != n_in
             or not all(isinstance(n, str) for n in names_in)
             or _repeated(names_in)
         ):

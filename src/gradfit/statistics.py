@@ -856,6 +856,7 @@ def _file_source(X: Any, y: Any, sample_weight: Any, fit_params: dict[str, Any])
         _columns,
         _default_block_rows,
         _fail,
+        numbers_only,
         open_reader,
     )
 
@@ -866,8 +867,9 @@ def _file_source(X: Any, y: Any, sample_weight: Any, fit_params: dict[str, Any])
         )
     if sample_weight is not None:
         raise TypeError("sample_weight is not supported for file inputs yet")
-    reader = open_reader(spec.path)
-    x_cols, y_cols = _columns(reader, spec, need_target=True)
+    reader = open_reader(spec.path, spec.sep)
+    x_cols, y_cols, _ = _columns(reader, spec, need_target=True)
+    numbers_only(reader, spec, x_cols, "cross-validation (--alpha auto) or Statistics")
     reader.check_numeric(x_cols + y_cols)
     D, K = len(x_cols), len(y_cols)
     names = [reader.columns[j] for j in x_cols + y_cols]

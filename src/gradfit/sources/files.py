@@ -89,7 +89,7 @@ PROGRESS_AFTER_S = 2.0
 
 @dataclass
 class DataFile:
-    """A data file to fit or predict without loading it.
+    r"""A data file to fit or predict without loading it.
 
     Parameters
     ----------
@@ -108,6 +108,20 @@ class DataFile:
     progress : bool, optional
         Show a progress line on stderr for passes longer than 2 s (default: when
         stderr is a terminal).
+    exclude : list of str, optional
+        Columns to leave out of the default features (an id, say).
+    sep : str, optional
+        The delimiter of a CSV file (default ``,``), e.g. ``";"`` or ``"\t"``.
+    missing : {"error", "drop"}, default="error"
+        Rows with a missing value in a used column: an error (counted, the first one
+        named), or left out (counted in ``rows_dropped_`` of the fitted model).
+    max_levels : int, optional
+        The most levels a text column may have to be one-hot encoded (default
+        :data:`gradfit._encode.MAX_LEVELS`).
+
+    Text columns of CSV and Parquet files are one-hot encoded with a reference level
+    (see :mod:`gradfit._encode`); their levels are collected in a first pass over
+    those columns before the reading pass.
 
     Examples
     --------
@@ -132,6 +146,10 @@ class DataFile:
     block_rows: int | None = None
     cache_dir: str | os.PathLike[str] | None = None
     progress: bool | None = None
+    exclude: Sequence[Any] | None = None
+    sep: str | None = None
+    missing: str = "error"
+    max_levels: int | None = None
 
 
 def read_file(
@@ -276,6 +294,19 @@ class _Reader:
     def check_numeric(self, cols: list[int]) -> None:
         """Raise if a selected column is not numeric."""
 
+    def text_columns(self, cols: list[int]) -> list[int]:
+        """The columns among ``cols`` that hold text (categorical: one-hot encoded)."""
+        return []
+
+    def frames(
+        self, names: list[str], text: set[str], block_rows: int
+    ) -> Iterator[tuple[Any, int]]:
+        """Yield ``(DataFrame, bytes_read)`` of the columns ``names``.
+
+        ``text`` ones are read as text, the others as float64 (missing values NaN).
+        """
+        raise _fail(self.path, "holds numbers only; it has no text columns to encode")
+
     def blocks(self, x_cols: list[int], y_cols: list[int], block_rows: int) -> Iterator[Block]:
         """Yield ``(X_block, Y_block, bytes_read)``; ``Y_block`` None when ``y_cols`` is empty."""
         raise NotImplementedError
@@ -332,21 +363,47 @@ def _not_utf8(exc: UnicodeDecodeError, offset: int | None = None) -> str:
     )
 
 
+def _is_text(pa: Any, t: Any) -> bool:
+    """Whether an Arrow type holds text (string, or a dictionary of strings: a category)."""
+    if pa.types.is_dictionary(t):
+        return bool(_is_text(pa, t.value_type) or _numeric_type(pa, t.value_type))
+    return bool(pa.types.is_string(t) or pa.types.is_large_string(t))
+
+
+def _frame_of(pa: Any, batch: Any, names: list[str], text: set[str]) -> Any:
+    """A pandas DataFrame of an Arrow batch's columns: text as text, others as float64."""
+    import pandas as pd
+
+    data: dict[str, Any] = {}
+    for name in names:
+        column = batch.column(name)
+        if name in text:
+            data[name] = column.to_pandas()
+        else:
+            data[name] = _as_float(pa, column)
+    return pd.DataFrame(data, columns=names)
+
+
 class _CsvReader(_Reader):
     kind = "csv"
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, sep: str | None = None) -> None:
         super().__init__(path)
         import pyarrow as pa
         import pyarrow.csv as pacsv
 
         self._pa, self._csv = pa, pacsv
+        self._parse = pacsv.ParseOptions(delimiter=sep or ",")
         other = _what_it_is(_sniff(path))
         if other is not None:
             raise _fail(path, f"is not a CSV file: byte offset 0 shows it is {other}")
         with open(path, "rb") as f:
             try:
-                reader = pacsv.open_csv(f, read_options=pacsv.ReadOptions(block_size=1 << 16))
+                reader = pacsv.open_csv(
+                    f,
+                    read_options=pacsv.ReadOptions(block_size=1 << 16),
+                    parse_options=self._parse,
+                )
                 self.columns = list(reader.schema.names)
                 if any("\x00" in name for name in self.columns):
                     raise _fail(
@@ -366,6 +423,53 @@ class _CsvReader(_Reader):
             with contextlib.suppress(Exception):
                 reader.close()
         self._bytes_per_row = 0.0
+
+    def text_columns(self, cols: list[int]) -> list[int]:
+        return [j for j in cols if _is_text(self._pa, self._types[self.columns[j]])]
+
+    def frames(
+        self, names: list[str], text: set[str], block_rows: int
+    ) -> Iterator[tuple[Any, int]]:
+        pa, pacsv = self._pa, self._csv
+        block_size = int(min(max(block_rows * len(names) * 20, 1 << 14), CSV_BLOCK_BYTES))
+        convert = pacsv.ConvertOptions(
+            column_types={
+                name: pa.string()
+                if name in text
+                else pa.bool_()
+                if pa.types.is_boolean(self._types[name])
+                else pa.float64()
+                for name in names
+            },
+            include_columns=names,
+            strings_can_be_null=True,  # an empty field is a missing value, as for pandas
+        )
+        with open(self.path, "rb") as f:
+            try:
+                reader = pacsv.open_csv(
+                    f,
+                    read_options=pacsv.ReadOptions(block_size=block_size, use_threads=False),
+                    parse_options=self._parse,
+                    convert_options=convert,
+                )
+                pending: list[Any] = []
+                rows = 0
+                for batch in reader:
+                    if batch.num_rows == 0:
+                        continue
+                    pending.append(batch)
+                    rows += batch.num_rows
+                    if rows >= block_rows:
+                        table = pa.Table.from_batches(pending).combine_chunks()
+                        pending, rows = [], 0
+                        yield _frame_of(pa, table, names, text), self._offset(f)
+                if pending:
+                    table = pa.Table.from_batches(pending).combine_chunks()
+                    yield _frame_of(pa, table, names, text), self.size
+            except UnicodeDecodeError as exc:
+                raise _fail(self.path, _not_utf8(exc, f.tell())) from None
+            except (pa.ArrowInvalid, ValueError) as exc:
+                raise self._explain(exc, f.tell(), names) from None
 
     def check_numeric(self, cols: list[int]) -> None:
         pa = self._pa
@@ -408,6 +512,7 @@ class _CsvReader(_Reader):
                 reader = pacsv.open_csv(
                     f,
                     read_options=pacsv.ReadOptions(block_size=block_size, use_threads=False),
+                    parse_options=self._parse,
                     convert_options=convert,
                 )
                 order = [reader.schema.names.index(n) for n in wanted]
@@ -501,6 +606,26 @@ class _ParquetReader(_Reader):
                     "columns as features= and target=",
                 )
 
+    def text_columns(self, cols: list[int]) -> list[int]:
+        return [j for j in cols if _is_text(self._pa, self._types[self.columns[j]])]
+
+    def frames(
+        self, names: list[str], text: set[str], block_rows: int
+    ) -> Iterator[tuple[Any, int]]:
+        pa = self._pa
+        n_rows = max(self.n_rows or 0, 1)
+        done = 0
+        try:
+            for batch in self.file.iter_batches(batch_size=block_rows, columns=names):
+                done += batch.num_rows
+                yield _frame_of(pa, batch, names, text), int(self.size * done / n_rows)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise _fail(
+                self.path,
+                f"is corrupt or ends early: reading the row group near byte offset "
+                f"{self._offset_of_row(done)} (after {done} good rows) failed: {exc}",
+            ) from None
+
     def _offset_of_row(self, row: int) -> int:
         """Where row ``row`` lies in the file, estimated from the row groups' row counts."""
         n_rows = max(sum(self._group_rows), 1)
@@ -577,6 +702,16 @@ class _NpyReader(_Reader):
     def check_numeric(self, cols: list[int]) -> None:
         """Every column of a numeric .npy array is numeric."""
 
+    def frames(
+        self, names: list[str], text: set[str], block_rows: int
+    ) -> Iterator[tuple[Any, int]]:
+        """The columns ``names`` as DataFrames of float64 (a .npy file holds no text)."""
+        import pandas as pd
+
+        cols = [self.columns.index(n) for n in names]
+        for A, _, done in self.blocks(cols, [], block_rows):
+            yield pd.DataFrame(A, columns=names), done
+
     def blocks(self, x_cols: list[int], y_cols: list[int], block_rows: int) -> Iterator[Block]:
         N, C = self.shape
         row_bytes = C * self.dtype.itemsize
@@ -603,8 +738,25 @@ class _NpyReader(_Reader):
             yield X, Y, self.header + stop * row_bytes
 
 
-def open_reader(path: str | os.PathLike[str]) -> _Reader:
-    """Open ``path`` with the reader its extension names (after checking it exists)."""
+def open_reader(path: str | os.PathLike[str], sep: str | None = None) -> _Reader:
+    """Open ``path`` with the reader its extension names (after checking it exists).
+
+    ``sep`` is a CSV file's delimiter (default ``,``). A header that names a column
+    twice is refused.
+    """
+    reader = _open_reader(path, sep)
+    from .._encode import repeated
+
+    twice = repeated(reader.columns)
+    if twice:
+        raise _fail(
+            reader.path,
+            f"its header names the column(s) {_quote(twice)} twice; give every column its own name",
+        )
+    return reader
+
+
+def _open_reader(path: str | os.PathLike[str], sep: str | None) -> _Reader:
     p = Path(os.fspath(path))
     if not p.exists():
         raise FileNotFoundError(f"{p}: no such file")
@@ -624,7 +776,7 @@ def open_reader(path: str | os.PathLike[str]) -> _Reader:
     if p.stat().st_size == 0:
         raise _fail(p, "is empty (0 bytes)")
     if kind == "csv":
-        return _CsvReader(p)
+        return _CsvReader(p, sep)
     if kind == "parquet":
         return _ParquetReader(p)
     return _NpyReader(p)
@@ -643,7 +795,8 @@ def _check_finite(reader: _Reader, X: F64, Y: F64 | None, row0: int, names: list
             raise _fail(
                 reader.path,
                 f"row {row0 + i}{line}, column {labels[j]!r} holds {what}; gradfit needs finite "
-                "numbers. Fix: drop or impute those rows before fitting.",
+                "numbers. Fix: leave rows with missing values out (--missing drop, "
+                "missing='drop'), or drop or impute those rows before fitting.",
             )
 
 
@@ -831,10 +984,24 @@ class CachedProblem(PassObjective):
 
 
 def _as_datafile(X: Any, options: dict[str, Any]) -> DataFile:
-    keys = ("target", "features", "block_rows", "cache_dir", "progress")
+    keys = (
+        "target",
+        "features",
+        "block_rows",
+        "cache_dir",
+        "progress",
+        "exclude",
+        "sep",
+        "missing",
+        "max_levels",
+    )
     given = {k: options[k] for k in keys if options.get(k) is not None}
     check_options(
-        options, set(keys), "a file", "use target=, features=, block_rows=, cache_dir=, progress="
+        options,
+        set(keys),
+        "a file",
+        "use target=, features=, exclude=, sep=, missing=, max_levels=, block_rows=, "
+        "cache_dir=, progress=",
     )
     if isinstance(X, DataFile):
         fields = {k: getattr(X, k) for k in keys}
@@ -848,14 +1015,30 @@ def _default_block_rows(width: int) -> int:
     return max(1, BLOCK_BYTES // (8 * max(width, 1)))
 
 
-def _columns(reader: _Reader, spec: DataFile, need_target: bool) -> tuple[list[int], list[int]]:
+def _columns(
+    reader: _Reader, spec: DataFile, need_target: bool
+) -> tuple[list[int], list[int], list[str]]:
+    """The feature and target columns of ``spec`` in ``reader``, and notes for the user.
+
+    With the features by default (every column but the targets and ``exclude``), a
+    column whose header says it is a row index (empty, ``Unnamed: 0``) is left out
+    with a note.
+    """
+    from .._encode import check_unique, index_like
+
     if spec.target is None and need_target:
         raise _fail(
             reader.path,
             f"name the target column(s) with target=...; the columns are: {_quote(reader.columns)}",
         )
     y_cols = reader.resolve(spec.target, "target") if spec.target is not None else []
+    notes: list[str] = []
+    excluded = reader.resolve(list(spec.exclude), "excluded") if spec.exclude else []
+    if set(excluded) & set(y_cols):
+        raise _fail(reader.path, "a column is both a target and excluded")
     if spec.features is not None:
+        if not isinstance(spec.features, str | int | np.integer):
+            check_unique([str(f) for f in spec.features], "feature columns")
         x_cols = reader.resolve(spec.features, "feature")
         both = set(x_cols) & set(y_cols)
         if both:
@@ -864,11 +1047,21 @@ def _columns(reader: _Reader, spec: DataFile, need_target: bool) -> tuple[list[i
                 f"column(s) {_quote([reader.columns[j] for j in sorted(both)])} are both "
                 "features and targets",
             )
+        if set(x_cols) & set(excluded):
+            raise _fail(reader.path, "a column is both a feature and excluded")
     else:
-        x_cols = [j for j in range(len(reader.columns)) if j not in y_cols]
+        x_cols = [j for j in range(len(reader.columns)) if j not in y_cols and j not in excluded]
+        if reader.kind != "npy":
+            for j in x_cols:
+                if index_like(reader.columns[j]):
+                    notes.append(
+                        f"left out column {reader.columns[j]!r}: its header says it is a row "
+                        "index written with the table (name it with features= to use it)"
+                    )
+            x_cols = [j for j in x_cols if not index_like(reader.columns[j])]
     if not x_cols:
         raise _fail(reader.path, "no feature columns are left once the targets are taken out")
-    return x_cols, y_cols
+    return x_cols, y_cols, notes
 
 
 def _read_pass(
@@ -1140,9 +1333,14 @@ class FileSource(StreamSource):
     """
 
     def __init__(self, spec: DataFile) -> None:
-        reader = open_reader(spec.path)
-        x_cols, y_cols = _columns(reader, spec, need_target=True)
-        reader.check_numeric(x_cols + y_cols)
+        from .._encode import MISSING
+
+        if spec.missing not in MISSING:
+            raise ValueError(f"missing={spec.missing!r}: use 'error' or 'drop'")
+        reader = open_reader(spec.path, spec.sep)
+        x_cols, y_cols, notes = _columns(reader, spec, need_target=True)
+        text = reader.text_columns(x_cols)
+        reader.check_numeric([j for j in x_cols if j not in text] + y_cols)
         names = [reader.columns[j] for j in x_cols]
         super().__init__(
             len(x_cols),
@@ -1161,13 +1359,150 @@ class FileSource(StreamSource):
         self.reader, self.x_cols, self.y_cols = reader, x_cols, y_cols
         #: What was asked for (``GDRegressorCV`` reads the same file from it).
         self.spec = spec
+        #: The input feature columns (before encoding), and the text ones among them.
+        self.input_columns = names
+        self.text = [reader.columns[j] for j in text]
+        #: The encoding of the text columns (set by :meth:`prepare`), None if there are none.
+        self.encoding: Any = None
+        #: What the user should hear about the columns (an index left out).
+        self.notes = notes
+        #: Rows left out of the last pass for a missing value (``missing="drop"``).
+        self.rows_dropped = 0
+        self._prepared: bool | None = None
+
+    def prepare(self, *, fit_intercept: bool) -> None:
+        """Collect the levels of the text columns (one pass over them) and set the encoding.
+
+        Nothing is read when every feature is numeric. The text columns' levels
+        must be known before the first block is encoded, so this pass comes before
+        the reading pass; it holds the distinct levels only (at most
+        ``max_levels`` per column).
+        """
+        from .._encode import MAX_LEVELS, LevelCounter
+
+        if not self.text or self._prepared == fit_intercept:
+            return
+        spec = self.spec
+        counter = LevelCounter(
+            self.text,
+            max_levels=spec.max_levels or MAX_LEVELS,
+            label=str(self.path),
+        )
+        drop = spec.missing == "drop"
+        used = self.input_columns + self.target_names if drop else self.text
+        bar = Progress(self.size(), f"levels of {self.path.name}", enabled=self.progress)
+        try:
+            for frame, done in self.reader.frames(used, set(self.text), self.block_rows):
+                if drop:
+                    frame = frame.loc[~frame.isna().any(axis=1).to_numpy()]
+                counter.add(frame[self.text])
+                bar.update(done)
+        finally:
+            bar.close()
+        self.encoding = counter.encoding(self.input_columns, fit_intercept=fit_intercept)
+        names = self.encoding.names_out
+        if not names:
+            raise _fail(self.path, "no feature is left: the text columns have one level each")
+        self.n_features = len(names)
+        self.columns = names
+        if self.feature_names is not None:
+            self.feature_names = names
+        if spec.block_rows is None:
+            self.block_rows = _default_block_rows(self.n_features + self.n_outputs)
+        self._prepared = fit_intercept
 
     def size(self) -> int:
         """The file's size in bytes."""
         return self.reader.size
 
+    def statistics(
+        self, options: dict[str, Any], *, diagonal: bool, keep_rows: bool
+    ) -> dict[str, Any]:
+        """The reading pass; a missing value (``missing="error"``) is counted in one more pass.
+
+        The reading pass stops at the first missing value; the error then says how
+        many rows have one (a pass over the used columns, on this error path only).
+        """
+        try:
+            return super().statistics(options, diagonal=diagonal, keep_rows=keep_rows)
+        except GradfitInputError as err:
+            text = str(err)
+            if "missing (empty) value or NaN" not in text and "is missing;" not in text:
+                raise
+            raise self._missing_error() from None
+
+    def _missing_error(self) -> GradfitInputError:
+        """The rows with a missing value in a used column: how many, and the first."""
+        names = self.input_columns + self.target_names
+        count = total = 0
+        first: tuple[int, str] | None = None
+        for frame, _ in self.reader.frames(names, set(self.text), self.block_rows):
+            absent = frame.isna().to_numpy()
+            rows = absent.any(axis=1)
+            if first is None and rows.any():
+                i = int(np.argmax(rows))
+                first = (total + i, names[int(np.argmax(absent[i]))])
+            count += int(rows.sum())
+            total += len(frame)
+        row, column = first if first is not None else (0, "?")
+        where = f"line {row + 2}" if self.kind == "csv" else f"row {row}"
+        return _fail(
+            self.path,
+            f"{count} of {total} rows have missing values (the first: {where}, column "
+            f"{column!r}); leave them out with --missing drop (missing='drop'), or fill them "
+            "in first",
+        )
+
     def _blocks(self) -> Iterator[Block]:
-        return self.reader.blocks(self.x_cols, self.y_cols, self.block_rows)
+        if not self.text and self.spec.missing == "error":
+            return self.reader.blocks(self.x_cols, self.y_cols, self.block_rows)
+        if self.text and self.encoding is None:
+            self.prepare(fit_intercept=True)
+        return self._encoded_blocks()
+
+    def _encoded_blocks(self) -> Iterator[Block]:
+        """Blocks read as frames: rows with a missing value dropped, text columns encoded."""
+        names, targets = self.input_columns, self.target_names
+        drop = self.spec.missing == "drop"
+        row0 = 0
+        self.rows_dropped = 0
+        for frame, done in self.reader.frames(names + targets, set(self.text), self.block_rows):
+            n = len(frame)
+            first = row0 + 2 if self.kind == "csv" else None
+            if drop:
+                keep = ~frame.isna().any(axis=1).to_numpy()
+                if not keep.all():
+                    self.rows_dropped += int(n - keep.sum())
+                    frame = frame.loc[keep].reset_index(drop=True)
+                    first = None  # the rows no longer follow the file's lines
+            if self.encoding is not None:
+                X = self.encoding.transform(frame, label=str(self.path), first_line=first)
+            else:
+                X = np.ascontiguousarray(frame[names].to_numpy(dtype=np.float64))
+            Y = np.ascontiguousarray(frame[targets].to_numpy(dtype=np.float64))
+            row0 += n
+            yield X, Y, done
+
+
+def numbers_only(reader: _Reader, spec: DataFile, x_cols: list[int], what: str) -> None:
+    """Refuse, with the way out, text columns or ``missing="drop"`` where only numbers are read.
+
+    ``GDRegressor.fit`` encodes a file's text columns and drops rows; ``what`` (the
+    statistics of a file, cross-validation, robust inference) reads numbers only.
+    """
+    text = [reader.columns[j] for j in reader.text_columns(x_cols)]
+    if text or getattr(spec, "missing", "error") == "drop":
+        cause = (
+            f"text column(s) {_quote(text)}, which GDRegressor.fit one-hot encodes"
+            if text
+            else "missing='drop', which GDRegressor.fit applies"
+        )
+        raise _fail(
+            reader.path,
+            f"{what} reads a file's numbers only, and this one has {cause}; read the table "
+            "into memory (gradfit fit without --stream; a DataFrame in the API), or encode "
+            "and clean it first",
+        )
 
 
 def open_file(X: Any, y: Any, sample_weight: Any, params: dict[str, Any]) -> FileSource:
@@ -1201,12 +1536,21 @@ def prediction_columns(reader: Any, spec: DataFile, columns: list[str] | None) -
 
 
 def iter_predictions(
-    X: Any, coef: Any, intercept: Any, columns: list[str] | None = None
+    X: Any,
+    coef: Any,
+    intercept: Any,
+    columns: list[str] | None = None,
+    *,
+    encoding: Any = None,
+    unknown: str = "error",
 ) -> Iterator[NDArray[np.float64]]:
     """Stream predictions of a file block by block: arrays of shape (n,) or (n, K).
 
     ``columns`` are the names the model was fitted on (``feature_names_in_``, or a
     ``.npy`` file's ``x0``, ``x1``, …); a ``DataFile``'s ``features=`` wins over them.
+    With an ``encoding`` (text columns one-hot encoded in fitting), the file's
+    input columns are read and encoded block by block; ``unknown`` says what a
+    level not seen in fitting does (``"error"`` or ``"zeros"``).
 
     Examples
     --------
@@ -1217,9 +1561,12 @@ def iter_predictions(
     [[2.0, 6.0], [10.0]]
     """
     spec = X if isinstance(X, DataFile) else DataFile(X)
-    reader = open_reader(spec.path)
+    reader = open_reader(spec.path, spec.sep)
     coef = np.asarray(coef, dtype=np.float64)
     D = coef.shape[-1]
+    if encoding is not None:
+        yield from _encoded_predictions(reader, spec, coef, intercept, encoding, unknown)
+        return
     x_cols = prediction_columns(reader, spec, columns)
     if len(x_cols) != D:
         raise _fail(
@@ -1245,11 +1592,49 @@ def iter_predictions(
         bar.close()
 
 
+def _encoded_predictions(
+    reader: _Reader, spec: DataFile, coef: F64, intercept: Any, encoding: Any, unknown: str
+) -> Iterator[NDArray[np.float64]]:
+    names = list(encoding.names_in)
+    absent = [n for n in names if n not in reader.columns]
+    if absent:
+        raise _fail(
+            reader.path,
+            f"the model needs the columns {_quote(names)}; the file lacks {_quote(absent)} "
+            f"(its columns are: {_quote(reader.columns)})",
+        )
+    text = set(encoding.categorical)
+    numeric = [reader.columns.index(n) for n in names if n not in text]
+    reader.check_numeric(numeric)
+    block_rows = int(spec.block_rows or _default_block_rows(len(encoding.names_out)))
+    b = np.asarray(intercept, dtype=np.float64)
+    row0 = 0
+    bar = Progress(reader.size, f"predicting {reader.path.name}", enabled=spec.progress)
+    try:
+        for frame, done in reader.frames(names, text, block_rows):
+            first = row0 + 2 if reader.kind == "csv" else None
+            Xb = encoding.transform(
+                frame, unknown=unknown, label=str(reader.path), first_line=first
+            )
+            _check_finite(reader, Xb, None, row0, encoding.names_out)
+            yield Xb @ coef.T + b
+            row0 += Xb.shape[0]
+            bar.update(done)
+    finally:
+        bar.close()
+
+
 def predict_file(
-    X: Any, coef: Any, intercept: Any, columns: list[str] | None = None
+    X: Any,
+    coef: Any,
+    intercept: Any,
+    columns: list[str] | None = None,
+    *,
+    encoding: Any = None,
+    unknown: str = "error",
 ) -> NDArray[np.float64]:
     """The file source's ``predict``: stream the file's feature columns block by block."""
-    parts = list(iter_predictions(X, coef, intercept, columns))
+    parts = list(iter_predictions(X, coef, intercept, columns, encoding=encoding, unknown=unknown))
     coef = np.asarray(coef)
     if parts:
         return np.concatenate(parts)

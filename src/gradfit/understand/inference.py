@@ -288,11 +288,18 @@ class _FileSource(_Source):
     """A CSV/Parquet/.npy file, read block by block (the groups, if any, are a column)."""
 
     def __init__(self, X: Any, options: dict[str, Any], groups: Any) -> None:
-        from ..sources.files import _as_datafile, _columns, _default_block_rows, open_reader
+        from ..sources.files import (
+            _as_datafile,
+            _columns,
+            _default_block_rows,
+            numbers_only,
+            open_reader,
+        )
 
         self.spec = _as_datafile(X, options)
-        self.reader = open_reader(self.spec.path)
-        self.x_cols, self.y_cols = _columns(self.reader, self.spec, need_target=True)
+        self.reader = open_reader(self.spec.path, self.spec.sep)
+        self.x_cols, self.y_cols, _ = _columns(self.reader, self.spec, need_target=True)
+        numbers_only(self.reader, self.spec, self.x_cols, "robust inference (HC0-HC3)")
         self.g_cols: list[int] = []
         if groups is not None:
             if not isinstance(groups, str | int):
