@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_diabetes, load_linnerud
 
-from gradfit.cli import _parser, main
+from gradfit.cli.main import _parser, main
 
 ROOT = Path(__file__).resolve().parents[1]
 

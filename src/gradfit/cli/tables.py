@@ -11,14 +11,14 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ._encode import MAX_LEVELS
+from .._encode import MAX_LEVELS
 
 __all__ = ["add_table_arguments", "add_unknown_argument", "table_options"]
 
 
 def _sep(text: str) -> str:
-    from ._exceptions import GradfitInputError
-    from ._io import parse_sep
+    from .._exceptions import GradfitInputError
+    from .._io import parse_sep
 
     try:
         value = parse_sep(text)
