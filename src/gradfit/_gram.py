@@ -32,7 +32,7 @@ from scipy import linalg
 
 from ._curvature import CurvatureEstimate
 from ._exceptions import GradfitInputError
-from ._objective import CONSTANT_RTOL, block_rows_for, constant_columns, preconditioner
+from ._objective import CONSTANT_RTOL, constant_columns, preconditioner
 
 __all__ = [
     "CONSTANT_RTOL",
@@ -102,15 +102,68 @@ def centre(
     return H, B, yy, dx, dy
 
 
-def _accumulate(
+#: Bytes of X per block of the Gram pass: a block stays in a core's L2 cache (2 MiB on the
+#: reference machine) while BLAS forms its ``XᵀX`` and ``Xᵀ[Y, 1]``, so X is read from memory once.
+GRAM_BLOCK_BYTES = 1 << 20
+
+#: The Gram pass is split into at most this many chunks of consecutive blocks, each with its own
+#: accumulator, summed in chunk order: the chunking depends on N and D only, so the result is
+#: the same bit for bit whatever the number of threads that run the chunks.
+GRAM_CHUNKS = 8
+
+
+def gram_threads() -> int:
+    """Threads that run the Gram pass's chunks: the cores this process may use (at most 8).
+
+    Examples
+    --------
+    >>> 1 <= gram_threads() <= GRAM_CHUNKS
+    True
+    """
+    import os
+
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(GRAM_CHUNKS, cores))
+
+
+def gram_chunks(N: int, D: int, block_rows: int) -> list[list[tuple[int, int]]]:
+    """Row blocks ``(start, stop)`` grouped into chunks of consecutive blocks.
+
+    At most :data:`GRAM_CHUNKS` chunks, fewer when there are few blocks or when
+    the chunks' accumulators (``D²`` each) would exceed an eighth of X.
+
+    Examples
+    --------
+    >>> gram_chunks(100, 2, 30)
+    [[(0, 30)], [(30, 60)], [(60, 90)], [(90, 100)]]
+    >>> [len(c) for c in gram_chunks(1000, 2, 10)]
+    [13, 13, 13, 13, 12, 12, 12, 12]
+    """
+    blocks = [(start, min(N, start + block_rows)) for start in range(0, N, block_rows)]
+    by_memory = max(1, (N * D) // (8 * max(1, D * D)))
+    n_chunks = max(1, min(GRAM_CHUNKS, len(blocks), by_memory))
+    size, extra = divmod(len(blocks), n_chunks)
+    out, at = [], 0
+    for c in range(n_chunks):
+        take = size + (c < extra)
+        out.append(blocks[at : at + take])
+        at += take
+    return out
+
+
+def _accumulate_chunk(
     X: NDArray[Any],
     Y: NDArray[Any],
     omega: F64 | None,
     shift_x: F64,
     shift_y: F64,
-    block_rows: int,
+    blocks: list[tuple[int, int]],
 ) -> tuple[F64, F64, F64, F64, F64, F64]:
-    N, D = X.shape
+    """Raw (weighted) sums over some row blocks, about ``shift_x``/``shift_y``."""
+    D = X.shape[1]
     K = Y.shape[1]
     Sxx = np.zeros((D, D))
     Sxy = np.zeros((D, K))
@@ -119,22 +172,24 @@ def _accumulate(
     Syy = np.zeros(K)
     Yraw = np.zeros(K)
     shifted = bool(np.any(shift_x))
-    for start in range(0, N, block_rows):
-        stop = min(N, start + block_rows)
+    y_shifted = bool(np.any(shift_y))
+    rows = max(stop - start for start, stop in blocks)
+    # [Y_b, 1] (weighted: [ω Y_b, ω]) so that one product gives Σxyᵀ and Σx together
+    Z_all = np.empty((rows, K + 1))
+    Z_all[:, K] = 1.0
+    for start, stop in blocks:
         if shifted:
             Xb = np.subtract(X[start:stop], shift_x, dtype=np.float64)
         elif X.dtype != np.float64:
-            Xb = X[start:stop].astype(np.float64)  # a block, never the whole of X
+            Xb = X[start:stop].astype(np.float64)  # a block (in cache), never the whole of X
         else:
             Xb = X[start:stop]
         Y64 = np.asarray(Y[start:stop], dtype=np.float64)
-        Yb = Y64 - shift_y if np.any(shift_y) else Y64
-        # [Y_b, 1] (weighted: [ω Y_b, ω]) so that one product gives Σxyᵀ and Σx together
-        Z = np.empty((stop - start, K + 1))
+        Yb = Y64 - shift_y if y_shifted else Y64
+        Z = Z_all[: stop - start]
         if omega is None:
             Z[:, :K] = Yb
-            Z[:, K] = 1.0
-            Sxx += Xb.T @ Xb  # a symmetric rank-k update (BLAS syrk)
+            Sxx += Xb.T @ Xb  # a symmetric rank-k update (BLAS syrk) of an L2-resident block
             Syy += np.einsum("ij,ij->j", Yb, Yb)
             Yraw += np.einsum("ij,ij->j", Y64, Y64)
             Sy += Yb.sum(axis=0)
@@ -146,9 +201,48 @@ def _accumulate(
             Syy += np.einsum("ij,ij,i->j", Yb, Yb, wb)
             Yraw += np.einsum("ij,ij,i->j", Y64, Y64, wb)
             Sy += wb @ Yb
-        XZ = Xb.T @ Z
+        XZ = Xb.T @ Z  # the block is still in cache: no second read of X from memory
         Sxy += XZ[:, :K]
         Sx += XZ[:, K]
+    return Sxx, Sxy, Sx, Sy, Syy, Yraw
+
+
+def _accumulate(
+    X: NDArray[Any],
+    Y: NDArray[Any],
+    omega: F64 | None,
+    shift_x: F64,
+    shift_y: F64,
+    block_rows: int,
+) -> tuple[F64, F64, F64, F64, F64, F64]:
+    """Raw sums over all rows: chunks of cache-sized blocks, run on the process's cores.
+
+    Each chunk runs on a thread of its own with single-threaded BLAS (NumPy's
+    products release the GIL); OpenBLAS's own threading of one tall ``XᵀX`` was
+    measured slower on two cores, and far slower when another process shares
+    them. The chunks' sums are added in chunk order (reproducible bit for bit).
+    """
+    N = X.shape[0]
+    chunks = gram_chunks(N, X.shape[1], block_rows)
+    threads = min(gram_threads(), len(chunks))
+
+    def run(blocks: list[tuple[int, int]]) -> tuple[F64, F64, F64, F64, F64, F64]:
+        return _accumulate_chunk(X, Y, omega, shift_x, shift_y, blocks)
+
+    if threads <= 1:
+        parts = [run(blocks) for blocks in chunks]
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(threads) as pool:
+            parts = list(pool.map(run, chunks))
+    totals = [np.array(a, copy=True) for a in parts[0]]
+    for part in parts[1:]:
+        for total, a in zip(totals, part, strict=True):
+            total += a
+    Sxx, Sxy, Sx, Sy, Syy, Yraw = totals
     if omega is None:
         for array in (Sxx, Sxy, Sx, Sy, Syy, Yraw):
             array /= N
@@ -180,7 +274,8 @@ def sufficient_statistics(
     fit_intercept : bool, default=True
         Centre (implicitly) by the weighted means.
     block_rows : int, optional
-        Rows per block (about 16 MiB of float64 by default).
+        Rows per block (about :data:`GRAM_BLOCK_BYTES` of float64 by default, so a
+        block is read from memory once and multiplied in cache).
 
     Returns
     -------
@@ -202,7 +297,7 @@ def sufficient_statistics(
     N, D = X.shape
     K = Y.shape[1]
     if block_rows is None:
-        block_rows = block_rows_for(N, D, 8)
+        block_rows = max(256, GRAM_BLOCK_BYTES // (8 * max(1, D)))
     omega = None if sample_weight is None else sample_weight / np.sum(sample_weight)
     passes = 1
     with np.errstate(over="ignore", invalid="ignore"):
