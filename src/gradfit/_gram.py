@@ -281,7 +281,9 @@ def sufficient_statistics(
     -------
     dict
         ``H`` (D, D), ``B`` (D, K), ``yy`` (K,), ``yy_raw`` (K,), ``x_offset`` (D,),
-        ``y_offset`` (K,), ``N``, ``passes``.
+        ``y_offset`` (K,), ``N``, ``passes``, and ``x_meansq`` (D,), the (weighted)
+        mean of each column's square (for
+        :func:`~gradfit._validation.gram_proves_design`).
 
     Examples
     --------
@@ -302,6 +304,7 @@ def sufficient_statistics(
     passes = 1
     with np.errstate(over="ignore", invalid="ignore"):
         Sxx, Sxy, Sx, Sy, Syy, Yraw = _accumulate(X, Y, omega, np.zeros(D), np.zeros(K), block_rows)
+        x_meansq = np.diag(Sxx).copy()
         shift_x = np.zeros(D)
         shift_y = np.zeros(K)
         if fit_intercept and cancels(np.diag(Sxx), Sx, Syy, Sy):
@@ -320,6 +323,7 @@ def sufficient_statistics(
         "y_offset": shift_y + dy,
         "N": N,
         "passes": passes,
+        "x_meansq": x_meansq,
     }
 
 

@@ -17,9 +17,9 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ._adapters import Source, find_adapter
 from ._certify import certify
 from ._checkpoint import Checkpointer, fingerprint
-from ._engine import ENGINES, ArraySource, plan
+from ._engine import ENGINES, ArraySource, choose_engine, plan
 from ._exceptions import CollinearityWarning, ConvergenceWarning, GradfitInputError
-from ._gram import rank_tolerance
+from ._gram import rank_tolerance, sufficient_statistics
 from ._inference import keep_statistics
 from ._loop import SolveResult, predicted_iterations, sgd_learning_rate, solve, solve_exact
 from ._objective import LeastSquaresProblem, Problem
@@ -30,7 +30,10 @@ from ._validation import (
     as_targets,
     check_magnitude,
     column_magnitudes,
+    design_scan,
+    gram_proves_design,
     power_of_two_scales,
+    scannable,
 )
 from ._xp import to_host
 
@@ -462,18 +465,67 @@ class GDRegressor(RegressorMixin, BaseEstimator):
                 f"fit() got unexpected keyword argument(s) {sorted(fit_params)}; they are "
                 "only meaningful for file inputs (target=, features=)."
             )
-        X_arr, _ = as_design_matrix(X, check_scale=False)
+        # X's finiteness and range are checked below: by the statistics pass when it proves
+        # them, by one scan of X otherwise (see _checked_statistics)
+        X_arr, _ = as_design_matrix(X, check_scale=False, scan=False)
         validate_data(self, X, reset=True, skip_check_array=True)
         Y, was_1d, _ = as_targets(y, X_arr.shape[0], x_shape=X_arr.shape, check_scale=False)
         weights = as_sample_weight(sample_weight, X_arr.shape[0])
-        X_arr, Y, units = self._rescale(X_arr, Y)
+        y_magnitudes = column_magnitudes(Y)
+        stats = self._checked_statistics(X_arr, Y, weights, y_magnitudes)
+        if stats is None:
+            x_magnitudes = design_scan(X_arr)
+            X_arr, Y, units = self._rescale(X_arr, Y, x_magnitudes, y_magnitudes)
+        else:
+            units = None
         names = getattr(self, "feature_names_in_", None)  # set by validate_data for DataFrames
         source = ArraySource(
-            X_arr, Y, weights, was_1d=was_1d, feature_names=None if names is None else list(names)
+            X_arr,
+            Y,
+            weights,
+            was_1d=was_1d,
+            feature_names=None if names is None else list(names),
+            stats=stats,
         )
+        source.stats_intercept = bool(self.fit_intercept)
         return source, units
 
-    def _rescale(self, X: Any, Y: Any) -> tuple[Any, Any, tuple[Any, Any] | None]:
+    def _checked_statistics(
+        self, X: Any, Y: Any, weights: Any, y_magnitudes: NDArray[np.float64]
+    ) -> dict[str, Any] | None:
+        """The statistics of X and Y when their pass also proves X finite and in range.
+
+        For a fit that runs on the statistics engine, the pass that forms ``XᵀX``
+        replaces the scan of X for non-finite entries and extreme magnitudes
+        (:func:`~gradfit._validation.gram_proves_design`: the diagonal of ``XᵀX``
+        bounds every column's largest magnitude): X is read once instead of three
+        times. None when that does not apply (weights, y out of range, another
+        engine, X not scanned in parallel) or proves nothing (a non-finite or
+        all-zero column, a magnitude near the limits): X is then scanned as before,
+        which names the bad entry or rescales.
+        """
+        N, D = X.shape
+        if (
+            weights is not None
+            or self.method == "sgd"
+            or not scannable(X)
+            or power_of_two_scales(y_magnitudes) is not None
+            or choose_engine(N, D, self.method, self.gradient)[0] != "stats"
+        ):
+            return None
+        try:
+            stats = sufficient_statistics(X, Y, fit_intercept=bool(self.fit_intercept))
+        except GradfitInputError:  # overflow: the scan tells which entry, or rescales
+            return None
+        return stats if gram_proves_design(stats["x_meansq"], N) else None
+
+    def _rescale(
+        self,
+        X: Any,
+        Y: Any,
+        x_magnitudes: NDArray[np.float64],
+        y_magnitudes: NDArray[np.float64],
+    ) -> tuple[Any, Any, tuple[Any, Any] | None]:
         """Bring columns of extreme magnitude into range by exact powers of two.
 
         Columns (of X or y) whose largest magnitude is beyond ``1e±50`` would make the
@@ -482,13 +534,13 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         back after the fit. With ``alpha > 0`` the penalty would change with the scaling,
         so such data is refused with the fix.
         """
-        x_exp = power_of_two_scales(column_magnitudes(X))
-        y_exp = power_of_two_scales(column_magnitudes(Y))
+        x_exp = power_of_two_scales(x_magnitudes)
+        y_exp = power_of_two_scales(y_magnitudes)
         if x_exp is None and y_exp is None:
             return X, Y, None
         if float(self.alpha) > 0:
-            check_magnitude(column_magnitudes(X), "X")
-            check_magnitude(column_magnitudes(Y), "y")
+            check_magnitude(x_magnitudes, "X")
+            check_magnitude(y_magnitudes, "y")
         x_exp = np.zeros(X.shape[1], np.int64) if x_exp is None else x_exp
         y_exp = np.zeros(Y.shape[1], np.int64) if y_exp is None else y_exp
         X = np.ldexp(X, -x_exp[None, :]).astype(X.dtype, copy=False)
