@@ -24,6 +24,7 @@ never as a negative number.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -325,6 +326,39 @@ def sufficient_statistics(
         "passes": passes,
         "x_meansq": x_meansq,
     }
+
+
+#: ``method="exact"`` refines on the data only when the Cholesky solve of the formed ``H`` may
+#: be further than this (relative, in the coefficients) from the exact minimiser.
+EXACT_FORWARD_ERROR = 1e-10
+
+
+def refinement_needed(gram: Any) -> bool:
+    """Whether ``method="exact"`` must refine its Cholesky solve on the data.
+
+    Forming ``H`` (standardised) in float64 perturbs it by about ``√D·eps``
+    relative to its largest eigenvalue, which moves the solution by up to
+    ``κ·√D·eps`` relative; with a factor 16 of margin, the solve is kept as it is
+    when ``16·κ·√D·eps ≤`` :data:`EXACT_FORWARD_ERROR` and refined on the data
+    otherwise (each step one pass over X). κ is measured (the exact eigenvalues
+    of ``H``); a singular problem (pseudo-inverse on the row space) always refines.
+
+    Examples
+    --------
+    >>> x = np.random.default_rng(0).uniform(0, 10, 500)
+    >>> well = np.random.default_rng(0).normal(size=(500, 3))
+    >>> polynomial = np.column_stack([x**k for k in range(1, 6)])
+    >>> [refinement_needed(GramProblem(sufficient_statistics(X, X[:, :1]), X.dtype))
+    ...  for X in (well, polynomial)]
+    [False, True]
+    """
+    if gram.null_space.shape[1]:
+        return True
+    kappa = float(gram.curvature().kappa)
+    eps = float(np.finfo(np.float64).eps)
+    return bool(
+        not math.isfinite(kappa) or 16.0 * kappa * math.sqrt(gram.D) * eps > EXACT_FORWARD_ERROR
+    )
 
 
 class GramProblem:

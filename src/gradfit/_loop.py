@@ -37,6 +37,7 @@ from numpy.typing import NDArray
 from ._checkpoint import Checkpointer
 from ._curvature import CurvatureEstimate
 from ._exceptions import DivergenceError
+from ._gram import refinement_needed
 from ._history import History
 from ._objective import Problem
 from ._rules import RULES, SGD, HeavyBall, Point, evaluate
@@ -553,41 +554,6 @@ def _divergence(
         stability_bound=bound,
         last_good_coef=W_good,
         last_good_intercept=b_good,
-    )
-
-
-#: ``method="exact"`` refines on the data only when the Cholesky solve of the formed ``H`` may
-#: be further than this (relative, in the coefficients) from the exact minimiser.
-EXACT_FORWARD_ERROR = 1e-10
-
-
-def refinement_needed(gram: Any) -> bool:
-    """Whether ``method="exact"`` must refine its Cholesky solve on the data.
-
-    Forming ``H`` (standardised) in float64 perturbs it by about ``√D·eps``
-    relative to its largest eigenvalue, which moves the solution by up to
-    ``κ·√D·eps`` relative; with a factor 16 of margin, the solve is kept as it is
-    when ``16·κ·√D·eps ≤`` :data:`EXACT_FORWARD_ERROR` and refined on the data
-    otherwise (each step one pass over X). κ is measured (the exact eigenvalues
-    of ``H``); a singular problem (pseudo-inverse on the row space) always refines.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from gradfit._gram import GramProblem, sufficient_statistics
-    >>> x = np.random.default_rng(0).uniform(0, 10, 500)
-    >>> well = np.random.default_rng(0).normal(size=(500, 3))
-    >>> polynomial = np.column_stack([x**k for k in range(1, 6)])
-    >>> [refinement_needed(GramProblem(sufficient_statistics(X, X[:, :1]), X.dtype))
-    ...  for X in (well, polynomial)]
-    [False, True]
-    """
-    if gram.null_space.shape[1]:
-        return True
-    kappa = float(gram.curvature().kappa)
-    eps = float(np.finfo(np.float64).eps)
-    return bool(
-        not math.isfinite(kappa) or 16.0 * kappa * math.sqrt(gram.D) * eps > EXACT_FORWARD_ERROR
     )
 
 
