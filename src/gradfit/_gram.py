@@ -114,6 +114,29 @@ GRAM_BLOCK_BYTES = 1 << 20
 GRAM_CHUNKS = 8
 
 
+_CONTROLLER: Any = None
+
+
+def single_threaded_blas() -> Any:
+    """A context in which BLAS runs on the calling thread (threadpoolctl's limit).
+
+    The controller, which finds the loaded BLAS libraries by scanning the
+    process's shared objects (about 18 ms), is made once and reused; libraries
+    loaded later are found again when the first controller sees none.
+
+    Examples
+    --------
+    >>> with single_threaded_blas():
+    ...     pass
+    """
+    global _CONTROLLER
+    from threadpoolctl import ThreadpoolController
+
+    if _CONTROLLER is None or not _CONTROLLER.select(user_api="blas").lib_controllers:
+        _CONTROLLER = ThreadpoolController()
+    return _CONTROLLER.limit(limits=1, user_api="blas")
+
+
 def gram_threads() -> int:
     """Threads that run the Gram pass's chunks: the cores this process may use (at most 8).
 
@@ -243,9 +266,7 @@ def _accumulate(
     else:
         from concurrent.futures import ThreadPoolExecutor
 
-        from threadpoolctl import threadpool_limits
-
-        with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(threads) as pool:
+        with single_threaded_blas(), ThreadPoolExecutor(threads) as pool:
             parts = list(pool.map(run, chunks))
     totals = [np.array(a, copy=True) for a in parts[0]]
     for part in parts[1:]:

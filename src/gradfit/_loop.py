@@ -37,7 +37,7 @@ from numpy.typing import NDArray
 from ._checkpoint import Checkpointer
 from ._curvature import CurvatureEstimate
 from ._exceptions import DivergenceError
-from ._gram import refinement_needed
+from ._gram import refinement_needed, single_threaded_blas
 from ._history import History
 from ._objective import Problem
 from ._rules import RULES, SGD, HeavyBall, Point, evaluate
@@ -130,11 +130,11 @@ def quiet_blas() -> Iterator[None]:
     hundredfold.
     """
     try:
-        from threadpoolctl import threadpool_limits
+        limit = single_threaded_blas()
     except ImportError:  # pragma: no cover - a dependency of scikit-learn
         yield
         return
-    with threadpool_limits(limits=1, user_api="blas"):
+    with limit:
         yield
 
 
