@@ -30,7 +30,6 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 from scipy import linalg
-from scipy.linalg.blas import dsyrk
 
 from ._curvature import CurvatureEstimate
 from ._exceptions import GradfitInputError
@@ -190,9 +189,7 @@ def _accumulate_chunk(
     """Raw (weighted) sums over some row blocks, about ``shift_x``/``shift_y``."""
     D = X.shape[1]
     K = Y.shape[1]
-    # Fortran order: BLAS syrk adds each block's XᵀX into its upper triangle in place (no D×D
-    # temporary, no copy of the triangle per block: at D = 400 those cost as much as the syrk)
-    Sxx = np.zeros((D, D), order="F")
+    Sxx = np.zeros((D, D))
     Sxy = np.zeros((D, K))
     Sx = np.zeros(D)
     Sy = np.zeros(K)
@@ -200,7 +197,6 @@ def _accumulate_chunk(
     Yraw = np.zeros(K)
     shifted = bool(np.any(shift_x))
     y_shifted = bool(np.any(shift_y))
-    syrk = dsyrk
     rows = max(stop - start for start, stop in blocks)
     # [Y_b, 1] (weighted: [ω Y_b, ω]) so that one product gives Σxyᵀ and Σx together
     Z_all = np.empty((rows, K + 1))
@@ -217,8 +213,10 @@ def _accumulate_chunk(
         Z = Z_all[: stop - start]
         if omega is None:
             Z[:, :K] = Yb
-            # a symmetric rank-k update of an L2-resident block (Xbᵀ is Fortran-ordered: no copy)
-            syrk(1.0, Xb.T, beta=1.0, c=Sxx, trans=0, lower=0, overwrite_c=1)
+            # a symmetric rank-k update (BLAS syrk) of an L2-resident block; NumPy's matmul
+            # releases the GIL, SciPy's f2py dsyrk (which could add in place) holds it and
+            # measured the chunks' threads serialised
+            Sxx += Xb.T @ Xb
             Syy += np.einsum("ij,ij->j", Yb, Yb)
             Yraw += np.einsum("ij,ij->j", Y64, Y64)
             Sy += Yb.sum(axis=0)
@@ -233,10 +231,7 @@ def _accumulate_chunk(
         XZ = Xb.T @ Z  # the block is still in cache: no second read of X from memory
         Sxy += XZ[:, :K]
         Sx += XZ[:, K]
-    if omega is None:  # syrk filled the upper triangle: mirror it
-        lower = np.tril_indices(D, -1)
-        Sxx[lower] = Sxx.T[lower]
-    return np.ascontiguousarray(Sxx), Sxy, Sx, Sy, Syy, Yraw
+    return Sxx, Sxy, Sx, Sy, Syy, Yraw
 
 
 def _accumulate(
