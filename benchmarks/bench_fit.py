@@ -188,6 +188,16 @@ def main() -> None:
             lambda: gradfit_fit(method="gd", gradient="data", max_iter=5000)(X, y),
         ),
         ("sklearn LinearRegression", lambda: sk(LinearRegression())(X, y)),
+    ]
+    try:  # Intel's oneDAL (pip install scikit-learn-intelex, the "bench" extra)
+        from sklearnex.linear_model import LinearRegression as OneDALLinearRegression
+
+        candidates.append(
+            ("sklearnex LinearRegression (oneDAL)", lambda: sk(OneDALLinearRegression())(X, y))
+        )
+    except ImportError:
+        print("(scikit-learn-intelex not installed: pip install -e '.[bench]' to include it)")
+    candidates += [
         ("sklearn Ridge(lsqr)", lambda: sk(Ridge(alpha=1e-8, solver="lsqr", tol=1e-8))(X, y)),
         (
             "sklearn Ridge(sag)",

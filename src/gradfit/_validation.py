@@ -7,6 +7,7 @@ they are (no copy); everything else numeric is converted to float64 once.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,8 +24,11 @@ __all__ = [
     "as_targets",
     "check_magnitude",
     "column_magnitudes",
+    "design_scan",
+    "gram_proves_design",
     "power_of_two_scales",
     "rescale_exponents",
+    "scannable",
 ]
 
 FloatArray = NDArray[np.floating[Any]]
@@ -398,7 +402,7 @@ def column_magnitudes(array: np.ndarray) -> NDArray[np.float64]:
 
 
 def as_design_matrix(
-    X: object, *, name: str = "X", check_scale: bool = True
+    X: object, *, name: str = "X", check_scale: bool = True, scan: bool = True
 ) -> tuple[FloatArray, list[str] | None]:
     """Validate a feature matrix and return it as a 2-D float array.
 
@@ -411,6 +415,12 @@ def as_design_matrix(
     check_scale : bool, default=True
         Refuse columns out of float64's reach (:func:`check_magnitude`); data to
         fit needs it, data to predict from does not (``X @ coef`` forms no powers of X).
+    scan : bool, default=True
+        Check finiteness (and the scale) here. With ``scan=False`` a large
+        C-contiguous float array (one :func:`design_scan` would read in parallel)
+        is returned unchecked: the caller proves it finite and in range another
+        way (the statistics pass, :func:`gram_proves_design`) or calls
+        :func:`design_scan` itself. Other arrays are checked as usual.
 
     Returns
     -------
@@ -461,10 +471,9 @@ def as_design_matrix(
             f"required: {name} has no columns. Pass at least one feature column."
         )
     if _scannable(array):
-        # one parallel read gives both the finiteness proof and the column magnitudes
-        magnitudes, total = column_scan(array)
-        if not np.isfinite(total):
-            _check_finite(array, name, names)  # finds (and names) the bad entry
+        if not scan:
+            return array, names  # the caller checks it (see ``scan``)
+        magnitudes = design_scan(array, name, names)
         if check_scale:
             check_magnitude(magnitudes, name, names)
         return array, names
@@ -472,6 +481,69 @@ def as_design_matrix(
     if check_scale:
         check_magnitude(_column_magnitudes(array), name, names)
     return array, names
+
+
+def design_scan(
+    array: np.ndarray, name: str = "X", names: list[str] | None = None
+) -> NDArray[np.float64]:
+    """Refuse non-finite entries (naming the first) and return each column's largest magnitude.
+
+    One parallel read when the array is scannable (a finite sum of all entries
+    proves every entry finite); NumPy otherwise.
+
+    Examples
+    --------
+    >>> design_scan(np.array([[1.0, -3.0], [2.0, 0.5]]))
+    array([2., 3.])
+    """
+    if _scannable(array):
+        magnitudes, total = column_scan(array)
+        if not np.isfinite(total):
+            _check_finite(array, name, names)  # finds (and names) the bad entry
+        return np.asarray(magnitudes, dtype=np.float64)
+    _check_finite(array, name, names)
+    return _column_magnitudes(array)
+
+
+def gram_proves_design(mean_squares: NDArray[np.float64], n_rows: int) -> bool:
+    """Whether ``mean(x²)`` per column proves X finite and within the range the fit needs.
+
+    A NaN or infinity in a column makes its ``Σx²`` non-finite (the diagonal of
+    ``XᵀX`` propagates it whatever BLAS does), and ``√mean(x²) ≤ max|x| ≤
+    √(N·mean(x²))``, so when every column's bounds lie within
+    ``[MIN_MAGNITUDE, MAX_MAGNITUDE]`` (with a factor 2 for rounding) no entry
+    is non-finite and no column needs rescaling: the statistics pass replaces
+    :func:`design_scan`'s read of X. A zero mean square (an all-zero column, or
+    entries whose squares underflow) proves nothing: False, and the caller
+    scans.
+
+    Examples
+    --------
+    >>> gram_proves_design(np.array([1.0, 4.0]), 1000)
+    True
+    >>> gram_proves_design(np.array([1.0, np.inf]), 1000), gram_proves_design(np.zeros(1), 10)
+    (False, False)
+    >>> gram_proves_design(np.array([1e-120]), 10)  # max|x| may be below 1e-50
+    False
+    """
+    m = np.asarray(mean_squares, dtype=np.float64)
+    if m.size == 0 or not np.all(np.isfinite(m)) or not np.all(m > 0):
+        return False
+    with np.errstate(over="ignore"):
+        upper = np.sqrt(m) * math.sqrt(max(1, n_rows))
+    lower = np.sqrt(m)
+    return bool(np.all(upper <= 0.5 * MAX_MAGNITUDE) and np.all(lower >= 2.0 * MIN_MAGNITUDE))
+
+
+def scannable(array: np.ndarray) -> bool:
+    """Whether :func:`design_scan` reads ``array`` with the parallel kernel (large, C-ordered).
+
+    Examples
+    --------
+    >>> scannable(np.ones((10, 2))), scannable(np.ones((1 << 16, 2)))
+    (False, True)
+    """
+    return _scannable(array)
 
 
 def _scannable(array: np.ndarray) -> bool:

@@ -21,11 +21,15 @@ from ._validation import (
     as_sample_weight,
     as_targets,
     column_magnitudes,
+    design_scan,
+    gram_proves_design,
+    power_of_two_scales,
     rescale_exponents,
+    scannable,
 )
-from .problem.gram import rank_tolerance
+from .problem.gram import rank_tolerance, sufficient_statistics
 from .problem.objective import LeastSquaresProblem, Problem
-from .problem.plan import ENGINES, plan
+from .problem.plan import ENGINES, choose_engine, plan
 from .solve.certify import certify
 from .solve.checkpoint import Checkpointer, fingerprint
 from .solve.loop import SolveResult, predicted_iterations, sgd_learning_rate, solve, solve_exact
@@ -413,7 +417,8 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         checkpointing: dict[str, Any] = {}
         try:
             if self.method != "exact":
-                checkpointing = self._checkpointing(problem, source.digest())
+                # the digest reads all of X (0.15 s at 1e6 × 100): only a checkpoint needs it
+                checkpointing = self._checkpointing(problem, source)
             if self.method == "exact":
                 result = solve_exact(
                     problem, refine_with=refine, tol=float(self.tol), verbose=int(self.verbose)
@@ -519,23 +524,72 @@ class GDRegressor(RegressorMixin, BaseEstimator):
                     frame, columns, fit_intercept=bool(self.fit_intercept), label="X"
                 )
                 encoded = encoding.transform(frame, label="X")
-                X_arr, _ = as_design_matrix(encoded, check_scale=False)
+                X_arr, _ = as_design_matrix(encoded, check_scale=False, scan=False)
         if encoding is None:
-            X_arr, _ = as_design_matrix(X, check_scale=False)
+            # X's finiteness and range are checked below: by the statistics pass when it
+            # proves them, by one scan of X otherwise (see _checked_statistics)
+            X_arr, _ = as_design_matrix(X, check_scale=False, scan=False)
         validate_data(self, X, reset=True, skip_check_array=True)
         Y, was_1d, _ = as_targets(y, X_arr.shape[0], x_shape=X_arr.shape, check_scale=False)
         weights = as_sample_weight(sample_weight, X_arr.shape[0])
-        X_arr, Y, units = self._rescale(X_arr, Y)
+        y_magnitudes = column_magnitudes(Y)
+        stats = self._checked_statistics(X_arr, Y, weights, y_magnitudes)
+        if stats is None:
+            x_magnitudes = design_scan(X_arr)
+            X_arr, Y, units = self._rescale(X_arr, Y, x_magnitudes, y_magnitudes)
+        else:
+            units = None
         names = getattr(self, "feature_names_in_", None)  # set by validate_data for DataFrames
         if encoding is not None:
             names = encoding.names_out
         source = ArraySource(
-            X_arr, Y, weights, was_1d=was_1d, feature_names=None if names is None else list(names)
+            X_arr,
+            Y,
+            weights,
+            was_1d=was_1d,
+            feature_names=None if names is None else list(names),
+            stats=stats,
         )
         source.encoding = encoding  # type: ignore[attr-defined]
+        source.stats_intercept = bool(self.fit_intercept)
         return source, units
 
-    def _rescale(self, X: Any, Y: Any) -> tuple[Any, Any, tuple[Any, Any] | None]:
+    def _checked_statistics(
+        self, X: Any, Y: Any, weights: Any, y_magnitudes: NDArray[np.float64]
+    ) -> dict[str, Any] | None:
+        """The statistics of X and Y when their pass also proves X finite and in range.
+
+        For a fit that runs on the statistics engine, the pass that forms ``XᵀX``
+        replaces the scan of X for non-finite entries and extreme magnitudes
+        (:func:`~gradfit._validation.gram_proves_design`: the diagonal of ``XᵀX``
+        bounds every column's largest magnitude): X is read once instead of three
+        times. None when that does not apply (weights, y out of range, another
+        engine, X not scanned in parallel) or proves nothing (a non-finite or
+        all-zero column, a magnitude near the limits): X is then scanned as before,
+        which names the bad entry or rescales.
+        """
+        N, D = X.shape
+        if (
+            weights is not None
+            or self.method == "sgd"
+            or not scannable(X)
+            or power_of_two_scales(y_magnitudes) is not None
+            or choose_engine(N, D, self.method, self.gradient)[0] != "stats"
+        ):
+            return None
+        try:
+            stats = sufficient_statistics(X, Y, fit_intercept=bool(self.fit_intercept))
+        except GradfitInputError:  # overflow: the scan tells which entry, or rescales
+            return None
+        return stats if gram_proves_design(stats["x_meansq"], N) else None
+
+    def _rescale(
+        self,
+        X: Any,
+        Y: Any,
+        x_magnitudes: NDArray[np.float64],
+        y_magnitudes: NDArray[np.float64],
+    ) -> tuple[Any, Any, tuple[Any, Any] | None]:
         """Bring columns of extreme magnitude into range by exact powers of two.
 
         Columns (of X or y) whose largest magnitude is beyond ``1e±50`` would make the
@@ -544,9 +598,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         back after the fit. With ``alpha > 0`` the penalty would change with the scaling,
         so such data is refused with the fix.
         """
-        exponents = rescale_exponents(
-            column_magnitudes(X), column_magnitudes(Y), alpha=float(self.alpha)
-        )
+        exponents = rescale_exponents(x_magnitudes, y_magnitudes, alpha=float(self.alpha))
         if exponents is None:
             return X, Y, None
         x_exp, y_exp = exponents
@@ -769,9 +821,10 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         self.t_ = stream["t"]
         return self
 
-    def _checkpointing(self, problem: Problem, digest: str | None) -> dict[str, Any]:
+    def _checkpointing(self, problem: Problem, source: Source) -> dict[str, Any]:
         if self.checkpoint is None:
             return {}
+        digest = source.digest()
         settings = {
             "method": self.method,
             "learning_rate": self.learning_rate,

@@ -24,6 +24,7 @@ never as a negative number.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -32,7 +33,7 @@ from scipy import linalg
 
 from .._exceptions import GradfitInputError
 from .curvature import CurvatureEstimate
-from .objective import CONSTANT_RTOL, block_rows_for, constant_columns, preconditioner
+from .objective import CONSTANT_RTOL, constant_columns, preconditioner
 
 __all__ = [
     "CONSTANT_RTOL",
@@ -102,15 +103,91 @@ def centre(
     return H, B, yy, dx, dy
 
 
-def _accumulate(
+#: Bytes of X per block of the Gram pass: a block stays in a core's L2 cache (2 MiB on the
+#: reference machine) while BLAS forms its ``XᵀX`` and ``Xᵀ[Y, 1]``, so X is read from memory once.
+GRAM_BLOCK_BYTES = 1 << 20
+
+#: The Gram pass is split into at most this many chunks of consecutive blocks, each with its own
+#: accumulator, summed in chunk order: the chunking depends on N and D only, so the result is
+#: the same bit for bit whatever the number of threads that run the chunks.
+GRAM_CHUNKS = 8
+
+
+_CONTROLLER: Any = None
+
+
+def single_threaded_blas() -> Any:
+    """A context in which BLAS runs on the calling thread (threadpoolctl's limit).
+
+    The controller, which finds the loaded BLAS libraries by scanning the
+    process's shared objects (about 18 ms), is made once and reused; libraries
+    loaded later are found again when the first controller sees none.
+
+    Examples
+    --------
+    >>> with single_threaded_blas():
+    ...     pass
+    """
+    global _CONTROLLER
+    from threadpoolctl import ThreadpoolController
+
+    if _CONTROLLER is None or not _CONTROLLER.select(user_api="blas").lib_controllers:
+        _CONTROLLER = ThreadpoolController()
+    return _CONTROLLER.limit(limits=1, user_api="blas")
+
+
+def gram_threads() -> int:
+    """Threads that run the Gram pass's chunks: the cores this process may use (at most 8).
+
+    Examples
+    --------
+    >>> 1 <= gram_threads() <= GRAM_CHUNKS
+    True
+    """
+    import os
+
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(GRAM_CHUNKS, cores))
+
+
+def gram_chunks(N: int, D: int, block_rows: int) -> list[list[tuple[int, int]]]:
+    """Row blocks ``(start, stop)`` grouped into chunks of consecutive blocks.
+
+    At most :data:`GRAM_CHUNKS` chunks, fewer when there are few blocks or when
+    the chunks' accumulators (``D²`` each) would exceed an eighth of X.
+
+    Examples
+    --------
+    >>> gram_chunks(100, 2, 30)
+    [[(0, 30)], [(30, 60)], [(60, 90)], [(90, 100)]]
+    >>> [len(c) for c in gram_chunks(1000, 2, 10)]
+    [13, 13, 13, 13, 12, 12, 12, 12]
+    """
+    blocks = [(start, min(N, start + block_rows)) for start in range(0, N, block_rows)]
+    by_memory = max(1, (N * D) // (8 * max(1, D * D)))
+    n_chunks = max(1, min(GRAM_CHUNKS, len(blocks), by_memory))
+    size, extra = divmod(len(blocks), n_chunks)
+    out, at = [], 0
+    for c in range(n_chunks):
+        take = size + (c < extra)
+        out.append(blocks[at : at + take])
+        at += take
+    return out
+
+
+def _accumulate_chunk(
     X: NDArray[Any],
     Y: NDArray[Any],
     omega: F64 | None,
     shift_x: F64,
     shift_y: F64,
-    block_rows: int,
+    blocks: list[tuple[int, int]],
 ) -> tuple[F64, F64, F64, F64, F64, F64]:
-    N, D = X.shape
+    """Raw (weighted) sums over some row blocks, about ``shift_x``/``shift_y``."""
+    D = X.shape[1]
     K = Y.shape[1]
     Sxx = np.zeros((D, D))
     Sxy = np.zeros((D, K))
@@ -119,22 +196,27 @@ def _accumulate(
     Syy = np.zeros(K)
     Yraw = np.zeros(K)
     shifted = bool(np.any(shift_x))
-    for start in range(0, N, block_rows):
-        stop = min(N, start + block_rows)
+    y_shifted = bool(np.any(shift_y))
+    rows = max(stop - start for start, stop in blocks)
+    # [Y_b, 1] (weighted: [ω Y_b, ω]) so that one product gives Σxyᵀ and Σx together
+    Z_all = np.empty((rows, K + 1))
+    Z_all[:, K] = 1.0
+    for start, stop in blocks:
         if shifted:
             Xb = np.subtract(X[start:stop], shift_x, dtype=np.float64)
         elif X.dtype != np.float64:
-            Xb = X[start:stop].astype(np.float64)  # a block, never the whole of X
+            Xb = X[start:stop].astype(np.float64)  # a block (in cache), never the whole of X
         else:
             Xb = X[start:stop]
         Y64 = np.asarray(Y[start:stop], dtype=np.float64)
-        Yb = Y64 - shift_y if np.any(shift_y) else Y64
-        # [Y_b, 1] (weighted: [ω Y_b, ω]) so that one product gives Σxyᵀ and Σx together
-        Z = np.empty((stop - start, K + 1))
+        Yb = Y64 - shift_y if y_shifted else Y64
+        Z = Z_all[: stop - start]
         if omega is None:
             Z[:, :K] = Yb
-            Z[:, K] = 1.0
-            Sxx += Xb.T @ Xb  # a symmetric rank-k update (BLAS syrk)
+            # a symmetric rank-k update (BLAS syrk) of an L2-resident block; NumPy's matmul
+            # releases the GIL, SciPy's f2py dsyrk (which could add in place) holds it and
+            # measured the chunks' threads serialised
+            Sxx += Xb.T @ Xb
             Syy += np.einsum("ij,ij->j", Yb, Yb)
             Yraw += np.einsum("ij,ij->j", Y64, Y64)
             Sy += Yb.sum(axis=0)
@@ -146,9 +228,46 @@ def _accumulate(
             Syy += np.einsum("ij,ij,i->j", Yb, Yb, wb)
             Yraw += np.einsum("ij,ij,i->j", Y64, Y64, wb)
             Sy += wb @ Yb
-        XZ = Xb.T @ Z
+        XZ = Xb.T @ Z  # the block is still in cache: no second read of X from memory
         Sxy += XZ[:, :K]
         Sx += XZ[:, K]
+    return Sxx, Sxy, Sx, Sy, Syy, Yraw
+
+
+def _accumulate(
+    X: NDArray[Any],
+    Y: NDArray[Any],
+    omega: F64 | None,
+    shift_x: F64,
+    shift_y: F64,
+    block_rows: int,
+) -> tuple[F64, F64, F64, F64, F64, F64]:
+    """Raw sums over all rows: chunks of cache-sized blocks, run on the process's cores.
+
+    Each chunk runs on a thread of its own with single-threaded BLAS (NumPy's
+    products release the GIL); OpenBLAS's own threading of one tall ``XᵀX`` was
+    measured slower on two cores, and far slower when another process shares
+    them. The chunks' sums are added in chunk order (reproducible bit for bit).
+    """
+    N = X.shape[0]
+    chunks = gram_chunks(N, X.shape[1], block_rows)
+    threads = min(gram_threads(), len(chunks))
+
+    def run(blocks: list[tuple[int, int]]) -> tuple[F64, F64, F64, F64, F64, F64]:
+        return _accumulate_chunk(X, Y, omega, shift_x, shift_y, blocks)
+
+    if threads <= 1:
+        parts = [run(blocks) for blocks in chunks]
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with single_threaded_blas(), ThreadPoolExecutor(threads) as pool:
+            parts = list(pool.map(run, chunks))
+    totals = [np.array(a, copy=True) for a in parts[0]]
+    for part in parts[1:]:
+        for total, a in zip(totals, part, strict=True):
+            total += a
+    Sxx, Sxy, Sx, Sy, Syy, Yraw = totals
     if omega is None:
         for array in (Sxx, Sxy, Sx, Sy, Syy, Yraw):
             array /= N
@@ -180,13 +299,16 @@ def sufficient_statistics(
     fit_intercept : bool, default=True
         Centre (implicitly) by the weighted means.
     block_rows : int, optional
-        Rows per block (about 16 MiB of float64 by default).
+        Rows per block (about :data:`GRAM_BLOCK_BYTES` of float64 by default, so a
+        block is read from memory once and multiplied in cache).
 
     Returns
     -------
     dict
         ``H`` (D, D), ``B`` (D, K), ``yy`` (K,), ``yy_raw`` (K,), ``x_offset`` (D,),
-        ``y_offset`` (K,), ``N``, ``passes``.
+        ``y_offset`` (K,), ``N``, ``passes``, and ``x_meansq`` (D,), the (weighted)
+        mean of each column's square (for
+        :func:`~gradfit._validation.gram_proves_design`).
 
     Examples
     --------
@@ -202,11 +324,12 @@ def sufficient_statistics(
     N, D = X.shape
     K = Y.shape[1]
     if block_rows is None:
-        block_rows = block_rows_for(N, D, 8)
+        block_rows = max(256, GRAM_BLOCK_BYTES // (8 * max(1, D)))
     omega = None if sample_weight is None else sample_weight / np.sum(sample_weight)
     passes = 1
     with np.errstate(over="ignore", invalid="ignore"):
         Sxx, Sxy, Sx, Sy, Syy, Yraw = _accumulate(X, Y, omega, np.zeros(D), np.zeros(K), block_rows)
+        x_meansq = np.diag(Sxx).copy()
         shift_x = np.zeros(D)
         shift_y = np.zeros(K)
         if fit_intercept and cancels(np.diag(Sxx), Sx, Syy, Sy):
@@ -225,7 +348,41 @@ def sufficient_statistics(
         "y_offset": shift_y + dy,
         "N": N,
         "passes": passes,
+        "x_meansq": x_meansq,
     }
+
+
+#: ``method="exact"`` refines on the data only when the Cholesky solve of the formed ``H`` may
+#: be further than this (relative, in the coefficients) from the exact minimiser.
+EXACT_FORWARD_ERROR = 1e-10
+
+
+def refinement_needed(gram: Any) -> bool:
+    """Whether ``method="exact"`` must refine its Cholesky solve on the data.
+
+    Forming ``H`` (standardised) in float64 perturbs it by about ``√D·eps``
+    relative to its largest eigenvalue, which moves the solution by up to
+    ``κ·√D·eps`` relative; with a factor 16 of margin, the solve is kept as it is
+    when ``16·κ·√D·eps ≤`` :data:`EXACT_FORWARD_ERROR` and refined on the data
+    otherwise (each step one pass over X). κ is measured (the exact eigenvalues
+    of ``H``); a singular problem (pseudo-inverse on the row space) always refines.
+
+    Examples
+    --------
+    >>> x = np.random.default_rng(0).uniform(0, 10, 500)
+    >>> well = np.random.default_rng(0).normal(size=(500, 3))
+    >>> polynomial = np.column_stack([x**k for k in range(1, 6)])
+    >>> [refinement_needed(GramProblem(sufficient_statistics(X, X[:, :1]), X.dtype))
+    ...  for X in (well, polynomial)]
+    [False, True]
+    """
+    if gram.null_space.shape[1]:
+        return True
+    kappa = float(gram.curvature().kappa)
+    eps = float(np.finfo(np.float64).eps)
+    return bool(
+        not math.isfinite(kappa) or 16.0 * kappa * math.sqrt(gram.D) * eps > EXACT_FORWARD_ERROR
+    )
 
 
 class GramProblem:

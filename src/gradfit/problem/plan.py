@@ -26,7 +26,9 @@ problem the loop iterates on; sources only describe data. Two engines compute th
    file's cache, persisted Dask partitions).
 
 ``method="exact"`` always forms the statistics (Cholesky needs H) and, when X
-is in memory, refines on the data path. The choice and its reason are
+is in memory and the measured κ says the Cholesky solve may be off by more than
+:data:`~gradfit.problem.gram.EXACT_FORWARD_ERROR` (:func:`~gradfit.problem.gram.refinement_needed`),
+refines on the data path. The choice and its reason are
 recorded on the fitted model (``engine_``, ``engine_reason_``).
 """
 
@@ -40,7 +42,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..sources.base import Source
-from .gram import GramProblem
+from .gram import GramProblem, refinement_needed
 from .objective import Problem
 
 __all__ = [
@@ -226,7 +228,9 @@ def plan(
             )
         return done(gram, None, engine, reason)
     if method == "exact":
-        return done(gram, source.data_problem(options, stats, gram), engine, reason)
+        # the data-path problem (and its pass over X) only where the refinement needs it
+        refine = source.data_problem(options, stats, gram) if refinement_needed(gram) else None
+        return done(gram, refine, engine, reason)
     if gradient == "auto" and (veto := source.veto(stats)) is not None:
         return done(source.data_problem(options, stats, gram), None, "data", veto, fallback=True)
     fallback = kappa_fallback(gram, gradient)

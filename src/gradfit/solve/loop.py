@@ -36,6 +36,7 @@ from numpy.typing import NDArray
 
 from .._exceptions import DivergenceError
 from ..problem.curvature import CurvatureEstimate
+from ..problem.gram import refinement_needed, single_threaded_blas
 from ..problem.objective import Problem
 from .checkpoint import Checkpointer
 from .history import History
@@ -129,11 +130,11 @@ def quiet_blas() -> Iterator[None]:
     hundredfold.
     """
     try:
-        from threadpoolctl import threadpool_limits
+        limit = single_threaded_blas()
     except ImportError:  # pragma: no cover - a dependency of scikit-learn
         yield
         return
-    with threadpool_limits(limits=1, user_api="blas"):
+    with limit:
         yield
 
 
@@ -567,8 +568,10 @@ def solve_exact(
 ) -> SolveResult:
     """Solve the normal equations by Cholesky, then refine iteratively.
 
-    ``V = H_V⁻¹ B_V`` from the sufficient statistics; each refinement step
-    computes the gradient at ``V`` — on the data itself when ``refine_with``
+    ``V = H_V⁻¹ B_V`` from the sufficient statistics. When the measured
+    conditioning says that solve may be off by more than
+    :data:`EXACT_FORWARD_ERROR` (:func:`refinement_needed`), it is refined: each
+    refinement step computes the gradient at ``V`` — on the data itself when ``refine_with``
     is given, which removes the error made in forming ``H`` — and corrects
     ``V ← V − H_V⁻¹ G``. It continues while each correction is at most half the
     previous one, until the correction is at rounding level in ``V`` (or after
@@ -592,6 +595,8 @@ def solve_exact(
     -------
     SolveResult
     """
+    if refine_with is not None and not refinement_needed(gram):
+        refine_with = None  # the one-shot solve is already within EXACT_FORWARD_ERROR
     checker: Any = refine_with if refine_with is not None else gram
     K = gram.K
     history = History()

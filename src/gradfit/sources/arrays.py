@@ -30,6 +30,9 @@ class ArraySource(Source):
     sample_weight : ndarray of shape (N,), optional
     was_1d : bool, default=False
     feature_names : list of str, optional
+    stats : dict, optional
+        :func:`~gradfit.problem.gram.sufficient_statistics` of X and Y already formed
+        (with an intercept unless :attr:`stats_intercept` is set False).
 
     Examples
     --------
@@ -48,8 +51,12 @@ class ArraySource(Source):
         *,
         was_1d: bool = False,
         feature_names: list[str] | None = None,
+        stats: dict[str, Any] | None = None,
     ) -> None:
         self.X, self.Y, self.sample_weight = X, Y, sample_weight
+        #: statistics already formed (with ``fit_intercept`` = ``stats_intercept``), or None
+        self._stats = stats
+        self.stats_intercept = True
         self.n_rows, self.n_features = int(X.shape[0]), int(X.shape[1])
         self.n_outputs = int(Y.shape[1])
         self.was_1d = was_1d
@@ -60,6 +67,8 @@ class ArraySource(Source):
         self, options: dict[str, Any], *, diagonal: bool, keep_rows: bool
     ) -> dict[str, Any]:
         """``XᵀΩX`` and ``XᵀΩY`` about the means (one or two passes over X in memory)."""
+        if self._stats is not None and self.stats_intercept == bool(options["fit_intercept"]):
+            return self._stats  # formed while validating X (GDRegressor.fit): no second pass
         return sufficient_statistics(
             self.X,
             self.Y,

@@ -160,6 +160,34 @@ def _kind(obj: Any) -> str:
     return type(obj).__name__
 
 
+def _split_joint(part: Any, k: int) -> tuple[Any, Any]:
+    return part.iloc[:, :-k], part.iloc[:, -k:]
+
+
+def _joint_parts(
+    X: Any, y: Any, names: list[str] | None, ynames: list[str] | None
+) -> tuple[list[Any], list[Any]]:
+    """Partitions of X and y taken from one frame holding both (so they are cut alike).
+
+    Two projections of one Parquet-backed frame (``ddf[features]``, ``ddf["y"]``)
+    may be given different partitionings by Dask's optimiser (it fuses the
+    partitions of a narrow projection); assigning the targets to X as extra
+    columns reads them together, one partitioning for both.
+    """
+    import dask
+
+    targets = [y] if _kind(y) == "Series" else [y[c] for c in (ynames or [])]
+    extra = {
+        f"__gradfit_target_{k}": t.rename(f"__gradfit_target_{k}") for k, t in enumerate(targets)
+    }
+    joint = X[names].assign(**extra) if names is not None else X.assign(**extra)
+    split = dask.delayed(_split_joint, nout=2, pure=True)
+    pieces = [split(part, len(extra)) for part in joint.to_delayed()]
+    return [p[0] for p in pieces], [
+        p[1] if _kind(y) == "DataFrame" else p[1].iloc[:, 0] for p in pieces
+    ]
+
+
 def _parts(X: Any, y: Any) -> tuple[list[Any], int, int, list[str] | None, bool]:
     """Delayed ``(X_block, Y_block)`` pairs, D, K, feature names, was_1d."""
     import dask
@@ -205,6 +233,16 @@ def _parts(X: Any, y: Any) -> tuple[list[Any], int, int, list[str] | None, bool]
         if y.ndim == 2 and len(y.chunks[1]) > 1:
             y = y.rechunk({1: -1})
         y_parts = [b if y.ndim == 1 else b[0] for b in y.to_delayed()]
+    if (
+        len(x_parts) != len(y_parts)
+        and _kind(X) == "DataFrame"
+        and _kind(y)
+        in (
+            "DataFrame",
+            "Series",
+        )
+    ):
+        x_parts, y_parts = _joint_parts(X, y, names, ynames)
     if len(x_parts) != len(y_parts):
         raise GradfitInputError(
             f"X has {len(x_parts)} partitions but y has {len(y_parts)}; partition them alike "
