@@ -345,9 +345,28 @@ def _cluster_labels(args: argparse.Namespace) -> np.ndarray:
     return labels
 
 
+def _save_model_file(
+    args: argparse.Namespace, model: Any, names: list[str], targets: list[str], result: Any
+) -> dict[str, str | None]:
+    """Write ``-o model.gfm`` (with the encoding and inference) and start the files listing."""
+    from ..persistence import save_model
+
+    files: dict[str, str | None] = {"model": None, "predictions": None, "report": None}
+    if args.output:
+        save_model(
+            model,
+            args.output,
+            feature_names=names,
+            target_names=targets,
+            inference=result,
+            encoding=getattr(args, "encoding", None),
+        )
+        files["model"] = args.output
+    return files
+
+
 def _fit(args: argparse.Namespace) -> int:
     from .._tables import streams
-    from ..persistence import save_model
     from ..understand.diagnose import diagnose
 
     if getattr(args, "source", None) is not None or streams(args.data, args.stream):
@@ -397,17 +416,7 @@ def _fit(args: argparse.Namespace) -> int:
             feature_names=names,
             target_names=targets,
         )
-    files: dict[str, str | None] = {"model": None, "predictions": None, "report": None}
-    if args.output:
-        save_model(
-            model,
-            args.output,
-            feature_names=names,
-            target_names=targets,
-            inference=result,
-            encoding=getattr(args, "encoding", None),
-        )
-        files["model"] = args.output
+    files = _save_model_file(args, model, names, targets, result)
     heldout = _heldout(args, model, X_all, y_all, split, targets)
     if args.predictions:  # every row, in the file's order; with --test-size, which part
         P = np.asarray(model.predict(X_all), dtype=np.float64).reshape(len(X_all), -1)
@@ -603,7 +612,6 @@ def _fit_streamed(args: argparse.Namespace) -> int:
     """
     from .._holdout import held_out_rows, split_counts
     from .._tables import PredictionWriter, Scores, predict_block, source_blocks
-    from ..persistence import save_model
     from ..understand.diagnose import diagnose_statistics
 
     args.cv_scores = True
@@ -674,17 +682,7 @@ def _fit_streamed(args: argparse.Namespace) -> int:
             feature_names=names,
             target_names=targets,
         )
-    files: dict[str, str | None] = {"model": None, "predictions": None, "report": None}
-    if args.output:
-        save_model(
-            model,
-            args.output,
-            feature_names=names,
-            target_names=targets,
-            inference=result,
-            encoding=getattr(args, "encoding", None),
-        )
-        files["model"] = args.output
+    files = _save_model_file(args, model, names, targets, result)
     test_scores = Scores(len(targets))
     writer = PredictionWriter(args.predictions, targets) if args.predictions else None
 

@@ -119,7 +119,7 @@ class History:
         >>> from gradfit import GDRegressor
         >>> X = np.random.default_rng(0).normal(size=(20, 2)); y = X @ [1.0, 2.0]
         >>> print(GDRegressor(method="exact").fit(X, y).history_.to_text().splitlines()[0])
-        history of 3 rows (iterations 0..2)
+        history of 2 rows (iterations 0..1)
         """
         n = len(self)
         lines = [f"history of {n} rows" + (f" (iterations 0..{n - 1})" if n else "")]
