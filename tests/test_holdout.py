@@ -225,3 +225,38 @@ def test_cv_without_alpha_auto_is_still_refused_by_report(folder, capsys) -> Non
         main(["report", str(folder / "data.csv"), "-t", "y", "-f", "a", "b", "c", "--cv", "3"]) == 2
     )
     assert "add --alpha auto" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("intercept", [[], ["--no-intercept"]])
+def test_streamed_held_out_fit_of_a_messy_table_matches_memory_and_reports(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], intercept: list[str]
+) -> None:
+    # issues 12 × 13: --test-size wraps the file source (HoldoutSource); the wrapper must pass
+    # on the text encoding (with or without intercept), the rows dropped, and the report must
+    # predict its encoded sample (it once failed: "X has 6 features, … expecting 5")
+    rng = np.random.default_rng(1)
+    n = 300
+    frame = pd.DataFrame(
+        {
+            "region": rng.choice(["east", "north", "west"], n),
+            "sex": rng.choice(["f", "m"], n),
+            "age": rng.integers(18, 80, n).astype(float),
+        }
+    )
+    frame["y"] = 100 + 300 * (frame.region == "north") + 30 * frame.age + rng.normal(0, 5, n)
+    frame.loc[[5, 17], "age"] = np.nan
+    path = tmp_path / "messy.csv"
+    frame.to_csv(path, sep=";", index=False)
+    base = ["fit", str(path), "-t", "y", "--sep", ";", "--missing", "drop", "--test-size", "0.2"]
+    summaries = {}
+    for mode in ([], ["--stream", "--report", str(tmp_path / "r.html")]):
+        assert main([*base, *intercept, *mode, "--json"]) == 0
+        summaries[bool(mode)] = json.loads(capsys.readouterr().out)
+    memory, streamed = summaries[False], summaries[True]
+    assert streamed["rows_dropped"] == memory["rows_dropped"] == 2
+    assert streamed["heldout"]["n_test"] == memory["heldout"]["n_test"]
+    a, b = memory["scores"][0], streamed["scores"][0]
+    assert a["coefficients"].keys() == b["coefficients"].keys()
+    for name, value in a["coefficients"].items():
+        assert b["coefficients"][name] == pytest.approx(value, rel=1e-9, abs=1e-9)
+    assert (tmp_path / "r.html").exists()

@@ -161,6 +161,33 @@ class HoldoutSource(StreamSource):
         """The inner source's size (the whole file is read)."""
         return self.inner.size()
 
+    # what a file source adds (text columns, dropped rows): the inner source's, so that a
+    # fit of the training part learns the same encoding and reports the same rows dropped
+    def prepare(self, *, fit_intercept: bool) -> None:
+        """Learn the inner source's text levels before the plan (see ``FileSource.prepare``)."""
+        prepare = getattr(self.inner, "prepare", None)
+        if prepare is not None:
+            prepare(fit_intercept=fit_intercept)
+            self.n_features = self.inner.n_features
+            self.columns = list(self.inner.columns)
+            if self.feature_names is not None:
+                self.feature_names = self.columns
+
+    @property
+    def encoding(self) -> Any:
+        """The inner source's encoding of text columns, or None."""
+        return getattr(self.inner, "encoding", None)
+
+    @property
+    def spec(self) -> Any:
+        """The inner file's :class:`~gradfit.sources.files.DataFile`, or None."""
+        return getattr(self.inner, "spec", None)
+
+    @property
+    def rows_dropped(self) -> int:
+        """Rows with missing values the inner source left out."""
+        return int(getattr(self.inner, "rows_dropped", 0))
+
     def _blocks(self) -> Iterator[Any]:
         start = 0
         kept = 0

@@ -658,7 +658,10 @@ def _summary_dataset(
             "the RowSummary has no scores: collect_rows(..., model=model) computes them"
         )
     Xs, Ys = summary.X_sample, summary.Y_sample
-    Ps = np.asarray(model.predict(Xs), dtype=np.float64).reshape(len(Xs), -1)
+    from ._tables import predict_block
+
+    # the sample holds the rows as the fit saw them (text columns already encoded)
+    Ps = predict_block(model, Xs)
     words = summary.sample_words() if summary.sampled else None
     explained = (Xs, Ys, words) if explanation else None
     return _assemble(
