@@ -356,3 +356,28 @@ def test_dataframe_index_column_is_named() -> None:
     frame = frame.rename(columns={"index": "Unnamed: 0"})
     with pytest.warns(DataNote, match="'Unnamed: 0' looks like a row index"):
         GDRegressor().fit(frame[["Unnamed: 0", *NUMERIC]], frame["y"])
+
+
+def test_report_diagnose_and_streamed_predict_read_messy_tables(tmp_path: Path) -> None:
+    # after the merge of issues 12 and 13: report takes the table options, the streamed
+    # diagnose and report pass them to the file source, and streamed prediction names a
+    # missing feature by its line as the in-memory one does (it predicted NaN, or reported an
+    # overflow), writing nothing
+    rng = np.random.default_rng(4)
+    n = 120
+    frame = pd.DataFrame({"region": rng.choice(["a", "b", "c"], n), "x": rng.normal(size=n)})
+    frame["y"] = 2.0 * frame.x + (frame.region == "b") + rng.normal(0, 0.1, n)
+    frame.loc[7, "x"] = np.nan
+    path = tmp_path / "t.csv"
+    frame.to_csv(path, sep=";", index=False)
+    table = ["--sep", ";", "--missing", "drop"]
+    model = tmp_path / "m.gfm"
+    assert main(["fit", str(path), "-t", "y", *table, "-o", str(model), "-q"]) == 0
+    for stream in ([], ["--stream"]):
+        page = tmp_path / f"r{len(stream)}.html"
+        assert main(["report", str(path), "-t", "y", *table, *stream, "-o", str(page), "-q"]) == 0
+        assert page.exists()
+        assert main(["diagnose", str(path), "-t", "y", *table, *stream, "--fit"]) == 0
+        out = tmp_path / f"p{len(stream)}.csv"
+        argv = ["predict", str(model), str(path), "--sep", ";", "-o", str(out), *stream]
+        assert main(argv) == 2 and not out.exists()

@@ -140,23 +140,42 @@ class FeatureTable:
 
     def blocks(self, block_rows: int) -> Iterator[tuple[F64, F64 | None]]:
         """Yield ``(X_block, Y_block or None)`` (text columns encoded with ``encoding``)."""
-        if self.encoding is None:
-            for X, Y, _ in self.reader.blocks(self.x_cols, self.y_cols, block_rows):
-                yield X, Y
-            return
         columns = self.reader.columns
         names = [columns[j] for j in self.x_cols]
-        targets = [columns[j] for j in self.y_cols]
         row0 = 0
+        if self.encoding is None:
+            for X, Y, _ in self.reader.blocks(self.x_cols, self.y_cols, block_rows):
+                self._check_finite(X, row0, names)
+                row0 += X.shape[0]
+                yield X, Y
+            return
+        targets = [columns[j] for j in self.y_cols]
         frames = self.reader.frames(names + targets, set(self.encoding.categorical), block_rows)
         for frame, _ in frames:
             first = row0 + 2 if self.reader.kind == "csv" else None
             X = self.encoding.transform(
                 frame, unknown=self.unknown, label=self.path.name, first_line=first
             )
+            self._check_finite(X, row0, list(self.encoding.names_out))
             Y = frame[targets].to_numpy(dtype=np.float64) if targets else None
             row0 += len(frame)
             yield X, Y
+
+    def _check_finite(self, X: F64, row0: int, names: Sequence[str]) -> None:
+        """A missing or infinite feature value: the error :func:`read_features` gives."""
+        if X.size and np.isfinite(X.sum()):
+            return
+        bad = ~np.isfinite(X)
+        if not bad.any():
+            return
+        i, j = (int(k) for k in np.argwhere(bad)[0])
+        where = f"line {row0 + i + 2}" if self.reader.kind == "csv" else f"row {row0 + i}"
+        what = "missing" if np.isnan(X[i, j]) else "infinite"
+        column = names[j] if j < len(names) else str(j)
+        raise GradfitInputError(
+            f"{self.path.name}: {where}, column {column!r} has a {what} feature value; a "
+            "prediction needs every feature: fill them in, or leave those rows out of the file"
+        )
 
 
 def open_features(

@@ -387,10 +387,23 @@ def _add_daily(sub: Any) -> None:
         "  gradfit report diabetes.csv --target progression --method gd",
     )
     report.add_argument("data", help="a CSV (or .tsv, .parquet) file with a header row")
-    report.add_argument("--target", "-t", nargs="+", help="target column(s) (default: the model's)")
     report.add_argument(
-        "--features", "-f", nargs="+", help="feature columns (default: all others / the model's)"
+        "--target",
+        "-t",
+        nargs="+",
+        action="extend",
+        help="target column(s) (default: the model's; repeating -t adds to the list)",
     )
+    report.add_argument(
+        "--features",
+        "-f",
+        nargs="+",
+        action="extend",
+        help="feature columns (default: all others / the model's)",
+    )
+    from .tables import add_table_arguments
+
+    add_table_arguments(report)
     report.add_argument("--model", "-m", help="a model file written by 'gradfit fit -o'")
     report.add_argument(
         "-o", "--output", metavar="HTML", help="where to write (default DATA-report.html)"

@@ -32,6 +32,7 @@ from .common import (
     _write_text,
 )
 from .fit import _collect
+from .tables import table_options
 
 
 # -- explain, diagnose, check-gradient ----------------------------------------------------------
@@ -95,7 +96,7 @@ def _diagnose(args: argparse.Namespace) -> int:
     if streamed:  # one source: the fit (if any) reads it, then one pass for the statistics
         from .._tables import open_table, source_blocks
 
-        source = open_table(args.data, args.target, args.features)
+        source = open_table(args.data, args.target, args.features, **table_options(args))
         data: Any = source
         y = None
         names, targets = list(source.columns), list(source.target_names)
@@ -177,7 +178,9 @@ def _report(args: argparse.Namespace) -> int:
                 f"--features must be the model's features ({', '.join(saved.feature_names)}), "
                 "in that order; leave it out to use them"
             )
-        X, Y, _ = read_features(args.data, features, targets, encoding=saved.encoding)
+        X, Y, _ = read_features(
+            args.data, features, targets, encoding=saved.encoding, sep=getattr(args, "sep", None)
+        )
         if Y is None:
             raise GradfitInputError(
                 f"{name} lacks the target column(s) {', '.join(targets)} (or they are not "
@@ -234,7 +237,9 @@ def _report_streamed(args: argparse.Namespace) -> int:
                 f"--features must be the model's features ({', '.join(features)}), "
                 "in that order; leave it out to use them"
             )
-        table = open_features(args.data, features, targets)
+        table = open_features(
+            args.data, features, targets, encoding=saved.encoding, sep=getattr(args, "sep", None)
+        )
         if len(table.y_cols) != len(targets):
             raise GradfitInputError(
                 f"{name} lacks the target column(s) {', '.join(targets)} (or they are not "
@@ -252,7 +257,7 @@ def _report_streamed(args: argparse.Namespace) -> int:
         if not args.target:
             raise UsageError("name the target column(s) with --target, or give --model")
         model = _estimator(args)
-        source = open_table(args.data, args.target, args.features)
+        source = open_table(args.data, args.target, args.features, **table_options(args))
         _fit_with_progress(args, model, source, None)
         if hasattr(model, "feature_names_in_"):
             del model.feature_names_in_  # it predicts the blocks' arrays
