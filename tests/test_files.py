@@ -374,3 +374,21 @@ def test_read_file_and_datafile_options_merge(tmp_path):
     np.testing.assert_allclose(model.coef_, GDRegressor().fit(X, Y[:, 0]).coef_, rtol=1e-10)
     with pytest.raises(TypeError, match="unexpected keyword"):
         GDRegressor().fit(spec, None, colour="red")
+
+
+def test_a_pandas_index_stored_in_parquet_is_not_a_feature(tmp_path: Path) -> None:
+    # pandas writes a non-default index as a column (__index_level_0__, or its name); it
+    # read back as a feature when streamed, while pandas.read_parquet makes it the index
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame({"a": rng.normal(size=60), "b": rng.normal(size=60)})
+    frame["y"] = frame.a - 2 * frame.b + 1
+    frame = frame.drop(index=[3, 7])  # no longer a RangeIndex: pandas stores it as a column
+    path = tmp_path / "t.parquet"
+    frame.to_parquet(path)
+    model = GDRegressor().fit(str(path), None, target="y")
+    assert list(model.feature_names_in_) == ["a", "b"]
+    reference = GDRegressor().fit(frame[["a", "b"]], frame["y"])
+    np.testing.assert_allclose(model.coef_, reference.coef_, rtol=1e-10)
+    named = frame.rename_axis("row")
+    named.to_parquet(path)
+    assert list(GDRegressor().fit(str(path), None, target="y").feature_names_in_) == ["a", "b"]

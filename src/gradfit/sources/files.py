@@ -586,7 +586,11 @@ class _ParquetReader(_Reader):
                 f"{max(self.size - 8, 0)}) cannot be read ({exc})",
             ) from None
         schema = self.file.schema_arrow
-        self.columns = list(schema.names)
+        # a DataFrame's index that pandas stored as columns (``__index_level_0__``, or a named
+        # index) is the index, as pandas.read_parquet reads it back, never a feature
+        meta = schema.pandas_metadata or {}
+        index = {c for c in meta.get("index_columns", []) if isinstance(c, str)}
+        self.columns = [name for name in schema.names if name not in index]
         self._types = {field.name: field.type for field in schema}
         self.n_rows = self.file.metadata.num_rows
         # Column-chunk metadata (``row_group(i).column(j)``) is never touched: for some damaged
