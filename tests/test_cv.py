@@ -441,3 +441,30 @@ def test_cli_alpha_auto_on_a_streamed_file_equals_the_in_memory_search(
     got = streamed["scores"][0]["coefficients"]
     want = memory["scores"][0]["coefficients"]
     np.testing.assert_allclose([got[k] for k in "abcd"], [want[k] for k in "abcd"], rtol=1e-9)
+
+
+def test_text_columns_of_a_dataframe_are_encoded_as_gdregressor_encodes_them() -> None:
+    # issue 13: GDRegressorCV refused a DataFrame with text columns that GDRegressor fits
+    rng = np.random.default_rng(6)
+    n = 200
+    X = pd.DataFrame(
+        {
+            "region": rng.choice(["east", "north", "west"], n),
+            "sex": pd.Categorical(rng.choice(["f", "m"], n)),
+            "age": rng.normal(40, 10, n),
+        }
+    )
+    y = 3.0 * (X.region == "north") - 1.0 * (X.sex == "m") + 0.1 * X.age + rng.normal(0, 0.1, n)
+    dummies = pd.get_dummies(X, columns=["region", "sex"], drop_first=True).astype(float)
+    for cv in (None, 5):
+        model = GDRegressorCV(alphas=[1e-3, 1e-1, 10.0], cv=cv).fit(X, y)
+        same = GDRegressorCV(alphas=[1e-3, 1e-1, 10.0], cv=cv).fit(dummies.to_numpy(), y)
+        assert model.alpha_ == same.alpha_
+        assert model.coef_names_ == ["region=north", "region=west", "sex=m", "age"]
+        assert list(model.feature_names_in_) == ["region", "sex", "age"]
+        np.testing.assert_allclose(
+            model.predict(X), same.predict(dummies.to_numpy()), rtol=1e-10, atol=1e-10
+        )
+    unseen = X.head(2).assign(region=["south", "east"])
+    with pytest.raises(GradfitInputError, match="south"):
+        model.predict(unseen)

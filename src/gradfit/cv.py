@@ -323,6 +323,7 @@ class GDRegressorCV(RegressorMixin, BaseEstimator):
         self : GDRegressorCV
         """
         self._check()
+        X, encoding = self._encode(X)
         src = open_source(X, y, sample_weight, fit_params)
         if self.cv is None:
             per_fold, _, _ = collect(X, y, sample_weight, fit_params, source=src)
@@ -359,7 +360,34 @@ class GDRegressorCV(RegressorMixin, BaseEstimator):
         self._source_1d = src.y_1d
         self._select(alphas, scores, se, extra)
         self._refit(total, src)
+        for name in ("encoding_", "coef_names_"):
+            self.__dict__.pop(name, None)
+        if encoding is not None:  # as GDRegressor: the input columns, and the encoded ones
+            self.encoding_ = encoding
+            self.coef_names_ = list(encoding.names_out)
+            self.n_features_in_ = len(encoding.names_in)
+            self.feature_names_in_ = np.asarray(encoding.names_in, dtype=object)
         return self
+
+    def _encode(self, X: Any) -> tuple[Any, Any]:
+        """A DataFrame with text or ``category`` columns, one-hot encoded as GDRegressor does.
+
+        Returns the DataFrame of encoded columns (named ``column=level``) and the
+        encoding (None, and ``X`` unchanged, for any other input).
+        """
+        if not (hasattr(X, "columns") and hasattr(X, "iloc") and hasattr(X, "dtypes")):
+            return X, None
+        from ._encode import is_categorical, learn_encoding
+
+        if not any(is_categorical(X.iloc[:, j]) for j in range(X.shape[1])):
+            return X, None
+        import pandas as pd
+
+        columns = [str(c) for c in X.columns]
+        frame = X.set_axis(columns, axis=1)
+        encoding = learn_encoding(frame, columns, fit_intercept=bool(self.fit_intercept), label="X")
+        encoded = encoding.transform(frame, label="X")
+        return pd.DataFrame(encoded, columns=list(encoding.names_out), index=X.index), encoding
 
     def _kfold(
         self, trains: list[Statistics], tests: list[Statistics], alphas: F64
@@ -490,16 +518,22 @@ class GDRegressorCV(RegressorMixin, BaseEstimator):
         from .sources.base import find_adapter
 
         check_is_fitted(self)
+        encoding = getattr(self, "encoding_", None)
+        if encoding is not None and hasattr(X, "columns") and hasattr(X, "iloc"):
+            frame = X.set_axis([str(c) for c in X.columns], axis=1)
+            X = encoding.transform(frame, label="X")
+            return X @ np.asarray(self.coef_).T + self.intercept_
         adapter = find_adapter(X)
         if adapter is not None and adapter.predict is not None:
             names = getattr(self, "feature_names_in_", None)
             columns = list(names) if names is not None else getattr(self, "_source_columns", None)
             return adapter.predict(X, self.coef_, self.intercept_, columns)
         X_arr, _ = as_design_matrix(X, check_scale=False)
-        if X_arr.shape[1] != self.n_features_in_:
+        width = len(self.coef_names_) if encoding is not None else self.n_features_in_
+        if X_arr.shape[1] != width:
             raise GradfitInputError(
                 f"X has {X_arr.shape[1]} features, but GDRegressorCV is expecting "
-                f"{self.n_features_in_} features as input; pass the columns it was fitted on."
+                f"{width} features as input; pass the columns it was fitted on."
             )
         return X_arr @ np.asarray(self.coef_).T + self.intercept_
 
