@@ -20,7 +20,6 @@ from matplotlib.figure import Figure
 from sklearn.datasets import load_diabetes, load_linnerud
 
 from gradfit import ConvergenceWarning, GDRegressor, GDRegressorCV, diagnose, explain
-from gradfit.problem.exact import exact_solution
 from gradfit.plots import (
     plot_cv_curve,
     plot_learning_rate_sweep,
@@ -29,6 +28,7 @@ from gradfit.plots import (
     plot_per_output_loss,
     save_figure,
 )
+from gradfit.problem.exact import exact_solution
 
 FIGURES = Path(__file__).resolve().parent / "figures"
 DPI = 80
