@@ -31,7 +31,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .._exceptions import GradfitInputError
-from .._validation import rescale_exponents
+from .._validation import gram_proves_design, rescale_exponents
 from ..problem.moments import (
     Moments,
     block_moments,
@@ -108,12 +108,11 @@ def _pair_moments(pair: tuple[F64, F64], shift_x: Any, shift_y: Any, diagonal: b
         return block_moments(pair[0], pair[1], shift_x, shift_y, diagonal=diagonal)
 
 
-def _pair_moments_and_magnitudes(pair: tuple[F64, F64], diagonal: bool) -> tuple[Moments, F64, F64]:
+def _pair_magnitudes(pair: tuple[F64, F64]) -> tuple[F64, F64]:
     X, Y = pair
-    moments = _pair_moments(pair, None, None, diagonal)
     x_max = np.abs(X).max(axis=0) if X.shape[0] else np.zeros(X.shape[1])
     y_max = np.abs(Y).max(axis=0) if Y.shape[0] else np.zeros(Y.shape[1])
-    return moments, x_max, y_max
+    return x_max, y_max
 
 
 def _scale_pair(pair: tuple[F64, F64], x_exp: Any, y_exp: Any) -> tuple[F64, F64]:
@@ -325,15 +324,23 @@ def _reduce_moments(pairs: list[Any], shift: Any, diagonal: bool) -> Moments:
     return sum_moments(parts)
 
 
-def _reduce_with_magnitudes(pairs: list[Any], diagonal: bool) -> tuple[Moments, F64, F64]:
-    """Raw moments and every column's largest magnitude, in one computation."""
+def _magnitudes(pairs: list[Any], first: Moments) -> tuple[F64, F64] | None:
+    """Every column's largest magnitude, or None when the raw moments prove them in range.
+
+    ``√mean(x²) ≤ max|x| ≤ √(N·mean(x²))`` (:func:`~gradfit._validation.gram_proves_design`):
+    the common case needs no pass of its own; otherwise one reduction finds them.
+    """
     import dask
 
-    task = dask.delayed(_pair_moments_and_magnitudes, pure=True)
-    parts = _compute(*[task(p, diagonal) for p in pairs])
-    x_max = np.max([p[1] for p in parts], axis=0)
-    y_max = np.max([p[2] for p in parts], axis=0)
-    return sum_moments(p[0] for p in parts), x_max, y_max
+    n = first.n
+    with np.errstate(over="ignore", invalid="ignore"):
+        x_ms = (np.diag(first.Sxx) if first.Sxx.ndim == 2 else first.Sxx) / n
+        y_ms = first.Yraw / n
+    if gram_proves_design(x_ms, n) and gram_proves_design(y_ms, n):
+        return None
+    task = dask.delayed(_pair_magnitudes, pure=True)
+    parts = _compute(*[task(p) for p in pairs])
+    return np.max([p[0] for p in parts], axis=0), np.max([p[1] for p in parts], axis=0)
 
 
 class DaskSource(Source):
@@ -372,8 +379,13 @@ class DaskSource(Source):
         if keep_rows:
             self._persist()
         fit_intercept = bool(options["fit_intercept"])
-        first, x_max, y_max = _reduce_with_magnitudes(self.pairs, diagonal)
-        self.units = rescale_exponents(x_max, y_max, alpha=float(options["alpha"]))
+        first = _reduce_moments(self.pairs, None, diagonal)
+        magnitudes = _magnitudes(self.pairs, first)
+        self.units = (
+            None
+            if magnitudes is None
+            else rescale_exponents(*magnitudes, alpha=float(options["alpha"]))
+        )
         if self.units is not None:
             # columns beyond 1e±50: divided by powers of two on the workers (exact), the
             # moments formed again; the estimator scales the answer back
