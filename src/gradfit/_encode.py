@@ -50,8 +50,10 @@ __all__ = [
     "Column",
     "Encoding",
     "LevelCounter",
+    "encode_dataframe",
     "is_categorical",
     "learn_encoding",
+    "transform_dataframe",
 ]
 
 F64 = NDArray[np.float64]
@@ -413,6 +415,40 @@ def check_unique(names: Sequence[str], what: str) -> None:
         raise GradfitInputError(
             f"the {what} name {', '.join(_q(n) for n in twice[:10])} twice; name each column once"
         )
+
+
+def encode_dataframe(
+    X: Any, *, fit_intercept: bool, label: str = "X"
+) -> tuple[F64, Encoding] | None:
+    """A DataFrame's text and ``category`` columns one-hot encoded, with the levels learnt.
+
+    The one path by which the estimators (``GDRegressor``, ``GDRegressorCV``) encode a
+    DataFrame in ``fit``; None when no column is categorical (nothing to encode).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> X = pd.DataFrame({"r": ["a", "b", "a"], "x": [1.0, 2.0, 3.0]})
+    >>> encoded, encoding = encode_dataframe(X, fit_intercept=True)
+    >>> encoding.names_out, encoded.tolist()
+    (['r=b', 'x'], [[0.0, 1.0], [1.0, 2.0], [0.0, 3.0]])
+    >>> encode_dataframe(X[["x"]], fit_intercept=True) is None
+    True
+    """
+    if not any(is_categorical(X.iloc[:, j]) for j in range(X.shape[1])):
+        return None
+    columns = [str(c) for c in X.columns]
+    frame = X.set_axis(columns, axis=1)
+    encoding = learn_encoding(frame, columns, fit_intercept=fit_intercept, label=label)
+    return encoding.transform(frame, label=label), encoding
+
+
+def transform_dataframe(
+    X: Any, encoding: Encoding, *, unknown: str = "error", label: str = "X"
+) -> F64:
+    """Encode a DataFrame with the levels of a fit (``predict``); unseen levels as ``unknown``."""
+    frame = X.set_axis([str(c) for c in X.columns], axis=1)
+    return encoding.transform(frame, unknown=unknown, label=label)
 
 
 def index_like(name: str) -> bool:

@@ -377,16 +377,14 @@ class GDRegressorCV(RegressorMixin, BaseEstimator):
         """
         if not (hasattr(X, "columns") and hasattr(X, "iloc") and hasattr(X, "dtypes")):
             return X, None
-        from ._encode import is_categorical, learn_encoding
-
-        if not any(is_categorical(X.iloc[:, j]) for j in range(X.shape[1])):
-            return X, None
         import pandas as pd
 
-        columns = [str(c) for c in X.columns]
-        frame = X.set_axis(columns, axis=1)
-        encoding = learn_encoding(frame, columns, fit_intercept=bool(self.fit_intercept), label="X")
-        encoded = encoding.transform(frame, label="X")
+        from ._encode import encode_dataframe
+
+        done = encode_dataframe(X, fit_intercept=bool(self.fit_intercept))
+        if done is None:
+            return X, None
+        encoded, encoding = done
         return pd.DataFrame(encoded, columns=list(encoding.names_out), index=X.index), encoding
 
     def _kfold(
@@ -520,9 +518,9 @@ class GDRegressorCV(RegressorMixin, BaseEstimator):
         check_is_fitted(self)
         encoding = getattr(self, "encoding_", None)
         if encoding is not None and hasattr(X, "columns") and hasattr(X, "iloc"):
-            frame = X.set_axis([str(c) for c in X.columns], axis=1)
-            X = encoding.transform(frame, label="X")
-            return X @ np.asarray(self.coef_).T + self.intercept_
+            from ._encode import transform_dataframe
+
+            return transform_dataframe(X, encoding) @ np.asarray(self.coef_).T + self.intercept_
         adapter = find_adapter(X)
         if adapter is not None and adapter.predict is not None:
             names = getattr(self, "feature_names_in_", None)

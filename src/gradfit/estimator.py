@@ -507,10 +507,9 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             )
         encoding = None
         if _is_dataframe(X):
-            from ._encode import index_like, is_categorical, learn_encoding
+            from ._encode import encode_dataframe, index_like
 
-            columns = [str(c) for c in X.columns]
-            for name in filter(index_like, columns):
+            for name in filter(index_like, [str(c) for c in X.columns]):
                 warnings.warn(
                     f"column {name!r} looks like a row index written with the table (its "
                     "header is empty or 'Unnamed: N'); it is used as a feature: drop it if it "
@@ -518,13 +517,10 @@ class GDRegressor(RegressorMixin, BaseEstimator):
                     DataNote,
                     stacklevel=3,
                 )
-            if any(is_categorical(X.iloc[:, j]) for j in range(X.shape[1])):
-                frame = X.set_axis(columns, axis=1)
-                encoding = learn_encoding(
-                    frame, columns, fit_intercept=bool(self.fit_intercept), label="X"
-                )
-                encoded = encoding.transform(frame, label="X")
-                X_arr, _ = as_design_matrix(encoded, check_scale=False, scan=False)
+            encoded = encode_dataframe(X, fit_intercept=bool(self.fit_intercept))
+            if encoded is not None:
+                X_enc, encoding = encoded
+                X_arr, _ = as_design_matrix(X_enc, check_scale=False, scan=False)
         if encoding is None:
             # X's finiteness and range are checked below: by the statistics pass when it
             # proves them, by one scan of X otherwise (see _checked_statistics)
@@ -1032,9 +1028,10 @@ class GDRegressor(RegressorMixin, BaseEstimator):
                 X, coef, self.intercept_, encoding=encoding, unknown=unknown
             )
         if _is_dataframe(X):
-            frame = X.set_axis([str(c) for c in X.columns], axis=1)
+            from ._encode import transform_dataframe
+
             X_arr, _ = as_design_matrix(
-                encoding.transform(frame, unknown=unknown, label="X"), check_scale=False
+                transform_dataframe(X, encoding, unknown=unknown), check_scale=False
             )
         else:
             X_arr, _ = as_design_matrix(X, check_scale=False)
