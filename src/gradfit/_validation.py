@@ -332,8 +332,7 @@ def power_of_two_scales(magnitudes: NDArray[np.float64]) -> NDArray[np.int64] | 
     array([499,   2,   0])
     """
     magnitudes = np.asarray(magnitudes, dtype=np.float64)
-    outside = (magnitudes > MAX_MAGNITUDE) | ((magnitudes > 0) & (magnitudes < MIN_MAGNITUDE))
-    if not outside.any():
+    if not _outside(magnitudes).any():
         return None
     _, exponents = np.frexp(magnitudes)
     return np.where(magnitudes > 0, exponents, 0).astype(np.int64)
@@ -389,9 +388,13 @@ def rescale_exponents(
     return x_out, y_out
 
 
+def _outside(magnitudes: NDArray[np.float64]) -> NDArray[np.bool_]:
+    """Columns whose largest magnitude lies beyond ``[MIN_MAGNITUDE, MAX_MAGNITUDE]`` (not 0)."""
+    return (magnitudes > MAX_MAGNITUDE) | ((magnitudes > 0) & (magnitudes < MIN_MAGNITUDE))
+
+
 def _outside_only(magnitudes: NDArray[np.float64], exponents: NDArray[np.int64]) -> Any:
-    outside = (magnitudes > MAX_MAGNITUDE) | ((magnitudes > 0) & (magnitudes < MIN_MAGNITUDE))
-    return np.where(outside, exponents, 0).astype(np.int64)
+    return np.where(_outside(magnitudes), exponents, 0).astype(np.int64)
 
 
 def column_magnitudes(array: np.ndarray) -> NDArray[np.float64]:
