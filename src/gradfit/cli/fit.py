@@ -114,11 +114,9 @@ def _summary(
     files: dict[str, str | None],
     assessment: FitAssessment,
 ) -> dict[str, Any]:
-    from ..report import fit_scores
+    from .._holdout import regression_scores
 
-    P = np.asarray(model.predict(X), dtype=np.float64).reshape(len(X), -1)
-    r2, rmse = fit_scores(y, P)
-    mae = np.mean(np.abs(np.asarray(y, dtype=np.float64).reshape(P.shape) - P), axis=0)
+    scores = regression_scores(y, model.predict(X))
     optimum = _optimum(assessment)
     return _summary_dict(
         args,
@@ -129,9 +127,9 @@ def _summary(
         seconds,
         messages,
         files,
-        r2=r2,
-        rmse=rmse,
-        mae=mae,
+        r2=scores["r2"],
+        rmse=scores["rmse"],
+        mae=scores["mae"],
         loss=assessment.loss,
         optimum=optimum,
     )
