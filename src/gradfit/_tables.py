@@ -162,20 +162,10 @@ class FeatureTable:
             yield X, Y
 
     def _check_finite(self, X: F64, row0: int, names: Sequence[str]) -> None:
-        """A missing or infinite feature value: the error :func:`read_features` gives."""
-        if X.size and np.isfinite(X.sum()):
-            return
-        bad = ~np.isfinite(X)
-        if not bad.any():
-            return
-        i, j = (int(k) for k in np.argwhere(bad)[0])
-        where = f"line {row0 + i + 2}" if self.reader.kind == "csv" else f"row {row0 + i}"
-        what = "missing" if np.isnan(X[i, j]) else "infinite"
-        column = names[j] if j < len(names) else str(j)
-        raise GradfitInputError(
-            f"{self.path.name}: {where}, column {column!r} has a {what} feature value; a "
-            "prediction needs every feature: fill them in, or leave those rows out of the file"
-        )
+        """A missing or infinite feature value: named by its line, as ``predict_file`` does."""
+        from .sources.files import PREDICT_FIX, _check_finite
+
+        _check_finite(self.reader, X, None, row0, names, PREDICT_FIX)
 
 
 def open_features(

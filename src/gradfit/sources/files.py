@@ -786,10 +786,30 @@ def _open_reader(path: str | os.PathLike[str], sep: str | None) -> _Reader:
     return _NpyReader(p)
 
 
-def _check_finite(reader: _Reader, X: F64, Y: F64 | None, row0: int, names: list[str]) -> None:
+#: The fix a missing value in a file to fit names (:func:`_check_finite`).
+FIT_FIX = (
+    "leave rows with missing values out (--missing drop, missing='drop'), or drop or impute "
+    "those rows before fitting."
+)
+#: The fix a missing feature in a file to predict names.
+PREDICT_FIX = "a prediction needs every feature: fill them in, or leave those rows out of the file."
+
+
+def _check_finite(
+    reader: _Reader,
+    X: F64,
+    Y: F64 | None,
+    row0: int,
+    names: Sequence[str],
+    fix: str = FIT_FIX,
+) -> None:
+    """Name the first missing or infinite value of a block (row, file line, column) and the fix."""
     for block, labels in ((X, names[: X.shape[1]]), (Y, names[X.shape[1] :])):
-        if block is None:
+        if block is None or not block.size:
             continue
+        with np.errstate(invalid="ignore", over="ignore"):
+            if np.isfinite(block.sum()):  # one read: NaN and infinity carry through the sum
+                continue
         bad = ~np.isfinite(block)
         if bad.any():
             i, j = np.argwhere(bad)[0]
@@ -799,8 +819,7 @@ def _check_finite(reader: _Reader, X: F64, Y: F64 | None, row0: int, names: list
             raise _fail(
                 reader.path,
                 f"row {row0 + i}{line}, column {labels[j]!r} holds {what}; gradfit needs finite "
-                "numbers. Fix: leave rows with missing values out (--missing drop, "
-                "missing='drop'), or drop or impute those rows before fitting.",
+                f"numbers. Fix: {fix}",
             )
 
 
@@ -1587,7 +1606,7 @@ def iter_predictions(
     bar = Progress(reader.size, f"predicting {reader.path.name}", enabled=spec.progress)
     try:
         for Xb, _, done in reader.blocks(x_cols, [], block_rows):
-            _check_finite(reader, Xb, None, row0, names)
+            _check_finite(reader, Xb, None, row0, names, PREDICT_FIX)
             # the estimator's own formula (X @ coef.T + b): the same numbers as in memory
             yield Xb @ coef.T + b
             row0 += Xb.shape[0]
@@ -1620,7 +1639,7 @@ def _encoded_predictions(
             Xb = encoding.transform(
                 frame, unknown=unknown, label=str(reader.path), first_line=first
             )
-            _check_finite(reader, Xb, None, row0, encoding.names_out)
+            _check_finite(reader, Xb, None, row0, encoding.names_out, PREDICT_FIX)
             yield Xb @ coef.T + b
             row0 += Xb.shape[0]
             bar.update(done)
