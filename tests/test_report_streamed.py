@@ -251,3 +251,21 @@ def test_report_steps_show_on_request_and_quiet_prints_nothing(folder, capsys) -
     assert main([*argv, "--report", str(page)]) == 0
     captured = capsys.readouterr()
     assert captured.out == "" and page.exists()
+
+
+def test_streamed_report_and_diagnose_name_a_column_beyond_1e50(tmp_path, capsys) -> None:
+    # the fit rescales such columns (issue 11, class 9) but the raw statistics a report and a
+    # diagnosis need would overflow: refused with the column named (it was a generic overflow
+    # message after a burst of RuntimeWarnings), and nothing written
+    rng = np.random.default_rng(12)
+    X = rng.normal(size=(60, 2))
+    y = X @ np.array([1.0, 2.0]) + 3.0
+    X[:, 1] *= 1e200
+    path = tmp_path / "big.csv"
+    np.savetxt(path, np.column_stack([X, y]), delimiter=",", header="a,b,y", comments="")
+    page = tmp_path / "r.html"
+    assert main(["report", str(path), "-t", "y", "--stream", "-o", str(page)]) == 2
+    assert "column 1 ('b') is too large" in capsys.readouterr().err and not page.exists()
+    assert main(["diagnose", str(path), "-t", "y", "--stream"]) == 2
+    assert "column 1 ('b') is too large" in capsys.readouterr().err
+    assert main(["fit", str(path), "-t", "y", "--stream", "-q"]) == 0

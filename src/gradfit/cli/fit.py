@@ -705,7 +705,9 @@ def _fit_streamed(args: argparse.Namespace) -> int:
         writer.__enter__()
     try:
         with np.errstate(over="ignore", invalid="ignore", under="ignore"):
-            seen = _collect(args, rows(), model, names, targets, source.size())
+            seen = _collect(
+                args, rows(), model, names, targets, source.size(), check_range=not rescaled
+            )
     except BaseException as err:
         if writer is not None:
             writer.__exit__(type(err), err, err.__traceback__)
@@ -794,10 +796,13 @@ def _collect(
     names: Sequence[str],
     targets: Sequence[str],
     size: int,
+    check_range: bool = True,
 ) -> Any:
     """One bounded pass over a streamed file: statistics, scores, a seeded row sample.
 
     ``blocks`` yields ``(X, Y, bytes read so far)``; a progress line shows on a terminal.
+    ``check_range=False`` for a fit that rescaled columns beyond 1e±50 (its statistics
+    of the raw rows are not used).
     """
     from ..sources.files import Progress
     from ..understand.rows import collect_rows
@@ -812,7 +817,13 @@ def _collect(
             yield X, Y
 
     try:
-        return collect_rows(pairs(), model=model, feature_names=names, target_names=targets)
+        return collect_rows(
+            pairs(),
+            model=model,
+            feature_names=names,
+            target_names=targets,
+            check_range=check_range,
+        )
     finally:
         bar.close()
 

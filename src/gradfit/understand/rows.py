@@ -127,6 +127,7 @@ def collect_rows(
     feature_names: Sequence[str] | None = None,
     target_names: Sequence[str] | None = None,
     on_block: Any = None,
+    check_range: bool = True,
 ) -> RowSummary:
     """Read ``(X_block, Y_block)`` pairs once; keep the statistics, ranges, scores, a sample.
 
@@ -144,6 +145,10 @@ def collect_rows(
         Stored on the statistics.
     on_block : callable, optional
         Called with the rows read so far after every block (progress).
+    check_range : bool, default=True
+        Refuse columns beyond ``1e±50`` (:func:`~gradfit._validation.check_magnitude`,
+        naming the column) before their statistics overflow. False only for a caller
+        that ignores the statistics of such rows (a fit that rescaled them).
 
     Returns
     -------
@@ -162,6 +167,7 @@ def collect_rows(
     True
     """
     from .._tables import Scores, predict_block
+    from .._validation import check_magnitude
     from ..statistics import Statistics, block_statistics
 
     sample_rows = max(1, SAMPLE_ROWS if sample_rows is None else int(sample_rows))
@@ -181,9 +187,17 @@ def collect_rows(
         n = X.shape[0]
         if n == 0:
             continue
+        lo_x, hi_x, lo_y, hi_y = X.min(0), X.max(0), Y.min(0), Y.max(0)
+        if check_range:
+            names = [*(feature_names or []), *(target_names or [])]
+            largest = np.maximum(np.abs(np.r_[lo_x, lo_y]), np.abs(np.r_[hi_x, hi_y]))
+            check_magnitude(
+                largest,
+                "the data",
+                names if len(names) == X.shape[1] + Y.shape[1] else None,
+            )
         part = block_statistics(X, Y)
         total = part if total is None else total + part
-        lo_x, hi_x, lo_y, hi_y = X.min(0), X.max(0), Y.min(0), Y.max(0)
         if x_min is None:
             x_min, x_max, y_min, y_max = lo_x, hi_x, lo_y, hi_y
         else:
