@@ -429,3 +429,33 @@ def test_help_shows_examples(capsys) -> None:
         assert main([command, "--help"]) == 0
         text = capsys.readouterr().out
         assert "example" in text and f"gradfit {command}" in text.split("example")[-1], command
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["predict", "{model}", "{data}", "-o", "{data}"],
+        ["predict", "{model}", "{data}", "-o", "{data}", "--stream"],
+        ["fit", "{data}", "-t", "y", "--predictions", "{data}"],
+        ["fit", "{data}", "-t", "y", "--predictions", "{data}", "--stream"],
+        ["fit", "{data}", "-t", "y", "-o", "{link}"],
+    ],
+)
+def test_an_output_that_is_the_data_file_is_refused_and_the_data_kept(
+    tmp_path: Path, argv: list[str]
+) -> None:
+    # predict -o data.csv (or fit --predictions data.csv) replaced the data with predictions
+    data = tmp_path / "d.csv"
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(30, 2))
+    np.savetxt(
+        data, np.column_stack([X, X @ [1.0, 2.0]]), delimiter=",", header="a,b,y", comments=""
+    )
+    model = tmp_path / "m.gfm"
+    assert main(["fit", str(data), "-t", "y", "-o", str(model), "-q"]) == 0
+    link = tmp_path / "link.csv"
+    link.symlink_to(data)
+    before = data.read_bytes()
+    paths = {"model": str(model), "data": str(data), "link": str(link)}
+    assert main([a.format(**paths) for a in argv]) == 2
+    assert data.read_bytes() == before

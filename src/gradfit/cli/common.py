@@ -102,6 +102,38 @@ class UsageError(Exception):
     """A wrong combination of options: reported like argparse's own errors, exit status 2."""
 
 
+#: The options that name a file a command writes.
+OUTPUT_OPTIONS = (
+    "output",
+    "predictions",
+    "report",
+    "checkpoint",
+    "plot",
+    "plot_paths",
+    "plot_outputs",
+)
+
+
+def refuse_overwriting_data(args: argparse.Namespace) -> None:
+    """Refuse, before any work, an output path that is the DATA file itself.
+
+    ``gradfit predict model.gfm data.csv -o data.csv`` (or ``fit --predictions
+    data.csv``) replaced the user's data with the predictions once the command
+    finished. Symbolic and hard links count as the same file (``os.path.samefile``).
+    """
+    data = getattr(args, "data", None)
+    if not isinstance(data, str) or not os.path.isfile(data):
+        return
+    for option in OUTPUT_OPTIONS:
+        path = getattr(args, option, None)
+        if isinstance(path, str) and os.path.exists(path) and os.path.samefile(path, data):
+            flag = "--" + option.replace("_", "-")
+            raise UsageError(
+                f"{flag} {path} is the data file itself: writing it would replace your data; "
+                "choose another path"
+            )
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, with usage errors in two lines (the cause, then where the help is)."""
 

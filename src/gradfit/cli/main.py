@@ -42,6 +42,7 @@ from .common import (
     _positive_int,
     _sep_option,
     _tolerance,
+    refuse_overwriting_data,
 )
 from .demo import _demo
 from .fit import _fit, _predict
@@ -598,6 +599,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = f"gradfit {args.command}"
     debug = bool(getattr(args, "debug", False))
     try:
+        refuse_overwriting_data(args)
         with stop_on_signals():
             return int(args.func(args))
     except BrokenPipeError:
