@@ -24,7 +24,9 @@ never as a negative number.
 
 from __future__ import annotations
 
+import functools
 import math
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -234,23 +236,153 @@ def _accumulate_chunk(
     return Sxx, Sxy, Sx, Sy, Syy, Yraw
 
 
+#: The compiled Gram pass (:mod:`gradfit.problem.gram_jit`) serves X with at most this many
+#: columns (plus targets and one): each chunk's accumulator is ``P × P`` and stays in cache.
+KERNEL_MAX_COLUMNS = 1024
+
+#: ... and passes of at least this many multiply-adds (``N·P²/2``); smaller ones (a few
+#: milliseconds of BLAS) do not pay for compiling the kernel in a fresh process.
+KERNEL_MIN_WORK = 1 << 28
+
+_KERNEL: Any = None
+
+
+def gram_kernel() -> ModuleType | None:
+    """The compiled Gram pass, or None where it is not used.
+
+    Used on x86-64 CPUs with AVX-512 (where it was measured faster than BLAS),
+    or wherever ``GRADFIT_GRAM_KERNEL=1``; ``GRADFIT_GRAM_KERNEL=0`` turns it
+    off. The kernels are compiled for the host CPU on first use (llvmlite,
+    about 0.1 s per process); if that fails the BLAS pass is used.
+
+    Examples
+    --------
+    >>> module = gram_kernel()
+    >>> module is None or module.PANEL == 8
+    True
+    """
+    import os
+
+    choice = os.environ.get("GRADFIT_GRAM_KERNEL", "").strip()
+    if choice == "0" or (choice != "1" and not _host_has_avx512()):
+        return None
+    global _KERNEL
+    if _KERNEL is None:
+        try:
+            from .kernels import jit
+
+            jit()  # the threads' wait policy first (decision 20), then numba
+            from . import gram_jit
+
+            gram_jit.compile_tiles()
+            _KERNEL = gram_jit
+        except Exception:  # pragma: no cover - no llvmlite, or a compiler failure
+            _KERNEL = False
+    return _KERNEL or None
+
+
+@functools.cache
+def _host_has_avx512() -> bool:
+    """Whether this is an x86-64 CPU with AVX-512 (LLVM's view of the host)."""
+    try:
+        import llvmlite.binding as llvm
+    except ImportError:  # pragma: no cover - llvmlite comes with numba
+        return False
+    return bool(
+        llvm.get_process_triple().startswith(("x86_64", "amd64"))
+        and llvm.get_host_cpu_features().get("avx512f", False)
+    )
+
+
+def _kernel_rows(P: int) -> int:
+    """Rows per packed block: at most 256, and the block (``R·P`` doubles) within 1 MiB."""
+    return max(64, min(256, (GRAM_BLOCK_BYTES // (8 * P)) // 8 * 8))
+
+
+def _accumulate_kernel(
+    kernel: ModuleType,
+    X: NDArray[Any],
+    Y: NDArray[Any],
+    omega: F64 | None,
+    shift_x: F64,
+    shift_y: F64,
+    block_rows: int | None,
+) -> list[F64]:
+    """The chunks' augmented Gram matrices ``Σ z zᵀ``, ``z = √ω·[x − x₀, y − y₀, 1]``."""
+    N, D = X.shape
+    K = Y.shape[1]
+    panels = -(-(D + K + 1) // kernel.PANEL)
+    rows = block_rows if block_rows is not None else _kernel_rows(panels * kernel.PANEL)
+    sw = np.sqrt(omega) if omega is not None else np.zeros(0)
+    if not (Y.dtype in (np.float32, np.float64) and Y.dtype.isnative):
+        Y = Y.astype(np.float64)
+    ranges = [(c[0][0], c[-1][1]) for c in gram_chunks(N, D, rows)]
+    threads = min(gram_threads(), len(ranges))
+
+    def run(r: tuple[int, int]) -> F64:
+        Pk = np.empty((panels, rows, kernel.PANEL))
+        C = np.zeros((panels * kernel.PANEL, panels * kernel.PANEL))
+        kernel.gram_chunk(X, Y, sw, shift_x, shift_y, r[0], r[1], Pk, C)
+        return C
+
+    if threads <= 1:
+        return [run(r) for r in ranges]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(run, ranges))
+
+
 def _accumulate(
     X: NDArray[Any],
     Y: NDArray[Any],
     omega: F64 | None,
     shift_x: F64,
     shift_y: F64,
-    block_rows: int,
+    block_rows: int | None,
 ) -> tuple[F64, F64, F64, F64, F64, F64]:
     """Raw sums over all rows: chunks of cache-sized blocks, run on the process's cores.
 
-    Each chunk runs on a thread of its own with single-threaded BLAS (NumPy's
+    Where :func:`gram_kernel` serves (AVX-512, up to :data:`KERNEL_MAX_COLUMNS`
+    columns, at least :data:`KERNEL_MIN_WORK`), each chunk is one call of the
+    compiled pass, which forms every sum at once from packed blocks. Otherwise
+    each chunk runs on a thread of its own with single-threaded BLAS (NumPy's
     products release the GIL); OpenBLAS's own threading of one tall ``XᵀX`` was
     measured slower on two cores, and far slower when another process shares
-    them. The chunks' sums are added in chunk order (reproducible bit for bit).
+    them. Either way the chunking depends on N and D only and the chunks' sums
+    are added in chunk order (reproducible bit for bit).
     """
-    N = X.shape[0]
-    chunks = gram_chunks(N, X.shape[1], block_rows)
+    N, D = X.shape
+    K = Y.shape[1]
+    P = D + K + 1
+    kernel = (
+        gram_kernel()
+        if P <= KERNEL_MAX_COLUMNS
+        and N * P * P // 2 >= KERNEL_MIN_WORK
+        and X.strides[1] == X.itemsize  # rows contiguous: packing reads X row by row
+        and X.dtype in (np.float32, np.float64)
+        and X.dtype.isnative
+        else None
+    )
+    if kernel is not None:
+        grams = _accumulate_kernel(kernel, X, Y, omega, shift_x, shift_y, block_rows)
+        C = grams[0]
+        for other in grams[1:]:
+            C += other
+        Sxx = np.triu(C[:D, :D])
+        Sxx = Sxx + np.triu(Sxx, 1).T
+        Sxy = C[:D, D : D + K].copy()
+        Sx = C[:D, D + K].copy()
+        Syy = np.diag(C[D : D + K, D : D + K]).copy()
+        Sy = C[D : D + K, D + K].copy()
+        Yraw = Syy.copy()
+        if omega is None:
+            for array in (Sxx, Sxy, Sx, Sy, Syy, Yraw):
+                array /= N
+        return Sxx, Sxy, Sx, Sy, Syy, Yraw
+    if block_rows is None:
+        block_rows = max(256, GRAM_BLOCK_BYTES // (8 * max(1, D)))
+    chunks = gram_chunks(N, D, block_rows)
     threads = min(gram_threads(), len(chunks))
 
     def run(blocks: list[tuple[int, int]]) -> tuple[F64, F64, F64, F64, F64, F64]:
@@ -323,8 +455,6 @@ def sufficient_statistics(
     """
     N, D = X.shape
     K = Y.shape[1]
-    if block_rows is None:
-        block_rows = max(256, GRAM_BLOCK_BYTES // (8 * max(1, D)))
     omega = None if sample_weight is None else sample_weight / np.sum(sample_weight)
     passes = 1
     with np.errstate(over="ignore", invalid="ignore"):
