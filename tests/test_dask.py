@@ -52,6 +52,30 @@ def test_dask_array_equals_in_memory_fit(client, chunks, params):
         assert "reduced in 1 computation" in model.engine_reason_
 
 
+def test_exact_persists_the_partitions_only_when_it_refines(client, monkeypatch):
+    """A well-conditioned exact fit is one reduction; an ill-conditioned one refines on the rows."""
+    persisted = []
+    original = gdask.DaskSource._persist
+
+    def spy(self):
+        persisted.append(self.persisted)
+        return original(self)
+
+    monkeypatch.setattr(gdask.DaskSource, "_persist", spy)
+    X, Y = problem()
+    model = GDRegressor(method="exact").fit(da.from_array(X, chunks=(600, 5)), da.from_array(Y))
+    assert persisted == [] and "reduced in 1 computation" in model.engine_reason_
+    np.testing.assert_allclose(model.coef_, GDRegressor(method="exact").fit(X, Y).coef_, rtol=1e-10)
+    x = np.random.default_rng(1).uniform(0, 10, 2400)
+    poly = np.column_stack([x**k for k in range(1, 6)])  # κ ≈ 1e9: the solve is refined
+    y = poly @ np.array([1.0, -0.5, 0.1, -0.01, 1e-3]) + 0.01 * np.sin(7 * x)
+    model = GDRegressor(method="exact").fit(da.from_array(poly, chunks=600), da.from_array(y))
+    assert persisted and "refinement" in model.engine_reason_
+    reference = GDRegressor(method="exact").fit(poly, y)
+    np.testing.assert_allclose(model.coef_, reference.coef_, rtol=1e-8)
+    assert model.converged_
+
+
 def test_one_reduction_seen_by_the_scheduler(client):
     """Count the graphs the scheduler receives: one for the whole stats-engine fit."""
     X, Y = problem()

@@ -137,3 +137,26 @@ def test_a_fit_through_the_kernel_matches_the_blas_fit(
 def test_the_switch_turns_the_kernel_off(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GRADFIT_GRAM_KERNEL", "0")
     assert gram_kernel() is None
+
+
+@pytest.mark.usefixtures("kernel_on")
+@pytest.mark.parametrize("shifted", [False, True])
+def test_block_moments_of_a_partition_run_in_the_kernel(
+    monkeypatch: pytest.MonkeyPatch, shifted: bool
+) -> None:
+    from gradfit.problem.moments import block_moments
+
+    rng = np.random.default_rng(7)
+    X, Y = rng.normal(size=(2500, 21)) + 4.0, rng.normal(size=(2500, 2)) - 9.0
+    shift = (X.mean(0), Y.mean(0)) if shifted else (None, None)
+    fast = block_moments(X, Y, *shift)
+    monkeypatch.setenv("GRADFIT_GRAM_KERNEL", "0")
+    blas = block_moments(X, Y, *shift)
+    assert fast.n == blas.n == 2500
+    for name in ("Sxx", "Sxy", "Syy", "Yraw"):
+        _close(getattr(fast, name), getattr(blas, name), 1e-12)
+    # about the means, Σx and Σy are rounding: compare them on the scale of Σ|x|, Σ|y|
+    for name, data, about in (("Sx", X, shift[0]), ("Sy", Y, shift[1])):
+        size = np.sum(np.abs(data if about is None else data - about), axis=0)
+        assert np.all(np.abs(getattr(fast, name) - getattr(blas, name)) <= 1e-13 * size)
+    _close(fast.Yraw, np.sum(Y * Y, axis=0), 1e-13)  # about zero, whatever the shift

@@ -299,7 +299,21 @@ def _kernel_rows(P: int) -> int:
     return max(64, min(256, (GRAM_BLOCK_BYTES // (8 * P)) // 8 * 8))
 
 
-def _accumulate_kernel(
+def _kernel_for(X: NDArray[Any], P: int) -> ModuleType | None:
+    """The compiled pass when it serves this X (``P`` augmented columns), else None."""
+    N = X.shape[0]
+    if (
+        P <= KERNEL_MAX_COLUMNS
+        and N * P * P // 2 >= KERNEL_MIN_WORK
+        and X.strides[1] == X.itemsize  # rows contiguous: packing reads X row by row
+        and X.dtype in (np.float32, np.float64)
+        and X.dtype.isnative
+    ):
+        return gram_kernel()
+    return None
+
+
+def _kernel_sums(
     kernel: ModuleType,
     X: NDArray[Any],
     Y: NDArray[Any],
@@ -307,8 +321,9 @@ def _accumulate_kernel(
     shift_x: F64,
     shift_y: F64,
     block_rows: int | None,
-) -> list[F64]:
-    """The chunks' augmented Gram matrices ``Σ z zᵀ``, ``z = √ω·[x − x₀, y − y₀, 1]``."""
+    parallel: bool,
+) -> tuple[F64, F64, F64, F64, F64, F64]:
+    """Raw sums from the augmented Gram matrices ``Σ z zᵀ``, ``z = √ω·[x − x₀, y − y₀, 1]``."""
     N, D = X.shape
     K = Y.shape[1]
     panels = -(-(D + K + 1) // kernel.PANEL)
@@ -316,7 +331,7 @@ def _accumulate_kernel(
     sw = np.sqrt(omega) if omega is not None else np.zeros(0)
     if not (Y.dtype in (np.float32, np.float64) and Y.dtype.isnative):
         Y = Y.astype(np.float64)
-    ranges = [(c[0][0], c[-1][1]) for c in gram_chunks(N, D, rows)]
+    ranges = [(c[0][0], c[-1][1]) for c in gram_chunks(N, D, rows)] if parallel else [(0, N)]
     threads = min(gram_threads(), len(ranges))
 
     def run(r: tuple[int, int]) -> F64:
@@ -326,62 +341,67 @@ def _accumulate_kernel(
         return C
 
     if threads <= 1:
-        return [run(r) for r in ranges]
-    from concurrent.futures import ThreadPoolExecutor
+        grams = [run(r) for r in ranges]
+    else:
+        from concurrent.futures import ThreadPoolExecutor
 
-    with ThreadPoolExecutor(threads) as pool:
-        return list(pool.map(run, ranges))
+        with ThreadPoolExecutor(threads) as pool:
+            grams = list(pool.map(run, ranges))
+    C = grams[0]
+    for other in grams[1:]:
+        C += other
+    Sxx = np.triu(C[:D, :D])
+    Sxx = Sxx + np.triu(Sxx, 1).T
+    Syy = np.diag(C[D : D + K, D : D + K]).copy()
+    if np.any(shift_y):  # Σωy² about zero as well, as the BLAS pass gives it
+        Y64 = np.asarray(Y, dtype=np.float64)
+        Yraw = np.einsum("ij,ij->j", Y64, Y64) if omega is None else omega @ (Y64 * Y64)
+    else:
+        Yraw = Syy.copy()
+    return Sxx, C[:D, D : D + K].copy(), C[:D, D + K].copy(), C[D : D + K, D + K].copy(), Syy, Yraw
 
 
-def _accumulate(
+def raw_sums(
     X: NDArray[Any],
     Y: NDArray[Any],
     omega: F64 | None,
     shift_x: F64,
     shift_y: F64,
-    block_rows: int | None,
+    block_rows: int | None = None,
+    *,
+    parallel: bool = True,
 ) -> tuple[F64, F64, F64, F64, F64, F64]:
-    """Raw sums over all rows: chunks of cache-sized blocks, run on the process's cores.
+    """``(Σωxxᵀ, Σωxyᵀ, Σωx, Σωy, Σωy², Σωy²_raw)`` about the shifts (``ω = 1`` when None).
 
     Where :func:`gram_kernel` serves (AVX-512, up to :data:`KERNEL_MAX_COLUMNS`
-    columns, at least :data:`KERNEL_MIN_WORK`), each chunk is one call of the
-    compiled pass, which forms every sum at once from packed blocks. Otherwise
-    each chunk runs on a thread of its own with single-threaded BLAS (NumPy's
-    products release the GIL); OpenBLAS's own threading of one tall ``XᵀX`` was
-    measured slower on two cores, and far slower when another process shares
-    them. Either way the chunking depends on N and D only and the chunks' sums
-    are added in chunk order (reproducible bit for bit).
+    columns, at least :data:`KERNEL_MIN_WORK`), each chunk of rows is one call
+    of the compiled pass, which forms every sum at once from packed blocks.
+    Otherwise each chunk runs cache-sized blocks through single-threaded BLAS
+    (NumPy's products release the GIL); OpenBLAS's own threading of one tall
+    ``XᵀX`` was measured slower on two cores, and far slower when another
+    process shares them. With ``parallel`` the chunks run on the process's
+    cores (:func:`gram_threads`), otherwise all on the calling thread (a Dask
+    worker's, a file block's). The chunking depends on N and D only and the
+    chunks' sums are added in chunk order (reproducible bit for bit). The
+    last entry, ``Σωy²`` about zero, is the raw scale of the targets.
+
+    Examples
+    --------
+    >>> X = np.array([[1.0, 2.0], [3.0, 4.0]]); Y = np.array([[1.0], [2.0]])
+    >>> Sxx, Sxy, Sx, Sy, Syy, Yraw = raw_sums(X, Y, None, np.zeros(2), np.zeros(1))
+    >>> Sxx.tolist(), Sxy.ravel().tolist(), Sx.tolist(), Sy.tolist(), Syy.tolist()
+    ([[10.0, 14.0], [14.0, 20.0]], [7.0, 10.0], [4.0, 6.0], [3.0], [5.0])
     """
     N, D = X.shape
     K = Y.shape[1]
-    P = D + K + 1
-    kernel = (
-        gram_kernel()
-        if P <= KERNEL_MAX_COLUMNS
-        and N * P * P // 2 >= KERNEL_MIN_WORK
-        and X.strides[1] == X.itemsize  # rows contiguous: packing reads X row by row
-        and X.dtype in (np.float32, np.float64)
-        and X.dtype.isnative
-        else None
-    )
+    kernel = _kernel_for(X, D + K + 1) if N else None
     if kernel is not None:
-        grams = _accumulate_kernel(kernel, X, Y, omega, shift_x, shift_y, block_rows)
-        C = grams[0]
-        for other in grams[1:]:
-            C += other
-        Sxx = np.triu(C[:D, :D])
-        Sxx = Sxx + np.triu(Sxx, 1).T
-        Sxy = C[:D, D : D + K].copy()
-        Sx = C[:D, D + K].copy()
-        Syy = np.diag(C[D : D + K, D : D + K]).copy()
-        Sy = C[D : D + K, D + K].copy()
-        Yraw = Syy.copy()
-        if omega is None:
-            for array in (Sxx, Sxy, Sx, Sy, Syy, Yraw):
-                array /= N
-        return Sxx, Sxy, Sx, Sy, Syy, Yraw
+        return _kernel_sums(kernel, X, Y, omega, shift_x, shift_y, block_rows, parallel)
     if block_rows is None:
         block_rows = max(256, GRAM_BLOCK_BYTES // (8 * max(1, D)))
+    if not parallel:
+        blocks = [(start, min(N, start + block_rows)) for start in range(0, N, block_rows)]
+        return _accumulate_chunk(X, Y, omega, shift_x, shift_y, blocks or [(0, 0)])
     chunks = gram_chunks(N, D, block_rows)
     threads = min(gram_threads(), len(chunks))
 
@@ -400,10 +420,23 @@ def _accumulate(
         for total, a in zip(totals, part, strict=True):
             total += a
     Sxx, Sxy, Sx, Sy, Syy, Yraw = totals
-    if omega is None:
-        for array in (Sxx, Sxy, Sx, Sy, Syy, Yraw):
-            array /= N
     return Sxx, Sxy, Sx, Sy, Syy, Yraw
+
+
+def _accumulate(
+    X: NDArray[Any],
+    Y: NDArray[Any],
+    omega: F64 | None,
+    shift_x: F64,
+    shift_y: F64,
+    block_rows: int | None,
+) -> tuple[F64, F64, F64, F64, F64, F64]:
+    """:func:`raw_sums` over all rows on the process's cores, divided by N when unweighted."""
+    sums = raw_sums(X, Y, omega, shift_x, shift_y, block_rows)
+    if omega is None:
+        for array in sums:
+            array /= X.shape[0]
+    return sums
 
 
 def sufficient_statistics(

@@ -32,7 +32,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .._exceptions import GradfitInputError
-from .gram import GRAM_BLOCK_BYTES, _accumulate_chunk, cancels, centre
+from .gram import cancels, centre, raw_sums
 
 __all__ = [
     "Moments",
@@ -90,17 +90,15 @@ def block_moments(
     """
     n = X.shape[0]
     if not diagonal:
-        # cache-sized row blocks on this thread (a Dask worker's): X is read from memory once
+        # on this thread (a Dask worker's, a file block's): X is read from memory once
         D, K = X.shape[1], Y.shape[1]
-        rows = max(256, GRAM_BLOCK_BYTES // (8 * max(1, D)))
-        blocks = [(start, min(n, start + rows)) for start in range(0, n, rows)] or [(0, 0)]
-        Sxx, Sxy, Sx, Sy, Syy, Yraw = _accumulate_chunk(
+        Sxx, Sxy, Sx, Sy, Syy, Yraw = raw_sums(
             X,
             Y,
             None,
             np.zeros(D) if shift_x is None else np.asarray(shift_x, dtype=np.float64),
             np.zeros(K) if shift_y is None else np.asarray(shift_y, dtype=np.float64),
-            blocks,
+            parallel=False,
         )
         return Moments(n=int(n), Sxx=Sxx, Sxy=Sxy, Sx=Sx, Sy=Sy, Syy=Syy, Yraw=Yraw)
     if shift_x is not None and np.any(shift_x):

@@ -210,7 +210,9 @@ def plan(
         want_H = True
     else:
         want_H = wants_statistics(D, method, gradient)
-    keep_rows = method == "exact" or not want_H or gradient == "data"
+    # the rows are kept (Dask: persisted) for a data path that will probably follow; `exact`
+    # refines on them only when κ asks (refinement_needed), and then reads them again
+    keep_rows = not want_H or gradient == "data"
     stats = source.statistics(options, diagonal=not want_H, keep_rows=keep_rows)
     if N is None:
         N = int(stats["N"])

@@ -420,7 +420,10 @@ class DaskSource(Source):
         where = f"; {len(self.pairs)} Dask partitions"
         if engine == "data":
             return where + ", persisted on the workers; one round trip per gradient"
-        return where + f", reduced in {self.n_computations} computation(s)"
+        where += f", reduced in {self.n_computations} computation(s)"
+        if refine:  # κ asked for it: the partitions were persisted for the refinement's passes
+            where += "; the refinement reads them again, persisted on the workers"
+        return where
 
     def close(self) -> None:
         """The solve has ended: free the workers' memory."""
