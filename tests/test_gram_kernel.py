@@ -45,12 +45,14 @@ def _close(a: np.ndarray, b: np.ndarray, rtol: float = 1e-13) -> None:
 @pytest.mark.parametrize("K", [1, 3, 9])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("order", ["C", "F"])
 def test_kernel_equals_blas_and_the_definitions(
-    monkeypatch: pytest.MonkeyPatch, D: int, K: int, dtype: type, weighted: bool
+    monkeypatch: pytest.MonkeyPatch, D: int, K: int, dtype: type, weighted: bool, order: str
 ) -> None:
     rng = np.random.default_rng(D * 100 + K)
     N = 1001  # not a multiple of the block's rows, nor of the chunks
     X = (rng.normal(size=(N, D)) * rng.uniform(0.1, 10, D) + rng.normal(size=D)).astype(dtype)
+    X = np.asarray(X, order=order)  # column-major X (pandas' to_numpy) is packed by columns
     Y = (rng.normal(size=(N, K)) + 3.0).astype(dtype)
     w = rng.uniform(0.0, 3.0, N) if weighted else None
     fast, blas = _both(monkeypatch, X, Y, sample_weight=w, block_rows=64)
@@ -110,9 +112,12 @@ def test_a_non_finite_entry_propagates_through_the_kernel(bad: float) -> None:
 def test_layouts_the_kernel_does_not_read_fall_back_to_blas() -> None:
     rng = np.random.default_rng(4)
     X, Y = rng.normal(size=(700, 13)), rng.normal(size=(700, 1))
-    reference = sufficient_statistics(X, Y)
-    for other in (np.asfortranarray(X), X.astype(">f8"), np.repeat(X, 2, axis=1)[:, ::2]):
-        got = sufficient_statistics(other, Y)
+    for other in (X[::-1], X.astype(">f8"), np.repeat(X, 2, axis=1)[:, ::2]):
+        got = sufficient_statistics(other, Y[::-1] if other.strides[0] < 0 else Y)
+        reference = sufficient_statistics(
+            np.ascontiguousarray(other, dtype=np.float64),
+            np.ascontiguousarray(Y[::-1] if other.strides[0] < 0 else Y),
+        )
         for key in KEYS:
             _close(got[key], reference[key])
 

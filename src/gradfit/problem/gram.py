@@ -305,7 +305,7 @@ def _kernel_for(X: NDArray[Any], P: int) -> ModuleType | None:
     if (
         P <= KERNEL_MAX_COLUMNS
         and N * P * P // 2 >= KERNEL_MIN_WORK
-        and X.strides[1] == X.itemsize  # rows contiguous: packing reads X row by row
+        and X.itemsize in (X.strides[0], X.strides[1])  # rows or columns contiguous
         and X.dtype in (np.float32, np.float64)
         and X.dtype.isnative
     ):

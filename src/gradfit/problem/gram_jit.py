@@ -162,12 +162,45 @@ _tile3 = types.ExternalFunction("gradfit_gram_tile3", _SIG)
 
 @numba.njit(nogil=True, boundscheck=False)
 def _pack(X, Y, sw, shift_x, shift_y, s, n, Pk):  # pragma: no cover - compiled
-    """Panels of rows ``s:s+n``: ``√ω·[x − x₀, y − y₀, 1]``, zero-padded (no fast-math)."""
+    """Panels of rows ``s:s+n``: ``√ω·[x − x₀, y − y₀, 1]``, zero-padded (no fast-math).
+
+    Row-major X is read row by row (prefetching rows ahead); column-major X
+    (``X.strides[0]`` one element, as pandas' ``to_numpy`` gives) column by
+    column, each a contiguous run of ``n`` entries.
+    """
     N, D = X.shape
     K = Y.shape[1]
     full = D // PANEL
     npan = Pk.shape[0]
     weighted = sw.shape[0] > 0
+    if X.strides[0] == X.itemsize and D > 1:
+        for j in range(D):
+            p = j // PANEL
+            lane = j - PANEL * p
+            x0 = shift_x[j]
+            for i in range(n):
+                Pk[p, i, lane] = np.float64(X[s + i, j]) - x0
+        if weighted:
+            for p in range(full):
+                for i in range(n):
+                    w = sw[s + i]
+                    for lane in range(PANEL):
+                        Pk[p, i, lane] *= w
+        for i in range(n):
+            w = sw[s + i] if weighted else 1.0
+            for p in range(full, npan):
+                for lane in range(PANEL):
+                    j = PANEL * p + lane
+                    if j < D:
+                        v = Pk[p, i, lane] * w
+                    elif j < D + K:
+                        v = (np.float64(Y[s + i, j - D]) - shift_y[j - D]) * w
+                    elif j == D + K:
+                        v = w
+                    else:
+                        v = 0.0
+                    Pk[p, i, lane] = v
+        return
     for i in range(n):
         r = s + i
         if r + PACK_PREFETCH_ROWS < N:

@@ -73,11 +73,16 @@ def accepts_dask(X: Any) -> bool:
 # -- partitions → float64 blocks (these run on the workers) ------------------------------
 
 
-def _as_block(part: Any, index: int, names: list[str] | None, role: str) -> F64:
+def _as_block(part: Any, index: int, names: list[str] | None, role: str, scan: bool) -> F64:
     A = part.to_numpy(dtype=np.float64) if hasattr(part, "to_numpy") else np.asarray(part)
-    A = np.ascontiguousarray(A, dtype=np.float64)
+    A = np.asarray(A, dtype=np.float64)
     if A.ndim == 1:
         A = A[:, None]
+    if not (A.flags.c_contiguous or A.flags.f_contiguous):
+        # a frame's to_numpy is column-major: kept so (the Gram kernel packs it by columns)
+        A = np.ascontiguousarray(A)
+    if not scan:
+        return A
     bad = ~np.isfinite(A)
     if bad.any():
         i, j = np.argwhere(bad)[0]
@@ -91,10 +96,16 @@ def _as_block(part: Any, index: int, names: list[str] | None, role: str) -> F64:
 
 
 def _block_pair(
-    Xp: Any, Yp: Any, index: int, names: list[str] | None, ynames: list[str] | None
+    Xp: Any,
+    Yp: Any,
+    index: int,
+    names: list[str] | None,
+    ynames: list[str] | None,
+    scan: bool = True,
 ) -> tuple[F64, F64]:
-    X = _as_block(Xp, index, names, "X")
-    Y = _as_block(Yp, index, ynames, "y")
+    """A partition's ``(X, Y)`` float64 blocks; ``scan`` names the first non-finite entry."""
+    X = _as_block(Xp, index, names, "X", scan)
+    Y = _as_block(Yp, index, ynames, "y", scan)
     if X.shape[0] != Y.shape[0]:
         raise GradfitInputError(
             f"partition {index} has {X.shape[0]} rows of X but {Y.shape[0]} of y; X and y "
@@ -187,8 +198,29 @@ def _joint_parts(
     ]
 
 
+def _check_pair(
+    Xp: Any, Yp: Any, index: int, names: list[str] | None, ynames: list[str] | None
+) -> None:
+    """Raise the error that names a partition's first non-finite entry, if it has one."""
+    _block_pair(Xp, Yp, index, names, ynames, scan=True)
+
+
 def _parts(X: Any, y: Any) -> tuple[list[Any], int, int, list[str] | None, bool]:
-    """Delayed ``(X_block, Y_block)`` pairs, D, K, feature names, was_1d."""
+    """Delayed ``(X_block, Y_block)`` pairs (each scanned for NaN/inf), D, K, names, was_1d."""
+    pairs, _, D, K, names, was_1d = _scanned_later(X, y, scan=True)
+    return pairs, D, K, names, was_1d
+
+
+def _scanned_later(
+    X: Any, y: Any, *, scan: bool = False
+) -> tuple[list[Any], list[Any], int, int, list[str] | None, bool]:
+    """Delayed pairs, delayed scans, D, K, feature names, was_1d.
+
+    With ``scan=False`` the pairs' blocks are not scanned for NaN and infinity
+    (the moments prove them finite, :meth:`DaskSource.statistics`); the
+    delayed scans, one per partition, raise the error that names the entry
+    when they do not.
+    """
     import dask
     import dask.array as da
 
@@ -248,11 +280,11 @@ def _parts(X: Any, y: Any) -> tuple[list[Any], int, int, list[str] | None, bool]
             "(e.g. y = ddf['y'] from the same DataFrame, or the same row chunks)"
         )
     pair = dask.delayed(_block_pair, pure=True)
-    pairs = [
-        pair(xp, yp, i, names, ynames)
-        for i, (xp, yp) in enumerate(zip(x_parts, y_parts, strict=True))
-    ]
-    return pairs, D, K, names, was_1d
+    parts = list(enumerate(zip(x_parts, y_parts, strict=True)))
+    pairs = [pair(xp, yp, i, names, ynames, scan) for i, (xp, yp) in parts]
+    check = dask.delayed(_check_pair, pure=True)
+    checks = [check(xp, yp, i, names, ynames) for i, (xp, yp) in parts]
+    return pairs, checks, D, K, names, was_1d
 
 
 # -- the data path on the cluster ------------------------------------------------------
@@ -324,6 +356,12 @@ def _reduce_moments(pairs: list[Any], shift: Any, diagonal: bool) -> Moments:
     return sum_moments(parts)
 
 
+def _finite(m: Moments) -> bool:
+    """Whether the raw moments are finite: no NaN or infinity, no overflowing squares."""
+    diag = np.diag(m.Sxx) if m.Sxx.ndim == 2 else m.Sxx
+    return bool(np.all(np.isfinite(diag)) and np.all(np.isfinite(m.Yraw)))
+
+
 def _magnitudes(pairs: list[Any], first: Moments) -> tuple[F64, F64] | None:
     """Every column's largest magnitude, or None when the raw moments prove them in range.
 
@@ -359,7 +397,9 @@ class DaskSource(Source):
     )
 
     def __init__(self, X: Any, y: Any) -> None:
-        self.pairs, self.n_features, self.n_outputs, self.feature_names, self.was_1d = _parts(X, y)
+        parts = _scanned_later(X, y)
+        self.pairs, self.checks, self.n_features, self.n_outputs, self.feature_names = parts[:5]
+        self.was_1d = parts[5]
         self.dtype = np.dtype(np.float64)
         self.persisted = False
         self.n_computations = 0
@@ -380,6 +420,11 @@ class DaskSource(Source):
             self._persist()
         fit_intercept = bool(options["fit_intercept"])
         first = _reduce_moments(self.pairs, None, diagonal)
+        if not _finite(first):
+            # a NaN or infinity in a column makes its Σx² non-finite: only then are the
+            # partitions scanned, for the error that names the entry (an overflow of finite
+            # values passes the scan and is rescaled below)
+            _compute(*self.checks)
         magnitudes = _magnitudes(self.pairs, first)
         self.units = (
             None
