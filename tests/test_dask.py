@@ -169,3 +169,18 @@ def test_a_failing_dask_fit_raises_its_own_error_and_frees_the_workers(client, m
             da.from_array(X, chunks=(600, 5)), da.from_array(Y, chunks=(600, 2))
         )
     assert len(closed) == 1
+
+
+@pytest.mark.parametrize("gradient", ["auto", "data"])
+def test_without_intercept_the_slopes_behind_a_large_mean_are_resolved(client, gradient):
+    # the stopping rule's reference is the centred targets' gradient (docs/architecture.md, 29):
+    # the partitions' moments carry the means it needs
+    rng = np.random.default_rng(1)
+    Z = rng.normal(size=(3000, 4))
+    X = np.column_stack([np.ones(3000), Z])
+    y = 3e7 + Z @ [1.0, 2.0, 3.0, 4.0] + rng.normal(size=3000)
+    model = GDRegressor(fit_intercept=False, gradient=gradient).fit(
+        da.from_array(X, chunks=(700, 5)), da.from_array(y, chunks=700)
+    )
+    assert model.converged_, model.stop_reason_
+    np.testing.assert_allclose(model.coef_[1:], np.linalg.lstsq(X, y)[0][1:], rtol=1e-5)

@@ -509,3 +509,70 @@ def test_the_command_line_fits_a_table_beyond_1e50(tmp_path: Path) -> None:
     reference = GDRegressor(tol=1e-10).fit(X, y)
     predicted = pd.read_csv(out).iloc[:, 0].to_numpy()
     np.testing.assert_allclose(predicted, reference.predict(X), rtol=1e-9, atol=1e-12)
+
+
+def _uncentred_data(kind: str) -> tuple[np.ndarray, np.ndarray]:
+    """Targets whose mean is 1e7 times their spread, and a design that can fit that mean."""
+    rng = np.random.default_rng(1)
+    Z = rng.normal(size=(5000, 4))
+    if kind == "ones":  # statsmodels' habit: add_constant(X), no intercept of the fitter's own
+        X = np.column_stack([np.ones(5000), Z])
+    else:  # a column like a timestamp: 1e9 plus a little spread
+        X = np.column_stack([1e9 + rng.normal(size=5000), Z])
+    y = 3e7 + Z @ [1.0, 2.0, 3.0, 4.0] + rng.normal(size=5000)
+    return X, y
+
+
+@pytest.mark.parametrize("kind", ["ones", "offset"])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"gradient": "data"},
+        {"method": "nesterov"},
+        {"method": "gd", "gradient": "data"},
+        {"method": "exact"},
+        {"alpha": 1e-3},
+    ],
+)
+def test_without_intercept_a_large_target_mean_does_not_hide_the_slopes(
+    kind: str, options: dict
+) -> None:
+    # tol was relative to ‖G(0)‖, which the targets' mean dominates: the slopes came out wrong by
+    # up to 3.8 (true 1..4) while the fit said converged; the reference is now the centred
+    # targets' gradient at zero (loop.reference_norms)
+    X, y = _uncentred_data(kind)
+    model = GDRegressor(fit_intercept=False, **options).fit(X, y)
+    alpha = options.get("alpha", 0.0)
+    H = X.T @ X / len(y) + alpha * np.eye(X.shape[1])
+    reference = np.linalg.solve(H, X.T @ y / len(y)) if alpha else np.linalg.lstsq(X, y)[0]
+    assert model.converged_, model.stop_reason_
+    np.testing.assert_allclose(model.coef_[1:], reference[1:], rtol=1e-5)
+    assert np.all(model.certificate_.relative_grad_norm <= 10 * model.tol + 1e-12)
+
+
+def test_the_reference_without_intercept_is_the_same_in_every_engine() -> None:
+    import scipy.sparse as sp
+
+    from gradfit import Statistics
+
+    X, y = _uncentred_data("ones")
+    dense = GDRegressor(fit_intercept=False).fit(X, y)
+    for model in (
+        GDRegressor(fit_intercept=False, gradient="data").fit(sp.csr_array(X), y),
+        GDRegressor(fit_intercept=False).fit(Statistics.from_data(X, y)),
+        GDRegressor(fit_intercept=False).fit(X, y, sample_weight=np.ones(len(y))),
+    ):
+        assert model.converged_, model.stop_reason_
+        np.testing.assert_allclose(model.coef_, dense.coef_, rtol=1e-6)
+
+
+def test_the_centred_reference_is_bounded_by_the_plain_one() -> None:
+    from gradfit.solve.loop import reference_norms
+
+    G0 = np.array([[-2.0], [1.0]])
+    assert reference_norms(G0).tolist() == [pytest.approx(5**0.5)]
+    # the centred reference never exceeds the plain one and never falls below √eps of it
+    assert reference_norms(G0, np.array([[5.0], [0.0]])).tolist() == [pytest.approx(5**0.5)]
+    floor = reference_norms(G0, np.array([[2.0], [-1.0]]))[0]
+    assert floor == pytest.approx(5**0.5 * 1.49e-8, rel=1e-2)

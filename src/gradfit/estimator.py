@@ -113,8 +113,11 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         Most steps to take.
     tol : float, default=1e-6
         Stop when every output's relative gradient norm ``‖G_k(W)‖/‖G_k(0)‖``
-        is at most ``tol`` — the one stopping rule. At least 1e-15 (float64
-        cannot measure less), or 0 to run exactly ``max_iter`` steps.
+        is at most ``tol`` — the one stopping rule. Without an intercept the
+        reference is the centred targets' ``‖G_k(0) + x̄ȳ_kᵀ‖`` where smaller (a
+        targets' mean far above their spread would otherwise hide the slopes).
+        At least 1e-15 (float64 cannot measure less), or 0 to run exactly
+        ``max_iter`` steps.
     fit_intercept : bool, default=True
         Fit an unpenalised intercept (by implicit centring; X is not copied).
     alpha : float, default=0.0

@@ -373,6 +373,8 @@ class Statistics:
             "yy_raw": yy_raw,
             "x_offset": x_offset,
             "y_offset": y_offset,
+            "x_mean": self.x_mean.copy(),
+            "y_mean": self.y_mean.copy(),
             "N": self.n_samples,
             "passes": 1,
         }

@@ -35,7 +35,7 @@ from scipy import linalg
 
 from .._exceptions import GradfitInputError
 from .curvature import CurvatureEstimate
-from .objective import CONSTANT_RTOL, constant_columns, preconditioner
+from .objective import CONSTANT_RTOL, constant_columns, preconditioner, raw_means
 
 __all__ = [
     "CONSTANT_RTOL",
@@ -471,7 +471,10 @@ def sufficient_statistics(
     -------
     dict
         ``H`` (D, D), ``B`` (D, K), ``yy`` (K,), ``yy_raw`` (K,), ``x_offset`` (D,),
-        ``y_offset`` (K,), ``N``, ``passes``, and ``x_meansq`` (D,), the (weighted)
+        ``y_offset`` (K,) (the means when centring, else zero), ``x_mean`` (D,) and
+        ``y_mean`` (K,) (the weighted means whatever ``fit_intercept``: the stopping
+        rule's reference without an intercept, :func:`~gradfit.solve.loop.reference_norms`),
+        ``N``, ``passes``, and ``x_meansq`` (D,), the (weighted)
         mean of each column's square (for
         :func:`~gradfit._validation.gram_proves_design`).
 
@@ -509,6 +512,8 @@ def sufficient_statistics(
         "yy_raw": Yraw,
         "x_offset": shift_x + dx,
         "y_offset": shift_y + dy,
+        "x_mean": shift_x + Sx,
+        "y_mean": shift_y + Sy,
         "N": N,
         "passes": passes,
         "x_meansq": x_meansq,
@@ -598,6 +603,9 @@ class GramProblem:
         self.alpha = float(alpha)
         self.x_offset: F64 = stats["x_offset"] if fit_intercept else np.zeros(self.D)
         self.y_offset: F64 = stats["y_offset"] if fit_intercept else np.zeros(self.K)
+        #: Weighted means of X's columns and of Y whatever fit_intercept, or None where the
+        #: statistics do not carry them (:func:`~gradfit.solve.loop.reference_norms`).
+        self.raw_means = raw_means(stats)
         self.x_rms = np.sqrt(np.maximum(np.diag(self.H), 0.0))
         #: Columns constant to rounding (no information beyond the intercept): coefficient 0.
         self.constant = constant_columns(self.x_rms, self.x_offset, self.fit_intercept)

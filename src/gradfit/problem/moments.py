@@ -188,7 +188,7 @@ def statistics_from_moments(
     -------
     dict
         ``H`` (D, D) — or ``H_diag`` (D,) for diagonal moments — ``B``, ``yy``,
-        ``yy_raw``, ``x_offset``, ``y_offset``, ``N``, ``passes``.
+        ``yy_raw``, ``x_offset``, ``y_offset``, ``x_mean``, ``y_mean``, ``N``, ``passes``.
 
     Examples
     --------
@@ -228,6 +228,8 @@ def statistics_from_moments(
         yy_raw=yraw,
         x_offset=shift_x + dx,
         y_offset=shift_y + dy,
+        x_mean=shift_x + m.Sx / N,
+        y_mean=shift_y + m.Sy / N,
         N=N,
         passes=passes,
     )

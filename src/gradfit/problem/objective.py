@@ -79,6 +79,55 @@ def constant_columns(spread: F64, mean: F64, fit_intercept: bool) -> NDArray[np.
     return np.asarray(spread <= CONSTANT_RTOL * np.abs(np.asarray(mean, dtype=np.float64)))
 
 
+def raw_means(stats: dict[str, Any]) -> tuple[F64, F64] | None:
+    """``(x̄, ȳ)``, the weighted means of X's columns and of Y, from a statistics dictionary.
+
+    Every statistics pass computes them (``x_mean``, ``y_mean``) whatever
+    ``fit_intercept``; None for a dictionary without them.
+
+    Examples
+    --------
+    >>> raw_means({"x_mean": [1.0, 2.0], "y_mean": [3.0]}), raw_means({})
+    ((array([1., 2.]), array([3.])), None)
+    """
+    if "x_mean" not in stats or "y_mean" not in stats:
+        return None
+    return (
+        np.asarray(stats["x_mean"], dtype=np.float64),
+        np.asarray(stats["y_mean"], dtype=np.float64),
+    )
+
+
+def centring_shift(problem: Any, scale: F64) -> F64 | None:
+    """``x̄ȳᵀ/s``: what centring the targets adds to the gradient at zero, or None.
+
+    Without an intercept the gradient at zero is ``G(0) = −XᵀΩY``; with the
+    targets centred it is ``−XᵀΩ(Y − ȳ) = G(0) + x̄ȳᵀ``. Here in the coordinates
+    whose gradient rows are the user's divided by ``scale`` (rows of zero scale
+    are zero). None when an intercept is fitted (the targets are centred already)
+    or the problem does not know its means.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> p = SimpleNamespace(fit_intercept=False, raw_means=(np.array([2.0, 0.0]), np.array([3.0])))
+    >>> centring_shift(p, np.array([2.0, 1.0])).ravel().tolist()
+    [3.0, 0.0]
+    >>> centring_shift(SimpleNamespace(fit_intercept=True), np.ones(2)) is None
+    True
+    """
+    if getattr(problem, "fit_intercept", True):
+        return None
+    means = getattr(problem, "raw_means", None)
+    if means is None:
+        return None
+    x_mean, y_mean = means
+    scale = np.asarray(scale, dtype=np.float64)
+    safe = np.where(scale > 0, scale, 1.0)
+    rows = np.where(scale > 0, np.asarray(x_mean, dtype=np.float64) / safe, 0.0)
+    return np.outer(rows, np.asarray(y_mean, dtype=np.float64))
+
+
 def preconditioner(x_rms: F64, standardize: bool) -> F64:
     """The columns' scales ``s`` of the change of variables ``W = V/s``.
 
@@ -239,6 +288,7 @@ class PassObjective:
         self.standardize = bool(standardize)
         self.x_offset = stats["x_offset"] if fit_intercept else np.zeros(D)
         self.y_offset = stats["y_offset"] if fit_intercept else np.zeros(K)
+        self.raw_means = raw_means(stats)
         diag = stats["H_diag"] if "H_diag" in stats else np.diag(stats["H"])
         self.x_rms = np.sqrt(np.maximum(diag, 0.0))
         self.x_scale = preconditioner(self.x_rms, standardize)
@@ -460,6 +510,7 @@ class LeastSquaresProblem(PassObjective):
             self.x_offset = np.zeros(self.D)
             self.y_offset = np.zeros(self.K)
         self.x_rms = self._column_rms()
+        y_sum = np.zeros(self.K)
         if given_scale is not None:
             self.x_scale = np.asarray(given_scale, dtype=np.float64)
         else:
@@ -472,13 +523,19 @@ class LeastSquaresProblem(PassObjective):
             if self.omega is None:
                 centred += np.einsum("ij,ij->j", Ycb, Ycb)
                 raw += np.einsum("ij,ij->j", Yb, Yb)
+                y_sum += Yb.sum(axis=0)
             else:
                 wb = self.omega[start:stop]
                 centred += np.einsum("ij,ij,i->j", Ycb, Ycb, wb)
                 raw += np.einsum("ij,ij,i->j", Yb, Yb, wb)
+                y_sum += wb @ Yb
         if self.omega is None:
             centred /= self.N
             raw /= self.N
+            y_sum /= self.N
+        #: Weighted means of X's columns and of Y (the stopping rule's reference without an
+        #: intercept: :func:`~gradfit.solve.loop.reference_norms`).
+        self.raw_means = (self.x_offset if self.fit_intercept else self._x_sum, y_sum)
         if self.dtype == np.float32:
             # float32 products x·r summed in float32 overflow when |x|·|y| nears 3.4e38/(rows·D):
             # then run the passes with float64 products (block copies) instead of the kernel
@@ -516,19 +573,26 @@ class LeastSquaresProblem(PassObjective):
         total = np.zeros(self.D)
         offset = self.x_offset.astype(self.dtype)
         x_max = 0.0
+        x_sum = np.zeros(self.D)  # the means, without an intercept (from the same blocks)
         for start, stop in self.blocks:
             if self.dtype == np.float32:
                 x_max = max(x_max, float(np.max(np.abs(self.X[start:stop]))))
             Xb = self.X[start:stop] - offset if self.fit_intercept else self.X[start:stop]
             if self._omega_c is None:
                 total += np.einsum("ij,ij->j", Xb, Xb, dtype=np.float64)
+                if not self.fit_intercept:
+                    x_sum += Xb.sum(axis=0, dtype=np.float64)
             else:
                 total += np.einsum(
                     "ij,ij,i->j", Xb, Xb, self._omega_c[start:stop], dtype=np.float64
                 )
+                if not self.fit_intercept:
+                    x_sum += np.einsum("ij,i->j", Xb, self._omega_c[start:stop], dtype=np.float64)
         if self.omega is None:
             total /= self.N
+            x_sum /= self.N
         self._x_max = x_max
+        self._x_sum = x_sum
         return np.sqrt(total)
 
     # -- what the loop asks besides loss and gradient ----------------------------

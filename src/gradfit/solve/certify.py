@@ -32,7 +32,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ..problem.objective import Problem
+from ..problem.objective import Problem, centring_shift
+from .loop import reference_norms
 
 __all__ = ["Certificate", "certify", "minimum_norm"]
 
@@ -177,8 +178,11 @@ def _json_float(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _standardised_gradient(problem: Problem, W: F64) -> tuple[F64, F64]:
-    """Float64 gradient at W and at 0, with respect to ``σ_j w_j`` (σ = column spread)."""
+def _standardised_gradient(problem: Problem, W: F64) -> tuple[F64, F64, F64]:
+    """Float64 gradient at W and at 0, with respect to ``σ_j w_j`` (σ = column spread).
+
+    The third result is the σ used (zero for constant columns, whose rows are zero).
+    """
     spread = np.asarray(problem.x_rms, dtype=np.float64)
     constant = getattr(problem, "constant", np.zeros(problem.D, bool))
     inverse = np.where((spread > 0) & ~constant, 1.0, 0.0)
@@ -197,7 +201,7 @@ def _standardised_gradient(problem: Problem, W: F64) -> tuple[F64, F64]:
     safe = np.where(scale > 0, scale, 1.0)
     g = np.where(scale > 0, G / safe, 0.0)
     g0 = np.where(scale > 0, G0 / safe, 0.0)
-    return g, g0
+    return g, g0, scale[:, 0]
 
 
 def _data_gradient(problem: Problem, W: F64) -> F64:
@@ -336,9 +340,9 @@ def certify(
             rank = min(rank, problem.N - int(problem.fit_intercept))
     if status == "not needed" and constant.any():
         status = "exact"  # constant columns are held at zero
-    g, g0 = _standardised_gradient(problem, W)
-    ref = np.sqrt(np.einsum("ij,ij->j", g0, g0))
-    ref = np.where(ref > 0, ref, ref.max() if np.any(ref > 0) else 1.0)
+    g, g0, spread_used = _standardised_gradient(problem, W)
+    # the stopping rule's reference (the centred targets' gradient at zero without an intercept)
+    ref = reference_norms(g0, centring_shift(problem, spread_used))
     gnorm = np.sqrt(np.einsum("ij,ij->j", g, g))
     relative = gnorm / ref
     dtype = np.dtype(getattr(problem, "dtype", np.float64))

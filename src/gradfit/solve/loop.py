@@ -37,7 +37,7 @@ from numpy.typing import NDArray
 from .._exceptions import DivergenceError
 from ..problem.curvature import CurvatureEstimate
 from ..problem.gram import refinement_needed, single_threaded_blas
-from ..problem.objective import Problem
+from ..problem.objective import Problem, centring_shift
 from .checkpoint import Checkpointer
 from .history import History
 from .rules import RULES, SGD, HeavyBall, Point, evaluate
@@ -98,16 +98,42 @@ def predicted_iterations(method: str, kappa: float, tol: float, dim: int) -> flo
     return accelerated
 
 
-def reference_norms(G0: F64) -> F64:
+#: Without an intercept the stopping rule's reference (the centred targets' gradient at zero)
+#: is at least this fraction of the plain ``‖G_k(0)‖``: a gradient of uncentred targets is
+#: formed with an error of about eps·‖G_k(0)‖, so a smaller reference could not be met.
+CENTRED_REFERENCE_FLOOR = math.sqrt(float(np.finfo(np.float64).eps))
+
+
+def reference_norms(G0: F64, shift: F64 | None = None) -> F64:
     """Per-output ``‖G_k(0)‖``, the stopping rule's denominator.
 
     An output whose zero model is already optimal (``G_k(0) = 0``) borrows the
     largest reference of the others, or 1 if every output's is zero.
+
+    Without an intercept, ``shift`` is ``x̄ȳᵀ`` in ``G0``'s coordinates
+    (:func:`~gradfit.problem.objective.centring_shift`) and the reference is the
+    gradient at zero of the *centred* targets, ``‖G_k(0) + x̄ȳ_kᵀ‖``, when that is
+    smaller (never below :data:`CENTRED_REFERENCE_FLOOR` of the plain one). Otherwise
+    a targets' mean far above their spread (a ones column of the user's, a
+    column like 1e9 + noise) makes ``‖G_k(0)‖`` so large that ``tol`` of it leaves
+    the smaller coefficients unresolved: slopes off by several units while the fit
+    said converged.
+
+    Examples
+    --------
+    >>> G0 = np.array([[-3e7], [-1.0]]); shift = np.array([[3e7], [0.0]])
+    >>> reference_norms(G0).tolist(), reference_norms(G0, shift).tolist()
+    ([30000000.0], [1.0])
     """
     reference = np.sqrt(np.einsum("ij,ij->j", G0, G0))
     if np.all(reference == 0):
         return np.ones(len(reference))
-    return np.where(reference > 0, reference, reference.max())
+    reference = np.where(reference > 0, reference, reference.max())
+    if shift is None:
+        return reference
+    Gc = G0 + shift
+    centred = np.sqrt(np.einsum("ij,ij->j", Gc, Gc))
+    return np.minimum(reference, np.maximum(centred, CENTRED_REFERENCE_FLOOR * reference))
 
 
 def relative_norms(G: F64, reference: F64) -> F64:
@@ -241,7 +267,7 @@ def solve(
     history = History()
 
     start = evaluate(problem, np.zeros((D, K)))
-    reference = reference_norms(start.G)
+    reference = reference_norms(start.G, centring_shift(problem, problem.x_scale))
     point = start if V0 is None else evaluate(problem, np.asarray(V0, dtype=np.float64))
     if not _finite(point):
         raise DivergenceError(
@@ -601,7 +627,7 @@ def solve_exact(
     K = gram.K
     history = History()
     start = evaluate(checker, np.zeros((gram.D, K)))
-    reference = reference_norms(start.G)
+    reference = reference_norms(start.G, centring_shift(checker, checker.x_scale))
 
     def record(point: Point) -> F64:
         rel = relative_norms(point.G, reference)

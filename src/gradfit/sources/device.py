@@ -168,8 +168,12 @@ class XPProblem(PassObjective):
             total += xp.sum(Xb, axis=0) if self.omega is None else self.omega[a:b] @ Xb
         mean = total / self.N if self.omega is None else total
         Y64 = self._f64(self.Y)
+        y_mean = xp.mean(Y64, axis=0) if self.omega is None else self.omega @ Y64
+        #: Weighted means of X's columns and of Y (the stopping rule's reference without an
+        #: intercept: :func:`~gradfit.solve.loop.reference_norms`).
+        self._means = (to_host(mean).astype(np.float64), to_host(y_mean).astype(np.float64))
+        self.raw_means = self._means
         if self.fit_intercept:
-            y_mean = xp.mean(Y64, axis=0) if self.omega is None else self.omega @ Y64
             self._mean_dev = mean
             self.x_offset = to_host(mean).astype(np.float64)
             self.y_offset = to_host(y_mean).astype(np.float64)
@@ -235,6 +239,8 @@ class XPProblem(PassObjective):
             "yy_raw": 2.0 * self.target_scale,
             "x_offset": self.x_offset,
             "y_offset": self.y_offset,
+            "x_mean": self._means[0],
+            "y_mean": self._means[1],
             "N": self.N,
             "passes": 2,
         }

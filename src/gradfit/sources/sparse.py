@@ -216,13 +216,12 @@ class SparseProblem(PassObjective):
 
     def _statistics(self, Y64: F64) -> None:
         stats = _column_statistics(self.X, self.omega, self.fit_intercept)
+        y_mean = (Y64.mean(axis=0) if self.omega is None else self.omega @ Y64).astype(np.float64)
+        #: Weighted means of X's columns and of Y (the stopping rule's reference without an
+        #: intercept: :func:`~gradfit.solve.loop.reference_norms`).
+        self.raw_means = (np.asarray(stats["mean"], dtype=np.float64), y_mean)
         self.x_offset = stats["mean"] if self.fit_intercept else np.zeros(self.D)
-        if self.fit_intercept:
-            self.y_offset = (Y64.mean(axis=0) if self.omega is None else self.omega @ Y64).astype(
-                np.float64
-            )
-        else:
-            self.y_offset = np.zeros(self.K)
+        self.y_offset = y_mean if self.fit_intercept else np.zeros(self.K)
         self.x_rms = np.sqrt(stats["ms"])
         self.x_scale = preconditioner(self.x_rms, self.standardize)
         Yc = Y64 - self.y_offset
@@ -363,6 +362,8 @@ def sparse_statistics(
         "yy_raw": yy_raw,
         "x_offset": dx,
         "y_offset": dy,
+        "x_mean": np.asarray(col["mean"], dtype=np.float64),
+        "y_mean": np.asarray(y_mean, dtype=np.float64),
         "N": N,
         "passes": 1,
         "cancellation": float(np.max(ratio)) if D else 0.0,

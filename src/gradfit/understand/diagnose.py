@@ -40,7 +40,7 @@ from .._io import as_float_inputs
 from .._validation import as_sample_weight
 from ..problem.curvature import CurvatureEstimate
 from ..problem.exact import exact_solution
-from ..problem.objective import LeastSquaresProblem
+from ..problem.objective import LeastSquaresProblem, centring_shift
 from ..solve.loop import predicted_iterations, reference_norms, relative_norms
 from .render import Renderable, Report, Section, Table, fmt
 
@@ -563,7 +563,8 @@ def _assess(
 
     _, G = problem.loss_grad(problem.from_user(W))
     _, G0 = problem.loss_grad(np.zeros((D, K)))
-    rel = relative_norms(G, reference_norms(G0))  # the fit's own stopping quantity
+    # the fit's own stopping quantity
+    rel = relative_norms(G, reference_norms(G0, centring_shift(problem, problem.x_scale)))
     g = float(np.linalg.norm(G))
     mu = spectrum.mu
     bound = g / (mu * float(problem.x_scale.min())) if mu > 0 else math.inf
@@ -774,7 +775,7 @@ def _assess_statistics(
     W, b = _model_weights(model, D, K)
     _, G = problem.loss_grad(problem.from_user(W))
     _, G0 = problem.loss_grad(np.zeros((D, K)))
-    rel = relative_norms(G, reference_norms(G0))
+    rel = relative_norms(G, reference_norms(G0, centring_shift(problem, problem.x_scale)))
     g = float(np.linalg.norm(G))
     mu = spectrum.mu
     bound = g / (mu * float(problem.x_scale.min())) if mu > 0 else math.inf
