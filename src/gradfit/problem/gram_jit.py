@@ -229,8 +229,9 @@ def _pack(X, Y, sw, shift_x, shift_y, s, n, Pk):  # pragma: no cover - compiled
 def gram_chunk(X, Y, sw, shift_x, shift_y, r0, r1, Pk, C):  # pragma: no cover - compiled
     """``C += Σ z zᵀ`` (upper 8×8 block triangle) over rows ``r0:r1``, blocks of ``Pk.shape[1]``.
 
-    ``Pk`` is a scratch array ``(panels, R, 8)`` and ``C`` an accumulator of at
-    least ``(8·panels, 8·panels + 8·(MAX_PANELS − 1))``; ``sw`` is ``√ω`` or empty.
+    ``Pk`` is a scratch array ``(panels, R, 8)`` and ``C`` an accumulator of
+    ``(8·panels, 8·panels)`` (a tile never reaches past the last panel); ``sw`` is
+    ``√ω`` or empty.
     """
     npan, R, _ = Pk.shape
     ldc = C.shape[1]
