@@ -33,7 +33,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..problem.objective import Problem, centring_shift
-from .loop import reference_norms
+from .loop import centred_limits, reference_norms
 
 __all__ = ["Certificate", "certify", "minimum_norm"]
 
@@ -192,10 +192,16 @@ def _standardised_gradient(problem: Problem, W: F64) -> tuple[F64, F64, F64]:
         G0 = -B
     else:
         G = _data_gradient(problem, W)  # the claim: one float64 pass
-        # the denominator (the gradient at zero, a large number) needs no float64 pass: the
-        # problem's own pass, taken back from loop coordinates (G_V = G_W/s)
-        _, G0_V = problem.loss_grad(np.zeros_like(W))
-        G0 = np.asarray(G0_V, dtype=np.float64) * np.asarray(problem.x_scale)[:, None]
+        dtype = np.dtype(getattr(problem, "dtype", np.float64))
+        if dtype != np.float64 and centring_shift(problem, np.ones(problem.D)) is not None:
+            # without an intercept the reference is G(0) + x̄ȳᵀ, where G(0)'s rounding in a
+            # narrower dtype (eps·‖G(0)‖) could pass for the centred targets' gradient
+            G0 = _data_gradient(problem, np.zeros_like(W))
+        else:
+            # the denominator (the gradient at zero, a large number) needs no float64 pass: the
+            # problem's own pass, taken back from loop coordinates (G_V = G_W/s)
+            _, G0_V = problem.loss_grad(np.zeros_like(W))
+            G0 = np.asarray(G0_V, dtype=np.float64) * np.asarray(problem.x_scale)[:, None]
     # the standardised coordinate of column j is v_j = σ_j·w_j, so ∂f/∂v_j = G_j/σ_j
     scale = np.where(inverse > 0, spread, 0.0)[:, None]
     safe = np.where(scale > 0, scale, 1.0)
@@ -341,8 +347,10 @@ def certify(
     if status == "not needed" and constant.any():
         status = "exact"  # constant columns are held at zero
     g, g0, spread_used = _standardised_gradient(problem, W)
-    # the stopping rule's reference (the centred targets' gradient at zero without an intercept)
-    ref = reference_norms(g0, centring_shift(problem, spread_used))
+    # the stopping rule's reference (the centred targets' gradient at zero without an intercept),
+    # from float64 gradients
+    limits = centred_limits(np.float64, D, tol)
+    ref = reference_norms(g0, centring_shift(problem, spread_used), limits)
     gnorm = np.sqrt(np.einsum("ij,ij->j", g, g))
     relative = gnorm / ref
     dtype = np.dtype(getattr(problem, "dtype", np.float64))

@@ -99,12 +99,44 @@ def predicted_iterations(method: str, kappa: float, tol: float, dim: int) -> flo
 
 
 #: Without an intercept the stopping rule's reference (the centred targets' gradient at zero)
-#: is at least this fraction of the plain ``‖G_k(0)‖``: a gradient of uncentred targets is
-#: formed with an error of about eps·‖G_k(0)‖, so a smaller reference could not be met.
+#: is at least this fraction of the plain ``‖G_k(0)‖`` in float64 (see :func:`centred_limits`).
 CENTRED_REFERENCE_FLOOR = math.sqrt(float(np.finfo(np.float64).eps))
 
 
-def reference_norms(G0: F64, shift: F64 | None = None) -> F64:
+def centred_limits(dtype: Any, D: int, tol: float) -> tuple[float, float]:
+    """``(floor, rounding)``: fractions of ``‖G_k(0)‖`` that bound the centred reference.
+
+    ``floor``: a gradient of uncentred targets is formed with an error of about
+    ``16·√D·eps·‖G_k(0)‖`` in the dtype (the certificate's allowance), so ``tol``
+    of a reference below ``16·√D·eps/tol`` of ``‖G_k(0)‖`` could not be met; never
+    below :data:`CENTRED_REFERENCE_FLOOR`. In float32 at the default tol it is
+    above 1: the loop keeps ``‖G_k(0)‖`` and the float64 certificate alone
+    measures against the centred targets.
+
+    ``rounding``: a centred gradient at most ``64·√D·eps`` of ``‖G_k(0)‖`` is
+    rounding: the targets are constant (to rounding), there is nothing beyond
+    their mean to resolve, and ``‖G_k(0)‖`` is kept.
+
+    Examples
+    --------
+    >>> floor, rounding = centred_limits(np.float64, 4, 1e-6)
+    >>> floor == CENTRED_REFERENCE_FLOOR, rounding < 1e-12
+    (True, True)
+    >>> centred_limits(np.float32, 4, 1e-6)[0] > 1.0
+    True
+    """
+    dt = np.dtype(dtype)
+    eps = float(np.finfo(dt).eps) if dt.kind == "f" else float(np.finfo(np.float64).eps)
+    root = math.sqrt(max(D, 1))
+    floor = CENTRED_REFERENCE_FLOOR if tol <= 0 else 16.0 * root * eps / tol
+    return max(CENTRED_REFERENCE_FLOOR, floor), 64.0 * root * eps
+
+
+def reference_norms(
+    G0: F64,
+    shift: F64 | None = None,
+    limits: tuple[float, float] = (CENTRED_REFERENCE_FLOOR, 0.0),
+) -> F64:
     """Per-output ``‖G_k(0)‖``, the stopping rule's denominator.
 
     An output whose zero model is already optimal (``G_k(0) = 0``) borrows the
@@ -113,27 +145,35 @@ def reference_norms(G0: F64, shift: F64 | None = None) -> F64:
     Without an intercept, ``shift`` is ``x̄ȳᵀ`` in ``G0``'s coordinates
     (:func:`~gradfit.problem.objective.centring_shift`) and the reference is the
     gradient at zero of the *centred* targets, ``‖G_k(0) + x̄ȳ_kᵀ‖``, when that is
-    smaller (never below :data:`CENTRED_REFERENCE_FLOOR` of the plain one). Otherwise
-    a targets' mean far above their spread (a ones column of the user's, a
-    column like 1e9 + noise) makes ``‖G_k(0)‖`` so large that ``tol`` of it leaves
-    the smaller coefficients unresolved: slopes off by several units while the fit
-    said converged.
+    smaller, but at least ``floor·‖G_k(0)‖`` (``limits`` from :func:`centred_limits`).
+    Otherwise a targets' mean far above their spread (a ones column of the
+    user's, a column like 1e9 + noise) makes ``‖G_k(0)‖`` so large that ``tol`` of
+    it leaves the smaller coefficients unresolved: slopes off by several units
+    while the fit said converged. Where the dtype cannot meet ``tol`` of the floor
+    (``floor ≥ 1``) or the centred gradient is rounding (constant targets), the
+    plain ``‖G_k(0)‖`` is kept.
 
     Examples
     --------
     >>> G0 = np.array([[-3e7], [-1.0]]); shift = np.array([[3e7], [0.0]])
     >>> reference_norms(G0).tolist(), reference_norms(G0, shift).tolist()
     ([30000000.0], [1.0])
+    >>> reference_norms(G0, shift, (1e-6, 1e-12)).tolist()  # at least 1e-6 of 3e7
+    [30.0]
+    >>> reference_norms(G0, np.array([[3e7 - 1e-9], [1.0]]), (1e-6, 1e-12)).tolist()
+    [30000000.0]
     """
     reference = np.sqrt(np.einsum("ij,ij->j", G0, G0))
     if np.all(reference == 0):
         return np.ones(len(reference))
     reference = np.where(reference > 0, reference, reference.max())
-    if shift is None:
+    floor, rounding = limits
+    if shift is None or floor >= 1.0:
         return reference
     Gc = G0 + shift
     centred = np.sqrt(np.einsum("ij,ij->j", Gc, Gc))
-    return np.minimum(reference, np.maximum(centred, CENTRED_REFERENCE_FLOOR * reference))
+    clamped = np.minimum(reference, np.maximum(centred, floor * reference))
+    return np.where(centred > rounding * reference, clamped, reference)
 
 
 def relative_norms(G: F64, reference: F64) -> F64:
@@ -267,7 +307,11 @@ def solve(
     history = History()
 
     start = evaluate(problem, np.zeros((D, K)))
-    reference = reference_norms(start.G, centring_shift(problem, problem.x_scale))
+    reference = reference_norms(
+        start.G,
+        centring_shift(problem, problem.x_scale),
+        centred_limits(getattr(problem, "dtype", np.float64), D, tol),
+    )
     point = start if V0 is None else evaluate(problem, np.asarray(V0, dtype=np.float64))
     if not _finite(point):
         raise DivergenceError(
@@ -627,7 +671,11 @@ def solve_exact(
     K = gram.K
     history = History()
     start = evaluate(checker, np.zeros((gram.D, K)))
-    reference = reference_norms(start.G, centring_shift(checker, checker.x_scale))
+    reference = reference_norms(
+        start.G,
+        centring_shift(checker, checker.x_scale),
+        centred_limits(getattr(checker, "dtype", np.float64), gram.D, tol),
+    )
 
     def record(point: Point) -> F64:
         rel = relative_norms(point.G, reference)

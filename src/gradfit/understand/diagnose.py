@@ -41,7 +41,7 @@ from .._validation import as_sample_weight
 from ..problem.curvature import CurvatureEstimate
 from ..problem.exact import exact_solution
 from ..problem.objective import LeastSquaresProblem, centring_shift
-from ..solve.loop import predicted_iterations, reference_norms, relative_norms
+from ..solve.loop import centred_limits, predicted_iterations, reference_norms, relative_norms
 from .render import Renderable, Report, Section, Table, fmt
 
 __all__ = [
@@ -542,6 +542,13 @@ def _model_weights(model: Any, D: int, K: int) -> tuple[F64, F64]:
     return W, b
 
 
+def _stopping_reference(model: Any, problem: Any, G0: F64) -> F64:
+    """The fit's own stopping reference (:func:`~gradfit.solve.loop.reference_norms`)."""
+    tol = float(getattr(model, "tol", 1e-6))
+    limits = centred_limits(getattr(problem, "dtype", np.float64), problem.D, tol)
+    return reference_norms(G0, centring_shift(problem, problem.x_scale), limits)
+
+
 def _assess(
     model: Any,
     X: F64,
@@ -564,7 +571,7 @@ def _assess(
     _, G = problem.loss_grad(problem.from_user(W))
     _, G0 = problem.loss_grad(np.zeros((D, K)))
     # the fit's own stopping quantity
-    rel = relative_norms(G, reference_norms(G0, centring_shift(problem, problem.x_scale)))
+    rel = relative_norms(G, _stopping_reference(model, problem, G0))
     g = float(np.linalg.norm(G))
     mu = spectrum.mu
     bound = g / (mu * float(problem.x_scale.min())) if mu > 0 else math.inf
@@ -775,7 +782,7 @@ def _assess_statistics(
     W, b = _model_weights(model, D, K)
     _, G = problem.loss_grad(problem.from_user(W))
     _, G0 = problem.loss_grad(np.zeros((D, K)))
-    rel = relative_norms(G, reference_norms(G0, centring_shift(problem, problem.x_scale)))
+    rel = relative_norms(G, _stopping_reference(model, problem, G0))
     g = float(np.linalg.norm(G))
     mu = spectrum.mu
     bound = g / (mu * float(problem.x_scale.min())) if mu > 0 else math.inf
