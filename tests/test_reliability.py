@@ -599,12 +599,39 @@ def test_constant_targets_without_intercept_keep_the_plain_reference() -> None:
     np.testing.assert_allclose(model.coef_, np.linalg.lstsq(X, y)[0], rtol=1e-3)
 
 
-def test_float32_data_path_says_what_it_cannot_resolve() -> None:
-    # float32 passes cannot resolve slopes of 1..4 under a mean of 3e7: the float64
-    # certificate, measured against the centred targets, refuses the answer and says why
+def test_float32_data_path_runs_float64_products_where_the_mean_hides_the_slopes() -> None:
+    # float32 sums cannot resolve slopes of 1..4 under a mean of 3e7 (they said converged with
+    # the slopes off by 20): the dense data path runs its passes with float64 products
     X, y = _uncentred_data("ones")
-    with pytest.warns(ConvergenceWarning, match="float64"):
+    model = GDRegressor(fit_intercept=False, gradient="data").fit(
+        X.astype(np.float32), y.astype(np.float32)
+    )
+    reference = np.linalg.lstsq(X.astype(np.float32).astype(np.float64), y.astype(np.float32))[0]
+    assert model.converged_, model.stop_reason_
+    np.testing.assert_allclose(model.coef_[1:], reference[1:], rtol=1e-5)
+
+
+def test_float32_sparse_data_path_says_what_it_cannot_resolve() -> None:
+    # the sparse passes have no float64 products (and float32 spaces 3e7 by 2): whichever
+    # measure stops it, the answer is not called converged (it was, with the slopes off by 20)
+    import scipy.sparse as sp
+
+    X, y = _uncentred_data("ones")
+    with pytest.warns(ConvergenceWarning):
         model = GDRegressor(fit_intercept=False, gradient="data").fit(
-            X.astype(np.float32), y.astype(np.float32)
+            sp.csr_array(X.astype(np.float32)), y.astype(np.float32)
         )
     assert not model.converged_
+
+
+def test_float32_x_with_weighted_float64_targets_fits_the_targets_given() -> None:
+    # the float64-products passes use the float64 targets and weights as given: rounding y to
+    # float32 (spacing 2 at 3e7) moved the slopes by 0.012 in a fit that said converged
+    X, y = _uncentred_data("ones")
+    w = np.random.default_rng(3).uniform(0.1, 3.0, len(y))
+    X32 = X.astype(np.float32)
+    model = GDRegressor(fit_intercept=False, gradient="data").fit(X32, y, sample_weight=w)
+    sw = np.sqrt(w)
+    reference = np.linalg.lstsq(X32.astype(np.float64) * sw[:, None], y * sw)[0]
+    assert model.converged_, model.stop_reason_
+    np.testing.assert_allclose(model.coef_[1:], reference[1:], rtol=1e-5)

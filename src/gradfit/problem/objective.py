@@ -256,6 +256,9 @@ class PassObjective:
         self.N, self.D = X.shape
         self.K = Y.shape[1]
         self.Y = np.ascontiguousarray(Y, dtype=self.dtype)
+        #: The targets as given when they are float64 and X is not (a reference, no copy): the
+        #: float64-products passes use them, so float32 X does not round the targets as well.
+        self._Y64 = Y if Y.dtype == np.float64 and self.dtype != np.float64 else None
         self.alpha = float(alpha)
         self.fit_intercept = bool(fit_intercept)
         self.standardize = bool(standardize)
@@ -376,7 +379,8 @@ class PassObjective:
         summation error ``eps·f``; ``f_y`` is half the mean square of the raw
         targets. A factor of 64 keeps honest steps from being rejected.
         """
-        eps = float(np.finfo(self.dtype).eps)
+        precise = getattr(self, "_float64_products", False)
+        eps = float(np.finfo(np.float64 if precise else self.dtype).eps)
         loss = np.maximum(loss, 0.0)
         spread = np.sqrt(self.D) * np.sqrt(loss * (self.target_scale + loss))
         return 64.0 * eps * (loss + spread) + np.finfo(np.float64).tiny
@@ -596,6 +600,16 @@ class LeastSquaresProblem(PassObjective):
         return np.sqrt(total)
 
     # -- what the loop asks besides loss and gradient ----------------------------
+    def promote_products(self) -> None:
+        """Run the passes with float64 products (float32 blocks copied to float64).
+
+        The loop asks for it when float32 sums could not meet ``tol`` of the stopping
+        rule's reference (no intercept, targets' mean far above their spread:
+        :func:`~gradfit.solve.loop.reference_norms`); X itself is not copied.
+        """
+        self.use_kernel = False
+        self._float64_products = True
+
     def max_row_norm2(self) -> float:
         """Largest squared norm of a (centred, scaled) row: the curvature of one sample's loss."""
         best = 0.0
@@ -629,26 +643,31 @@ class LeastSquaresProblem(PassObjective):
         acc = np.zeros((self.D, cols))
         sq = np.zeros(cols)
         rsum = np.zeros(cols)
-        if self._float64_products:
+        omega_c = self._omega_c
+        Y = self.Y
+        if self._float64_products:  # float64 throughout, the weights and targets too
             Wc = W
             shift_c = shift if self.fit_intercept else None
+            omega_c = self.omega
+            given: NDArray[Any] | None = getattr(self, "_Y64", None)
+            Y = given if given is not None else self.Y
         for start, stop in self.blocks:
             Xb = self.X[start:stop]
             if self._float64_products:
                 Xb = Xb.astype(np.float64)
             R = Xb @ Wc
             if with_targets:
-                R -= self.Y[start:stop]
+                R -= Y[start:stop]
             if shift_c is not None:
                 R += shift_c
-            if self._omega_c is None:
+            if omega_c is None:
                 acc += Xb.T @ R
                 if with_targets:
                     sq += np.einsum("ij,ij->j", R, R, dtype=np.float64)
                 if self.fit_intercept:
                     rsum += R.sum(axis=0, dtype=np.float64)
             else:
-                Rw = R * self._omega_c[start:stop, None]
+                Rw = R * omega_c[start:stop, None]
                 acc += Xb.T @ Rw
                 if with_targets:
                     sq += np.einsum("ij,ij->j", R, Rw, dtype=np.float64)

@@ -132,6 +132,25 @@ def centred_limits(dtype: Any, D: int, tol: float) -> tuple[float, float]:
     return max(CENTRED_REFERENCE_FLOOR, floor), 64.0 * root * eps
 
 
+def arithmetic_dtype(problem: Any) -> np.dtype[Any]:
+    """The precision of a problem's gradients.
+
+    Float64 for the statistics engine (``H`` is float64 whatever X's dtype) and for
+    passes with float64 products, else X's dtype.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> arithmetic_dtype(SimpleNamespace(engine="stats", dtype=np.dtype(np.float32)))
+    dtype('float64')
+    >>> arithmetic_dtype(SimpleNamespace(engine="data", dtype=np.dtype(np.float32)))
+    dtype('float32')
+    """
+    if getattr(problem, "engine", "") == "stats" or getattr(problem, "_float64_products", False):
+        return np.dtype(np.float64)
+    return np.dtype(getattr(problem, "dtype", np.float64))
+
+
 def reference_norms(
     G0: F64,
     shift: F64 | None = None,
@@ -307,11 +326,17 @@ def solve(
     history = History()
 
     start = evaluate(problem, np.zeros((D, K)))
-    reference = reference_norms(
-        start.G,
-        centring_shift(problem, problem.x_scale),
-        centred_limits(getattr(problem, "dtype", np.float64), D, tol),
-    )
+    shift = centring_shift(problem, problem.x_scale)
+    limits = centred_limits(arithmetic_dtype(problem), D, tol)
+    if shift is not None and limits[0] >= 1.0 and hasattr(problem, "promote_products"):
+        # float32 sums cannot meet tol of the centred targets' gradient: where the targets'
+        # mean hides the slopes, run the passes with float64 products (docs/architecture.md, 29)
+        precise = centred_limits(np.float64, D, tol)
+        if np.any(reference_norms(start.G, shift, precise) < reference_norms(start.G)):
+            problem.promote_products()
+            start = evaluate(problem, np.zeros((D, K)))
+            limits = precise
+    reference = reference_norms(start.G, shift, limits)
     point = start if V0 is None else evaluate(problem, np.asarray(V0, dtype=np.float64))
     if not _finite(point):
         raise DivergenceError(
@@ -674,7 +699,7 @@ def solve_exact(
     reference = reference_norms(
         start.G,
         centring_shift(checker, checker.x_scale),
-        centred_limits(getattr(checker, "dtype", np.float64), gram.D, tol),
+        centred_limits(arithmetic_dtype(checker), gram.D, tol),
     )
 
     def record(point: Point) -> F64:
