@@ -379,7 +379,7 @@ class PassObjective:
         summation error ``eps·f``; ``f_y`` is half the mean square of the raw
         targets. A factor of 64 keeps honest steps from being rejected.
         """
-        precise = getattr(self, "_float64_products", False)
+        precise = getattr(self, "_promoted", False)
         eps = float(np.finfo(np.float64 if precise else self.dtype).eps)
         loss = np.maximum(loss, 0.0)
         spread = np.sqrt(self.D) * np.sqrt(loss * (self.target_scale + loss))
@@ -609,6 +609,8 @@ class LeastSquaresProblem(PassObjective):
         """
         self.use_kernel = False
         self._float64_products = True
+        #: Promoted by the loop: the passes also use the float64 targets and weights as given.
+        self._promoted = True
 
     def max_row_norm2(self) -> float:
         """Largest squared norm of a (centred, scaled) row: the curvature of one sample's loss."""
@@ -645,9 +647,10 @@ class LeastSquaresProblem(PassObjective):
         rsum = np.zeros(cols)
         omega_c = self._omega_c
         Y = self.Y
-        if self._float64_products:  # float64 throughout, the weights and targets too
+        if self._float64_products:
             Wc = W
             shift_c = shift if self.fit_intercept else None
+        if getattr(self, "_promoted", False):  # float64 throughout, the weights and targets too
             omega_c = self.omega
             given: NDArray[Any] | None = getattr(self, "_Y64", None)
             Y = given if given is not None else self.Y

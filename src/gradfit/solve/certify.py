@@ -252,8 +252,11 @@ def minimum_norm(problem: Problem, W: F64, *, rtol: float = 1e-12) -> tuple[F64,
 
 
 def _pass_dtype(problem: Problem) -> np.dtype[Any]:
-    """The precision of the problem's passes: float64 once it runs float64 products."""
-    if getattr(problem, "_float64_products", False):
+    """The precision the projection iterates to.
+
+    Float64 once the loop promoted the passes (``promote_products``), else X's dtype.
+    """
+    if getattr(problem, "_promoted", False):
         return np.dtype(np.float64)
     return np.dtype(getattr(problem, "dtype", np.float64))
 
@@ -293,7 +296,7 @@ def _minimum_norm(H: Any, W: F64, problem: Problem, rtol: float) -> tuple[F64, s
         rr = rr_new
     check = H(Z) - H(W)
     residual = float(np.max(np.sqrt(np.einsum("ij,ij->j", check, check)) / norm0))
-    eps = float(np.finfo(_pass_dtype(problem)).eps)
+    eps = float(np.finfo(np.dtype(getattr(problem, "dtype", np.float64))).eps)
     if not (residual <= max(1e-6, 1e3 * eps) and np.all(np.isfinite(Z))):
         return W, (
             f"not reached: the projection onto the row space stopped at relative "

@@ -151,6 +151,26 @@ def arithmetic_dtype(problem: Any) -> np.dtype[Any]:
     return np.dtype(getattr(problem, "dtype", np.float64))
 
 
+def stopping_limits(problem: Any, D: int, tol: float) -> tuple[float, float]:
+    """The :func:`centred_limits` a fit of ``problem`` stops by.
+
+    Float64's, except for a problem that could switch to float64 products
+    (``promote_products``) and did not: its float32 passes keep their own floor
+    (the loop promoted it where the centred reference was beyond them). A
+    problem without that switch (sparse float32) tries the centred reference; if
+    its float32 sums cannot meet it, the loop stalls and says so.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> stopping_limits(SimpleNamespace(dtype=np.dtype(np.float32)), 4, 1e-6)[0] < 1
+    True
+    """
+    if hasattr(problem, "promote_products") and not getattr(problem, "_promoted", False):
+        return centred_limits(arithmetic_dtype(problem), D, tol)
+    return centred_limits(np.float64, D, tol)
+
+
 def reference_norms(
     G0: F64,
     shift: F64 | None = None,
@@ -327,16 +347,17 @@ def solve(
 
     start = evaluate(problem, np.zeros((D, K)))
     shift = centring_shift(problem, problem.x_scale)
-    limits = centred_limits(arithmetic_dtype(problem), D, tol)
-    if shift is not None and limits[0] >= 1.0 and hasattr(problem, "promote_products"):
-        # float32 sums cannot meet tol of the centred targets' gradient: where the targets'
-        # mean hides the slopes, run the passes with float64 products (docs/architecture.md, 29)
+    if shift is not None and hasattr(problem, "promote_products"):
+        # where the targets' mean hides the slopes (the centred reference is under a tenth of
+        # ‖G(0)‖: the certificate's margin) beyond what float32 sums can meet (its floor), run
+        # the passes with float64 products (docs/architecture.md, 29)
+        narrow = centred_limits(arithmetic_dtype(problem), D, tol)
         precise = centred_limits(np.float64, D, tol)
-        if np.any(reference_norms(start.G, shift, precise) < reference_norms(start.G)):
+        ratio = reference_norms(start.G, shift, precise) / reference_norms(start.G)
+        if np.any((ratio < 0.1) & (ratio < narrow[0])):
             problem.promote_products()
             start = evaluate(problem, np.zeros((D, K)))
-            limits = precise
-    reference = reference_norms(start.G, shift, limits)
+    reference = reference_norms(start.G, shift, stopping_limits(problem, D, tol))
     point = start if V0 is None else evaluate(problem, np.asarray(V0, dtype=np.float64))
     if not _finite(point):
         raise DivergenceError(
@@ -699,7 +720,7 @@ def solve_exact(
     reference = reference_norms(
         start.G,
         centring_shift(checker, checker.x_scale),
-        centred_limits(arithmetic_dtype(checker), gram.D, tol),
+        stopping_limits(checker, gram.D, tol),
     )
 
     def record(point: Point) -> F64:

@@ -42,11 +42,10 @@ from ..problem.curvature import CurvatureEstimate
 from ..problem.exact import exact_solution
 from ..problem.objective import LeastSquaresProblem, centring_shift
 from ..solve.loop import (
-    arithmetic_dtype,
-    centred_limits,
     predicted_iterations,
     reference_norms,
     relative_norms,
+    stopping_limits,
 )
 from .render import Renderable, Report, Section, Table, fmt
 
@@ -551,7 +550,7 @@ def _model_weights(model: Any, D: int, K: int) -> tuple[F64, F64]:
 def _stopping_reference(model: Any, problem: Any, G0: F64) -> F64:
     """The fit's own stopping reference (:func:`~gradfit.solve.loop.reference_norms`)."""
     tol = float(getattr(model, "tol", 1e-6))
-    limits = centred_limits(arithmetic_dtype(problem), problem.D, tol)
+    limits = stopping_limits(problem, problem.D, tol)
     return reference_norms(G0, centring_shift(problem, problem.x_scale), limits)
 
 
