@@ -683,3 +683,18 @@ def test_sparse_float32_tries_the_centred_reference() -> None:
     model = GDRegressor(method="gd", fit_intercept=False, gradient="data").fit(X, y)
     assert model.converged_, model.stop_reason_
     np.testing.assert_allclose(model.coef_[1:], reference[1:], atol=1e-4)
+
+
+def test_a_checkpoint_from_float32_passes_resumes_on_promoted_passes(tmp_path) -> None:
+    # written at tol=1e-3 (float32 passes), resumed at the default tol (promoted): the saved
+    # loss and gradient are evaluated again in float64 (the resumed fit stalled on them)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 5)).astype(np.float32)
+    y = X.astype(np.float64) @ rng.normal(size=5) + rng.normal(size=300) + 1e4
+    options = {"method": "gd", "gradient": "data", "fit_intercept": False}
+    path = str(tmp_path / "fit.gfck")
+    GDRegressor(tol=1e-3, checkpoint=path, **options).fit(X, y)
+    resumed = GDRegressor(checkpoint=path, **options).fit(X, y)
+    fresh = GDRegressor(**options).fit(X, y)
+    assert resumed.converged_, resumed.stop_reason_
+    np.testing.assert_allclose(resumed.coef_, fresh.coef_, rtol=1e-5, atol=1e-6)

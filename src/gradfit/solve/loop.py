@@ -347,6 +347,7 @@ def solve(
 
     start = evaluate(problem, np.zeros((D, K)))
     shift = centring_shift(problem, problem.x_scale)
+    promoted_now = False
     if shift is not None and hasattr(problem, "promote_products"):
         # where the targets' mean hides the slopes (the centred reference is under a tenth of
         # ‖G(0)‖: the certificate's margin) beyond what float32 sums can meet (its floor), run
@@ -356,6 +357,7 @@ def solve(
         ratio = reference_norms(start.G, shift, precise) / reference_norms(start.G)
         if np.any((ratio < 0.1) & (ratio < narrow[0])):
             problem.promote_products()
+            promoted_now = True
             start = evaluate(problem, np.zeros((D, K)))
     reference = reference_norms(start.G, shift, stopping_limits(problem, D, tol))
     point = start if V0 is None else evaluate(problem, np.asarray(V0, dtype=np.float64))
@@ -401,6 +403,8 @@ def solve(
     if saved is not None:
         # resume exactly where the checkpoint left off
         point = Point(saved["V"], saved["loss"], saved["G"], saved["exact"])
+        if promoted_now:  # the checkpoint's loss and gradient came from float32 passes
+            point = evaluate(problem, np.asarray(saved["V"], dtype=np.float64))
         state, lr = saved["state"], saved["lr"]
         active, stalled, halvings = saved["active"], saved["stalled"], saved["halvings"]
         n_iter = saved["n_iter"]
@@ -433,7 +437,7 @@ def solve(
     # stay inside the rounding allowance cannot add up (float32 CG crept up that way)
     best = _Best(point, rel, n_iter)
     lowest = point.loss.copy()
-    if saved is not None and "best" in saved:
+    if saved is not None and "best" in saved and not promoted_now:
         best.V, best.rel, best.iteration, lowest = (np.array(a) for a in saved["best"])
     stagnant = np.zeros(K, bool)
     while n_iter < max_iter and active.any():
