@@ -15,7 +15,7 @@ import json
 import math
 import os
 import re
-import tempfile
+import secrets
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -78,20 +78,33 @@ def atomic_write(
     if path.is_dir():
         raise IsADirectoryError(f"cannot write {str(path)!r}: it is a folder; give a file name")
     prefix = f".{path.name}.{owner}." if owner else f".{path.name}."
-    handle, temporary = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=folder)
+    temporary = ""
     try:
+        # the name is known before the file exists, so a stop signal (raised between any two
+        # bytecodes) can never leave a temporary file that this block does not remove
+        for _ in range(100):
+            temporary = str(folder / f"{prefix}{secrets.token_hex(6)}.tmp")
+            try:
+                flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+                handle = os.open(temporary, flags, 0o600)
+                break
+            except FileExistsError:
+                continue
+        else:  # pragma: no cover - 100 collisions of 48 random bits
+            raise FileExistsError(f"cannot create a temporary file beside {str(path)!r}")
         with os.fdopen(handle, mode, **kwargs) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
-        # mkstemp creates the file readable by its owner only; give it the usual permissions.
+        # created readable by its owner only (0o600); give it the usual permissions
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(temporary, 0o666 & ~umask)
         os.replace(temporary, path)
     except BaseException:
         with contextlib.suppress(OSError):
-            os.unlink(temporary)
+            if temporary:
+                os.unlink(temporary)
         raise
     with contextlib.suppress(OSError):  # make the rename itself durable where supported
         directory = os.open(folder, os.O_RDONLY)
