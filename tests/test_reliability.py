@@ -698,3 +698,17 @@ def test_a_checkpoint_from_float32_passes_resumes_on_promoted_passes(tmp_path) -
     fresh = GDRegressor(**options).fit(X, y)
     assert resumed.converged_, resumed.stop_reason_
     np.testing.assert_allclose(resumed.coef_, fresh.coef_, rtol=1e-5, atol=1e-6)
+
+
+def test_cg_on_the_statistics_stops_at_the_rounding_of_the_centred_reference() -> None:
+    # CG on the statistics goes past tol to tol/κ, but not below the gradient's rounding: with
+    # the centred reference it ran 550 iterations to its stall patience instead of 6
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(3000, 5))
+    X[:, 0] = 1.0 + 1e-4 * rng.normal(size=3000)  # a near-ones column
+    X[:, 2] = X[:, 1] + 1e-3 * rng.normal(size=3000)  # and a near-collinear pair: κ ≈ 1e6
+    y = X @ [3e6, 2.0, -1.5, 0.5, 1.0] + 0.1 * rng.normal(size=3000)
+    model = GDRegressor(fit_intercept=False, method="cg").fit(X, y)
+    assert model.converged_, model.stop_reason_
+    assert model.n_iter_ <= 3 * X.shape[1]
+    assert not [e for e in model.history_.events if e.kind == "stalled"]

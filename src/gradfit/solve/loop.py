@@ -101,6 +101,7 @@ def predicted_iterations(method: str, kappa: float, tol: float, dim: int) -> flo
 #: Without an intercept the stopping rule's reference (the centred targets' gradient at zero)
 #: is at least this fraction of the plain ``‖G_k(0)‖`` in float64 (see :func:`centred_limits`).
 CENTRED_REFERENCE_FLOOR = math.sqrt(float(np.finfo(np.float64).eps))
+_EPS64 = float(np.finfo(np.float64).eps)
 
 
 def centred_limits(dtype: Any, D: int, tol: float) -> tuple[float, float]:
@@ -391,9 +392,13 @@ def solve(
     # On the statistics engine an iteration costs O(D²K), nothing beside forming H: CG then
     # goes on past tol down to tol/κ (or its rounding floor), where the relative gradient
     # also bounds the coefficients' relative error by tol. Converged still means ≤ tol.
-    work_tol = tol
+    work_tol: Any = tol
     if method == "cg" and problem.engine == "stats" and mu > 0 and L > 0:
-        work_tol = tol * mu / L
+        # ... but not below the gradient's rounding, about 16·√D·eps of the plain ‖G(0)‖: with
+        # the centred reference (no intercept, decision 29) that is far above tol/κ, and CG
+        # only stopped through the stall patience or max_iter (550 iterations instead of 6)
+        rounding = 16.0 * math.sqrt(D) * _EPS64 * reference_norms(start.G) / reference
+        work_tol = np.minimum(tol, np.maximum(tol * mu / L, rounding))
     active = rel > work_tol
     stalled = np.zeros(K, bool)
     halvings = np.zeros(K, int)
