@@ -712,3 +712,19 @@ def test_cg_on_the_statistics_stops_at_the_rounding_of_the_centred_reference() -
     assert model.converged_, model.stop_reason_
     assert model.n_iter_ <= 3 * X.shape[1]
     assert not [e for e in model.history_.events if e.kind == "stalled"]
+
+
+@pytest.mark.parametrize("magnitude", [1e41, 1e44])
+def test_a_huge_constant_column_gets_exactly_zero_on_the_statistics(magnitude: float) -> None:
+    # the null-space projection left 4e-16 on a constant column of 1e44, which moved the
+    # intercept by 4e28: predictions cancelled catastrophically (found by the property test)
+    from sklearn.linear_model import LinearRegression
+
+    rng = np.random.default_rng(274)
+    X = rng.normal(size=(94, 6))
+    y = X @ rng.normal(size=6) + 0.1 * rng.normal(size=94) + 2.0
+    Xc = np.insert(X, 1, magnitude, axis=1)
+    for method in ("exact", "cg"):
+        model = GDRegressor(method=method).fit(Xc, y)
+        assert model.coef_[1] == 0.0
+        np.testing.assert_allclose(model.predict(Xc), LinearRegression().fit(X, y).predict(X))

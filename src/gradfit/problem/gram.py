@@ -677,6 +677,11 @@ class GramProblem:
         W = V / self.x_scale[:, None]
         if self._null_user.shape[1]:
             W = W - self._null_user @ (self._null_user.T @ W)
+        if self.constant.any():
+            # exactly zero: the null-space basis mixes rounding (1e-16) into a constant column,
+            # and times its mean (a column of 1e44) that moved the intercept by 4e28
+            W = np.array(W, dtype=np.float64)
+            W[self.constant] = 0.0
         return W, self.y_offset - self.x_offset @ W
 
     def from_user(self, W: F64) -> F64:
