@@ -89,7 +89,7 @@ def atomic_write(
                 handle = os.open(temporary, flags, 0o600)
                 break
             except FileExistsError:
-                continue
+                temporary = ""  # another writer's file: never ours to remove
         else:  # pragma: no cover - 100 collisions of 48 random bits
             raise FileExistsError(f"cannot create a temporary file beside {str(path)!r}")
         with os.fdopen(handle, mode, **kwargs) as f:
