@@ -487,6 +487,8 @@ class LeastSquaresProblem(PassObjective):
         )
         #: float32 data whose products would overflow float32: passes run in float64 by blocks.
         self._float64_products = False
+        #: Set by :meth:`promote_products`.
+        self._promoted = False
         self.blocks = [
             (start, min(start + self.block_rows, self.N))
             for start in range(0, self.N, self.block_rows)
@@ -539,7 +541,7 @@ class LeastSquaresProblem(PassObjective):
             y_sum /= self.N
         #: Weighted means of X's columns and of Y (the stopping rule's reference without an
         #: intercept: :func:`~gradfit.solve.loop.reference_norms`).
-        self.raw_means = (self.x_offset if self.fit_intercept else self._x_sum, y_sum)
+        self.raw_means = (self.x_offset if self.fit_intercept else self._x_mean, y_sum)
         if self.dtype == np.float32:
             # float32 products x·r summed in float32 overflow when |x|·|y| nears 3.4e38/(rows·D):
             # then run the passes with float64 products (block copies) instead of the kernel
@@ -596,7 +598,7 @@ class LeastSquaresProblem(PassObjective):
             total /= self.N
             x_sum /= self.N
         self._x_max = x_max
-        self._x_sum = x_sum
+        self._x_mean = x_sum
         return np.sqrt(total)
 
     # -- what the loop asks besides loss and gradient ----------------------------
@@ -650,10 +652,9 @@ class LeastSquaresProblem(PassObjective):
         if self._float64_products:
             Wc = W
             shift_c = shift if self.fit_intercept else None
-        if getattr(self, "_promoted", False):  # float64 throughout, the weights and targets too
+        if self._promoted:  # float64 throughout, the weights and targets too
             omega_c = self.omega
-            given: NDArray[Any] | None = getattr(self, "_Y64", None)
-            Y = given if given is not None else self.Y
+            Y = self._Y64 if self._Y64 is not None else self.Y
         for start, stop in self.blocks:
             Xb = self.X[start:stop]
             if self._float64_products:

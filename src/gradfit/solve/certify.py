@@ -192,16 +192,19 @@ def _standardised_gradient(problem: Problem, W: F64) -> tuple[F64, F64, F64]:
         G0 = -B
     else:
         G = _data_gradient(problem, W)  # the claim: one float64 pass
-        dtype = np.dtype(getattr(problem, "dtype", np.float64))
-        if dtype != np.float64 and centring_shift(problem, np.ones(problem.D)) is not None:
-            # without an intercept the reference is G(0) + x̄ȳᵀ, where G(0)'s rounding in a
-            # narrower dtype (eps·‖G(0)‖) could pass for the centred targets' gradient
-            G0 = _data_gradient(problem, np.zeros_like(W))
-        else:
-            # the denominator (the gradient at zero, a large number) needs no float64 pass: the
-            # problem's own pass, taken back from loop coordinates (G_V = G_W/s)
-            _, G0_V = problem.loss_grad(np.zeros_like(W))
-            G0 = np.asarray(G0_V, dtype=np.float64) * np.asarray(problem.x_scale)[:, None]
+        # the denominator (the gradient at zero, a large number) needs no float64 pass: the
+        # problem's own pass, taken back from loop coordinates (G_V = G_W/s) ...
+        _, G0_V = problem.loss_grad(np.zeros_like(W))
+        G0 = np.asarray(G0_V, dtype=np.float64) * np.asarray(problem.x_scale)[:, None]
+        shift = centring_shift(problem, np.ones(problem.D))
+        if shift is not None and _pass_dtype(problem) != np.float64:
+            # ... except without an intercept where the centring matters: the reference is then
+            # G(0) + x̄ȳᵀ, and G(0)'s rounding in a narrower dtype (about 16·√D·eps·‖G(0)‖)
+            # could pass for the centred targets' gradient
+            plain = np.sqrt(np.einsum("ij,ij->j", G0, G0))
+            centred = np.sqrt(np.einsum("ij,ij->j", G0 + shift, G0 + shift))
+            if np.any(centred < 0.1 * plain):
+                G0 = _data_gradient(problem, np.zeros_like(W))
     # the standardised coordinate of column j is v_j = σ_j·w_j, so ∂f/∂v_j = G_j/σ_j
     scale = np.where(inverse > 0, spread, 0.0)[:, None]
     safe = np.where(scale > 0, scale, 1.0)

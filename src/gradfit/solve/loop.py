@@ -134,20 +134,21 @@ def centred_limits(dtype: Any, D: int, tol: float) -> tuple[float, float]:
 
 
 def arithmetic_dtype(problem: Any) -> np.dtype[Any]:
-    """The precision of a problem's gradients.
+    """The precision of a data-path problem's passes.
 
-    Float64 for the statistics engine (``H`` is float64 whatever X's dtype) and for
-    passes with float64 products, else X's dtype.
+    Float64 for passes with float64 products (overflow or ``promote_products``),
+    else X's dtype. (Only problems that can switch ask: every other problem stops
+    by float64's limits, :func:`stopping_limits`.)
 
     Examples
     --------
     >>> from types import SimpleNamespace
-    >>> arithmetic_dtype(SimpleNamespace(engine="stats", dtype=np.dtype(np.float32)))
+    >>> arithmetic_dtype(SimpleNamespace(_float64_products=True, dtype=np.dtype(np.float32)))
     dtype('float64')
-    >>> arithmetic_dtype(SimpleNamespace(engine="data", dtype=np.dtype(np.float32)))
+    >>> arithmetic_dtype(SimpleNamespace(_float64_products=False, dtype=np.dtype(np.float32)))
     dtype('float32')
     """
-    if getattr(problem, "engine", "") == "stats" or getattr(problem, "_float64_products", False):
+    if getattr(problem, "_float64_products", False):
         return np.dtype(np.float64)
     return np.dtype(getattr(problem, "dtype", np.float64))
 
@@ -348,19 +349,22 @@ def solve(
 
     start = evaluate(problem, np.zeros((D, K)))
     shift = centring_shift(problem, problem.x_scale)
+    limits = stopping_limits(problem, D, tol)
+    plain = reference_norms(start.G)
     promoted_now = False
     if shift is not None and hasattr(problem, "promote_products"):
         # where the targets' mean hides the slopes (the centred reference is under a tenth of
         # ‖G(0)‖: the certificate's margin) beyond what float32 sums can meet (its floor), run
         # the passes with float64 products (docs/architecture.md, 29)
-        narrow = centred_limits(arithmetic_dtype(problem), D, tol)
         precise = centred_limits(np.float64, D, tol)
-        ratio = reference_norms(start.G, shift, precise) / reference_norms(start.G)
-        if np.any((ratio < 0.1) & (ratio < narrow[0])):
+        ratio = reference_norms(start.G, shift, precise) / plain
+        if np.any((ratio < 0.1) & (ratio < limits[0])):
             problem.promote_products()
             promoted_now = True
             start = evaluate(problem, np.zeros((D, K)))
-    reference = reference_norms(start.G, shift, stopping_limits(problem, D, tol))
+            limits = precise
+            plain = reference_norms(start.G)
+    reference = reference_norms(start.G, shift, limits)
     point = start if V0 is None else evaluate(problem, np.asarray(V0, dtype=np.float64))
     if not _finite(point):
         raise DivergenceError(
@@ -397,7 +401,7 @@ def solve(
         # ... but not below the gradient's rounding, about 16·√D·eps of the plain ‖G(0)‖: with
         # the centred reference (no intercept, decision 29) that is far above tol/κ, and CG
         # only stopped through the stall patience or max_iter (550 iterations instead of 6)
-        rounding = 16.0 * math.sqrt(D) * _EPS64 * reference_norms(start.G) / reference
+        rounding = 16.0 * math.sqrt(D) * _EPS64 * plain / reference
         work_tol = np.minimum(tol, np.maximum(tol * mu / L, rounding))
     active = rel > work_tol
     stalled = np.zeros(K, bool)
