@@ -472,6 +472,8 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             if not was_1d:
                 self.intercept_ = to_output(self.intercept_)
         self._warn_rank(problem)
+        if result.converged:
+            self._warn_unresolved()
         if (
             not result.converged
             and not result.stop_reason.startswith("stopped by callback")
@@ -676,6 +678,46 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             f"{rank}: {'; '.join(parts)}; the minimum-norm solution is returned "
             f"({certificate.minimum_norm}). Drop the redundant columns to silence this.",
             CollinearityWarning,
+            stacklevel=3,
+        )
+
+    def _warn_unresolved(self) -> None:
+        """One line when the fit met ``tol`` but some coefficients are still off.
+
+        The certificate solves each coefficient's error from the statistics
+        (:func:`~gradfit.solve.certify.coefficient_errors`); it names those off by more
+        than 1% of their size and one standard error, and the tolerance that would
+        resolve them (errors shrink about in proportion to the gradient).
+        """
+        certificate = self.certificate_
+        if not certificate.unresolved:
+            return
+        relative = certificate.coef_relative_error
+        in_se = certificate.coef_error_se
+        assert relative is not None and in_se is not None
+        names = getattr(self, "coef_names_", None)
+        if names is None:
+            names = getattr(self, "feature_names_in_", None)
+        features = sorted({j for j, _ in certificate.unresolved})
+        listed = ", ".join(str(names[j]) if names is not None else f"x{j}" for j in features[:5])
+        more = f" and {len(features) - 5} more" if len(features) > 5 else ""
+        pairs = tuple(zip(*certificate.unresolved, strict=True))
+        worst = float(np.max(relative[pairs]))
+        worst_se = float(np.max(in_se[pairs]))
+        # the shrink that brings every flagged error under 1% of its coefficient or one SE
+        shrink = float(np.min(np.maximum(0.01 / relative[pairs], 1.0 / in_se[pairs])))
+        needed = float(self.tol) * shrink / 10.0
+        if needed >= 1e-13:
+            fix = f"tol={10.0 ** math.floor(math.log10(needed)):.0e}, or method='cg'"
+        else:
+            fix = "method='cg' or method='exact'"
+        at_least = "at least " if certificate.noise_below_rounding else ""
+        warnings.warn(
+            f"GDRegressor met tol={float(self.tol):g}, but the coefficients of {listed}{more} "
+            f"are still off by up to {100 * worst:.3g}% of their size ({at_least}{worst_se:.3g} "
+            "standard errors): the tolerance is relative to the gradient at zero, which the "
+            f"largest effects dominate. Fix: {fix}.",
+            ConvergenceWarning,
             stacklevel=3,
         )
 

@@ -449,6 +449,7 @@ _CLI_WORDS = (
     (re.compile(r"standardize=True"), "leaving --no-standardize out"),
     (re.compile(r"alpha > 0"), "--alpha > 0"),
     (re.compile(r"raise tol"), "raise --tol"),
+    (re.compile(r"\btol=(\d[\w.+-]*)"), r"--tol \1"),
 )
 
 
@@ -459,6 +460,8 @@ def _cli_words(message: str) -> str:
     --------
     >>> _cli_words("did not converge (max_iter=1000). Fix: max_iter=9742 or method='cg'.")
     'did not converge (max_iter=1000). Fix: --max-iter 9742 or --method cg.'
+    >>> _cli_words("met tol=1e-06, but … Fix: tol=1e-09, or method='cg'.")
+    'met tol=1e-06, but … Fix: --tol 1e-09, or --method cg.'
     """
     head, sep, fix = message.partition("Fix:")
     for pattern, words in _CLI_WORDS:

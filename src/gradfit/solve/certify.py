@@ -35,7 +35,7 @@ from numpy.typing import NDArray
 from ..problem.objective import Problem, centring_shift
 from .loop import centred_limits, reference_norms
 
-__all__ = ["Certificate", "certify", "minimum_norm"]
+__all__ = ["Certificate", "certify", "coefficient_errors", "minimum_norm"]
 
 F64 = NDArray[np.float64]
 EPS64 = float(np.finfo(np.float64).eps)
@@ -89,6 +89,23 @@ class Certificate:
         Whether ``mu`` is exact (statistics engine, or Lanczos that became exact), so
         that the bounds are guarantees; otherwise they are estimates (``mu`` from
         Lanczos is an upper estimate of the smallest eigenvalue).
+    coef_relative_error : ndarray of shape (D, K) or None
+        Each coefficient's own error, ``|w − w*|/|w*|``, with ``w − w* = H⁻¹G``
+        solved from the statistics (the statistics engine only; None on the data
+        path, where ``H`` is not formed). A norm-wise tolerance lets a coefficient
+        that is small beside the largest be far off: this says which.
+    coef_error_se : ndarray of shape (D, K) or None
+        The same error in standard errors of the estimate
+        (``√(σ²·(XᵀX)⁻¹_jj)``, ``σ²`` from the residuals at ``w*``); NaN where there is
+        no residual noise above rounding or no degree of freedom left.
+    unresolved : tuple of (int, int)
+        ``(feature, target)`` pairs whose error exceeds both 1% of the coefficient
+        and one standard error: the fit met its tolerance, but these coefficients
+        are not the least-squares ones to the data's own precision (gradfit warns).
+    noise_below_rounding : bool
+        The residual noise is below what the statistics resolve in float64 (a target
+        with ``R² ≈ 1 − 1e-16``, or noise-free data): ``coef_error_se`` then uses the
+        rounding's bound on ``σ``, so it is a lower bound.
 
     Examples
     --------
@@ -118,6 +135,10 @@ class Certificate:
     attainable: float
     reason: str
     rigorous: bool = True
+    coef_relative_error: F64 | None = None
+    coef_error_se: F64 | None = None
+    unresolved: tuple[tuple[int, int], ...] = ()
+    noise_below_rounding: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready values (floats, ints, lists, strings)."""
@@ -137,6 +158,10 @@ class Certificate:
             "attainable": _json_float(self.attainable),
             "reason": self.reason,
             "rigorous": self.rigorous,
+            "coef_relative_error": _json_matrix(self.coef_relative_error),
+            "coef_error_se": _json_matrix(self.coef_error_se),
+            "unresolved": [list(pair) for pair in self.unresolved],
+            "noise_below_rounding": self.noise_below_rounding,
         }
 
     def __str__(self) -> str:
@@ -170,12 +195,124 @@ class Certificate:
             f"  ‖W − W*‖/‖W‖ ≤ {bound:.3g}{'' if self.rigorous else ' (μ estimated: indicative)'}"
             f"; attainable κ·eps = {self.attainable:.3g}",
         ]
+        if self.coef_relative_error is not None and self.coef_error_se is not None:
+            relative = float(np.max(self.coef_relative_error, initial=0.0))
+            in_se = self.coef_error_se[np.isfinite(self.coef_error_se)]
+            line = f"  each coefficient (H⁻¹G): largest error {relative:.3g} of its size"
+            if in_se.size:
+                at_least = "≥ " if self.noise_below_rounding else ""
+                line += f", {at_least}{float(in_se.max()):.3g} standard errors"
+            if self.unresolved:
+                features = sorted({j for j, _ in self.unresolved})
+                line += f"; NOT resolved at this tol: features {features}"
+            lines.append(line)
         return "\n".join(lines)
 
 
 def _json_float(value: float) -> float | None:
     value = float(value)
     return value if math.isfinite(value) else None
+
+
+def _json_matrix(values: F64 | None) -> list[list[float | None]] | None:
+    if values is None:
+        return None
+    return [[_json_float(v) for v in row] for row in np.asarray(values)]
+
+
+#: A coefficient is *unresolved* when its error ``|w − w*|`` exceeds this fraction of ``|w*|``
+#: and one standard error (:func:`coefficient_errors`).
+UNRESOLVED_RELATIVE = 0.01
+
+
+def coefficient_errors(
+    problem: Problem, W: F64, G_loop: F64, constant: NDArray[np.bool_]
+) -> tuple[F64, F64, tuple[tuple[int, int], ...], bool] | None:
+    """Each coefficient's error from the statistics, beside its size and its standard error.
+
+    The stopping rule and the certificate measure the gradient norm-wise, relative
+    to its value at zero, which the largest effects dominate: gradient descent on
+    ``y = 1e7·x₀ + x₁ + 2·x₂ + noise`` meets ``tol=1e-6`` with ``x₁`` and ``x₂`` 17% and
+    75% off. Where ``H`` is formed the error itself is one solve away,
+    ``V − V* = H_V⁻¹ G_V`` (loop coordinates; the factor ``method="exact"`` uses). Each
+    error is compared with the coefficient and with its standard error
+    ``√(2·loss(w*)/(N − p) · (H⁻¹)_jj)`` (``H = XᵀX/N``). A coefficient is *unresolved*
+    when its error exceeds 1% of it and one standard error: the data pin it down
+    better than the fit did. Where the statistics cannot resolve the residual noise
+    (the loss at ``w*`` within their rounding), the rounding bound on it gives an
+    upper bound on each standard error, and only coefficients shown non-zero (over two
+    of those) are called unresolved, not an exact zero a few ulps off.
+
+    Parameters
+    ----------
+    problem : Problem
+        The statistics engine's problem (:class:`~gradfit.problem.gram.GramProblem`).
+    W : ndarray of shape (D, K)
+        The answer in the user's units.
+    G_loop : ndarray of shape (D, K)
+        The float64 gradient at ``W`` in loop coordinates.
+    constant : ndarray of bool, shape (D,)
+        Constant columns (coefficient held at zero).
+
+    Returns
+    -------
+    tuple or None
+        ``(relative, in standard errors, unresolved, noise below rounding)`` as in
+        :class:`Certificate`; None where ``H`` cannot be factored (or on the data path).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gradfit import GDRegressor
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(2000, 3))
+    >>> y = 1e7 * X[:, 0] + X[:, 1] + 2 * X[:, 2] + 0.1 * rng.normal(size=2000)
+    >>> GDRegressor(method="gd", tol=1e-6).fit(X, y).certificate_.unresolved
+    ((1, 0), (2, 0))
+    >>> GDRegressor(method="cg").fit(X, y).certificate_.unresolved
+    ()
+    """
+    factor = problem.exact_factor() if hasattr(problem, "exact_factor") else None
+    if factor is None:
+        return None
+    s = np.asarray(problem.x_scale, dtype=np.float64)
+    with np.errstate(all="ignore"):
+        delta_V = np.asarray(factor(G_loop), dtype=np.float64)
+        if not np.all(np.isfinite(delta_V)):
+            return None
+        W_loop = np.asarray(problem.from_user(W), dtype=np.float64)
+        best_V = W_loop - delta_V
+        error = np.abs(delta_V / s[:, None])
+        best = np.abs(best_V / s[:, None])
+        relative = np.where(best > 0, error / np.where(best > 0, best, 1.0), np.inf)
+        relative = np.where(error > 0, relative, 0.0)
+        relative[constant] = 0.0
+        loss, _ = problem.loss_grad(best_V)
+        loss = np.asarray(loss, dtype=np.float64)
+        # the statistics give the loss only to their rounding (½yy·eps·…): where the residual
+        # noise is below it, its upper bound gives an upper bound on each standard error
+        slack = np.asarray(problem.loss_slack(loss), dtype=np.float64)
+        resolved = loss > slack
+        rank = int(getattr(problem, "rank", problem.D))
+        df = problem.N - rank - int(problem.fit_intercept)
+        in_se = np.full_like(error, np.nan)
+        significant = np.ones_like(error, dtype=bool)
+        candidates = np.flatnonzero(np.any(relative > UNRESOLVED_RELATIVE, axis=1) & ~constant)
+        if df > 0 and candidates.size:
+            E = np.zeros((problem.D, candidates.size))
+            E[candidates, np.arange(candidates.size)] = 1.0
+            inverse_diag = np.asarray(factor(E))[candidates, np.arange(candidates.size)]
+            variance = 2.0 * np.maximum(loss, slack) / df  # σ²/N: H is XᵀX/N
+            se = np.sqrt(np.maximum(inverse_diag, 0.0)[:, None] * variance[None, :])
+            se = se / s[candidates, None]
+            ratio = error[candidates] / np.where(se > 0, se, 1.0)
+            in_se[candidates] = np.where(se > 0, ratio, np.inf)
+            # noise below rounding (e.g. noise-free data): only a coefficient the data show to
+            # be non-zero is called unresolved, not an exact zero a few ulps off
+            significant[candidates] = resolved[None, :] | (best[candidates] > 2.0 * se)
+    flagged = (relative > UNRESOLVED_RELATIVE) & (in_se > 1.0) & significant
+    unresolved = tuple((int(j), int(k)) for j, k in zip(*np.nonzero(flagged), strict=True))
+    return relative, in_se, unresolved, bool(not np.all(resolved))
 
 
 def _standardised_gradient(problem: Problem, W: F64) -> tuple[F64, F64, F64]:
@@ -391,6 +528,7 @@ def certify(
         sub_bound = np.full(K, np.inf)
         kappa = math.inf
     attainable = kappa * EPS64
+    errors = coefficient_errors(problem, W, G_loop, constant) if problem.engine == "stats" else None
     source = "statistics" if problem.engine == "stats" else "data"
     worst = float(relative.max())
     if verified:
@@ -419,5 +557,9 @@ def certify(
         reason=reason,
         # Lanczos in float32 arithmetic cannot resolve eigenvalues below ~eps32·L
         rigorous=bool(curvature.exact) and (problem.engine == "stats" or dtype == np.float64),
+        coef_relative_error=None if errors is None else errors[0],
+        coef_error_se=None if errors is None else errors[1],
+        unresolved=() if errors is None else errors[2],
+        noise_below_rounding=False if errors is None else errors[3],
     )
     return W, certificate

@@ -1,0 +1,170 @@
+"""Each coefficient's own error (certificate.coef_relative_error, coef_error_se, unresolved).
+
+A norm-wise tolerance lets a coefficient that is small beside the largest be far off:
+gradient descent on ``y = 1e7·x0 + x1 + 2·x2 + noise`` meets ``tol=1e-6`` with x1 and x2
+17% and 75% off. The statistics engine solves each error from ``H`` and warns; these
+tests check the errors against an independent least-squares answer and standard errors
+computed here with NumPy, and that ordinary fits stay quiet.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+
+from gradfit import ConvergenceWarning, GDRegressor
+
+
+def strong_predictor(seed: int = 0, n: int = 2000) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, 3))
+    y = 1e7 * X[:, 0] + X[:, 1] + 2 * X[:, 2] + 0.1 * rng.standard_normal(n)
+    return X, y
+
+
+def least_squares(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Coefficients and their standard errors, centred, in float64 (NumPy only)."""
+    Xc = X - X.mean(axis=0)
+    yc = y - y.mean()
+    w, *_ = np.linalg.lstsq(Xc, yc, rcond=None)
+    r = yc - Xc @ w
+    sigma2 = r @ r / (len(X) - X.shape[1] - 1)
+    se = np.sqrt(sigma2 * np.diag(np.linalg.inv(Xc.T @ Xc)))
+    return w, se
+
+
+def fit(X: np.ndarray, y: np.ndarray, **options: object) -> tuple[GDRegressor, list[str]]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = GDRegressor(**options).fit(X, y)  # type: ignore[arg-type]
+    return model, [str(w.message) for w in caught if issubclass(w.category, ConvergenceWarning)]
+
+
+@pytest.mark.parametrize("method", ["gd", "nesterov", "momentum"])
+def test_a_small_coefficient_beside_a_large_one_is_named_and_the_fix_works(method: str) -> None:
+    X, y = strong_predictor()
+    w_star, _ = least_squares(X, y)
+    model, messages = fit(X, y, method=method)
+    cert = model.certificate_
+    assert model.converged_ and cert.verified  # the norm-wise tolerance is met ...
+    assert cert.unresolved == ((1, 0), (2, 0))  # ... but x1 and x2 are off
+    assert cert.coef_relative_error is not None and cert.coef_error_se is not None
+    # the certificate's errors are the true ones (H⁻¹G solved exactly from the statistics)
+    true_relative = np.abs(model.coef_ - w_star) / np.abs(w_star)
+    np.testing.assert_allclose(cert.coef_relative_error[:, 0], true_relative, rtol=1e-5)
+    assert np.all(true_relative[1:] > 0.01)
+    assert len(messages) == 1
+    assert "x1, x2" in messages[0] and "Fix: tol=1e-09, or method='cg'" in messages[0]
+    assert "NOT resolved at this tol: features [1, 2]" in str(cert)
+    # the suggested tolerance resolves them
+    better, messages = fit(X, y, method=method, tol=1e-9)
+    assert better.certificate_.unresolved == () and messages == []
+    assert np.all(np.abs(better.coef_ - w_star)[1:] < 0.01 * np.abs(w_star)[1:])
+
+
+def test_errors_in_standard_errors_match_numpy_where_the_noise_is_resolved() -> None:
+    rng = np.random.default_rng(3)
+    n = 5000
+    X = rng.standard_normal((n, 4)) @ np.array(
+        [[1, 0.99, 0, 0], [0, 0.14, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]], dtype=float
+    )
+    # x0 and x1 nearly collinear with opposite effects: gd's error lies along x0 − x1
+    y = X @ [1.0, -1.0, 0.1, 30.0] + rng.standard_normal(n)
+    w_star, se = least_squares(X, y)
+    model, messages = fit(X, y, method="gd", tol=1e-3, max_iter=100_000)
+    cert = model.certificate_
+    assert cert.coef_error_se is not None and cert.coef_relative_error is not None
+    assert not cert.noise_below_rounding
+    in_se = np.abs(model.coef_ - w_star) / se
+    checked = np.isfinite(cert.coef_error_se[:, 0])
+    assert checked.any()
+    np.testing.assert_allclose(cert.coef_error_se[checked, 0], in_se[checked], rtol=1e-3)
+    flagged = {j for j, _ in cert.unresolved}
+    expected = {
+        j
+        for j in range(4)
+        if in_se[j] > 1 and abs(model.coef_[j] - w_star[j]) > 0.01 * abs(w_star[j])
+    }
+    assert flagged == expected == {0, 1}  # 95% off, 10 standard errors
+    assert model.converged_ and len(messages) == 1 and "x0, x1" in messages[0]
+
+
+def test_exact_solvers_and_ordinary_fits_stay_quiet() -> None:
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((20000, 10)) @ rng.standard_normal((10, 10))
+    y = X @ rng.standard_normal(10) + rng.standard_normal(20000)
+    for method in ("cg", "exact", "gd", "nesterov"):
+        model, messages = fit(X, y, method=method, max_iter=20000)
+        cert = model.certificate_
+        assert cert.unresolved == () and messages == [], method
+        assert cert.coef_relative_error is not None
+    exact, _ = fit(X, y, method="exact")
+    assert np.max(exact.certificate_.coef_relative_error) < 1e-10
+
+
+def test_noise_free_data_do_not_flag_an_exact_zero_a_few_ulps_off() -> None:
+    rng = np.random.default_rng(7)
+    X = rng.standard_normal((100, 4))
+    y = X @ [1.0, 2.0, 0.0, 3.0]
+    model, messages = fit(X, y, method="gd")
+    assert model.certificate_.unresolved == () and messages == []
+    assert model.certificate_.noise_below_rounding
+    # the zero's error is large against its size (it has none) but it is no effect
+    assert model.certificate_.coef_relative_error[2, 0] > 1  # type: ignore[index]
+
+
+def test_several_targets_are_checked_each() -> None:
+    X, y = strong_predictor(seed=1)
+    rng = np.random.default_rng(1)
+    Y = np.column_stack([X @ [1.0, 2.0, 3.0] + rng.standard_normal(len(X)), y])
+    model, messages = fit(X, Y, method="gd")
+    assert {k for _, k in model.certificate_.unresolved} == {1}
+    assert len(messages) == 1
+
+
+def test_weights_penalty_and_collinear_columns() -> None:
+    X, y = strong_predictor(seed=2)
+    weights = np.random.default_rng(2).uniform(0.5, 2.0, len(X))
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        weighted = GDRegressor(method="gd").fit(X, y, sample_weight=weights)
+        ridge = GDRegressor(method="gd", alpha=1e-3).fit(X, y)
+        collinear = GDRegressor(method="gd").fit(np.column_stack([X, X[:, 1]]), y)
+    assert {j for j, _ in weighted.certificate_.unresolved} == {1, 2}
+    assert {j for j, _ in ridge.certificate_.unresolved} <= {1, 2}
+    cert = collinear.certificate_
+    assert cert.rank == 3 and cert.coef_relative_error is not None
+    assert np.all(np.isfinite(cert.coef_relative_error))
+
+
+def test_the_data_path_says_it_did_not_check_and_the_json_carries_the_errors() -> None:
+    X, y = strong_predictor()
+    data, _ = fit(X, y, method="gd", gradient="data")
+    assert data.certificate_.coef_relative_error is None
+    assert data.certificate_.unresolved == ()
+    stats, _ = fit(X, y, method="gd")
+    payload = json.loads(json.dumps(stats.certificate_.to_dict()))
+    assert payload["unresolved"] == [[1, 0], [2, 0]]
+    assert len(payload["coef_relative_error"]) == 3
+    assert payload["noise_below_rounding"] is True
+
+
+def test_the_command_line_names_the_columns_and_says_the_fix_in_options(
+    tmp_path, capsys
+) -> None:
+    import pandas as pd
+
+    from gradfit.cli.main import main
+
+    X, y = strong_predictor()
+    frame = pd.DataFrame({"big": X[:, 0], "a": X[:, 1], "b": X[:, 2], "y": y})
+    frame.to_csv(tmp_path / "strong.csv", index=False)
+    assert main(["fit", str(tmp_path / "strong.csv"), "-t", "y", "--method", "gd", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["certificate"]["unresolved"] == [[1, 0], [2, 0]]
+    (message,) = summary["warnings"]
+    assert "coefficients of a, b are still off" in message
+    assert message.endswith("Fix: --tol 1e-09, or --method cg.")
