@@ -103,6 +103,11 @@ def test_exact_solvers_and_ordinary_fits_stay_quiet() -> None:
         assert cert.coef_relative_error is not None
     exact, _ = fit(X, y, method="exact")
     assert np.max(exact.certificate_.coef_relative_error) < 1e-10
+    # there the normwise bound already proves every coefficient within 1%: no solve was made
+    cg, _ = fit(X, y)
+    assert cg.certificate_.coef_error_se is not None
+    assert np.all(np.isnan(cg.certificate_.coef_error_se))
+    assert np.max(cg.certificate_.coef_relative_error) < 1e-6
 
 
 def test_noise_free_data_do_not_flag_an_exact_zero_a_few_ulps_off() -> None:
@@ -152,9 +157,7 @@ def test_the_data_path_says_it_did_not_check_and_the_json_carries_the_errors() -
     assert payload["noise_below_rounding"] is True
 
 
-def test_the_command_line_names_the_columns_and_says_the_fix_in_options(
-    tmp_path, capsys
-) -> None:
+def test_the_command_line_names_the_columns_and_says_the_fix_in_options(tmp_path, capsys) -> None:
     import pandas as pd
 
     from gradfit.cli.main import main

@@ -93,7 +93,10 @@ class Certificate:
         Each coefficient's own error, ``|w − w*|/|w*|``, with ``w − w* = H⁻¹G``
         solved from the statistics (the statistics engine only; None on the data
         path, where ``H`` is not formed). A norm-wise tolerance lets a coefficient
-        that is small beside the largest be far off: this says which.
+        that is small beside the largest be far off: this says which. Where the
+        normwise bound ``‖G_V‖/(μ·s_j)`` already puts every coefficient within 1% of
+        its size (CG and exact fits), no solve is made and this holds that bound
+        (an upper bound; ``coef_error_se`` is then NaN).
     coef_error_se : ndarray of shape (D, K) or None
         The same error in standard errors of the estimate
         (``√(σ²·(XᵀX)⁻¹_jj)``, ``σ²`` from the residuals at ``w*``); NaN where there is
@@ -272,10 +275,25 @@ def coefficient_errors(
     >>> GDRegressor(method="cg").fit(X, y).certificate_.unresolved
     ()
     """
-    factor = problem.exact_factor() if hasattr(problem, "exact_factor") else None
-    if factor is None:
+    if not hasattr(problem, "exact_factor"):
         return None
     s = np.asarray(problem.x_scale, dtype=np.float64)
+    # first the normwise bound |δ_j| ≤ ‖G_V‖/(μ·s_j) (μ exact here): where it already puts every
+    # coefficient within 1% of its size (a CG or exact fit), no factorisation is needed
+    mu = float(problem.curvature().mu)
+    if mu > 0:
+        with np.errstate(all="ignore"):
+            G_norm = np.sqrt(np.einsum("ij,ij->j", G_loop, G_loop))
+            bound = G_norm[None, :] / (mu * s[:, None])
+            size = np.abs(np.asarray(W, dtype=np.float64)) - bound
+            relative_bound = np.where(size > 0, bound / np.where(size > 0, size, 1.0), np.inf)
+            relative_bound = np.where(bound > 0, relative_bound, 0.0)
+        relative_bound[constant] = 0.0
+        if np.all(relative_bound <= UNRESOLVED_RELATIVE):
+            return relative_bound, np.full_like(relative_bound, np.nan), (), False
+    factor = problem.exact_factor()
+    if factor is None:
+        return None
     with np.errstate(all="ignore"):
         delta_V = np.asarray(factor(G_loop), dtype=np.float64)
         if not np.all(np.isfinite(delta_V)):
