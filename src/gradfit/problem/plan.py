@@ -149,6 +149,9 @@ class Plan:
     refine: Problem | None
     engine: str
     reason: str
+    #: The statistics problem when ``H`` was formed but the data path runs (a veto, or κ above
+    #: :data:`KAPPA_LIMIT`): the certificate solves each coefficient's error from it.
+    gram: GramProblem | None = None
 
 
 def plan(
@@ -195,11 +198,17 @@ def plan(
     N = source.n_rows
 
     def done(
-        problem: Problem, refine: Problem | None, engine: str, reason: str, **how: bool
+        problem: Problem,
+        refine: Problem | None,
+        engine: str,
+        reason: str,
+        *,
+        fallback: bool = False,
+        gram: GramProblem | None = None,
     ) -> Plan:
-        where = source.where(engine, refine=refine is not None, fallback=how.get("fallback", False))
+        where = source.where(engine, refine=refine is not None, fallback=fallback)
         source.planned(rows_used=engine == "data" or refine is not None)
-        return Plan(problem, refine, engine, reason + where)
+        return Plan(problem, refine, engine, reason + where, gram)
 
     if N is not None:
         engine, reason = choose_engine(N, D, method, gradient)
@@ -234,11 +243,12 @@ def plan(
         refine = source.data_problem(options, stats, gram) if refinement_needed(gram) else None
         return done(gram, refine, engine, reason)
     if gradient == "auto" and (veto := source.veto(stats)) is not None:
-        return done(source.data_problem(options, stats, gram), None, "data", veto, fallback=True)
+        problem = source.data_problem(options, stats, gram)
+        return done(problem, None, "data", veto, fallback=True, gram=gram)
     fallback = kappa_fallback(gram, gradient)
     if fallback is not None:
         problem = source.data_problem(options, stats, gram)
-        return done(problem, None, "data", fallback, fallback=True)
+        return done(problem, None, "data", fallback, fallback=True, gram=gram)
     return done(gram, None, engine, reason)
 
 

@@ -26,6 +26,7 @@ converged, whatever the loop's own measure said, and the warning names why.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,7 +36,7 @@ from numpy.typing import NDArray
 from ..problem.objective import Problem, centring_shift
 from .loop import centred_limits, reference_norms
 
-__all__ = ["Certificate", "certify", "coefficient_errors", "minimum_norm"]
+__all__ = ["Certificate", "certify", "coefficient_errors", "minimum_norm", "newton_step"]
 
 F64 = NDArray[np.float64]
 EPS64 = float(np.finfo(np.float64).eps)
@@ -91,16 +92,17 @@ class Certificate:
         Lanczos is an upper estimate of the smallest eigenvalue).
     coef_relative_error : ndarray of shape (D, K) or None
         Each coefficient's own error, ``|w − w*|/|w*|``, with ``w − w* = H⁻¹G``
-        solved from the statistics (the statistics engine only; None on the data
-        path, where ``H`` is not formed). A norm-wise tolerance lets a coefficient
+        solved from the statistics (on the data path from a Gram pass where one is
+        cheap, else None: see ``coef_check``). A norm-wise tolerance lets a coefficient
         that is small beside the largest be far off: this says which. Where the
         normwise bound ``‖G_V‖/(μ·s_j)`` already puts every coefficient within 1% of
         its size (CG and exact fits), no solve is made and this holds that bound
         (an upper bound; ``coef_error_se`` is then NaN).
     coef_error_se : ndarray of shape (D, K) or None
         The same error in standard errors of the estimate
-        (``√(σ²·(XᵀX)⁻¹_jj)``, ``σ²`` from the residuals at ``w*``); NaN where there is
-        no residual noise above rounding or no degree of freedom left.
+        (``√(σ²·(XᵀX)⁻¹_jj)``, ``σ²`` from the residuals at ``w*``), for the coefficients
+        more than 1% off (NaN for the others, and where no degree of freedom is left); a
+        lower bound where ``noise_below_rounding``.
     unresolved : tuple of (int, int)
         ``(feature, target)`` pairs whose error exceeds both 1% of the coefficient
         and one standard error: the fit met its tolerance, but these coefficients
@@ -142,6 +144,7 @@ class Certificate:
     coef_error_se: F64 | None = None
     unresolved: tuple[tuple[int, int], ...] = ()
     noise_below_rounding: bool = False
+    coef_check: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready values (floats, ints, lists, strings)."""
@@ -165,6 +168,7 @@ class Certificate:
             "coef_error_se": _json_matrix(self.coef_error_se),
             "unresolved": [list(pair) for pair in self.unresolved],
             "noise_below_rounding": self.noise_below_rounding,
+            "coef_check": self.coef_check,
         }
 
     def __str__(self) -> str:
@@ -201,7 +205,7 @@ class Certificate:
         if self.coef_relative_error is not None and self.coef_error_se is not None:
             relative = float(np.max(self.coef_relative_error, initial=0.0))
             in_se = self.coef_error_se[np.isfinite(self.coef_error_se)]
-            line = f"  each coefficient (H⁻¹G): largest error {relative:.3g} of its size"
+            line = f"  each coefficient (H⁻¹G): largest error {100 * relative:.3g}% of its size"
             if in_se.size:
                 at_least = "≥ " if self.noise_below_rounding else ""
                 line += f", {at_least}{float(in_se.max()):.3g} standard errors"
@@ -209,6 +213,8 @@ class Certificate:
                 features = sorted({j for j, _ in self.unresolved})
                 line += f"; NOT resolved at this tol: features {features}"
             lines.append(line)
+        elif self.coef_check.startswith("not checked"):
+            lines.append(f"  each coefficient: {self.coef_check}")
         return "\n".join(lines)
 
 
@@ -239,12 +245,14 @@ def coefficient_errors(
     75% off. Where ``H`` is formed the error itself is one solve away,
     ``V − V* = H_V⁻¹ G_V`` (loop coordinates; the factor ``method="exact"`` uses). Each
     error is compared with the coefficient and with its standard error
-    ``√(2·loss(w*)/(N − p) · (H⁻¹)_jj)`` (``H = XᵀX/N``). A coefficient is *unresolved*
-    when its error exceeds 1% of it and one standard error: the data pin it down
-    better than the fit did. Where the statistics cannot resolve the residual noise
-    (the loss at ``w*`` within their rounding), the rounding bound on it gives an
-    upper bound on each standard error, and only coefficients shown non-zero (over two
-    of those) are called unresolved, not an exact zero a few ulps off.
+    ``√(2·loss(w*)/(N − p) · (H⁻¹)_jj)`` (``H = XᵀX/N``; the residuals' loss, without
+    the penalty). A coefficient is *unresolved* when its error exceeds 1% of it and one
+    standard error: the data pin it down better than the fit did. Where the statistics
+    cannot resolve the residual noise (the loss at ``w*`` within their rounding), the
+    rounding's bound on it bounds each standard error from above, so a flag is still a
+    proof. Singular designs: the errors are those of the minimum-norm answer in the
+    user's units, and the standard errors those of the minimum-norm estimator. With a
+    penalty, ``(H + α)⁻¹`` bounds the ridge estimator's variance from above.
 
     Parameters
     ----------
@@ -278,14 +286,21 @@ def coefficient_errors(
     if not hasattr(problem, "exact_factor"):
         return None
     s = np.asarray(problem.x_scale, dtype=np.float64)
-    # first the normwise bound |δ_j| ≤ ‖G_V‖/(μ·s_j) (μ exact here): where it already puts every
-    # coefficient within 1% of its size (a CG or exact fit), no factorisation is needed
+    # null directions in the user's units: the minimum-norm answer W and W* both lie outside
+    # them, so the error is taken there too (the loop's null space differs when the scales do)
+    null_user = np.asarray(getattr(problem, "_null_user", np.zeros((problem.D, 0))))
+    singular = null_user.shape[1] > 0
+    W = np.asarray(W, dtype=np.float64)
+    # first the normwise bound on |w_j − w*_j| (μ exact here): ‖G_V‖/(μ·s_j), or ‖G_V‖/(μ·min s)
+    # after the projection; where it already puts every coefficient within 1% of its size (a
+    # CG or exact fit), no factorisation is needed
     mu = float(problem.curvature().mu)
     if mu > 0:
         with np.errstate(all="ignore"):
             G_norm = np.sqrt(np.einsum("ij,ij->j", G_loop, G_loop))
-            bound = G_norm[None, :] / (mu * s[:, None])
-            size = np.abs(np.asarray(W, dtype=np.float64)) - bound
+            per_column = np.full_like(s, float(s.min())) if singular else s
+            bound = G_norm[None, :] / (mu * per_column[:, None])
+            size = np.abs(W) - bound
             relative_bound = np.where(size > 0, bound / np.where(size > 0, size, 1.0), np.inf)
             relative_bound = np.where(bound > 0, relative_bound, 0.0)
         relative_bound[constant] = 0.0
@@ -294,43 +309,81 @@ def coefficient_errors(
     factor = problem.exact_factor()
     if factor is None:
         return None
+
+    def project(A: F64) -> F64:
+        return A - null_user @ (null_user.T @ A) if singular else A
+
     with np.errstate(all="ignore"):
         delta_V = np.asarray(factor(G_loop), dtype=np.float64)
         if not np.all(np.isfinite(delta_V)):
             return None
-        W_loop = np.asarray(problem.from_user(W), dtype=np.float64)
-        best_V = W_loop - delta_V
-        error = np.abs(delta_V / s[:, None])
-        best = np.abs(best_V / s[:, None])
+        delta = project(delta_V / s[:, None])  # W − W* in the user's units
+        best_W = W - delta
+        error = np.abs(delta)
+        best = np.abs(best_W)
         relative = np.where(best > 0, error / np.where(best > 0, best, 1.0), np.inf)
         relative = np.where(error > 0, relative, 0.0)
         relative[constant] = 0.0
+        best_V = np.asarray(problem.from_user(best_W), dtype=np.float64)
         loss, _ = problem.loss_grad(best_V)
-        loss = np.asarray(loss, dtype=np.float64)
+        # the residuals' part of the loss (the penalty ½α‖w‖² is no noise)
+        penalty = 0.5 * float(problem.alpha) * np.einsum("ij,ij->j", best_W, best_W)
+        loss = np.asarray(loss, dtype=np.float64) - penalty
         # the statistics give the loss only to their rounding (½yy·eps·…): where the residual
-        # noise is below it, its upper bound gives an upper bound on each standard error
+        # noise is below it, that bound on it bounds each standard error from above
         slack = np.asarray(problem.loss_slack(loss), dtype=np.float64)
         resolved = loss > slack
         rank = int(getattr(problem, "rank", problem.D))
         df = problem.N - rank - int(problem.fit_intercept)
         in_se = np.full_like(error, np.nan)
-        significant = np.ones_like(error, dtype=bool)
         candidates = np.flatnonzero(np.any(relative > UNRESOLVED_RELATIVE, axis=1) & ~constant)
         if df > 0 and candidates.size:
-            E = np.zeros((problem.D, candidates.size))
-            E[candidates, np.arange(candidates.size)] = 1.0
-            inverse_diag = np.asarray(factor(E))[candidates, np.arange(candidates.size)]
+            # Var(w*_j) = σ²/N · t_jᵀ H_V⁺ t_j with t_j = S⁻¹P e_j (P: off the null space);
+            # with a penalty (H_V + α/s²)⁻¹ bounds the ridge estimator's variance from above
+            T = np.zeros((problem.D, candidates.size))
+            T[candidates, np.arange(candidates.size)] = 1.0
+            T = project(T) / s[:, None]
+            inverse_diag = np.einsum("ij,ij->j", T, np.asarray(factor(T)))
             variance = 2.0 * np.maximum(loss, slack) / df  # σ²/N: H is XᵀX/N
             se = np.sqrt(np.maximum(inverse_diag, 0.0)[:, None] * variance[None, :])
-            se = se / s[candidates, None]
             ratio = error[candidates] / np.where(se > 0, se, 1.0)
             in_se[candidates] = np.where(se > 0, ratio, np.inf)
-            # noise below rounding (e.g. noise-free data): only a coefficient the data show to
-            # be non-zero is called unresolved, not an exact zero a few ulps off
-            significant[candidates] = resolved[None, :] | (best[candidates] > 2.0 * se)
-    flagged = (relative > UNRESOLVED_RELATIVE) & (in_se > 1.0) & significant
+    flagged = (relative > UNRESOLVED_RELATIVE) & (in_se > 1.0)
     unresolved = tuple((int(j), int(k)) for j, k in zip(*np.nonzero(flagged), strict=True))
     return relative, in_se, unresolved, bool(not np.all(resolved))
+
+
+def newton_step(problem: Problem, W: F64) -> F64 | None:
+    """``W − H⁻¹G(W)`` on the statistics (user's units, minimum norm), or None if no factor.
+
+    One step of Newton's method on a quadratic: the least-squares answer to rounding,
+    from the factor ``method="exact"`` uses. The estimator takes it after CG on the
+    statistics when :func:`coefficient_errors` finds coefficients still off.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gradfit.problem.gram import GramProblem, sufficient_statistics
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(50, 3)); Y = X @ np.array([[1.0], [2.0], [3.0]])
+    >>> gram = GramProblem(sufficient_statistics(X, Y), X.dtype)
+    >>> np.round(newton_step(gram, np.zeros((3, 1))).ravel(), 12)
+    array([1., 2., 3.])
+    """
+    factor = problem.exact_factor() if hasattr(problem, "exact_factor") else None
+    if factor is None:
+        return None
+    s = np.asarray(problem.x_scale, dtype=np.float64)[:, None]
+    W = np.asarray(W, dtype=np.float64)
+    _, G_V = problem.loss_grad(problem.from_user(W))
+    delta = np.asarray(factor(np.asarray(G_V, dtype=np.float64))) / s
+    null_user = np.asarray(getattr(problem, "_null_user", np.zeros((problem.D, 0))))
+    if null_user.shape[1]:
+        delta = delta - null_user @ (null_user.T @ delta)
+    step = W - delta
+    constant = np.asarray(getattr(problem, "constant", np.zeros(problem.D, bool)))
+    step[constant] = 0.0
+    return step if np.all(np.isfinite(step)) else None
 
 
 def _standardised_gradient(problem: Problem, W: F64) -> tuple[F64, F64, F64]:
@@ -470,6 +523,7 @@ def certify(
     tol: float,
     singular_hint: bool,
     in_row_space: bool = False,
+    statistics: Callable[[], Any] | None = None,
 ) -> tuple[F64, Certificate]:
     """Check ``W`` (user's units, (D, K)) against the problem; return the final W and the proof.
 
@@ -488,6 +542,11 @@ def certify(
     in_row_space : bool
         The iterates already stay in the row space in the user's units (an
         unpreconditioned first-order method started from zero): no projection.
+    statistics : callable, optional
+        On the data path: returns a statistics problem
+        (:class:`~gradfit.problem.gram.GramProblem`) of the same data and settings, or
+        a string saying why there is none; each coefficient's error is solved from it
+        (:func:`coefficient_errors`).
 
     Returns
     -------
@@ -546,7 +605,22 @@ def certify(
         sub_bound = np.full(K, np.inf)
         kappa = math.inf
     attainable = kappa * EPS64
-    errors = coefficient_errors(problem, W, G_loop, constant) if problem.engine == "stats" else None
+    errors = None
+    if problem.engine == "stats":
+        errors = coefficient_errors(problem, W, G_loop, constant)
+        checked = "from the statistics"
+    else:
+        gram = statistics() if statistics is not None else "the data path forms no H"
+        if isinstance(gram, str):
+            checked = f"not checked: {gram}"
+        else:
+            # the same gradient, in the statistics problem's loop coordinates
+            G_user = g * spread_used[:, None]
+            G_gram = G_user / np.asarray(gram.x_scale, dtype=np.float64)[:, None]
+            errors = coefficient_errors(gram, W, G_gram, np.asarray(gram.constant) | constant)
+            checked = "from the statistics of the data (one Gram pass)"
+    if errors is None and not checked.startswith("not checked"):
+        checked = "not checked: H could not be factored"
     source = "statistics" if problem.engine == "stats" else "data"
     worst = float(relative.max())
     if verified:
@@ -579,5 +653,6 @@ def certify(
         coef_error_se=None if errors is None else errors[1],
         unresolved=() if errors is None else errors[2],
         noise_below_rounding=False if errors is None else errors[3],
+        coef_check=checked,
     )
     return W, certificate
