@@ -310,3 +310,18 @@ def test_the_kappa_fallback_checks_from_the_statistics_it_already_formed() -> No
     assert model.engine_ == "data" and "κ" in model.engine_reason_
     assert model.certificate_.coef_check == "from the statistics of the data (one Gram pass)"
     assert model.certificate_.coef_relative_error is not None
+
+
+def test_the_command_line_says_when_each_coefficient_was_not_checked(tmp_path, capsys) -> None:
+    import pandas as pd
+
+    from gradfit.cli.main import main
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((30, 50))  # wide: the data path, no standard errors
+    frame = pd.DataFrame(X, columns=[f"c{j}" for j in range(50)])
+    frame["y"] = X[:, 0] + rng.standard_normal(30)
+    frame.to_csv(tmp_path / "wide.csv", index=False)
+    assert main(["fit", str(tmp_path / "wide.csv"), "-t", "y"]) == 0
+    out = capsys.readouterr().out
+    assert "each coefficient's error: not checked: N <= D: no standard errors" in out

@@ -261,6 +261,9 @@ def _print_summary(summary: dict[str, Any]) -> None:
             + (f", minimum norm {certificate['minimum_norm']}" if rank < D else "")
             + (f"; ‖W − W*‖/‖W‖ <= {fmt(bound, 3)}" if bound is not None else "")
         )
+        check = certificate.get("coef_check", "")
+        if check.startswith("not checked"):
+            print(f"  each coefficient's error: {check}")
     optimum = summary["optimum"]
     if optimum.get("not_assessed"):
         print(f"  distance to the optimum: not assessed: {optimum['not_assessed']}")
