@@ -325,3 +325,19 @@ def test_the_command_line_says_when_each_coefficient_was_not_checked(tmp_path, c
     assert main(["fit", str(tmp_path / "wide.csv"), "-t", "y"]) == 0
     out = capsys.readouterr().out
     assert "each coefficient's error: not checked: N <= D: no standard errors" in out
+
+
+def test_nearly_collinear_columns_without_an_intercept_say_float64_cannot_resolve_them() -> None:
+    # columns like 1e4..6e8 + tiny noise, no intercept: κ of the standardised H is 1e13; the
+    # data path met tol with a loss 1e11 times the optimum (fuzz run, 2026-12-07)
+    rng = np.random.default_rng(0)
+    n = 71
+    means = np.array([8.6e3, 5.7e4, 1.4e4, 5.9e8])
+    spreads = np.array([0.008, 0.07, 0.18, 0.06])
+    X = means + spreads * rng.normal(size=(n, 4))
+    y = X @ np.array([11.0, -2.3, 5.7, -20.1]) + 0.1 * rng.normal(size=n)
+    model, messages = fit(X, y, fit_intercept=False, gradient="data", tol=1e-8)
+    assert model.certificate_.unresolved
+    (message,) = messages
+    assert "off by more than 10 times their size" in message
+    assert "κ·eps is 0.001" in message and "fit an intercept (fit_intercept=True)" in message

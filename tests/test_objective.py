@@ -52,7 +52,7 @@ def test_loss_and_gradient_match_the_closed_form_in_user_units(options: dict) ->
     problem, V = _problem(2, 2, **options)
     loss, G_V = problem.loss_grad(V)
     W, b = problem.to_user(V)
-    X, Y = problem.X, problem.Y
+    X, Y = problem.X, problem.Y + problem._y_stored  # stored about ȳ (_centre_targets)
     n = len(X)
     omega = problem.omega if weighted else np.full(n, 1.0 / n)
     R = X @ W + b - Y

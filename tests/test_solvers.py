@@ -44,7 +44,7 @@ def test_cg_matches_lstsq_on_long_problems(cond: float, k: int, standardize: boo
 def test_wide_problems_reach_the_minimum_norm_solution(cond: float, k: int) -> None:
     X, Y = svd_problem(40, 100, k, cond=cond, seed=7)
     W, b = _lstsq(X, Y)  # lstsq returns the minimum-norm solution
-    model = GDRegressor(tol=1e-13, max_iter=20000, standardize=False).fit(X, Y)
+    model = GDRegressor(tol=3e-13, max_iter=20000, standardize=False).fit(X, Y)
     assert model.converged_, model.stop_reason_
     assert _rel(model.coef_.T, W) <= 1e-6
     np.testing.assert_allclose(model.intercept_, b, rtol=1e-6, atol=1e-9)

@@ -49,19 +49,17 @@ from . import statistics as _statistics  # noqa: F401  # isort: skip  (the "stat
 __all__ = ["GDRegressor"]
 
 
-def _percent(relative: float) -> str:
-    """A relative error for a message: ``75.3% of their size``, or more than ten times it.
+def _off_by(relative: float) -> str:
+    """How far coefficients are off, for a message (``relative`` the largest error/size).
 
     Examples
     --------
-    >>> _percent(0.753), _percent(99706.0)
-    ('75.3% of their size', 'more than 10 times their size')
+    >>> _off_by(0.753), _off_by(99706.0)
+    ('off by up to 75.3% of their size', 'off by more than 10 times their size')
     """
-    return (
-        f"{100 * relative:.3g}% of their size"
-        if relative <= 10
-        else "more than 10 times their size"
-    )
+    if relative > 10:
+        return "off by more than 10 times their size"
+    return f"off by up to {100 * relative:.3g}% of their size"
 
 
 def _constant_mask(problem: Problem) -> NDArray[np.bool_]:
@@ -743,8 +741,8 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             W=W,
             V=problem.from_user(W),
             intercept=np.asarray(b, dtype=np.float64),
-            stop_reason=f"{result.stop_reason}; {count} coefficient(s) were still off by up to "
-            f"{_percent(worst)} (over one standard error), so one Newton step "
+            stop_reason=f"{result.stop_reason}; {count} coefficient(s) were still "
+            f"{_off_by(worst)} (over one standard error), so one Newton step "
             "on the statistics (the factor method='exact' uses) resolved them",
         )
         polished = self._certify(polished, problem)
@@ -826,10 +824,18 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         elif self.method == "cg" or not options:
             options.append("method='exact'")
         fix = ", or ".join(options)
+        if certificate.attainable >= 1e-6:
+            # nearly collinear columns: float64 gradients cannot pin these coefficients down
+            fix += (
+                f" — but this design's κ·eps is {certificate.attainable:.2g}: gradients in "
+                "float64 cannot resolve coefficients beyond that fraction of ‖W‖ (nearly "
+                "collinear columns); drop or combine them"
+                + ("" if self.fit_intercept else ", or fit an intercept (fit_intercept=True)")
+            )
         at_least = "at least " if certificate.noise_below_rounding else ""
         warnings.warn(
             f"GDRegressor met tol={float(self.tol):g}, but the coefficients of {listed}{more} "
-            f"are still off by up to {_percent(worst)} ({at_least}{worst_se:.3g} "
+            f"are still {_off_by(worst)} ({at_least}{worst_se:.3g} "
             "standard errors): the tolerance is relative to the gradient at zero, which the "
             f"largest effects dominate. Fix: {fix}.",
             ConvergenceWarning,

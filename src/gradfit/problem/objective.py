@@ -230,9 +230,32 @@ class PassObjective:
     x_scale: F64
     target_scale: F64
     n_passes: int
+    #: The offset already subtracted from the stored targets ``self.Y`` (:meth:`_centre_targets`),
+    #: so the passes add ``y_offset − _y_stored`` to the residuals, not ``y_offset``.
+    _y_stored: Any = 0.0
 
     def _pass(self, W: F64, with_targets: bool) -> tuple[F64, F64]:
         raise NotImplementedError
+
+    def _centre_targets(self, Y64: NDArray[Any]) -> None:
+        """Store the targets about their mean (``Y − ȳ`` in float64, then in X's dtype).
+
+        With an intercept the residual is ``x·w − y + (ȳ − x̄·w)``: stored as given, targets
+        with a large mean (1e9 + signal) carry that mean into every pass, where float32 (spacing
+        64 at 1e9) rounded the signal away — a float32 fit said converged with every
+        coefficient 0 — and float64 rounds at ``eps·|ȳ|`` instead of ``eps·|y − ȳ|``. Centred
+        once in float64, the passes see only the spread. Costs one N×K copy of the targets.
+        """
+        if not self.fit_intercept or not np.any(self.y_offset):
+            return
+        Y = np.empty((self.N, self.K), dtype=self.dtype)
+        for start in range(0, self.N, 65536):  # by blocks: no N×K float64 temporary
+            stop = min(start + 65536, self.N)
+            Y[start:stop] = np.asarray(Y64[start:stop], dtype=np.float64) - self.y_offset
+        setattr(self, "Y", Y)  # noqa: B010 - the subclass's targets
+        self._y_stored = np.array(self.y_offset, dtype=np.float64)
+        # the residuals' rounding now scales with the centred targets, not the raw ones
+        self.target_scale = np.minimum(self.target_scale, self.loss_at_zero)
 
     def _init_rows(
         self,
@@ -376,8 +399,9 @@ class PassObjective:
         The loss is a weighted sum of squared residuals ``r = XW − Y + c``. Each
         residual carries an absolute error of order ``eps·√D·(|y| + |xW|)``, so the
         computed loss is uncertain by about ``eps·√D·√(f·f_y)`` plus the
-        summation error ``eps·f``; ``f_y`` is half the mean square of the raw
-        targets. A factor of 64 keeps honest steps from being rejected.
+        summation error ``eps·f``; ``f_y`` is half the mean square of the targets
+        as the passes see them (about their mean where :meth:`_centre_targets`
+        stored them so). A factor of 64 keeps honest steps from being rejected.
         """
         precise = getattr(self, "_promoted", False)
         eps = float(np.finfo(np.float64 if precise else self.dtype).eps)
@@ -404,9 +428,15 @@ class PassObjective:
         """Unbiased estimate of the gradient at ``V`` from the rows ``rows`` (mini-batch)."""
         W = self._free(V / self.x_scale[:, None])
         Xb, Yb = self._rows(rows)
+        # a diverging float32 step overflows here: the loop's guard sees the non-finite
+        # gradient and says so; no RuntimeWarning on the way
+        with np.errstate(over="ignore", invalid="ignore"):
+            return self._batch_gradient(W, Xb, Yb, rows)
+
+    def _batch_gradient(self, W: F64, Xb: Any, Yb: Any, rows: NDArray[np.intp]) -> F64:
         R = Xb @ W.astype(self.dtype) - Yb
         if self.fit_intercept:
-            R += (self.y_offset - self.x_offset @ W).astype(self.dtype)
+            R += (self.y_offset - self._y_stored - self.x_offset @ W).astype(self.dtype)
         omega: F64 | None = getattr(self, "omega", None)
         if omega is None:
             scale = np.full(len(rows), 1.0 / len(rows))
@@ -562,6 +592,7 @@ class LeastSquaresProblem(PassObjective):
             raise GradfitInputError.overflow(
                 float(np.max(np.abs(self.X))), float(np.max(np.abs(Y64)))
             )
+        self._centre_targets(Y64)
 
     # -- one-time statistics -------------------------------------------------
     def _column_means(self) -> F64:
@@ -631,7 +662,10 @@ class LeastSquaresProblem(PassObjective):
         ``r = X W − x̄W`` (the centred matrix-vector product of the Hessian).
         """
         self.n_passes += 1
-        shift = (self.y_offset if with_targets else 0.0) - self.x_offset @ W
+        # the stored targets are centred already (_centre_targets), the float64 ones are not
+        raw_targets = self._promoted and self._Y64 is not None
+        stored = 0.0 if raw_targets else self._y_stored
+        shift = (self.y_offset - stored if with_targets else 0.0) - self.x_offset @ W
         if self.use_kernel:
             acc, sq, rsum = fused_pass(
                 self.X,
@@ -654,7 +688,8 @@ class LeastSquaresProblem(PassObjective):
             shift_c = shift if self.fit_intercept else None
         if self._promoted:  # float64 throughout, the weights and targets too
             omega_c = self.omega
-            Y = self._Y64 if self._Y64 is not None else self.Y
+            if raw_targets and self._Y64 is not None:
+                Y = self._Y64
         for start, stop in self.blocks:
             Xb = self.X[start:stop]
             if self._float64_products:

@@ -97,7 +97,7 @@ class XPProblem(PassObjective):
     Parameters
     ----------
     X : array of shape (N, D), float32 or float64 (PyTorch, CuPy, any array-API library)
-    Y : array of shape (N, K), same library and device, X's dtype
+    Y : array of shape (N, K), same library and device, X's dtype or float64
     sample_weight : array of shape (N,), same library and device, optional
     fit_intercept, standardize : bool, default=True
     alpha : float, default=0.0
@@ -132,6 +132,9 @@ class XPProblem(PassObjective):
         self.dtype = _numpy_dtype(xp, X.dtype)
         self.N, self.D = int(X.shape[0]), int(X.shape[1])
         self.K = int(Y.shape[1])
+        #: The targets as given (float64 ones kept beside float32 X) for the statistics; the
+        #: passes use ``self.Y``, about ȳ in X's dtype (:meth:`_centre_device_targets`).
+        self._Y_given = Y
         self.Y = xp.astype(Y, X.dtype) if Y.dtype != X.dtype else Y
         self.alpha = float(alpha)
         self.fit_intercept = bool(fit_intercept)
@@ -149,6 +152,17 @@ class XPProblem(PassObjective):
         rows = max(1, BLOCK_ELEMENTS // max(1, self.D))
         self.blocks = [(a, min(a + rows, self.N)) for a in range(0, self.N, rows)]
         self._statistics()
+        self._centre_device_targets()
+
+    def _centre_device_targets(self) -> None:
+        """``self.Y = Y − ȳ`` formed in float64, in X's dtype (see ``_centre_targets``)."""
+        if not self.fit_intercept or not np.any(self.y_offset):
+            return
+        xp = self.xp
+        centred = self._f64(self._Y_given) - self._dev(self.y_offset, xp.float64)
+        self.Y = xp.astype(centred, self.X.dtype) if self.X.dtype != xp.float64 else centred
+        self._y_stored = np.array(self.y_offset, dtype=np.float64)
+        self.target_scale = np.minimum(self.target_scale, self.loss_at_zero)
 
     # -- moving small arrays ---------------------------------------------------------
     def _dev(self, a: NDArray[Any], dtype: Any = None) -> Any:
@@ -167,7 +181,7 @@ class XPProblem(PassObjective):
             Xb = self._f64(self.X[a:b, :])
             total += xp.sum(Xb, axis=0) if self.omega is None else self.omega[a:b] @ Xb
         mean = total / self.N if self.omega is None else total
-        Y64 = self._f64(self.Y)
+        Y64 = self._f64(self._Y_given)
         y_mean = xp.mean(Y64, axis=0) if self.omega is None else self.omega @ Y64
         #: Weighted means of X's columns and of Y (the stopping rule's reference without an
         #: intercept: :func:`~gradfit.solve.loop.reference_norms`).
@@ -219,7 +233,7 @@ class XPProblem(PassObjective):
         y_off = self._dev(self.y_offset, xp.float64)
         for a, b in self.blocks:
             Xc = self._f64(self.X[a:b, :]) - self._mean_dev
-            Yc = self._f64(self.Y[a:b, :]) - y_off
+            Yc = self._f64(self._Y_given[a:b, :]) - y_off
             Xw = Xc if self.omega is None else Xc * self.omega[a:b][:, None]
             H += Xw.T @ Xc
             B += Xw.T @ Yc
@@ -264,7 +278,7 @@ class XPProblem(PassObjective):
         Xb = xp.take(self.X, index, axis=0)
         R = Xb @ self._dev(W) - xp.take(self.Y, index, axis=0)
         if self.fit_intercept:
-            R += self._dev(self.y_offset - self.x_offset @ W)
+            R += self._dev(self.y_offset - self._y_stored - self.x_offset @ W)
         if self.omega is None:
             Rw = R * (1.0 / len(rows))
         else:
@@ -307,7 +321,7 @@ class XPProblem(PassObjective):
         if with_targets:
             R -= self.Y
         if self.fit_intercept:
-            shift = (self.y_offset if with_targets else 0.0) - self.x_offset @ W
+            shift = (self.y_offset - self._y_stored if with_targets else 0.0) - self.x_offset @ W
             R += self._dev(np.asarray(shift))
         Rw = R if self._omega_c is None else R * self._omega_c[:, None]
         parts = [self._xtr(Rw)]
@@ -431,7 +445,10 @@ def _as_device_targets(X: Any, y: Any) -> tuple[Any, bool]:
                 "from the same library."
             )
         Y, was_1d, _ = as_targets(y, N, x_shape=tuple(X.shape), check_scale=False)
-        return xp.asarray(Y, dtype=X.dtype, device=aac.device(X)), was_1d
+        # float64 targets stay float64 beside float32 X: rounded to float32 first, targets
+        # like 1e9 + signal lose the signal (spacing 64); the problem centres them in float64
+        dtype = xp.float64 if Y.dtype == np.float64 else X.dtype
+        return xp.asarray(Y, dtype=dtype, device=aac.device(X)), was_1d
     _check_device(X, y, "y")
     if _library(y) == "torch":
         y = y.detach()
@@ -458,6 +475,8 @@ def _as_device_targets(X: Any, y: Any) -> tuple[Any, bool]:
     _check_finite(xp, y, "y")
     was_1d = len(shape) == 1
     Y = y[:, None] if was_1d else y
+    if Y.dtype == xp.float64:  # kept in float64 beside float32 X (see above)
+        return Y, was_1d
     return (xp.astype(Y, X.dtype) if Y.dtype != X.dtype else Y), was_1d
 
 

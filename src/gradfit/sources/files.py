@@ -33,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -588,7 +589,24 @@ class _ParquetReader(_Reader):
         schema = self.file.schema_arrow
         # a DataFrame's index that pandas stored as columns (``__index_level_0__``, or a named
         # index) is the index, as pandas.read_parquet reads it back, never a feature
-        meta = schema.pandas_metadata or {}
+        try:
+            meta = schema.pandas_metadata or {}
+        except ValueError as exc:  # json.JSONDecodeError: damaged b"pandas" metadata
+            # the data are intact; only which columns were pandas' index is lost
+            import warnings
+
+            from .._exceptions import DataNote
+
+            warnings.warn(
+                f"{printable(str(path))}: its pandas metadata is damaged (not JSON: {exc}) and is "
+                "ignored; columns named __index_level_N__ are still taken as the index",
+                DataNote,
+                stacklevel=2,
+            )
+            levels = [name for name in schema.names if re.fullmatch(r"__index_level_\d+__", name)]
+            meta = {"index_columns": levels}
+        if not isinstance(meta, dict):
+            meta = {}
         index = {c for c in meta.get("index_columns", []) if isinstance(c, str)}
         self.columns = [name for name in schema.names if name not in index]
         self._types = {field.name: field.type for field in schema}

@@ -239,6 +239,7 @@ class SparseProblem(PassObjective):
             and np.all(np.isfinite(self.x_offset))
         ):
             raise _overflow_error(self.X, Y64)
+        self._centre_targets(Y64)
 
     # -- what the loop asks besides loss and gradient --------------------------------
     def max_row_norm2(self) -> float:
@@ -260,7 +261,7 @@ class SparseProblem(PassObjective):
         if with_targets:
             R -= self.Y
         if self.fit_intercept:
-            shift = (self.y_offset if with_targets else 0.0) - self.x_offset @ W
+            shift = (self.y_offset - self._y_stored if with_targets else 0.0) - self.x_offset @ W
             R += shift.astype(self.dtype)
         Rw = R if self._omega_c is None else R * self._omega_c[:, None]
         acc = np.asarray(self.XT @ Rw, dtype=np.float64)
@@ -275,19 +276,24 @@ def _column_statistics(X: Any, omega: F64 | None, fit_intercept: bool) -> dict[s
     N, D = X.shape
     cols = X.indices
     data = X.data.astype(np.float64)
+
+    def column_sums(weights: Any = None) -> F64:
+        # float64 even without stored values (bincount of nothing is int64)
+        return np.bincount(cols, weights=weights, minlength=D).astype(np.float64)
+
     if omega is None:
         w_row: Any = 1.0 / N
-        nz_weight = np.bincount(cols, minlength=D) / N
+        nz_weight = column_sums() / N
     else:
         w_row = _row_values(X, omega)
-        nz_weight = np.bincount(cols, weights=w_row, minlength=D)
-    mean = np.bincount(cols, weights=data * w_row, minlength=D)
+        nz_weight = column_sums(w_row)
+    mean = column_sums(data * w_row)
     if fit_intercept:
         d = data - mean[cols]
-        ms = np.bincount(cols, weights=d * d * w_row, minlength=D)
+        ms = column_sums(d * d * w_row)
         ms += mean * mean * np.maximum(1.0 - nz_weight, 0.0)
     else:
-        ms = np.bincount(cols, weights=data * data * w_row, minlength=D)
+        ms = column_sums(data * data * w_row)
     return {"mean": mean, "ms": ms, "nz_weight": nz_weight}
 
 
@@ -328,11 +334,15 @@ def sparse_statistics(
     with np.errstate(over="ignore", invalid="ignore"):
         col = _column_statistics(X, omega, fit_intercept)
         X64 = X if X.dtype == np.float64 else X.astype(np.float64)  # stored values only
+        # the targets enter centred: XᵀΩY − x̄ȳᵀ cancelled for targets with a large mean (1e10 +
+        # signal: coefficients 92% off in a fit that said converged), XᵀΩ(Y − ȳ) − x̄·Σω(Y − ȳ)
+        # does not (the second term is rounding)
         if omega is None:
             XtX = (X64.T @ X64).toarray() / N  # D×D, the only dense result
-            XtY = np.asarray(X64.T @ Y64) / N
             y_mean = Y64.mean(axis=0)
             Yc = Y64 - y_mean if fit_intercept else Y64
+            XtY = np.asarray(X64.T @ Yc) / N
+            y_rest = Yc.mean(axis=0)
             yy = np.einsum("ij,ij->j", Yc, Yc) / N
             yy_raw = np.einsum("ij,ij->j", Y64, Y64) / N
         else:
@@ -341,9 +351,10 @@ def sparse_statistics(
                 shape=X64.shape,
             )
             XtX = (Xw.T @ X64).toarray()
-            XtY = np.asarray(Xw.T @ Y64)
             y_mean = omega @ Y64
             Yc = Y64 - y_mean if fit_intercept else Y64
+            XtY = np.asarray(Xw.T @ Yc)
+            y_rest = omega @ Yc
             yy = np.einsum("ij,ij,i->j", Yc, Yc, omega)
             yy_raw = np.einsum("ij,ij,i->j", Y64, Y64, omega)
         dx = col["mean"] if fit_intercept else np.zeros(D)
@@ -351,7 +362,7 @@ def sparse_statistics(
         H = XtX - np.outer(dx, dx)
         H = 0.5 * (H + H.T)
         H[np.diag_indices(D)] = col["ms"]  # exact, without cancellation
-        B = XtY - np.outer(dx, dy)
+        B = XtY - np.outer(dx, y_rest) if fit_intercept else XtY
         ratio = dx * dx / np.maximum(col["ms"], np.finfo(np.float64).tiny)
     if not (np.all(np.isfinite(H)) and np.all(np.isfinite(B)) and np.all(np.isfinite(yy_raw))):
         raise _overflow_error(X, Y64)
