@@ -442,3 +442,36 @@ def test_a_second_fit_on_the_same_checkpoint_is_refused_and_spares_the_first(
     assert second.load({}) is not None
     assert not stale.exists() and in_flight.exists()  # a live owner's file is kept
     second.close()
+
+
+def test_a_checkpoint_whose_gradient_disagrees_with_this_problem_is_recomputed(
+    tmp_path, monkeypatch
+) -> None:
+    # a checkpoint written by another version's arithmetic (before 1d21cdb, float32 passes
+    # rounded targets around 1e6): CG resumed on its stale gradient took 7,900 iterations
+    from gradfit.solve.checkpoint import Checkpointer
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(4000, 8)) * np.linspace(1, 20, 8) + 1.0
+    y = X @ rng.normal(size=8) + 0.1 * rng.normal(size=4000)
+    path = tmp_path / "fit.npz"
+    GDRegressor(max_iter=3, gradient="data", checkpoint=str(path), checkpoint_every=1).fit(X, y)
+    fresh = GDRegressor(gradient="data").fit(X, y)
+    resumed = GDRegressor(gradient="data", checkpoint=str(path)).fit(X, y)
+    assert "recomputed" not in [e.kind for e in resumed.history_.events]  # it agreed
+
+    GDRegressor(max_iter=3, gradient="data", checkpoint=str(path), checkpoint_every=1).fit(X, y)
+    load = Checkpointer.load
+
+    def stale(self, print_):
+        state = load(self, print_)
+        if state is not None:
+            state["G"] = state["G"] * 1.001
+            state["loss"] = state["loss"] * 1.001
+        return state
+
+    monkeypatch.setattr(Checkpointer, "load", stale)
+    resumed = GDRegressor(gradient="data", checkpoint=str(path)).fit(X, y)
+    assert "recomputed" in [e.kind for e in resumed.history_.events]
+    assert resumed.converged_ and resumed.n_iter_ <= fresh.n_iter_ + 5
+    np.testing.assert_allclose(resumed.coef_, fresh.coef_, rtol=1e-5)

@@ -191,6 +191,10 @@ def test_default_cg_takes_a_newton_step_instead_of_warning() -> None:
     assert messages == [] and model.converged_
     assert "one Newton step on the statistics" in model.stop_reason_
     assert model.certificate_.unresolved == ()
+    # the history ends at the returned point (one row and one event for the step)
+    assert len(model.history_) == model.n_iter_ + 1
+    assert model.history_.relative_grad_norm[-1] == np.max(model.relative_grad_norm_)
+    assert [e.kind for e in model.history_.events][-1] == "newton"
     assert np.all(np.abs(model.coef_ - w_star) < 0.01 * se + 1e-9 * np.abs(w_star))
     gd, messages = fit(X, y, method="gd", max_iter=100_000)  # the seed's loop is left as it is
     assert gd.certificate_.unresolved and len(messages) == 1
@@ -266,14 +270,14 @@ def test_the_data_path_says_where_it_did_not_check(tmp_path) -> None:
     import pandas as pd
 
     rng = np.random.default_rng(4)
-    X = rng.standard_normal((3000, 300))
-    y = X @ rng.standard_normal(300) + rng.standard_normal(3000)
+    X = rng.standard_normal((20000, 400))
+    y = X @ rng.standard_normal(400) + rng.standard_normal(20000)
     model, _ = fit(X, y, gradient="data")  # a Gram pass would cost more than CG's few passes
     cert = model.certificate_
     assert cert.coef_relative_error is None and cert.unresolved == ()
     assert cert.coef_check.startswith("not checked: a Gram pass would cost more than the fit's")
     assert "each coefficient: not checked" in str(cert)
-    wide, _ = fit(X[:100], y[:100], method="gd", gradient="data", max_iter=50)
+    wide, _ = fit(X[:100, :300], y[:100], method="gd", gradient="data", max_iter=50)
     assert wide.certificate_.coef_check == "not checked: N <= D: no standard errors"
     path = tmp_path / "strong.csv"
     Xs, ys = strong_predictor()

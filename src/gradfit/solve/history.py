@@ -81,6 +81,30 @@ class History:
         self.relative_grad_norm.append(float(relative_grad_norm))
         self.learning_rate.append(float(learning_rate))
 
+    def append_after_finish(
+        self,
+        loss: float,
+        loss_per_output: NDArray[np.float64],
+        grad_norm: float,
+        relative_grad_norm: float,
+        learning_rate: float,
+    ) -> None:
+        """Record one more iterate after :meth:`finish` (the arrays stay arrays).
+
+        Examples
+        --------
+        >>> h = History()
+        >>> h.append(0.5, np.array([0.5]), 1.0, 1.0, 0.0); h.finish()
+        >>> h.append_after_finish(0.25, np.array([0.25]), 0.5, 0.5, 1.0)
+        >>> h.loss
+        array([0.5 , 0.25])
+        """
+        for name in ("loss", "grad_norm", "relative_grad_norm", "learning_rate"):
+            setattr(self, name, list(getattr(self, name)))
+        self.loss_per_output = list(self.loss_per_output)
+        self.append(loss, loss_per_output, grad_norm, relative_grad_norm, learning_rate)
+        self.finish()
+
     def event(self, iteration: int, kind: str, message: str) -> None:
         """Record an event at ``iteration``."""
         self.events.append(Event(iteration, kind, message))

@@ -409,16 +409,40 @@ def solve(
     n_iter = 0
     stop = ""
     patience = stall_patience(D)
+    recomputed = False
     if saved is not None:
-        # resume exactly where the checkpoint left off
+        # resume exactly where the checkpoint left off ...
         point = Point(saved["V"], saved["loss"], saved["G"], saved["exact"])
         if promoted_now:  # the checkpoint's loss and gradient came from float32 passes
             point = evaluate(problem, np.asarray(saved["V"], dtype=np.float64))
+        else:
+            # ... after checking its loss and gradient against one pass of this problem: a
+            # checkpoint whose passes rounded otherwise (an older gradfit's float32 targets)
+            # would feed CG's recurrence a wrong gradient (7,900 iterations instead of 5)
+            fresh = evaluate(problem, np.asarray(saved["V"], dtype=np.float64))
+            # (a recursively updated loss and gradient, as CG keeps them, drift a little)
+            drift = 1.0 if saved["exact"] else 64.0
+            eps = float(np.finfo(np.float64 if problem.dtype == np.float64 else np.float32).eps)
+            agree = np.abs(fresh.loss - point.loss) <= drift * problem.loss_slack(fresh.loss)
+            agree &= (
+                relative_norms(fresh.G - point.G, reference) <= drift * 16.0 * math.sqrt(D) * eps
+            )
+            if not np.all(agree):
+                point, recomputed = fresh, True
         state, lr = saved["state"], saved["lr"]
+        if recomputed:
+            state = rule.reset(state, point, np.ones(K, bool))
         active, stalled, halvings = saved["active"], saved["stalled"], saved["halvings"]
         n_iter = saved["n_iter"]
         history = _history_from(saved["history"])
         history.event(n_iter, "resume", f"resumed from checkpoint {checkpointer.path}")  # type: ignore[union-attr]
+        if recomputed:
+            history.event(
+                n_iter,
+                "recomputed",
+                "the checkpoint's loss and gradient differ from this problem's pass beyond "
+                "rounding (written by another version?): recomputed, and the rule restarted",
+            )
         rel = relative_norms(point.G, reference)
         # the stopping settings may differ from the checkpointed fit's (a tighter tol, a
         # larger max_iter): every output not yet at *this* tol continues
@@ -446,7 +470,7 @@ def solve(
     # stay inside the rounding allowance cannot add up (float32 CG crept up that way)
     best = _Best(point, rel, n_iter)
     lowest = point.loss.copy()
-    if saved is not None and "best" in saved and not promoted_now:
+    if saved is not None and "best" in saved and not (promoted_now or recomputed):
         best.V, best.rel, best.iteration, lowest = (np.array(a) for a in saved["best"])
     stagnant = np.zeros(K, bool)
     while n_iter < max_iter and active.any():
