@@ -191,10 +191,13 @@ def test_default_cg_takes_a_newton_step_instead_of_warning() -> None:
     assert messages == [] and model.converged_
     assert "one Newton step on the statistics" in model.stop_reason_
     assert model.certificate_.unresolved == ()
-    # the history ends at the returned point (one row and one event for the step)
+    # the history ends at the returned point (its last row is after the step, an event says
+    # so); the step is no iteration: n_iter_ stays within max_iter
     assert len(model.history_) == model.n_iter_ + 1
     assert model.history_.relative_grad_norm[-1] == np.max(model.relative_grad_norm_)
     assert [e.kind for e in model.history_.events][-1] == "newton"
+    capped, _ = fit(X, y, max_iter=model.n_iter_)
+    assert capped.n_iter_ == model.n_iter_ and "Newton" in capped.stop_reason_
     assert np.all(np.abs(model.coef_ - w_star) < 0.01 * se + 1e-9 * np.abs(w_star))
     gd, messages = fit(X, y, method="gd", max_iter=100_000)  # the seed's loop is left as it is
     assert gd.certificate_.unresolved and len(messages) == 1

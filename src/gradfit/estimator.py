@@ -747,29 +747,32 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         worst = float(np.max(relative[tuple(zip(*before.unresolved, strict=True))]))
         count = len({j for j, _ in before.unresolved})
         b = problem.y_offset - problem.x_offset @ W if problem.fit_intercept else result.intercept
-        step = result.n_iter + 1
         polished = replace(
             result,
             W=W,
             V=problem.from_user(W),
             intercept=np.asarray(b, dtype=np.float64),
-            n_iter=step,
             stop_reason=f"{result.stop_reason}; {count} coefficient(s) were still "
             f"{_off_by(worst)} (over one standard error), so one Newton step on the statistics "
-            f"(iteration {step}, the factor method='exact' uses) resolved them",
+            "(the factor method='exact' uses) resolved them",
         )
         polished = self._certify(polished, problem)
         if self.certificate_.unresolved or not polished.converged:
             self.certificate_ = before  # keep CG's own answer and its warning
             return result
-        # the history ends at the returned point: one more row, and an event saying why
+        # the history ends at the returned point: its last row is after the step (which is no
+        # iteration: n_iter_ stays within max_iter), and an event says so
         loss, G = problem.loss_grad(polished.V)
         relative = self.certificate_.relative_grad_norm
         history = result.history
-        history.append_after_finish(
-            float(np.sum(loss)), loss, float(np.linalg.norm(G)), float(np.max(relative)), 1.0
+        history.replace_last(
+            float(np.sum(loss)), loss, float(np.linalg.norm(G)), float(np.max(relative))
         )
-        history.event(step, "newton", f"one Newton step: {count} coefficient(s) resolved")
+        history.event(
+            result.n_iter,
+            "newton",
+            f"one Newton step after CG: {count} coefficient(s) resolved; the last row is after it",
+        )
         return replace(polished, relative_grad_norm=relative)
 
     def _warn_rank(self, problem: Problem) -> None:

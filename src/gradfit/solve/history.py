@@ -81,29 +81,27 @@ class History:
         self.relative_grad_norm.append(float(relative_grad_norm))
         self.learning_rate.append(float(learning_rate))
 
-    def append_after_finish(
+    def replace_last(
         self,
         loss: float,
         loss_per_output: NDArray[np.float64],
         grad_norm: float,
         relative_grad_norm: float,
-        learning_rate: float,
     ) -> None:
-        """Record one more iterate after :meth:`finish` (the arrays stay arrays).
+        """Overwrite the last row after :meth:`finish` (a final step that is no iteration).
 
         Examples
         --------
         >>> h = History()
         >>> h.append(0.5, np.array([0.5]), 1.0, 1.0, 0.0); h.finish()
-        >>> h.append_after_finish(0.25, np.array([0.25]), 0.5, 0.5, 1.0)
+        >>> h.replace_last(0.25, np.array([0.25]), 0.5, 0.5)
         >>> h.loss
-        array([0.5 , 0.25])
+        array([0.25])
         """
-        for name in ("loss", "grad_norm", "relative_grad_norm", "learning_rate"):
-            setattr(self, name, list(getattr(self, name)))
-        self.loss_per_output = list(self.loss_per_output)
-        self.append(loss, loss_per_output, grad_norm, relative_grad_norm, learning_rate)
-        self.finish()
+        self.loss[-1] = float(loss)
+        self.loss_per_output[-1] = np.asarray(loss_per_output, dtype=np.float64)
+        self.grad_norm[-1] = float(grad_norm)
+        self.relative_grad_norm[-1] = float(relative_grad_norm)
 
     def event(self, iteration: int, kind: str, message: str) -> None:
         """Record an event at ``iteration``."""
