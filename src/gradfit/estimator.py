@@ -775,18 +775,19 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         )
         return replace(polished, relative_grad_norm=relative)
 
+    def _feature_label(self, j: int) -> str:
+        """Column ``j``'s name in a message: the encoded or given name, else ``x{j}``."""
+        names = getattr(self, "coef_names_", None)
+        if names is None:
+            names = getattr(self, "feature_names_in_", None)
+        return str(names[j]) if names is not None else f"x{j}"
+
     def _warn_rank(self, problem: Problem) -> None:
         """One line when some coefficients are not determined by the data."""
         certificate = self.certificate_
         if certificate.rank >= certificate.n_features and not certificate.constant_features:
             return
-        names = getattr(self, "coef_names_", None)
-        if names is None:
-            names = getattr(self, "feature_names_in_", None)
-
-        def name(j: int) -> str:
-            return str(names[j]) if names is not None else f"x{j}"
-
+        name = self._feature_label
         parts = []
         if certificate.constant_features:
             listed = ", ".join(name(j) for j in certificate.constant_features[:5])
@@ -826,11 +827,8 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         relative = certificate.coef_relative_error
         in_se = certificate.coef_error_se
         assert relative is not None and in_se is not None
-        names = getattr(self, "coef_names_", None)
-        if names is None:
-            names = getattr(self, "feature_names_in_", None)
         features = sorted({j for j, _ in certificate.unresolved})
-        listed = ", ".join(str(names[j]) if names is not None else f"x{j}" for j in features[:5])
+        listed = ", ".join(self._feature_label(j) for j in features[:5])
         more = f" and {len(features) - 5} more" if len(features) > 5 else ""
         pairs = tuple(zip(*certificate.unresolved, strict=True))
         worst = float(np.max(relative[pairs]))

@@ -744,12 +744,18 @@ class GramProblem:
     def exact_factor(self) -> Any:
         """A callable ``R ↦ H_V⁻¹ R`` (for iterative refinement), or None if singular.
 
-        For a singular problem it is the pseudo-inverse on the row space.
+        For a singular problem it is the pseudo-inverse on the row space. ``H_V`` does not
+        change after construction, so the Cholesky factor is made once and kept (the exact
+        solve, the certificate's coefficient errors and the Newton step all use it).
         """
         if self.null_space.shape[1]:
             return self._pseudo_solve
-        try:
-            factor = linalg.cho_factor(self._HV, lower=True, check_finite=False)
-        except linalg.LinAlgError:
+        if not hasattr(self, "_cholesky"):
+            try:
+                self._cholesky: Any = linalg.cho_factor(self._HV, lower=True, check_finite=False)
+            except linalg.LinAlgError:
+                self._cholesky = None
+        factor = self._cholesky
+        if factor is None:
             return None
         return lambda R: linalg.cho_solve(factor, R, check_finite=False)

@@ -662,10 +662,9 @@ class LeastSquaresProblem(PassObjective):
         ``r = X W − x̄W`` (the centred matrix-vector product of the Hessian).
         """
         self.n_passes += 1
-        # the stored targets are centred already (_centre_targets), the float64 ones are not
-        raw_targets = self._promoted and self._Y64 is not None
-        stored = 0.0 if raw_targets else self._y_stored
-        shift = (self.y_offset - stored if with_targets else 0.0) - self.x_offset @ W
+        # the stored targets are centred already (_centre_targets, with an intercept); the
+        # promoted passes' float64 targets are raw, but promotion is for fits without one
+        shift = (self.y_offset - self._y_stored if with_targets else 0.0) - self.x_offset @ W
         if self.use_kernel:
             acc, sq, rsum = fused_pass(
                 self.X,
@@ -688,7 +687,7 @@ class LeastSquaresProblem(PassObjective):
             shift_c = shift if self.fit_intercept else None
         if self._promoted:  # float64 throughout, the weights and targets too
             omega_c = self.omega
-            if raw_targets and self._Y64 is not None:
+            if self._Y64 is not None:
                 Y = self._Y64
         for start, stop in self.blocks:
             Xb = self.X[start:stop]

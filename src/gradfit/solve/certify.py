@@ -314,10 +314,9 @@ def coefficient_errors(
         return A - null_user @ (null_user.T @ A) if singular else A
 
     with np.errstate(all="ignore"):
-        delta_V = np.asarray(factor(G_loop), dtype=np.float64)
-        if not np.all(np.isfinite(delta_V)):
+        delta = _user_error(problem, factor, G_loop)  # W − W* in the user's units
+        if not np.all(np.isfinite(delta)):
             return None
-        delta = project(delta_V / s[:, None])  # W − W* in the user's units
         best_W = W - delta
         error = np.abs(delta)
         best = np.abs(best_W)
@@ -353,6 +352,20 @@ def coefficient_errors(
     return relative, in_se, unresolved, bool(not np.all(resolved))
 
 
+def _user_error(problem: Problem, factor: Any, G_loop: F64) -> F64:
+    """``W − W* = P·S⁻¹·H_V⁺G_V``: the error in the user's units, off the null space there.
+
+    (The minimum-norm answer and ``W`` both lie outside the user-unit null space, which
+    differs from the loop's when the column scales do.)
+    """
+    s = np.asarray(problem.x_scale, dtype=np.float64)[:, None]
+    delta = np.asarray(factor(G_loop), dtype=np.float64) / s
+    null_user = np.asarray(getattr(problem, "_null_user", np.zeros((problem.D, 0))))
+    if null_user.shape[1]:
+        delta = delta - null_user @ (null_user.T @ delta)
+    return delta
+
+
 def newton_step(problem: Problem, W: F64) -> F64 | None:
     """``W − H⁻¹G(W)`` on the statistics (user's units, minimum norm), or None if no factor.
 
@@ -373,14 +386,9 @@ def newton_step(problem: Problem, W: F64) -> F64 | None:
     factor = problem.exact_factor() if hasattr(problem, "exact_factor") else None
     if factor is None:
         return None
-    s = np.asarray(problem.x_scale, dtype=np.float64)[:, None]
     W = np.asarray(W, dtype=np.float64)
     _, G_V = problem.loss_grad(problem.from_user(W))
-    delta = np.asarray(factor(np.asarray(G_V, dtype=np.float64))) / s
-    null_user = np.asarray(getattr(problem, "_null_user", np.zeros((problem.D, 0))))
-    if null_user.shape[1]:
-        delta = delta - null_user @ (null_user.T @ delta)
-    step = W - delta
+    step = W - _user_error(problem, factor, np.asarray(G_V, dtype=np.float64))
     constant = np.asarray(getattr(problem, "constant", np.zeros(problem.D, bool)))
     step[constant] = 0.0
     return step if np.all(np.isfinite(step)) else None
