@@ -9,7 +9,9 @@ Usage::
 Each tree runs in its own process (two versions of one package cannot share one), the
 processes alternate old/new for ``--rounds`` rounds, and each process keeps the best of
 ``--repeat`` fits per case; the table gives the range of those bests over the rounds. The data
-are ``_common.conditioned_problem`` (the same seed in every process).
+are ``_common.conditioned_problem`` (the same seed in every process); the one-hot cases replace
+its last ten columns by the one-hot coding of a ten-level factor (a null space beside the
+intercept).
 """
 
 from __future__ import annotations
@@ -51,6 +53,11 @@ y = Y[:, 0].copy()
 GDRegressor().fit(X[:50000], y[:50000])  # compile once
 out["default, K=1 float64"] = best_of(repeat, X, y)
 out["exact, K=1 float64"] = best_of(repeat, X, y, method="exact")
+# one-hot levels plus an intercept: H has a null space (the rows check it, one float64 pass)
+levels = np.random.default_rng(0).integers(0, 10, n)
+X[:, d - 10:] = np.eye(10)[levels]
+out["default, one-hot + intercept"] = best_of(repeat, X, y)
+out["exact, one-hot + intercept"] = best_of(repeat, X, y, method="exact")
 for dtype in ("float64", "float32"):
     X, Y = conditioned_problem(n, d, 4, dtype=np.dtype(dtype))
     out[f"data path, K=4 {{dtype}}"] = best_of(max(1, repeat // 2), X, Y, gradient="data")

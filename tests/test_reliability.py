@@ -19,7 +19,7 @@ import scipy.sparse as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gradfit import CollinearityWarning, ConvergenceWarning, GDRegressor
+from gradfit import CollinearityWarning, ConvergenceWarning, GDRegressor, Statistics
 
 METHODS = ["cg", "gd", "momentum", "nesterov", "exact"]
 
@@ -313,8 +313,21 @@ def test_exact_says_too_ill_conditioned_where_float64_cannot_carry_it() -> None:
     X = np.column_stack([x**k for k in range(1, 13)])  # cond(X) ≈ 1e10: κ(H) ≈ 1e20
     y = X @ rng.normal(size=12)
     model, caught = fit_quietly(GDRegressor(method="exact", gradient="stats"), X, y)
-    if model.converged_:
-        assert model.certificate_.verified
+    # the rows (in memory) carry what H cannot: a QR of them gives lstsq's answer (κ(X)·eps
+    # ≈ 1e-6 here); before, two directions were dropped as null and the answer was truncated
+    assert model.converged_ and model.certificate_.verified
+    assert "QR factorisation of the rows" in model.stop_reason_
+    assert model.certificate_.rank == 12
+    xm, s = X.mean(0), X.std(0)
+    V = np.linalg.lstsq((X - xm) / s, y - y.mean(), rcond=None)[0]
+    np.testing.assert_allclose(model.coef_, V / s, rtol=1e-6)
+    # from statistics alone (no rows to read again) float64 cannot carry it: said, not hidden
+    # (the minimum-norm answer on H's row space, with a warning that says so)
+    alone, caught = fit_quietly(GDRegressor(method="exact"), Statistics.from_data(X, y))
+    if alone.converged_:
+        assert alone.certificate_.rank < 12
+        (warned,) = [str(w.message) for w in caught if issubclass(w.category, CollinearityWarning)]
+        assert "as far as H in float64 can tell" in warned
     else:
         assert [w for w in caught if issubclass(w.category, ConvergenceWarning)]
 

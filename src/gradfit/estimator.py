@@ -30,6 +30,7 @@ from ._validation import (
 from .problem.gram import GramProblem, rank_tolerance, sufficient_statistics
 from .problem.objective import LeastSquaresProblem, Problem
 from .problem.plan import ENGINES, STATS_MAX_FEATURES, choose_engine, plan
+from .problem.qr import QRProblem, null_directions_hold
 from .solve.certify import certify, newton_step
 from .solve.checkpoint import Checkpointer, fingerprint
 from .solve.loop import SolveResult, predicted_iterations, sgd_learning_rate, solve, solve_exact
@@ -96,6 +97,17 @@ def check_random_state_generator(random_state: Any) -> np.random.Generator:
     if isinstance(random_state, np.random.RandomState):
         return np.random.default_rng(random_state.randint(0, 2**31 - 1))
     return np.random.default_rng(random_state)
+
+
+def _remembered(make: Callable[[], Any], formed: list[Any]) -> Callable[[], Any]:
+    """``make`` called at most once; what it returned is appended to ``formed``."""
+
+    def once() -> Any:
+        if not formed:
+            formed.append(make())
+        return formed[0]
+
+    return once
 
 
 class GDRegressor(RegressorMixin, BaseEstimator):
@@ -456,6 +468,9 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             self.engine_ = engine if problem.engine == engine else problem.engine
             self.engine_reason_ = reason
             check = self._statistics_for_check(source, problem, chosen.gram, result)
+            formed: list[Any] = []
+            if check is not None:
+                check = _remembered(check, formed)
             # may read the rows (a file's cache) again
             result = self._certify(result, problem, check)
             if (
@@ -465,6 +480,15 @@ class GDRegressor(RegressorMixin, BaseEstimator):
                 and self.certificate_.unresolved
             ):
                 result = self._newton_polish(result, problem)
+            gram = problem if isinstance(problem, GramProblem) else chosen.gram
+            if gram is None and formed and isinstance(formed[0], GramProblem):
+                gram = formed[0]
+            result, by_rows = self._solve_on_rows(result, source, problem, gram)
+            if by_rows is not None:
+                problem_for_statistics: Problem = by_rows
+                self.engine_reason_ = f"{reason}; then a QR factorisation of the rows"
+            else:
+                problem_for_statistics = problem
         finally:
             if "checkpointer" in checkpointing:  # its lock on the checkpoint path
                 checkpointing["checkpointer"].close()
@@ -482,7 +506,9 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         if spec is not None and getattr(spec, "missing", "error") == "drop":
             self.rows_dropped_ = int(getattr(source, "rows_dropped", 0))
         if units is None:
-            keep_statistics(self, problem, sample_weight)  # for gradfit.inference: no pass
+            # for gradfit.inference: no pass (none kept after a QR solve, whose answer the
+            # statistics' H cannot reproduce)
+            keep_statistics(self, problem_for_statistics, sample_weight)
         else:
             # statistics of the rescaled data: inference's own products of them (fourth
             # powers of the user's magnitudes) were measured 2% off, so none are kept and
@@ -775,6 +801,85 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         )
         return replace(polished, relative_grad_norm=relative)
 
+    def _solve_on_rows(
+        self, result: SolveResult, source: Any, problem: Problem, gram: Any
+    ) -> tuple[SolveResult, QRProblem | None]:
+        """Where the normal equations cannot decide, a QR factorisation of the rows does.
+
+        For ``exact`` and the default (CG, the engine chosen by the planner) on dense rows
+        in memory (a forced ``gradient`` or another method keeps its answer and warnings):
+        when ``H`` called some directions null that the rows separate (nearly collinear
+        columns: one float64 pass checks), when ``exact``'s refinement did not contract,
+        or when coefficients were still off after CG (the data path at κ > 1e10), the
+        answer is taken from a tall-skinny QR of the centred, standardised rows
+        (:class:`QRProblem`, lstsq's rank rule) and certified against it. Returns the
+        (new) result and the QR problem, or
+        the result unchanged and None.
+        """
+        self.__dict__["_rows_checked"] = False
+        if (
+            not (self.method == "exact" or (self.method == "cg" and self.gradient == "auto"))
+            or getattr(source, "kind", None) != "numpy"
+            or not isinstance(gram, GramProblem)
+        ):
+            return result, None
+        passes = 0
+        why = None
+        null = gram.null_space
+        self.__dict__["_rows_checked"] = True
+        if null.shape[1]:
+            hold, ratio = null_directions_hold(
+                source.X, source.sample_weight, gram.x_offset, gram.x_scale, null, gram.constant
+            )
+            passes += 1
+            if not hold:
+                why = (
+                    f"H in float64 called {null.shape[1]} direction(s) null that the rows "
+                    f"separate (a singular value {float(ratio.max()):.2g} of a column's, below "
+                    f"the {np.sqrt(rank_tolerance(gram.D)):.2g} that H resolves)"
+                )
+        if why is None:
+            if result.stop_reason.startswith("too ill-conditioned"):
+                why = "refinement on the normal equations did not contract"
+            elif result.converged and self.certificate_.unresolved:
+                count = len({j for j, _ in self.certificate_.unresolved})
+                why = (
+                    f"{count} coefficient(s) were still off after {self.method} "
+                    f"(κ = {gram.curvature().kappa:.3g} of the normal equations)"
+                )
+        if why is None:
+            return result, None
+        constant = _constant_mask(problem) | np.asarray(gram.constant)
+        qr = QRProblem(
+            source.X,
+            source.Y,
+            source.sample_weight,
+            gram.x_offset,
+            gram.y_offset,
+            gram.x_scale,
+            fit_intercept=bool(problem.fit_intercept),
+            standardize=bool(self.standardize),
+            alpha=float(problem.alpha),
+            constant=constant,
+            raw_means=gram.raw_means,
+        )
+        W, b = qr.to_user(qr.solve())
+        solved = replace(
+            result,
+            W=W,
+            intercept=np.asarray(b, dtype=np.float64),
+            V=problem.from_user(W),
+            converged=True,
+            curvature=qr.curvature(),
+            n_passes=result.n_passes + passes + qr.n_passes,
+            stop_reason=f"converged: least squares by a QR factorisation of the rows, since {why}; "
+            f"rank {qr.rank} of {qr.D} by lstsq's rule",
+        )
+        solved = self._certify(solved, qr)
+        solved = replace(solved, relative_grad_norm=self.certificate_.relative_grad_norm)
+        solved.history.event(result.n_iter, "qr", f"least squares by QR on the rows: {why}")
+        return solved, qr
+
     def _feature_label(self, j: int) -> str:
         """Column ``j``'s name in a message: the encoded or given name, else ``x{j}``."""
         names = getattr(self, "coef_names_", None)
@@ -798,7 +903,15 @@ class GDRegressor(RegressorMixin, BaseEstimator):
                 f"{what} {listed}{f' and {more} more' if more > 0 else ''} (coefficient 0: {why})"
             )
         if certificate.rank < certificate.n_features - len(certificate.constant_features):
-            parts.append("collinear columns (e.g. duplicated, or one-hot levels plus intercept)")
+            collinear = "collinear columns (e.g. duplicated, or one-hot levels plus intercept)"
+            if problem.engine == "stats" and not self.__dict__.get("_rows_checked", False):
+                # the rank came from H alone, which cannot tell nearly collinear columns
+                collinear += (
+                    f" as far as H in float64 can tell (columns that agree to within "
+                    f"{np.sqrt(rank_tolerance(problem.D)):.2g} of their spread look collinear "
+                    "there; method='exact' on arrays in memory checks the rows)"
+                )
+            parts.append(collinear)
         if not parts:
             return
         rank = (

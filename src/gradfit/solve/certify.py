@@ -614,9 +614,9 @@ def certify(
         kappa = math.inf
     attainable = kappa * EPS64
     errors = None
-    if problem.engine == "stats":
+    if problem.engine in ("stats", "qr"):
         errors = coefficient_errors(problem, W, G_loop, constant)
-        checked = "from the statistics"
+        checked = "from the statistics" if problem.engine == "stats" else "from the rows' QR factor"
     else:
         gram = statistics() if statistics is not None else "the data path forms no H"
         if isinstance(gram, str):

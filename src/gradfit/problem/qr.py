@@ -1,0 +1,313 @@
+r"""Least squares by a QR factorisation of the rows, where the normal equations cannot decide.
+
+The statistics engine solves ``H W = B`` with ``H = X_cᵀΩX_c`` formed in float64. Forming ``H``
+squares the design's condition number, and its rounding (about ``√D·eps`` of its largest
+eigenvalue) hides every direction whose singular value is below about ``3e-7`` of the largest
+(:func:`~gradfit.problem.gram.rank_tolerance`): nearly collinear columns that the rows
+themselves separate well (``x₁ = x₀ + 1e-8·noise``, a polynomial of degree ten) look exactly
+like duplicated ones, and the minimum-norm answer on ``H``'s row space is then not the least
+squares answer at all. A QR factorisation of the rows themselves works with the design's own
+condition number, as ``numpy.linalg.lstsq`` does:
+
+* :func:`null_directions_hold` checks, in one float64 pass over the rows, whether the
+  directions that ``H`` calls null are null for the data too (one-hot levels plus an
+  intercept, duplicated columns) or only look so (nearly collinear columns);
+* :class:`QRProblem` factors the centred, standardised rows block by block (a tall-skinny QR:
+  ``R ← qr([R; A_b])``, memory of one block plus ``D×D``), decides the rank from ``R``'s
+  singular values with ``lstsq``'s rule, and solves for the minimum-norm answer in the user's
+  units. It is also a :class:`~gradfit.problem.objective.PassObjective` (float64 passes over
+  the same rows), so the certificate recomputes the gradient from the data and solves each
+  coefficient's error with ``R`` instead of the formed ``H``.
+
+Rows are read from dense arrays in memory (NumPy, pandas once validated).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import linalg
+
+from .curvature import CurvatureEstimate
+from .objective import PassObjective
+
+__all__ = ["QRProblem", "null_directions_hold", "qr_rank_rcond"]
+
+F64 = NDArray[np.float64]
+
+_EPS = float(np.finfo(np.float64).eps)
+
+#: Bytes of float64 rows per block of the QR and of the float64 passes.
+QR_BLOCK_BYTES = 4 << 20
+
+
+def qr_rank_rcond(N: int, D: int) -> float:
+    """Singular values below this fraction of the largest are zero: ``lstsq``'s default rule.
+
+    ``numpy.linalg.lstsq(rcond=None)`` uses ``eps·max(N, D)``; gradfit applies it to the
+    centred, standardised design (so a column's units do not decide its rank).
+
+    Examples
+    --------
+    >>> bool(qr_rank_rcond(1000, 10) == 1000 * np.finfo(float).eps)
+    True
+    """
+    return _EPS * max(int(N), int(D))
+
+
+def _block_rows(D: int, K: int) -> int:
+    return max(256, 4 * (D + K), QR_BLOCK_BYTES // (8 * max(D + K, 1)))
+
+
+def _rows(
+    X: NDArray[Any],
+    Y: NDArray[Any],
+    omega: F64 | None,
+    x_offset: F64,
+    y_offset: F64,
+    keep: NDArray[np.bool_],
+) -> Any:
+    """Blocks ``(A, T)`` of ``√ω·(X − x̄)`` (constant columns zero) and ``√ω·(Y − ȳ)``, float64."""
+    N, D = X.shape
+    K = Y.shape[1]
+    step = _block_rows(D, K)
+    root = None if omega is None else np.sqrt(omega)
+    for start in range(0, N, step):
+        stop = min(start + step, N)
+        A = np.asarray(X[start:stop], dtype=np.float64) - x_offset
+        A[:, ~keep] = 0.0
+        T = np.asarray(Y[start:stop], dtype=np.float64) - y_offset
+        if root is not None:
+            A *= root[start:stop, None]
+            T *= root[start:stop, None]
+        yield A, T
+
+
+def null_directions_hold(
+    X: NDArray[Any],
+    sample_weight: NDArray[Any] | None,
+    x_offset: F64,
+    scale: F64,
+    directions: F64,
+    constant: NDArray[np.bool_],
+) -> tuple[bool, F64]:
+    """Whether the rows confirm the directions the statistics call null (one float64 pass).
+
+    ``directions`` are orthonormal columns in the loop's coordinates ``V = s·W``; each
+    one's curvature on the data, ``‖Ω^½ X_c S⁻¹ q‖²``, is computed from the rows in
+    float64 (constant columns left out). A direction is null when the square root of that,
+    against the largest column scale's, is within :func:`qr_rank_rcond`: one-hot levels
+    plus an intercept and duplicated columns give about ``eps``; nearly collinear columns
+    give their true (small) singular value.
+
+    Returns
+    -------
+    hold : bool
+        All of them are null for the data too.
+    ratio : ndarray
+        Each direction's singular value relative to ``√λ`` of a unit standardised column (1).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.normal(size=200)
+    >>> duplicated = np.column_stack([x, 2 * x])
+    >>> near = np.column_stack([x, x + 1e-9 * rng.normal(size=200)])
+    >>> q = np.array([[1.0], [-1.0]]) / np.sqrt(2)
+    >>> [null_directions_hold(X, None, X.mean(0), X.std(0), q, np.zeros(2, bool))[0]
+    ...  for X in (duplicated, near)]
+    [True, False]
+    """
+    N, D = X.shape
+    Z = np.asarray(directions, dtype=np.float64) / np.asarray(scale, dtype=np.float64)[:, None]
+    Z[np.asarray(constant, dtype=bool)] = 0.0
+    # directions along constant columns alone (held at zero anyway) need no pass
+    span = np.sqrt(np.einsum("ij,ij->j", directions, directions))
+    left = np.sqrt(np.einsum("ij,ij->j", Z, Z)) * np.max(np.asarray(scale, np.float64))
+    mixed = left > 1e-12 * np.maximum(span, 1e-300)
+    total = np.zeros(Z.shape[1])
+    if np.any(mixed):
+        Zm = Z[:, mixed]
+        shift = np.asarray(x_offset, dtype=np.float64) @ Zm
+        omega = None if sample_weight is None else np.asarray(sample_weight, np.float64)
+        if omega is not None:
+            omega = omega / omega.sum()
+        step = _block_rows(D, 0)
+        part = np.zeros(Zm.shape[1])
+        for start in range(0, N, step):
+            stop = min(start + step, N)
+            # X_b·Z − x̄·Z: one read of the block, no centred copy (a cancellation here can
+            # only make a direction look less null, never more)
+            U = np.asarray(X[start:stop], dtype=np.float64) @ Zm - shift
+            if omega is None:
+                part += np.einsum("ij,ij->j", U, U)
+            else:
+                part += omega[start:stop] @ (U * U)
+        total[mixed] = part / N if omega is None else part
+    ratio = np.sqrt(np.maximum(total, 0.0))
+    # the standardised columns have unit mean square: their largest singular value (per √N)
+    # is at least 1, so this is lstsq's relative rule with a margin of at most √D
+    return bool(np.all(ratio <= qr_rank_rcond(N, D))), ratio
+
+
+class QRProblem(PassObjective):
+    """Least squares over dense rows by a tall-skinny QR of the centred, standardised design.
+
+    Parameters
+    ----------
+    X : ndarray of shape (N, D)
+        float32 or float64, read block by block (never copied whole).
+    Y : ndarray of shape (N, K)
+    sample_weight : ndarray of shape (N,), optional
+    x_offset, y_offset, x_scale : ndarray
+        The centring and column scales of the fit (shared with its other problems).
+    fit_intercept, standardize : bool
+    alpha : float
+    constant : ndarray of bool, shape (D,)
+        Columns held at zero (constant to rounding).
+    raw_means : tuple of ndarray, optional
+        ``(x̄, ȳ)`` whatever ``fit_intercept``, as the other problems of the fit carry them.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(500, 3)); X[:, 1] = X[:, 0] + 1e-8 * rng.normal(size=500)
+    >>> y = X @ [1.0, 2.0, 3.0]
+    >>> qr = QRProblem(X, y[:, None], None, X.mean(0), np.array([y.mean()]), X.std(0))
+    >>> W, b = qr.to_user(qr.solve())
+    >>> qr.rank, np.round(W.ravel(), 6)
+    (3, array([1., 2., 3.]))
+    """
+
+    engine = "qr"
+
+    def __init__(
+        self,
+        X: NDArray[Any],
+        Y: NDArray[Any],
+        sample_weight: NDArray[Any] | None,
+        x_offset: F64,
+        y_offset: F64,
+        x_scale: F64,
+        *,
+        fit_intercept: bool = True,
+        standardize: bool = True,
+        alpha: float = 0.0,
+        constant: NDArray[np.bool_] | None = None,
+        raw_means: tuple[F64, F64] | None = None,
+    ) -> None:
+        self.X = X
+        #: The weighted means whatever ``fit_intercept`` (the stopping rule's reference without
+        #: an intercept, :func:`~gradfit.problem.objective.centring_shift`).
+        self.raw_means = raw_means
+        self.Y = Y
+        self.N, self.D = X.shape
+        self.K = Y.shape[1]
+        self.dtype = np.dtype(np.float64)
+        self.alpha = float(alpha)
+        self.fit_intercept = bool(fit_intercept)
+        self.standardize = bool(standardize)
+        self.omega: F64 | None = None
+        if sample_weight is not None:
+            sw = np.asarray(sample_weight, dtype=np.float64)
+            self.omega = sw / sw.sum()
+        zero_x, zero_y = np.zeros(self.D), np.zeros(self.K)
+        self.x_offset = np.asarray(x_offset, dtype=np.float64) if fit_intercept else zero_x
+        self.y_offset = np.asarray(y_offset, dtype=np.float64) if fit_intercept else zero_y
+        self.x_scale = np.asarray(x_scale, dtype=np.float64)
+        fixed = np.zeros(self.D, bool) if constant is None else np.asarray(constant, bool)
+        self.__dict__["_constant"] = fixed
+        self.n_passes = 1
+        self._factor()
+
+    def _factor(self) -> None:
+        """``R`` of ``[Ω^½ X_c S⁻¹ | Ω^½ Y_c]`` block by block, then its SVD and the rank."""
+        D, K = self.D, self.K
+        keep = ~self.constant
+        s = self.x_scale
+        R = np.zeros((0, D + K))
+        sq_x = np.zeros(D)
+        sq_y = np.zeros(K)
+        for A, T in _rows(self.X, self.Y, self.omega, self.x_offset, self.y_offset, keep):
+            sq_x += np.einsum("ij,ij->j", A, A)
+            sq_y += np.einsum("ij,ij->j", T, T)
+            A /= s
+            R = linalg.qr(np.vstack([R, np.hstack([A, T])]), mode="r", check_finite=False)[0]
+            R = R[: D + K]
+        if self.omega is None:
+            R = R / np.sqrt(self.N)
+            sq_x /= self.N
+            sq_y /= self.N
+        if self.alpha:
+            # the penalty ½α‖W‖² = ½α‖S⁻¹V‖²: rows √α·S⁻¹ below the data
+            extra = np.zeros((D, D + K))
+            extra[np.arange(D), np.arange(D)] = np.sqrt(self.alpha) / s
+            extra[~keep] = 0.0
+            R = linalg.qr(np.vstack([R, extra]), mode="r", check_finite=False)[0][: D + K]
+        if R.shape[0] < D + K:  # fewer rows than columns
+            R = np.vstack([R, np.zeros((D + K - R.shape[0], D + K))])
+        self.R11 = np.triu(R[:D, :D])
+        self.R12 = R[:D, D:]
+        self.x_rms = np.sqrt(np.maximum(sq_x, 0.0))
+        self.loss_at_zero = 0.5 * sq_y
+        self.target_scale = 0.5 * sq_y
+        U, sigma, Vt = linalg.svd(self.R11, check_finite=False)
+        top = float(sigma[0]) if sigma.size else 0.0
+        self.rcond = qr_rank_rcond(self.N, D)
+        kept = sigma > self.rcond * top if top > 0 else np.zeros(D, bool)
+        self.singular_values = sigma
+        self._U, self._sigma, self._Vt = U[:, kept], sigma[kept], Vt[kept]
+        null = Vt[~kept].T
+        #: Orthonormal basis (loop coordinates) of the rows' numerical null space.
+        self.null_space: F64 = null
+        Z = null / s[:, None]
+        self._null_user: F64 = np.linalg.qr(Z)[0] if Z.shape[1] else Z
+        L = top**2
+        mu = float(self._sigma[-1]) ** 2 if self._sigma.size else 0.0
+        self._curvature = CurvatureEstimate(L=L, mu=mu, n_matvec=0, exact=True)
+
+    @property
+    def rank(self) -> int:
+        """Numerical rank of the centred design by ``lstsq``'s rule (constant columns excluded)."""
+        return int(self._sigma.size)
+
+    def curvature(self) -> CurvatureEstimate:
+        """Exact extreme eigenvalues of ``H_V = R₁₁ᵀR₁₁`` (``μ`` on the row space)."""
+        return self._curvature
+
+    def solve(self) -> F64:
+        """The minimum-norm least-squares answer in loop coordinates (``R₁₁⁺ R₁₂``)."""
+        V = self._Vt.T @ ((self._U.T @ self.R12) / self._sigma[:, None])
+        return np.asarray(V, dtype=np.float64)
+
+    def exact_factor(self) -> Any:
+        """``G ↦ H_V⁺ G`` with ``H_V = R₁₁ᵀR₁₁`` from the SVD of ``R₁₁`` (no squared κ)."""
+        Vt, sigma = self._Vt, self._sigma
+        return lambda G: Vt.T @ ((Vt @ G) / (sigma**2)[:, None])
+
+    def to_user(self, V: F64) -> tuple[F64, F64]:
+        """``(W, b)`` in the user's units, off the rows' null space there (minimum norm)."""
+        W = self._free(V / self.x_scale[:, None])
+        if self._null_user.shape[1]:
+            W = self._free(W - self._null_user @ (self._null_user.T @ W))
+        return W, self.y_offset - self.x_offset @ W
+
+    def _pass(self, W: F64, with_targets: bool) -> tuple[F64, F64]:
+        """``(X_cᵀΩr, ½Σωr²)`` in float64 over the rows (``r = X_c W − Y_c``)."""
+        keep = ~self.constant
+        acc = np.zeros((self.D, self.K))
+        sq = np.zeros(self.K)
+        Y = self.Y if with_targets else np.zeros((self.N, 0))
+        root_free = self.omega is None
+        for A, T in _rows(self.X, Y, self.omega, self.x_offset, self.y_offset[: Y.shape[1]], keep):
+            r = A @ W
+            if with_targets:
+                r -= T
+            acc += A.T @ r  # √ω twice: Xᵀ Ω r
+            sq += np.einsum("ij,ij->j", r, r)
+        if root_free:
+            acc /= self.N
+            sq /= self.N
+        return acc, 0.5 * sq
