@@ -16,6 +16,7 @@ import warnings
 import numpy as np
 import pytest
 
+import gradfit
 from gradfit import GDRegressor
 from gradfit._exceptions import CollinearityWarning
 from gradfit.problem.exact import exact_solution
@@ -176,3 +177,30 @@ def test_the_rows_check_tells_duplicates_from_near_duplicates_in_float32():
         near, None, near.mean(0, dtype=np.float64), near.std(0), q, np.zeros(2, bool)
     )
     assert not hold and 1e-4 < ratio[0] < 1e-2
+
+
+@pytest.mark.parametrize("cov_type", ["nonrobust", "HC1", "HC3"])
+def test_inference_on_nearly_collinear_rows_matches_statsmodels_and_the_model(cov_type):
+    sm = pytest.importorskip("statsmodels.api")
+    X, y = _near_collinear(1e-7, noise=1e-6, seed=2)
+    y = y + 1e-6 * np.abs(X[:, 2]) * np.random.default_rng(9).standard_normal(len(y))
+    model, _ = _fit()(X, y)
+    assert "QR" in model.stop_reason_
+    result = gradfit.inference(model, X, y, cov_type=cov_type)
+    reference = sm.OLS(y, sm.add_constant(X)).fit(cov_type=cov_type)
+    # before: x1 "not identified" and x0 = 3.0 (H's answer), beside the model's 0.88 and 2.12
+    assert bool(np.all(result.identified))
+    np.testing.assert_allclose(result.params[1:], model.coef_, rtol=1e-6)
+    np.testing.assert_allclose(result.params, reference.params, rtol=1e-5, atol=1e-9)
+    np.testing.assert_allclose(result.bse, reference.bse, rtol=1e-4)
+    assert result.coef_gap < 0.01
+
+
+def test_inference_from_rows_still_drops_truly_collinear_columns():
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(500, 3))
+    X = np.column_stack([X, X[:, 0] - 2.0 * X[:, 1]])
+    y = X[:, :3] @ [1.0, 2.0, 3.0] + 1e-9 * rng.normal(size=500)  # H's κ of the rest is small
+    model, _ = _fit()(X, y)
+    result = gradfit.inference(model, X, y)
+    assert result.identified.tolist() == [True, True, True, True, False]

@@ -293,6 +293,8 @@ class QRProblem(PassObjective):
             R = np.vstack([R, np.zeros((D + K - R.shape[0], D + K))])
         self.R11 = np.triu(R[:D, :D])
         self.R12 = R[:D, D:]
+        #: The targets' part left after all of X (K×K): ``‖R₂₂‖²`` by column is the residual's.
+        self.R22 = R[D:, D:]
         self.x_rms = np.sqrt(np.maximum(sq_x, 0.0))
         self.loss_at_zero = 0.5 * sq_y
         self.target_scale = 0.5 * sq_y

@@ -110,6 +110,10 @@ class _Plan:
     fit_intercept: bool
     cov_type: str
     check: tuple[F64, float] | None = None  # (Σω x, Σω) expected, to recognise the data
+    #: ``M`` with ``bread_x = M Mᵀ`` (from a QR of the rows): the pass then works with
+    #: ``z = Mᵀx_c``, whose meat is well conditioned, and the sandwich is ``M·meat_z·Mᵀ``
+    #: (forming ``meat_x`` and multiplying by the bread twice would cost ``κ²·eps``)
+    whiten: F64 | None = None
 
 
 @dataclass
@@ -142,6 +146,8 @@ def _block_partial(
         return out
     U = Y - (X @ plan.beta + plan.intercept)
     Xk = X[:, plan.keep] - plan.x_mean[plan.keep]
+    if plan.whiten is not None:
+        Xk = Xk @ plan.whiten  # z = Mᵀx_c: its bread is the identity
     E = U if w is None else U * w[:, None]  # whitened residuals times √ω: ω u
     out.rss = np.einsum("ij,ij->j", U, E)
     if plan.cov_type == "rss":
@@ -1147,8 +1153,9 @@ def inference(
         passes += int(raw.get("passes", 1))
     else:
         raise GradfitInputError(
-            "this model kept no sufficient statistics (it was fitted by the data path, or "
-            "loaded from a file): pass the data it was fitted on, inference(model, X, y)"
+            "this model kept no sufficient statistics (it was fitted by the data path, by a "
+            "QR of the rows, or loaded from a file): pass the data it was fitted on, "
+            "inference(model, X, y)"
         )
     if st.H.shape[0] != D or st.B.shape[1] != K:
         raise GradfitInputError(
@@ -1199,6 +1206,16 @@ def _compute(
             beta[keep] = linalg.cho_solve(factor, st.B[keep] / sk[:, None]) / sk[:, None]
             inv_s = linalg.cho_solve(factor, np.eye(r))
             bread_x = 0.5 * (inv_s + inv_s.T) / np.outer(sk, sk)
+        # where H cannot decide (columns not identified, or κ beyond what the normal equations
+        # carry) and the rows are in memory, they decide: a QR of them (see _by_rows)
+        rss_rows: F64 | None = None
+        whiten: F64 | None = None
+        if r < D or (r and _kappa(Hs[np.ix_(keep, keep)]) > KAPPA_ROWS):
+            source_rows = get_source()
+            if isinstance(source_rows, _ArraySource) and not _is_sparse(source_rows.X):
+                keep, beta, bread_x, rss_rows, whiten = _by_rows(source_rows, st, safe)
+                r = len(keep)
+                passes += 1
         intercept = st.y_mean - st.x_mean @ beta if fi else np.zeros(K)
         if r < D:
             names_all = _feature_names(model, D)
@@ -1207,14 +1224,18 @@ def _compute(
                 f"not identified (a linear combination of earlier columns"
                 f"{', or constant' if fi else ''}): {', '.join(dropped)}"
             )
-        # residual sum of squares from the statistics: RSS = yy − βᵀB at the solution
-        rss = np.maximum(st.yy - np.einsum("ij,ij->j", beta, st.B), 0.0)
+        # residual sum of squares from the statistics: RSS = yy − βᵀB at the solution (from
+        # the rows' QR when it was made: no cancellation there)
+        if rss_rows is not None:
+            rss = rss_rows
+        else:
+            rss = np.maximum(st.yy - np.einsum("ij,ij->j", beta, st.B), 0.0)
         p = r + (1 if fi else 0)
         n = st.n
         df_resid = float(n - p)
     partial: _Partial | None = None
     eps = np.finfo(np.float64).eps
-    cancelling = bool(
+    cancelling = rss_rows is None and bool(
         np.any(64 * eps * (D + 1) * st.yy > RSS_CANCEL_LIMIT * np.maximum(rss, 1e-300))
     )
     source = get_source() if cov_type != "nonrobust" or cancelling else None
@@ -1226,10 +1247,11 @@ def _compute(
             x_mean=st.x_mean if fi else np.zeros(D),
             weight=st.weight,
             bread_x=bread_x,
-            bread_chol=_cholesky_or_empty(bread_x),
+            bread_chol=_cholesky_or_empty(bread_x) if whiten is None else np.eye(r, order="F"),
             fit_intercept=fi,
             cov_type=cov_type if cov_type != "nonrobust" else "rss",
             check=(st.x_mean * st.weight, st.weight) if from_fit else None,
+            whiten=whiten,
         )
         partial = source.robust(plan)
         passes += 1
@@ -1261,11 +1283,13 @@ def _compute(
         # the bread in centred coordinates z̃ = [1, x_keep − x̄_keep]
         q = p
         bread_c = np.zeros((q, q))
+        # a robust pass over whitened rows (z = Mᵀx_c) has the identity for bread there
+        whitened = whiten is not None and cov_type != "nonrobust"
         if fi:
             bread_c[0, 0] = 1.0 / st.weight
-            bread_c[1:, 1:] = bread_x
+            bread_c[1:, 1:] = np.eye(r) if whitened else bread_x
         else:
-            bread_c[:, :] = bread_x
+            bread_c[:, :] = np.eye(r) if whitened else bread_x
         cov_c = np.empty((K, q, q))
         n_groups: int | None = None
         df_inference = df_resid
@@ -1297,6 +1321,11 @@ def _compute(
                 scale_hc = n / (n - p) if cov_type == "HC1" else 1.0
                 for k in range(K):
                     cov_c[k] = scale_hc * (bread_c @ partial.meat[k] @ bread_c)
+        if whitened:
+            assert whiten is not None
+            M = np.eye(q)
+            M[q - r :, q - r :] = whiten
+            cov_c = M @ cov_c @ M.T  # back from z = Mᵀx_c (batched)
         cov_c = 0.5 * (cov_c + np.swapaxes(cov_c, 1, 2))
         # back to the user's coordinates: b = b̃ − x̄ᵀW  (T = [[1, −x̄ᵀ], [0, I]])
         T = np.eye(q)
@@ -1394,6 +1423,84 @@ def _compute(
         _was_1d=was_1d,
         notes=notes,
     )
+
+
+#: Above this condition number of the identified columns' scaled ``H`` the coefficients and
+#: their covariance are taken from a QR of the rows when they are in memory (``H`` loses about
+#: ``log10 κ`` digits; the estimator's planner uses the same limit).
+KAPPA_ROWS = 1e10
+
+
+def _kappa(A: F64) -> float:
+    """Condition number of a symmetric positive semi-definite matrix (inf if singular)."""
+    eig = linalg.eigvalsh(A, check_finite=False)
+    return float(eig[-1] / eig[0]) if eig.size and eig[0] > 0 else math.inf
+
+
+def _is_sparse(X: Any) -> bool:
+    import scipy.sparse as sp
+
+    return bool(sp.issparse(X))
+
+
+def _by_rows(
+    source: _ArraySource, st: _Stats, safe: F64
+) -> tuple[NDArray[np.intp], F64, F64, F64, F64]:
+    """Identified columns, coefficients, bread and RSS from a QR of the rows (in memory).
+
+    ``H`` formed in float64 cannot tell nearly collinear columns from collinear ones (its
+    rounding hides singular values below about ``1e-5`` of the largest at :data:`RANK_TOL`),
+    where the rows can: the estimator fits such data by a QR of the rows
+    (:class:`~gradfit.problem.qr.QRProblem`), and so does inference, so the table is about
+    the model's own coefficients. A column is not identified when its residual norm given the
+    earlier columns (``|R_jj|`` of the unit-scaled columns) is within ``lstsq``'s tolerance
+    (``eps·max(N, D)``), as the estimator's rank rule; the kept columns' factor is the QR of
+    ``R``'s kept columns, so the bread ``(X_cᵀΩX_c)⁻¹ = S⁻¹R_k⁻¹R_k⁻ᵀS⁻¹`` never squares κ.
+    Returns ``(keep, beta, bread_x, rss, M)`` with ``M = S⁻¹R_k⁻¹`` (``bread_x = MMᵀ``).
+    """
+    from ..problem.objective import constant_columns
+    from ..problem.qr import QRProblem, qr_rank_rcond
+
+    D, K = st.B.shape
+    total = st.weight
+    qr = QRProblem(
+        source.X,
+        source.Y,
+        source.w,
+        st.x_mean,
+        st.y_mean,
+        safe / math.sqrt(total),  # R₁₁ᵀR₁₁ is then the unit-diagonal Hs
+        fit_intercept=st.fit_intercept,
+        # as the estimator: columns constant to rounding (their spread within CONSTANT_RTOL of
+        # their mean) are not identified beside an intercept
+        constant=constant_columns(safe / math.sqrt(total), st.x_mean, st.fit_intercept),
+    )
+    R11, R12 = qr.R11, qr.R12
+    tol = qr_rank_rcond(st.n, D)
+    keep = np.flatnonzero(np.abs(np.diag(R11)) > tol).astype(np.intp)
+    R = linalg.qr(np.hstack([R11[:, keep], R12]), mode="r", check_finite=False)[0]
+    r = len(keep)
+    Rk, c = np.triu(R[:r, :r]), R[:r, r : r + K]
+    residual = R[r:, r : r + K]  # what the kept columns leave of the targets (and R22 below)
+    rss = total * (np.einsum("ij,ij->j", residual, residual) + _r22_rss(qr))
+    beta = np.zeros((D, K))
+    bread_x = np.zeros((r, r))
+    M = np.zeros((r, r))
+    if r:
+        z = linalg.solve_triangular(Rk, c, check_finite=False)
+        scale = safe[keep] / math.sqrt(total)  # the QR's column scales
+        beta[keep] = z / scale[:, None]
+        Rinv = linalg.solve_triangular(Rk, np.eye(r), check_finite=False)
+        M = Rinv / safe[keep][:, None]  # S⁻¹R_k⁻¹: (R_kᵀR_k)⁻¹ = Hs_k⁻¹
+        bread_x = M @ M.T
+        bread_x = 0.5 * (bread_x + bread_x.T)
+    return keep, beta, bread_x, rss, M
+
+
+def _r22_rss(qr: Any) -> F64:
+    """The targets' residual sum of squares (normalised) after all of X: ``‖R₂₂‖²`` by column."""
+    R22 = np.triu(qr.R22)
+    return np.asarray(np.einsum("ij,ij->j", R22, R22), dtype=np.float64)
 
 
 def _cholesky_or_empty(A: F64) -> F64:
