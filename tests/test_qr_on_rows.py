@@ -204,3 +204,21 @@ def test_inference_from_rows_still_drops_truly_collinear_columns():
     model, _ = _fit()(X, y)
     result = gradfit.inference(model, X, y)
     assert result.identified.tolist() == [True, True, True, True, False]
+
+
+def test_several_targets_and_float32_rows():
+    X, y = _near_collinear(1e-7, noise=1e-9, seed=8)
+    Y = np.column_stack([y, 2.0 * y - X[:, 0], X[:, 1] - X[:, 0]])
+    model, _ = _fit(method="exact")(X, Y)
+    assert "QR" in model.stop_reason_ and model.converged_
+    for k in range(3):
+        coef, intercept = _reference(X, Y[:, k])
+        np.testing.assert_allclose(model.coef_[k], coef, rtol=1e-6, atol=1e-8)
+        np.testing.assert_allclose(model.intercept_[k], intercept, rtol=1e-8, atol=1e-8)
+    # float32 rows with a difference float32 keeps (1e-4; 1e-7 would round away): lstsq's too
+    X32, y32 = _near_collinear(1e-4, noise=1e-9, seed=8)
+    X32 = X32.astype(np.float32)
+    model, _ = _fit()(X32, y32)
+    coef, intercept = _reference(X32, y32)
+    assert model.converged_ and model.certificate_.rank == 5
+    np.testing.assert_allclose(model.coef_, coef, rtol=1e-4)
