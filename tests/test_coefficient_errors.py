@@ -348,3 +348,18 @@ def test_nearly_collinear_columns_without_an_intercept_say_float64_cannot_resolv
     (message,) = messages
     assert "off by more than 10 times their size" in message
     assert "κ·eps is 0.001" in message and "fit an intercept (fit_intercept=True)" in message
+
+
+def test_rows_of_weight_zero_are_no_degrees_of_freedom() -> None:
+    # the standard errors beside each coefficient's error count the rows of positive weight
+    # (as R's lm); before, rows of weight 0 made them too small
+    X, y = strong_predictor(n=60)
+    w = np.ones(60)
+    w[::2] = 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        full = GDRegressor(method="gd", tol=1e-5).fit(X, y, sample_weight=w)
+        sub = GDRegressor(method="gd", tol=1e-5).fit(X[1::2], y[1::2])
+    a, b = full.certificate_.coef_error_se, sub.certificate_.coef_error_se
+    assert a is not None and b is not None and np.isfinite(b).any()
+    np.testing.assert_allclose(a, b, rtol=1e-6)

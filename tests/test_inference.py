@@ -648,3 +648,34 @@ def test_inference_after_a_power_of_two_rescaled_fit_never_gives_a_wrong_number(
         inference(model)
     with pytest.raises(GradfitInputError, match="too large"):
         inference(model, X * 1e100, y * 1e-60)
+
+
+@pytest.mark.parametrize("cov_type", ["nonrobust", "HC1", "HC3", "cluster"])
+@pytest.mark.parametrize("kind", ["dense", "sparse"])
+def test_rows_of_weight_zero_are_no_observations(cov_type, kind):
+    # R's lm drops rows of weight 0; counting them as degrees of freedom made standard errors
+    # too small (statsmodels counts them). Invariant: adding rows of weight 0 changes nothing.
+    rng = np.random.default_rng(11)
+    n, d = 120, 3
+    X = rng.normal(size=(n, d))
+    y = X @ [1.0, -0.5, 2.0] + rng.normal(size=n) * (1 + np.abs(X[:, 0]))
+    w = rng.uniform(0.5, 2.0, n)
+    w[::4] = 0.0  # a quarter of the rows excluded
+    groups = np.arange(n) % 7
+    kept = w > 0
+    extra = {"groups": groups} if cov_type == "cluster" else {}
+    extra_kept = {"groups": groups[kept]} if cov_type == "cluster" else {}
+    Xa = sp.csr_matrix(X) if kind == "sparse" else X
+    Xk = sp.csr_matrix(X[kept]) if kind == "sparse" else X[kept]
+    full = GDRegressor(method="exact").fit(Xa, y, sample_weight=w)
+    sub = GDRegressor(method="exact").fit(Xk, y[kept], sample_weight=w[kept])
+    a = inference(full, Xa, y, sample_weight=w, cov_type=cov_type, **extra)
+    b = inference(sub, Xk, y[kept], sample_weight=w[kept], cov_type=cov_type, **extra_kept)
+    assert a.nobs == b.nobs == int(kept.sum())
+    assert a.df_resid == b.df_resid
+    np.testing.assert_allclose(a.params, b.params, rtol=1e-10)
+    np.testing.assert_allclose(a.bse, b.bse, rtol=1e-8)
+    assert any("weight 0" in note for note in a.notes)
+    # from the statistics the fit kept (no data): the same
+    if cov_type == "nonrobust" and kind == "dense":
+        np.testing.assert_allclose(inference(full).bse, b.bse, rtol=1e-8)

@@ -482,7 +482,8 @@ def sufficient_statistics(
         ``y_offset`` (K,) (the means when centring, else zero), ``x_mean`` (D,) and
         ``y_mean`` (K,) (the weighted means whatever ``fit_intercept``: the stopping
         rule's reference without an intercept, :func:`~gradfit.solve.loop.reference_norms`),
-        ``N``, ``passes``, and ``x_meansq`` (D,), the (weighted)
+        ``N``, ``n_positive`` (rows of positive weight), ``passes``, and ``x_meansq`` (D,),
+        the (weighted)
         mean of each column's square (for
         :func:`~gradfit._validation.gram_proves_design`).
 
@@ -523,6 +524,8 @@ def sufficient_statistics(
         "x_mean": shift_x + Sx,
         "y_mean": shift_y + Sy,
         "N": N,
+        # rows of positive weight: the observations that count as degrees of freedom
+        "n_positive": N if sample_weight is None else int(np.count_nonzero(sample_weight > 0)),
         "passes": passes,
         "x_meansq": x_meansq,
     }
@@ -604,6 +607,8 @@ class GramProblem:
         self.B: F64 = stats["B"]
         self.yy: F64 = stats["yy"]
         self.N = int(stats["N"])
+        #: Rows of positive weight (rows of weight 0 are no observations: degrees of freedom).
+        self.n_positive = int(stats.get("n_positive", self.N))
         self.D, self.K = self.B.shape
         self.dtype = np.dtype(dtype)
         self.fit_intercept = bool(fit_intercept)

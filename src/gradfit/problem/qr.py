@@ -240,9 +240,12 @@ class QRProblem(PassObjective):
         self.fit_intercept = bool(fit_intercept)
         self.standardize = bool(standardize)
         self.omega: F64 | None = None
+        #: Rows of positive weight (the observations that count as degrees of freedom).
+        self.n_positive = self.N
         if sample_weight is not None:
             sw = np.asarray(sample_weight, dtype=np.float64)
             self.omega = sw / sw.sum()
+            self.n_positive = int(np.count_nonzero(sw > 0))
         zero_x, zero_y = np.zeros(self.D), np.zeros(self.K)
         self.x_offset = np.asarray(x_offset, dtype=np.float64) if fit_intercept else zero_x
         self.y_offset = np.asarray(y_offset, dtype=np.float64) if fit_intercept else zero_y

@@ -333,7 +333,9 @@ def coefficient_errors(
         slack = np.asarray(problem.loss_slack(loss), dtype=np.float64)
         resolved = loss > slack
         rank = int(getattr(problem, "rank", problem.D))
-        df = problem.N - rank - int(problem.fit_intercept)
+        # rows of weight 0 are no observations (as R's lm): they are not degrees of freedom
+        n_obs = int(getattr(problem, "n_positive", problem.N))
+        df = n_obs - rank - int(problem.fit_intercept)
         in_se = np.full_like(error, np.nan)
         candidates = np.flatnonzero(np.any(relative > UNRESOLVED_RELATIVE, axis=1) & ~constant)
         if df > 0 and candidates.size:

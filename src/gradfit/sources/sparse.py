@@ -376,6 +376,7 @@ def sparse_statistics(
         "x_mean": np.asarray(col["mean"], dtype=np.float64),
         "y_mean": np.asarray(y_mean, dtype=np.float64),
         "N": N,
+        "n_positive": N if sample_weight is None else int(np.count_nonzero(sample_weight > 0)),
         "passes": 1,
         "cancellation": float(np.max(ratio)) if D else 0.0,
     }

@@ -79,6 +79,9 @@ class _Stats:
     weight: float  # Σω (N when unweighted)
     fit_intercept: bool
     passes: int = 0
+    #: Rows of positive weight: the observations (R's ``lm`` drops rows of weight 0, so they
+    #: are no degrees of freedom); None where unknown (taken as ``n``).
+    n_positive: int | None = None
 
 
 def _stats_from_dict(s: dict[str, Any], weight: float | None, fit_intercept: bool) -> _Stats:
@@ -93,6 +96,7 @@ def _stats_from_dict(s: dict[str, Any], weight: float | None, fit_intercept: boo
         weight=total,
         fit_intercept=fit_intercept,
         passes=int(s.get("passes", 1)),
+        n_positive=None if s.get("n_positive") is None else int(s["n_positive"]),
     )
 
 
@@ -1231,7 +1235,14 @@ def _compute(
         else:
             rss = np.maximum(st.yy - np.einsum("ij,ij->j", beta, st.B), 0.0)
         p = r + (1 if fi else 0)
-        n = st.n
+        rows = st.n
+        # rows of weight 0 are no observations (R's lm drops them): not in nobs, df, HC1, …
+        n = rows if st.n_positive is None else int(st.n_positive)
+        if n < rows:
+            notes.append(
+                f"{rows - n} row(s) of weight 0 are not observations (as R's lm): nobs and the "
+                "degrees of freedom count the rows of positive weight"
+            )
         df_resid = float(n - p)
     partial: _Partial | None = None
     eps = np.finfo(np.float64).eps
@@ -1255,9 +1266,9 @@ def _compute(
         )
         partial = source.robust(plan)
         passes += 1
-        if partial.n != n:
+        if partial.n != rows:
             raise GradfitInputError(
-                f"the data has {partial.n} rows but the model was fitted on {n}; pass the "
+                f"the data has {partial.n} rows but the model was fitted on {rows}; pass the "
                 "rows the model was fitted on"
             )
         if from_fit and fi and partial.wx is not None:
@@ -1549,6 +1560,7 @@ def keep_statistics(model: Any, problem: Any, sample_weight: Any) -> None:
         "x_mean": problem.x_offset.copy(),
         "y_mean": problem.y_offset.copy(),
         "n": int(problem.N),
+        "n_positive": int(getattr(problem, "n_positive", problem.N)),
         "weight": total,
         "fit_intercept": bool(problem.fit_intercept),
     }
