@@ -679,3 +679,20 @@ def test_rows_of_weight_zero_are_no_observations(cov_type, kind):
     # from the statistics the fit kept (no data): the same
     if cov_type == "nonrobust" and kind == "dense":
         np.testing.assert_allclose(inference(full).bse, b.bse, rtol=1e-8)
+
+
+def test_the_f_statistic_of_an_ill_conditioned_design_is_a_number():
+    # a degree-10 polynomial: the Wald form's solve with C (κ ≈ 1e19) was refused and F was
+    # NaN; nonrobust F is statsmodels' (ESS/df_model)/σ², robust F is solved on C's
+    # correlation scale
+    sm = pytest.importorskip("statsmodels.api")
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 10, 3000)
+    X = np.column_stack([x**k for k in range(1, 11)])
+    y = np.sin(x) + 1e-3 * rng.normal(size=3000)
+    model = GDRegressor().fit(X, y)
+    res = inference(model, X, y)
+    ref = sm.OLS(y, sm.add_constant(X)).fit()
+    np.testing.assert_allclose(res.fvalue, ref.fvalue, rtol=1e-6)
+    robust = inference(model, X, y, cov_type="HC1")
+    assert np.isfinite(robust.fvalue) and robust.fvalue > 1e6

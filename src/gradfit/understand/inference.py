@@ -1376,11 +1376,25 @@ def _compute(
                 C = cov_u[k][np.ix_(slopes, slopes)]
                 if not (np.all(np.isfinite(C)) and np.all(np.isfinite(est))):
                     continue  # an undefined covariance (e.g. a leverage of 1): F is too
+                if cov_type == "nonrobust" and rss[k] > 0:
+                    # statsmodels' (ESS/df_model)/σ², which equals the Wald form but needs no
+                    # inverse (a degree-10 polynomial's C has κ ≈ 1e19: the solve refused it)
+                    ess = max(float(tss[k] - rss[k]), 0.0)
+                    fvalue[k] = (ess / len(slopes)) / float(sigma2[k])
+                    f_pvalue[k] = float(stats.f.sf(fvalue[k], len(slopes), df_denom))
+                    continue
                 try:
+                    # on the correlation scale: coefficients of different sizes (1 beside
+                    # 1e-7 for x¹⁰) make C itself ill-conditioned, its correlations need not be
+                    d = np.sqrt(np.diag(C))
+                    if not np.all(d > 0):
+                        raise linalg.LinAlgError("a zero variance")
                     with warnings.catch_warnings():
                         warnings.simplefilter("error", linalg.LinAlgWarning)
-                        sol = linalg.solve(C, est, assume_a="pos", check_finite=False)
-                    fvalue[k] = float(est @ sol) / len(slopes)
+                        sol = linalg.solve(
+                            C / np.outer(d, d), est / d, assume_a="pos", check_finite=False
+                        )
+                    fvalue[k] = float((est / d) @ sol) / len(slopes)
                     f_pvalue[k] = float(stats.f.sf(fvalue[k], len(slopes), df_denom))
                 except (linalg.LinAlgError, linalg.LinAlgWarning, ValueError):
                     pass  # a singular covariance (fewer clusters than slopes): F undefined
