@@ -307,16 +307,32 @@ def test_the_command_line_names_the_columns_and_says_the_fix_in_options(tmp_path
     assert message.endswith("Fix: --tol 1e-09, or --method cg.")
 
 
-def test_the_kappa_fallback_checks_from_the_statistics_it_already_formed() -> None:
+def test_the_kappa_fallback_checks_from_the_statistics_it_already_formed(tmp_path) -> None:
+    import pandas as pd
+    import scipy.sparse
+
     rng = np.random.default_rng(0)
     n = 4000
     x = rng.standard_normal(n)
     X = np.column_stack([x, x + 3e-6 * rng.standard_normal(n), rng.standard_normal(n)])
     y = X @ [1.0, 2.0, 3.0] + 0.01 * rng.standard_normal(n)
-    model, _ = fit(X, y)
+    path = tmp_path / "near.csv"
+    pd.DataFrame({"a": X[:, 0], "b": X[:, 1], "c": X[:, 2], "y": y}).to_csv(
+        path, index=False, float_format="%.17g"
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = GDRegressor().fit(path, target="y")  # a file: no rows in memory for a QR
     assert model.engine_ == "data" and "κ" in model.engine_reason_
     assert model.certificate_.coef_check == "from the statistics of the data (one Gram pass)"
     assert model.certificate_.coef_relative_error is not None
+    # rows in memory (dense or CSR) are solved by a QR instead (decision 32)
+    xm, s = X.mean(0), X.std(0)
+    reference = np.linalg.lstsq((X - xm) / s, y - y.mean(), rcond=None)[0] / s
+    for rows in (X, scipy.sparse.csr_matrix(X)):
+        model, _ = fit(rows, y)
+        assert model.certificate_.coef_check == "from the rows' QR factor"
+        np.testing.assert_allclose(model.coef_, reference, rtol=1e-6)
 
 
 def test_the_command_line_says_when_each_coefficient_was_not_checked(tmp_path, capsys) -> None:

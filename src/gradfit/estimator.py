@@ -29,9 +29,9 @@ from ._validation import (
 )
 from .problem.gram import GramProblem, rank_tolerance, sufficient_statistics
 from .problem.objective import LeastSquaresProblem, Problem
-from .problem.plan import ENGINES, STATS_MAX_FEATURES, choose_engine, plan
+from .problem.plan import ENGINES, KAPPA_LIMIT, STATS_MAX_FEATURES, choose_engine, plan
 from .problem.qr import QRProblem, null_directions_hold
-from .solve.certify import certify, newton_step
+from .solve.certify import UNRESOLVED_RELATIVE, certify, newton_step
 from .solve.checkpoint import Checkpointer, fingerprint
 from .solve.loop import SolveResult, predicted_iterations, sgd_learning_rate, solve, solve_exact
 from .solve.rules import METHODS, SCHEDULES
@@ -97,6 +97,49 @@ def check_random_state_generator(random_state: Any) -> np.random.Generator:
     if isinstance(random_state, np.random.RandomState):
         return np.random.default_rng(random_state.randint(0, 2**31 - 1))
     return np.random.default_rng(random_state)
+
+
+def _off_by_more_than_one_percent(certificate: Any, problem: Problem) -> bool:
+    """Whether some coefficient's error (or its bound) exceeds 1% of its size.
+
+    The default CG then takes its Newton step whether or not the error is over one standard
+    error too (``unresolved``): the step is one solve with ``exact``'s factor, and the
+    least-squares answer is what ``converged`` promises.
+    """
+    relative = certificate.coef_relative_error
+    if relative is None:
+        return bool(certificate.unresolved)
+    relative = np.asarray(relative, dtype=np.float64)[~_constant_mask(problem)]
+    return bool(np.any(relative > UNRESOLVED_RELATIVE))
+
+
+def _standardised_kappa(gram: GramProblem) -> float:
+    """κ of ``H`` with unit-scaled columns (the loop's own when standardising).
+
+    Column scales alone do not hurt a Cholesky solve or its refinement (an unstandardised
+    design of condition 1e6 refines to 1e-7): what decides whether ``H`` can carry the
+    problem is the conditioning of the columns' correlations.
+    """
+    if gram.standardize:
+        return float(gram.curvature().kappa)
+    free = (gram.x_rms > 0) & ~np.asarray(gram.constant)
+    if not free.any():
+        return 1.0
+    rms = gram.x_rms[free]
+    from scipy import linalg
+
+    eig = linalg.eigvalsh(gram.H[np.ix_(free, free)] / np.outer(rms, rms), check_finite=False)
+    return float(eig[-1] / eig[0]) if eig[0] > 0 else math.inf
+
+
+def _rows_in_memory(source: Any) -> tuple[Any, Any, Any] | None:
+    """``(X, Y, sample_weight)`` of a source whose rows are in memory (NumPy, pandas, CSR)."""
+    kind = getattr(source, "kind", None)
+    if kind == "numpy":
+        return source.X, source.Y, source.sample_weight
+    if kind == "sparse" and getattr(source.Xs, "format", None) == "csr":
+        return source.Xs, source.Y, source.weights
+    return None
 
 
 def _remembered(make: Callable[[], Any], formed: list[Any]) -> Callable[[], Any]:
@@ -477,7 +520,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
                 problem.engine == "stats"
                 and self.method == "cg"
                 and result.converged
-                and self.certificate_.unresolved
+                and _off_by_more_than_one_percent(self.certificate_, problem)
             ):
                 result = self._newton_polish(result, problem)
             gram = problem if isinstance(problem, GramProblem) else chosen.gram
@@ -770,8 +813,11 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             return result
         relative = before.coef_relative_error
         assert relative is not None
-        worst = float(np.max(relative[tuple(zip(*before.unresolved, strict=True))]))
-        count = len({j for j, _ in before.unresolved})
+        off = np.asarray(relative, dtype=np.float64) > UNRESOLVED_RELATIVE
+        off[_constant_mask(problem)] = False
+        worst = float(np.max(relative[off]))
+        count = int(np.count_nonzero(off.any(axis=1)))
+        beyond_se = " (over one standard error)" if before.unresolved else ""
         b = problem.y_offset - problem.x_offset @ W if problem.fit_intercept else result.intercept
         polished = replace(
             result,
@@ -779,7 +825,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             V=problem.from_user(W),
             intercept=np.asarray(b, dtype=np.float64),
             stop_reason=f"{result.stop_reason}; {count} coefficient(s) were still "
-            f"{_off_by(worst)} (over one standard error), so one Newton step on the statistics "
+            f"{_off_by(worst)}{beyond_se}, so one Newton step on the statistics "
             "(the factor method='exact' uses) resolved them",
         )
         polished = self._certify(polished, problem)
@@ -819,8 +865,11 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         self.__dict__["_rows_checked"] = False
         if (
             not (self.method == "exact" or (self.method == "cg" and self.gradient == "auto"))
-            or getattr(source, "kind", None) != "numpy"
+            or (rows := _rows_in_memory(source)) is None
             or not isinstance(gram, GramProblem)
+            # a fit the user stopped (a callback, or tol=0's exactly max_iter steps) is theirs
+            or result.stop_reason.startswith("stopped by callback")
+            or float(self.tol) == 0
         ):
             return result, None
         passes = 0
@@ -829,7 +878,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         self.__dict__["_rows_checked"] = True
         if null.shape[1]:
             hold, ratio = null_directions_hold(
-                source.X, source.sample_weight, gram.x_offset, gram.x_scale, null, gram.constant
+                rows[0], rows[2], gram.x_offset, gram.x_scale, null, gram.constant
             )
             passes += 1
             if not hold:
@@ -838,22 +887,30 @@ class GDRegressor(RegressorMixin, BaseEstimator):
                     f"separate (a singular value {float(ratio.max()):.2g} of a column's, below "
                     f"the {np.sqrt(rank_tolerance(gram.D)):.2g} that H resolves)"
                 )
+        kappa = _standardised_kappa(gram)
         if why is None:
             if result.stop_reason.startswith("too ill-conditioned"):
                 why = "refinement on the normal equations did not contract"
+            elif kappa > KAPPA_LIMIT:
+                # beyond it H loses log10 κ digits, and the data path's CG (the planner's
+                # fallback) stops at a normwise tol: a near-duplicate pair came back as 1.5, 1.5
+                # for lstsq's −0.51, 3.51 (within one standard error, so not "unresolved");
+                # exact's refinement on rows with large means (X·w − x̄·w cancels) stopped
+                # 0.85% off, its bound from H violated
+                why = f"the normal equations have κ = {kappa:.3g} > {KAPPA_LIMIT:.0e}"
             elif result.converged and self.certificate_.unresolved:
                 count = len({j for j, _ in self.certificate_.unresolved})
                 why = (
                     f"{count} coefficient(s) were still off after {self.method} "
-                    f"(κ = {gram.curvature().kappa:.3g} of the normal equations)"
+                    f"(κ = {kappa:.3g} of the normal equations)"
                 )
         if why is None:
             return result, None
         constant = _constant_mask(problem) | np.asarray(gram.constant)
         qr = QRProblem(
-            source.X,
-            source.Y,
-            source.sample_weight,
+            rows[0],
+            rows[1],
+            rows[2],
             gram.x_offset,
             gram.y_offset,
             gram.x_scale,

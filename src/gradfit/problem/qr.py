@@ -19,7 +19,8 @@ condition number, as ``numpy.linalg.lstsq`` does:
   the same rows), so the certificate recomputes the gradient from the data and solves each
   coefficient's error with ``R`` instead of the formed ``H``.
 
-Rows are read from dense arrays in memory (NumPy, pandas once validated).
+Rows are read from arrays in memory: NumPy (pandas once validated) and scipy.sparse CSR
+matrices, whose blocks are made dense (the statistics engine serves at most 2,000 columns).
 """
 
 from __future__ import annotations
@@ -87,6 +88,17 @@ def _in_chunks(N: int, step: int, work: Callable[[list[tuple[int, int]]], T]) ->
         return list(pool.map(work, chunks))
 
 
+def dense_block(X: Any, start: int, stop: int) -> F64:
+    """Rows ``start:stop`` of a dense array or a scipy.sparse CSR matrix, as float64.
+
+    (A view of a float64 array: the caller makes the centred copy.)
+    """
+    block = X[start:stop]
+    if hasattr(block, "toarray"):
+        return np.asarray(block.toarray(), dtype=np.float64)
+    return np.asarray(block, dtype=np.float64)
+
+
 def _rows(
     X: NDArray[Any],
     Y: NDArray[Any],
@@ -99,7 +111,7 @@ def _rows(
     """Blocks ``(A, T)`` of ``√ω·(X − x̄)`` (constant columns zero) and ``√ω·(Y − ȳ)``, float64."""
     root = None if omega is None else np.sqrt(omega)
     for start, stop in blocks:
-        A = np.asarray(X[start:stop], dtype=np.float64) - x_offset
+        A = dense_block(X, start, stop) - x_offset
         A[:, ~keep] = 0.0
         T = np.asarray(Y[start:stop], dtype=np.float64) - y_offset
         if root is not None:
@@ -167,7 +179,7 @@ def null_directions_hold(
             for start, stop in blocks:
                 # X_b·Z − x̄·Z: one read of the block, no centred copy (a cancellation here can
                 # only make a direction look less null, never more)
-                U = np.asarray(X[start:stop], dtype=np.float64) @ Zm - shift
+                U = np.asarray(X[start:stop] @ Zm, dtype=np.float64) - shift
                 if weights is None:
                     part += np.einsum("ij,ij->j", U, U)
                 else:
@@ -256,30 +268,44 @@ class QRProblem(PassObjective):
         self._factor()
 
     def _factor(self) -> None:
-        """``R`` of ``[Ω^½ X_c S⁻¹ | Ω^½ Y_c]`` block by block, then its SVD and the rank."""
+        """``R`` of ``[Ω^½ | Ω^½ X_c S⁻¹ | Ω^½ Y_c]`` block by block, then its SVD and the rank.
+
+        With an intercept the first column is the weights' root (the intercept's column), so
+        an error in the means ``x̄`` used for centring is absorbed there, as ``lstsq`` with a
+        column of ones would: eliminating it leaves ``R₁₁``, ``R₁₂`` (its first row gives the
+        intercept's correction, :meth:`to_user`).
+        """
         D, K = self.D, self.K
+        c = int(self.fit_intercept)  # the intercept's column, first
+        M = c + D + K
         keep = ~self.constant
         s = self.x_scale
         X, Y, omega, xm, ym = self.X, self.Y, self.omega, self.x_offset, self.y_offset
 
         def work(blocks: list[tuple[int, int]]) -> tuple[F64, F64, F64]:
-            R = np.zeros((0, D + K))
+            R = np.zeros((0, M))
             sq_x = np.zeros(D)
             sq_y = np.zeros(K)
-            for A, T in _rows(X, Y, omega, xm, ym, keep, blocks):
+            for (start, stop), (A, T) in zip(
+                blocks, _rows(X, Y, omega, xm, ym, keep, blocks), strict=True
+            ):
                 sq_x += np.einsum("ij,ij->j", A, A)
                 sq_y += np.einsum("ij,ij->j", T, T)
                 A /= s
-                stacked = np.vstack([R, np.hstack([A, T])])
-                R = linalg.qr(stacked, mode="r", check_finite=False)[0][: D + K]
+                parts = [A, T]
+                if c:
+                    root = np.ones(stop - start) if omega is None else np.sqrt(omega[start:stop])
+                    parts.insert(0, root[:, None])
+                stacked = np.vstack([R, np.hstack(parts)])
+                R = linalg.qr(stacked, mode="r", check_finite=False)[0][:M]
             return R, sq_x, sq_y
 
-        parts = _in_chunks(self.N, _block_rows(D, K), work)
+        parts = _in_chunks(self.N, _block_rows(D + c, K), work)
         # the chunks' R factors stacked and factored again: the tall-skinny QR's reduction
         R = parts[0][0]
         if len(parts) > 1:
             stacked = np.vstack([part[0] for part in parts])
-            R = linalg.qr(stacked, mode="r", check_finite=False)[0][: D + K]
+            R = linalg.qr(stacked, mode="r", check_finite=False)[0][:M]
         sq_x = np.sum([part[1] for part in parts], axis=0)
         sq_y = np.sum([part[2] for part in parts], axis=0)
         if self.omega is None:
@@ -287,13 +313,18 @@ class QRProblem(PassObjective):
             sq_x /= self.N
             sq_y /= self.N
         if self.alpha:
-            # the penalty ½α‖W‖² = ½α‖S⁻¹V‖²: rows √α·S⁻¹ below the data
-            extra = np.zeros((D, D + K))
-            extra[np.arange(D), np.arange(D)] = np.sqrt(self.alpha) / s
+            # the penalty ½α‖W‖² = ½α‖S⁻¹V‖²: rows √α·S⁻¹ below the data (not on the intercept)
+            extra = np.zeros((D, M))
+            extra[np.arange(D), c + np.arange(D)] = np.sqrt(self.alpha) / s
             extra[~keep] = 0.0
-            R = linalg.qr(np.vstack([R, extra]), mode="r", check_finite=False)[0][: D + K]
-        if R.shape[0] < D + K:  # fewer rows than columns
-            R = np.vstack([R, np.zeros((D + K - R.shape[0], D + K))])
+            R = linalg.qr(np.vstack([R, extra]), mode="r", check_finite=False)[0][:M]
+        if R.shape[0] < M:  # fewer rows than columns
+            R = np.vstack([R, np.zeros((M - R.shape[0], M))])
+        # the intercept's row: r00·c0 + r0x·V = r0t (c0 corrects ȳ − x̄·W)
+        self._r00 = float(R[0, 0]) if c else 0.0
+        self._r0x = R[0, c : c + D] if c else np.zeros(D)
+        self._r0t = R[0, c + D :] if c else np.zeros(K)
+        R = R[c:, c:]
         self.R11 = np.triu(R[:D, :D])
         self.R12 = R[:D, D:]
         #: The targets' part left after all of X (K×K): ``‖R₂₂‖²`` by column is the residual's.
@@ -336,11 +367,18 @@ class QRProblem(PassObjective):
         return lambda G: Vt.T @ ((Vt @ G) / (sigma**2)[:, None])
 
     def to_user(self, V: F64) -> tuple[F64, F64]:
-        """``(W, b)`` in the user's units, off the rows' null space there (minimum norm)."""
+        """``(W, b)`` in the user's units, off the rows' null space there (minimum norm).
+
+        With an intercept, ``b = ȳ − x̄·W + c₀`` where ``c₀`` (rounding-sized) is what the
+        intercept's column of the QR absorbed of the error in the means.
+        """
         W = self._free(V / self.x_scale[:, None])
         if self._null_user.shape[1]:
             W = self._free(W - self._null_user @ (self._null_user.T @ W))
-        return W, self.y_offset - self.x_offset @ W
+        b = self.y_offset - self.x_offset @ W
+        if self._r00 > 0:
+            b = b + (self._r0t - self._r0x @ (W * self.x_scale[:, None])) / self._r00
+        return W, b
 
     def _pass(self, W: F64, with_targets: bool) -> tuple[F64, F64]:
         """``(X_cᵀΩr, ½Σωr²)`` in float64 over the rows (``r = X_c W − Y_c``)."""

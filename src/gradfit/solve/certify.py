@@ -205,7 +205,8 @@ class Certificate:
         if self.coef_relative_error is not None and self.coef_error_se is not None:
             relative = float(np.max(self.coef_relative_error, initial=0.0))
             in_se = self.coef_error_se[np.isfinite(self.coef_error_se)]
-            line = f"  each coefficient (H⁻¹G): largest error {100 * relative:.3g}% of its size"
+            how = "R⁻¹R⁻ᵀG" if self.coef_check == "from the rows' QR factor" else "H⁻¹G"
+            line = f"  each coefficient ({how}): largest error {100 * relative:.3g}% of its size"
             if in_se.size:
                 at_least = "≥ " if self.noise_below_rounding else ""
                 line += f", {at_least}{float(in_se.max()):.3g} standard errors"

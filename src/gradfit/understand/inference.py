@@ -1216,7 +1216,7 @@ def _compute(
         whiten: F64 | None = None
         if r < D or (r and _kappa(Hs[np.ix_(keep, keep)]) > KAPPA_ROWS):
             source_rows = get_source()
-            if isinstance(source_rows, _ArraySource) and not _is_sparse(source_rows.X):
+            if isinstance(source_rows, _ArraySource) and _dense_or_csr(source_rows.X):
                 keep, beta, bread_x, rss_rows, whiten = _by_rows(source_rows, st, safe)
                 r = len(keep)
                 passes += 1
@@ -1462,10 +1462,11 @@ def _kappa(A: F64) -> float:
     return float(eig[-1] / eig[0]) if eig.size and eig[0] > 0 else math.inf
 
 
-def _is_sparse(X: Any) -> bool:
+def _dense_or_csr(X: Any) -> bool:
+    """Rows a QR can read block by block: a dense array or a CSR matrix."""
     import scipy.sparse as sp
 
-    return bool(sp.issparse(X))
+    return not sp.issparse(X) or getattr(X, "format", None) == "csr"
 
 
 def _by_rows(
@@ -1479,8 +1480,9 @@ def _by_rows(
     (:class:`~gradfit.problem.qr.QRProblem`), and so does inference, so the table is about
     the model's own coefficients. A column is not identified when its residual norm given the
     earlier columns (``|R_jj|`` of the unit-scaled columns) is within ``lstsq``'s tolerance
-    (``eps·max(N, D)``), as the estimator's rank rule; the kept columns' factor is the QR of
-    ``R``'s kept columns, so the bread ``(X_cᵀΩX_c)⁻¹ = S⁻¹R_k⁻¹R_k⁻ᵀS⁻¹`` never squares κ.
+    (``eps·max(N, D)`` of the largest singular value), as the estimator's rank rule; the kept
+    columns' factor is the QR of ``R``'s kept columns, so the bread
+    ``(X_cᵀΩX_c)⁻¹ = S⁻¹R_k⁻¹R_k⁻ᵀS⁻¹`` never squares κ.
     Returns ``(keep, beta, bread_x, rss, M)`` with ``M = S⁻¹R_k⁻¹`` (``bread_x = MMᵀ``).
     """
     from ..problem.objective import constant_columns
@@ -1501,7 +1503,9 @@ def _by_rows(
         constant=constant_columns(safe / math.sqrt(total), st.x_mean, st.fit_intercept),
     )
     R11, R12 = qr.R11, qr.R12
-    tol = qr_rank_rcond(st.n, D)
+    # lstsq's rule relative to the largest singular value, as the estimator's rank
+    top = float(qr.singular_values[0]) if qr.singular_values.size else 0.0
+    tol = qr_rank_rcond(st.n, D) * top
     keep = np.flatnonzero(np.abs(np.diag(R11)) > tol).astype(np.intp)
     R = linalg.qr(np.hstack([R11[:, keep], R12]), mode="r", check_finite=False)[0]
     r = len(keep)
