@@ -803,7 +803,12 @@ def solve_exact(
                 print(f"[gradfit] refinement {n_iter - 1}: |correction|={size:.3e}")
             if size <= 4 * eps * max(float(np.linalg.norm(point.V)), eps):
                 break
-        point, rel = best, best_rel
+        if not contracting:
+            # corrections that stopped shrinking while large: keep the point of least gradient
+            point, rel = best, best_rel
+        # otherwise the last point: each correction was at most half the previous one, so it
+        # is the closest; its relative gradient may be above an earlier one's by rounding alone
+        # (at a few 1e-12, noise: choosing by it returned the unrefined solve, 1.5e-7 off)
     history.finish()
     worst = float(rel.max())
     curvature = gram.curvature()
