@@ -240,7 +240,9 @@ def plan(
         return done(gram, None, engine, reason)
     if method == "exact":
         # the data-path problem (and its pass over X) only where the refinement needs it
-        refine = source.data_problem(options, stats, gram) if refinement_needed(gram) else None
+        # (a source may offer rows fit for refinement: centred float64 passes, for instance)
+        make = getattr(source, "refine_problem", source.data_problem)
+        refine = make(options, stats, gram) if refinement_needed(gram) else None
         return done(gram, refine, engine, reason)
     if gradient == "auto" and (veto := source.veto(stats)) is not None:
         problem = source.data_problem(options, stats, gram)

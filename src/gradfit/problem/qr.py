@@ -37,7 +37,7 @@ from .curvature import CurvatureEstimate
 from .gram import GRAM_CHUNKS, gram_threads, single_threaded_blas
 from .objective import PassObjective
 
-__all__ = ["QRProblem", "null_directions_hold", "qr_rank_rcond"]
+__all__ = ["QRProblem", "RowsProblem", "null_directions_hold", "qr_rank_rcond"]
 
 F64 = NDArray[np.float64]
 
@@ -194,7 +194,121 @@ def null_directions_hold(
     return bool(np.all(ratio <= qr_rank_rcond(N, D))), ratio
 
 
-class QRProblem(PassObjective):
+class RowsProblem(PassObjective):
+    """The objective over rows in memory, every pass in float64 about the means.
+
+    The data path's kernel forms ``X_b·W − x̄·W``, which cancels where a column's mean is
+    large beside its spread (columns around 1e5 ± 0.25: ``exact``'s refinement stalled at a
+    relative gradient of 4e-10, 1.7e-7 off lstsq). Here each block is centred first
+    (``X_b − x̄`` is exact for values near the mean), then multiplied: slower than the fused
+    kernel (a centred float64 copy of each block), used where that accuracy is needed —
+    ``exact``'s refinement on such columns, and the QR's certificate (:class:`QRProblem`).
+
+    Parameters
+    ----------
+    X : ndarray of shape (N, D) or scipy.sparse CSR matrix
+        Read block by block (never copied whole).
+    Y : ndarray of shape (N, K)
+    sample_weight : ndarray of shape (N,), optional
+    x_offset, y_offset, x_scale : ndarray
+        The centring and column scales of the fit (shared with its other problems).
+    fit_intercept, standardize : bool
+    alpha : float
+    constant : ndarray of bool, shape (D,)
+        Columns held at zero (constant to rounding).
+    raw_means : tuple of ndarray, optional
+        ``(x̄, ȳ)`` whatever ``fit_intercept``, as the other problems of the fit carry them.
+    scales : tuple of ndarray, optional
+        ``(x_rms, loss_at_zero, target_scale)`` from the statistics (else set by a subclass).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(200, 2)) + 1e8; Y = (X - 1e8) @ np.ones((2, 1))
+    >>> rows = RowsProblem(X, Y, None, X.mean(0), Y.mean(0), X.std(0))
+    >>> bool(np.max(np.abs(rows.loss_grad(rows.from_user(np.ones((2, 1))))[1])) < 1e-12)
+    True
+    """
+
+    engine = "data"
+
+    def __init__(
+        self,
+        X: NDArray[Any],
+        Y: NDArray[Any],
+        sample_weight: NDArray[Any] | None,
+        x_offset: F64,
+        y_offset: F64,
+        x_scale: F64,
+        *,
+        fit_intercept: bool = True,
+        standardize: bool = True,
+        alpha: float = 0.0,
+        constant: NDArray[np.bool_] | None = None,
+        raw_means: tuple[F64, F64] | None = None,
+        scales: tuple[F64, F64, F64] | None = None,
+    ) -> None:
+        self.X = X
+        #: The weighted means whatever ``fit_intercept`` (the stopping rule's reference without
+        #: an intercept, :func:`~gradfit.problem.objective.centring_shift`).
+        self.raw_means = raw_means
+        self.Y = Y
+        self.N, self.D = X.shape
+        self.K = Y.shape[1]
+        self.dtype = np.dtype(np.float64)
+        self.alpha = float(alpha)
+        self.fit_intercept = bool(fit_intercept)
+        self.standardize = bool(standardize)
+        self.omega: F64 | None = None
+        #: Rows of positive weight (the observations that count as degrees of freedom).
+        self.n_positive = self.N
+        if sample_weight is not None:
+            sw = np.asarray(sample_weight, dtype=np.float64)
+            self.omega = sw / sw.sum()
+            self.n_positive = int(np.count_nonzero(sw > 0))
+        zero_x, zero_y = np.zeros(self.D), np.zeros(self.K)
+        self.x_offset = np.asarray(x_offset, dtype=np.float64) if fit_intercept else zero_x
+        self.y_offset = np.asarray(y_offset, dtype=np.float64) if fit_intercept else zero_y
+        self.x_scale = np.asarray(x_scale, dtype=np.float64)
+        fixed = np.zeros(self.D, bool) if constant is None else np.asarray(constant, bool)
+        self.__dict__["_constant"] = fixed
+        self.n_passes = 0
+        if scales is not None:
+            x_rms, loss_at_zero, target_scale = scales
+            self.x_rms = np.asarray(x_rms, dtype=np.float64)
+            self.loss_at_zero = np.asarray(loss_at_zero, dtype=np.float64)
+            self.target_scale = np.asarray(target_scale, dtype=np.float64)
+
+    def _pass(self, W: F64, with_targets: bool) -> tuple[F64, F64]:
+        """``(X_cᵀΩr, ½Σωr²)`` in float64 over the rows (``r = X_c W − Y_c``)."""
+        self.n_passes += 1
+        keep = ~self.constant
+        Y = self.Y if with_targets else np.zeros((self.N, 0))
+        X, omega, xm, ym = self.X, self.omega, self.x_offset, self.y_offset[: Y.shape[1]]
+        D, K = self.D, self.K
+
+        def work(blocks: list[tuple[int, int]]) -> tuple[F64, F64]:
+            acc = np.zeros((D, K))
+            sq = np.zeros(K)
+            for A, T in _rows(X, Y, omega, xm, ym, keep, blocks):
+                r = A @ W
+                if with_targets:
+                    r -= T
+                acc += A.T @ r  # √ω twice: Xᵀ Ω r
+                sq += np.einsum("ij,ij->j", r, r)
+            return acc, sq
+
+        parts = _in_chunks(self.N, _block_rows(D, K), work)
+        acc = np.sum([part[0] for part in parts], axis=0)
+        sq = np.sum([part[1] for part in parts], axis=0)
+        root_free = self.omega is None
+        if root_free:
+            acc /= self.N
+            sq /= self.N
+        return acc, 0.5 * sq
+
+
+class QRProblem(RowsProblem):
     """Least squares over dense rows by a tall-skinny QR of the centred, standardised design.
 
     Parameters
@@ -240,32 +354,21 @@ class QRProblem(PassObjective):
         constant: NDArray[np.bool_] | None = None,
         raw_means: tuple[F64, F64] | None = None,
     ) -> None:
-        self.X = X
-        #: The weighted means whatever ``fit_intercept`` (the stopping rule's reference without
-        #: an intercept, :func:`~gradfit.problem.objective.centring_shift`).
-        self.raw_means = raw_means
-        self.Y = Y
-        self.N, self.D = X.shape
-        self.K = Y.shape[1]
-        self.dtype = np.dtype(np.float64)
-        self.alpha = float(alpha)
-        self.fit_intercept = bool(fit_intercept)
-        self.standardize = bool(standardize)
-        self.omega: F64 | None = None
-        #: Rows of positive weight (the observations that count as degrees of freedom).
-        self.n_positive = self.N
-        if sample_weight is not None:
-            sw = np.asarray(sample_weight, dtype=np.float64)
-            self.omega = sw / sw.sum()
-            self.n_positive = int(np.count_nonzero(sw > 0))
-        zero_x, zero_y = np.zeros(self.D), np.zeros(self.K)
-        self.x_offset = np.asarray(x_offset, dtype=np.float64) if fit_intercept else zero_x
-        self.y_offset = np.asarray(y_offset, dtype=np.float64) if fit_intercept else zero_y
-        self.x_scale = np.asarray(x_scale, dtype=np.float64)
-        fixed = np.zeros(self.D, bool) if constant is None else np.asarray(constant, bool)
-        self.__dict__["_constant"] = fixed
-        self.n_passes = 1
+        super().__init__(
+            X,
+            Y,
+            sample_weight,
+            x_offset,
+            y_offset,
+            x_scale,
+            fit_intercept=fit_intercept,
+            standardize=standardize,
+            alpha=alpha,
+            constant=constant,
+            raw_means=raw_means,
+        )
         self._factor()
+        self.n_passes = 1  # the factorisation's
 
     def _factor(self) -> None:
         """``R`` of ``[Ω^½ | Ω^½ X_c S⁻¹ | Ω^½ Y_c]`` block by block, then its SVD and the rank.
@@ -379,30 +482,3 @@ class QRProblem(PassObjective):
         if self._r00 > 0:
             b = b + (self._r0t - self._r0x @ (W * self.x_scale[:, None])) / self._r00
         return W, b
-
-    def _pass(self, W: F64, with_targets: bool) -> tuple[F64, F64]:
-        """``(X_cᵀΩr, ½Σωr²)`` in float64 over the rows (``r = X_c W − Y_c``)."""
-        keep = ~self.constant
-        Y = self.Y if with_targets else np.zeros((self.N, 0))
-        X, omega, xm, ym = self.X, self.omega, self.x_offset, self.y_offset[: Y.shape[1]]
-        D, K = self.D, self.K
-
-        def work(blocks: list[tuple[int, int]]) -> tuple[F64, F64]:
-            acc = np.zeros((D, K))
-            sq = np.zeros(K)
-            for A, T in _rows(X, Y, omega, xm, ym, keep, blocks):
-                r = A @ W
-                if with_targets:
-                    r -= T
-                acc += A.T @ r  # √ω twice: Xᵀ Ω r
-                sq += np.einsum("ij,ij->j", r, r)
-            return acc, sq
-
-        parts = _in_chunks(self.N, _block_rows(D, K), work)
-        acc = np.sum([part[0] for part in parts], axis=0)
-        sq = np.sum([part[1] for part in parts], axis=0)
-        root_free = self.omega is None
-        if root_free:
-            acc /= self.N
-            sq /= self.N
-        return acc, 0.5 * sq

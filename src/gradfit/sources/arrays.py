@@ -92,6 +92,36 @@ class ArraySource(Source):
             x_scale=None if known is None else known.x_scale,
         )
 
+    def refine_problem(self, options: dict[str, Any], stats: dict[str, Any], known: Any) -> Problem:
+        """The rows for ``exact``'s refinement: the fused kernel, or centred float64 passes.
+
+        Where the statistics needed their second pass (a column's or the targets' mean large
+        beside its spread, :func:`~gradfit.problem.gram.cancels`), the kernel's
+        ``X_b·W − x̄·W`` would cancel in every refinement step (columns around 1e5 ± 0.25
+        stalled at 1.7e-7 off lstsq): :class:`~gradfit.problem.qr.RowsProblem` centres each
+        block first. float32 rows are refined in float64 too (the kernel's float32 sums would
+        stop the refinement at float32's rounding).
+        """
+        centred = int(stats.get("passes", 1)) >= 2 and options["fit_intercept"]
+        if not centred and self.X.dtype == np.float64:
+            return self.data_problem(options, stats, known)
+        from ..problem.qr import RowsProblem
+
+        return RowsProblem(
+            self.X,
+            self.Y,
+            self.sample_weight,
+            known.x_offset,
+            known.y_offset,
+            known.x_scale,
+            fit_intercept=bool(options["fit_intercept"]),
+            standardize=bool(options["standardize"]),
+            alpha=float(options["alpha"]),
+            constant=np.asarray(known.constant),
+            raw_means=known.raw_means,
+            scales=(known.x_rms, known.loss_at_zero, known.target_scale),
+        )
+
     def digest(self) -> str | None:
         """XXH3 digest of X, Y and the weights, block by block (for checkpoints)."""
         from ..solve.checkpoint import data_digest
