@@ -306,3 +306,46 @@ def test_sparse_rows_in_memory_take_the_same_path(method):
     np.testing.assert_allclose(model.coef_, coef, rtol=1e-6, atol=1e-9)
     result = gradfit.inference(model, scipy.sparse.csr_matrix(X), y)
     np.testing.assert_allclose(result.params[1:], model.coef_, rtol=1e-6, atol=1e-9)
+
+
+def _lstsq_units(X, y, sample_weight, fit_intercept):
+    """lstsq on the centred, unit-scaled rows, with the intercept's column (√ω) beside them."""
+    n = len(X)
+    w = np.full(n, 1.0 / n) if sample_weight is None else sample_weight / sample_weight.sum()
+    xm = w @ X if fit_intercept else np.zeros(X.shape[1])
+    s = np.sqrt(w @ (X - xm) ** 2)
+    A = (X - xm) / s * np.sqrt(w)[:, None]
+    t = (y - (w @ y if fit_intercept else 0.0)) * np.sqrt(w)
+    if fit_intercept:
+        A = np.column_stack([np.sqrt(w), A])
+    return np.linalg.lstsq(A, t, rcond=None)[0][int(fit_intercept) :], s
+
+
+def test_the_default_refines_where_one_pass_lost_digits_to_the_means():
+    # found by test_qr_property: a column of mean 4,600 beside a spread of 290 (one pass about
+    # zero loses ~1,000 ulps of H), a near pair at κ(X) = 4e3: CG on H said converged 1.5e-6
+    # off lstsq where 16·κ·√D·eps promised 1.8e-7; the one pass's cancellation now counts
+    rng = np.random.default_rng(3)
+    x0 = rng.normal(size=30) * 145
+    X = np.column_stack([x0, -2 * x0 + 4600 + 1e-3 * 145 * rng.normal(size=30)])
+    y = X @ rng.normal(size=2) + 1e-3 * rng.normal(size=30) - 7000
+    w = rng.uniform(0.1, 3, 30)
+    model = GDRegressor().fit(X, y, sample_weight=w)
+    V, s = _lstsq_units(X, y, w, True)
+    assert model.converged_ and "refinement step(s) on the rows" in model.stop_reason_
+    assert [e for e in model.history_.events if e.kind == "refinement"]
+    assert np.linalg.norm(model.coef_ * s - V) <= 1e-9 * np.linalg.norm(V)
+
+
+def test_exact_keeps_its_refined_point_not_the_least_gradient():
+    # found by test_qr_property: at κ(X) = 4e4 with coefficients of 1e5, the relative gradients
+    # after refinement are rounding (1e-12) and choosing by them returned the unrefined
+    # Cholesky solve, 1.1e-7 off lstsq, said converged after "2 refinement step(s)"
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(30, 6)) * np.array([0.06, 1, 0.006, 3, 0.9, 0.005])
+    X[:, 1] = -2 * X[:, 0] + 1.5e-4 * 0.06 * rng.normal(size=30)
+    y = X @ rng.normal(size=6) + rng.normal(size=30) + 3.0
+    model = GDRegressor(method="exact", fit_intercept=False).fit(X, y)
+    V, s = _lstsq_units(X, y, None, False)
+    assert model.converged_ and "refinement" in model.stop_reason_
+    assert np.linalg.norm(model.coef_ * s - V) <= 1e-9 * np.linalg.norm(V)

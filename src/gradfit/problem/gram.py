@@ -540,9 +540,10 @@ def refinement_needed(gram: Any) -> bool:
     """Whether ``method="exact"`` must refine its Cholesky solve on the data.
 
     Forming ``H`` (standardised) in float64 perturbs it by about ``√D·eps``
-    relative to its largest eigenvalue, which moves the solution by up to
-    ``κ·√D·eps`` relative; with a factor 16 of margin, the solve is kept as it is
-    when ``16·κ·√D·eps ≤`` :data:`EXACT_FORWARD_ERROR` and refined on the data
+    relative to its largest eigenvalue (times ``c = 1 + mean²/variance`` after one
+    pass about zero, :attr:`GramProblem.cancellation`), which moves the solution by
+    up to ``c·κ·√D·eps`` relative; with a factor 16 of margin, the solve is kept as it
+    is when ``16·c·κ·√D·eps ≤`` :data:`EXACT_FORWARD_ERROR` and refined on the data
     otherwise (each step one pass over X). κ is measured (the exact eigenvalues
     of ``H``); a singular problem (pseudo-inverse on the row space) always refines.
 
@@ -558,10 +559,23 @@ def refinement_needed(gram: Any) -> bool:
     if gram.null_space.shape[1]:
         return True
     kappa = float(gram.curvature().kappa)
-    eps = float(np.finfo(np.float64).eps)
-    return bool(
-        not math.isfinite(kappa) or 16.0 * kappa * math.sqrt(gram.D) * eps > EXACT_FORWARD_ERROR
-    )
+    return bool(not math.isfinite(kappa) or forming_drift(gram, kappa) > EXACT_FORWARD_ERROR)
+
+
+def forming_drift(gram: Any, kappa: float) -> float:
+    """``16·c·κ·√D·eps``: how far (relative) forming ``H`` in float64 may move its solution.
+
+    ``c`` is :attr:`GramProblem.cancellation` (1 where unknown), ``κ`` the caller's
+    (the loop's own, or standardised).
+
+    Examples
+    --------
+    >>> X = np.random.default_rng(0).normal(size=(500, 3))
+    >>> f"{forming_drift(GramProblem(sufficient_statistics(X, X[:, :1]), X.dtype), 1e6):.1e}"
+    '6.3e-09'
+    """
+    c = float(getattr(gram, "cancellation", 1.0))
+    return 16.0 * c * kappa * math.sqrt(gram.D) * float(np.finfo(np.float64).eps)
 
 
 class GramProblem:
@@ -634,6 +648,11 @@ class GramProblem:
         self.loss_at_zero = 0.5 * self.yy
         self.target_scale = 0.5 * stats["yy_raw"]
         self.n_passes = int(stats.get("passes", 1))
+        #: How much larger than ``eps`` the rounding of ``H`` and ``B`` may be, relative to
+        #: the spreads: one pass about zero subtracts ``x̄x̄ᵀ`` from ``Σωxxᵀ``, which loses up
+        #: to ``mean²/variance`` ulps (kept up to :data:`CANCELLATION_LIMIT`; beyond it a
+        #: second pass about the means makes it 1).
+        self.cancellation = self._cancellation(stats)
         S = self.x_scale
         self._HV = self.H / np.outer(S, S) + self.alpha * np.diag(1.0 / S**2)
         self._BV = self.B / S[:, None]
@@ -647,6 +666,19 @@ class GramProblem:
                 self._analyse_spectrum()
         else:
             self._analyse_spectrum()
+
+    def _cancellation(self, stats: dict[str, Any]) -> float:
+        """``1 + max mean²/variance`` over X's and Y's columns after one pass about zero."""
+        if not self.fit_intercept or self.n_passes != 1 or "x_mean" not in stats:
+            return 1.0
+        tiny = np.finfo(np.float64).tiny
+        x_mean = np.asarray(stats["x_mean"], dtype=np.float64)
+        y_mean = np.asarray(stats["y_mean"], dtype=np.float64)
+        free = ~self.constant
+        ratio_x = x_mean[free] ** 2 / np.maximum(np.diag(self.H)[free], tiny)
+        ratio_y = y_mean**2 / np.maximum(self.yy, tiny)
+        worst = max([0.0, *ratio_x.tolist(), *ratio_y.tolist()])
+        return 1.0 + float(min(worst, CANCELLATION_LIMIT))
 
     @property
     def rank(self) -> int:
