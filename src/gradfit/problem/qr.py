@@ -313,18 +313,9 @@ class QRProblem(RowsProblem):
 
     Parameters
     ----------
-    X : ndarray of shape (N, D)
-        float32 or float64, read block by block (never copied whole).
-    Y : ndarray of shape (N, K)
-    sample_weight : ndarray of shape (N,), optional
-    x_offset, y_offset, x_scale : ndarray
-        The centring and column scales of the fit (shared with its other problems).
-    fit_intercept, standardize : bool
-    alpha : float
-    constant : ndarray of bool, shape (D,)
-        Columns held at zero (constant to rounding).
-    raw_means : tuple of ndarray, optional
-        ``(x̄, ȳ)`` whatever ``fit_intercept``, as the other problems of the fit carry them.
+    *args, **kwargs
+        As :class:`RowsProblem` (``X`` dense or CSR, float32 or float64; ``scales`` come
+        from the factorisation).
 
     Examples
     --------
@@ -339,34 +330,8 @@ class QRProblem(RowsProblem):
 
     engine = "qr"
 
-    def __init__(
-        self,
-        X: NDArray[Any],
-        Y: NDArray[Any],
-        sample_weight: NDArray[Any] | None,
-        x_offset: F64,
-        y_offset: F64,
-        x_scale: F64,
-        *,
-        fit_intercept: bool = True,
-        standardize: bool = True,
-        alpha: float = 0.0,
-        constant: NDArray[np.bool_] | None = None,
-        raw_means: tuple[F64, F64] | None = None,
-    ) -> None:
-        super().__init__(
-            X,
-            Y,
-            sample_weight,
-            x_offset,
-            y_offset,
-            x_scale,
-            fit_intercept=fit_intercept,
-            standardize=standardize,
-            alpha=alpha,
-            constant=constant,
-            raw_means=raw_means,
-        )
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self._factor()
         self.n_passes = 1  # the factorisation's
 
