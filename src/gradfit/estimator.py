@@ -33,8 +33,15 @@ from .problem.plan import ENGINES, KAPPA_LIMIT, STATS_MAX_FEATURES, choose_engin
 from .problem.qr import QRProblem, null_directions_hold
 from .solve.certify import UNRESOLVED_RELATIVE, certify, newton_step
 from .solve.checkpoint import Checkpointer, fingerprint
-from .solve.loop import SolveResult, predicted_iterations, sgd_learning_rate, solve, solve_exact
-from .solve.rules import METHODS, SCHEDULES
+from .solve.loop import (
+    SolveResult,
+    predicted_iterations,
+    refine,
+    sgd_learning_rate,
+    solve,
+    solve_exact,
+)
+from .solve.rules import METHODS, SCHEDULES, evaluate
 from .sources.arrays import ArraySource
 from .sources.base import Source, find_adapter
 from .sources.device import to_host
@@ -974,20 +981,15 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             "alpha": float(problem.alpha),
         }
         rows = source.refine_problem(options, {"passes": problem.n_passes}, problem)
-        V = np.asarray(result.V, dtype=np.float64)
-        eps = float(np.finfo(np.float64).eps)
-        previous, steps = math.inf, 0
-        for _ in range(10):
-            _, G = rows.loss_grad(V)
-            delta = np.asarray(factor(np.asarray(G, dtype=np.float64)))
-            size = float(np.linalg.norm(delta))
-            if not math.isfinite(size) or size > 0.5 * previous:
-                break  # stopped shrinking: at rounding, or not contracting (keep the last)
-            V = V - delta
-            steps += 1
-            previous = size
-            if size <= 4 * eps * max(float(np.linalg.norm(V)), eps):
-                break
+        taken: list[float] = []  # the corrections' sizes, one per step
+        point, _, _ = refine(
+            rows,
+            factor,
+            evaluate(rows, np.asarray(result.V, dtype=np.float64)),
+            10,
+            lambda _, size: taken.append(size),
+        )
+        steps, V = len(taken), point.V
         if steps == 0:
             return result
         W, b = problem.to_user(V)

@@ -711,6 +711,46 @@ def _divergence(
 
 
 @with_quiet_blas
+def refine(
+    checker: Problem,
+    solve: Callable[[F64], F64],
+    point: Point,
+    max_steps: int,
+    on_step: Callable[[Point, float], None] | None = None,
+) -> tuple[Point, bool, bool]:
+    """Iterative refinement: ``V ← V − solve(G(V))`` with gradients from ``checker``.
+
+    Continues while each correction is at most half the previous one (a contraction),
+    until the correction is at rounding level in ``V`` or after ``max_steps`` steps (one
+    evaluation of ``checker`` each, reported to ``on_step`` with the correction's size).
+
+    Returns
+    -------
+    point : Point
+        The last point reached (the starting one if no step was taken).
+    contracting : bool
+        False when the corrections stopped shrinking while still above ``1e-6·‖V‖``, or
+        were not finite: the problem is too ill-conditioned for this factor.
+    stalled : bool
+        Whether the corrections stopped shrinking (at rounding level or not).
+    """
+    previous = math.inf
+    eps = float(np.finfo(np.float64).eps)
+    for _ in range(max_steps):
+        delta = np.asarray(solve(point.G))
+        size = float(np.linalg.norm(delta))
+        if not math.isfinite(size) or size > 0.5 * previous:
+            # stopped shrinking: fine at rounding level, a failure while still large
+            return point, size <= 1e-6 * max(float(np.linalg.norm(point.V)), eps), True
+        point = evaluate(checker, point.V - delta)
+        previous = size
+        if on_step is not None:
+            on_step(point, size)
+        if size <= 4 * eps * max(float(np.linalg.norm(point.V)), eps):
+            break
+    return point, True, False
+
+
 def solve_exact(
     gram: Any,
     *,
@@ -779,30 +819,20 @@ def solve_exact(
     n_iter = 1
     contracting = True
     if solve is not None and refine_with is not None:
-        # iterative refinement with residuals from the data: continue while each
-        # correction is at most half the previous one (a contraction), until the
-        # correction is at the level of rounding in V
-        previous = math.inf
-        eps = float(np.finfo(np.float64).eps)
         best, best_rel = point, rel
-        while n_iter <= max_refine:
-            delta = solve(point.G)
-            size = float(np.linalg.norm(delta))
-            if size > 0.5 * previous:
-                # stopped shrinking: fine at rounding level, a failure while still large
-                contracting = size <= 1e-6 * max(float(np.linalg.norm(point.V)), eps)
-                history.event(n_iter, "refinement", "corrections stopped shrinking")
-                break
-            point = evaluate(checker, point.V - delta)
+
+        def step(new: Point, size: float) -> None:
+            nonlocal rel, best, best_rel, n_iter
             n_iter += 1
-            rel = record(point)
+            rel = record(new)
             if np.all(rel <= best_rel):
-                best, best_rel = point, rel
-            previous = size
+                best, best_rel = new, rel
             if verbose >= 2:
                 print(f"[gradfit] refinement {n_iter - 1}: |correction|={size:.3e}")
-            if size <= 4 * eps * max(float(np.linalg.norm(point.V)), eps):
-                break
+
+        point, contracting, stalled = refine(checker, solve, point, max_refine, step)
+        if stalled:
+            history.event(n_iter, "refinement", "corrections stopped shrinking")
         if not contracting:
             # corrections that stopped shrinking while large: keep the point of least gradient
             point, rel = best, best_rel
