@@ -120,25 +120,6 @@ def _off_by_more_than_one_percent(certificate: Any, problem: Problem) -> bool:
     return bool(np.any(relative > UNRESOLVED_RELATIVE))
 
 
-def _standardised_kappa(gram: GramProblem) -> float:
-    """κ of ``H`` with unit-scaled columns (the loop's own when standardising).
-
-    Column scales alone do not hurt a Cholesky solve or its refinement (an unstandardised
-    design of condition 1e6 refines to 1e-7): what decides whether ``H`` can carry the
-    problem is the conditioning of the columns' correlations.
-    """
-    if gram.standardize:
-        return float(gram.curvature().kappa)
-    free = (gram.x_rms > 0) & ~np.asarray(gram.constant)
-    if not free.any():
-        return 1.0
-    rms = gram.x_rms[free]
-    from scipy import linalg
-
-    eig = linalg.eigvalsh(gram.H[np.ix_(free, free)] / np.outer(rms, rms), check_finite=False)
-    return float(eig[-1] / eig[0]) if eig[0] > 0 else math.inf
-
-
 def _rows_in_memory(source: Any) -> tuple[Any, Any, Any] | None:
     """``(X, Y, sample_weight)`` of a source whose rows are in memory (NumPy, pandas, CSR)."""
     kind = getattr(source, "kind", None)
@@ -895,7 +876,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
                     f"separate (a singular value {float(ratio.max()):.2g} of a column's, below "
                     f"the {np.sqrt(rank_tolerance(gram.D)):.2g} that H resolves)"
                 )
-        kappa = _standardised_kappa(gram)
+        kappa = gram.standardised_kappa()
         if why is None:
             if result.stop_reason.startswith("too ill-conditioned"):
                 why = "refinement on the normal equations did not contract"
@@ -968,7 +949,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             or not hasattr(source, "refine_problem")
         ):
             return result
-        kappa = _standardised_kappa(problem)
+        kappa = problem.standardised_kappa()
         drift = forming_drift(problem, kappa)
         if drift <= float(self.tol) or kappa > KAPPA_LIMIT:
             return result
