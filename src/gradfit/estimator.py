@@ -961,7 +961,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             "standardize": bool(problem.standardize),
             "alpha": float(problem.alpha),
         }
-        rows = source.refine_problem(options, {"passes": problem.n_passes}, problem)
+        rows = source.refine_problem(options, None, problem)
         taken: list[float] = []  # the corrections' sizes, one per step
         point, _, _ = refine(
             rows,

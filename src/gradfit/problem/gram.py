@@ -81,15 +81,25 @@ def rank_tolerance(D: int) -> float:
 CANCELLATION_LIMIT = 1e3
 
 
+def mean_to_spread(mean: F64, variance: F64) -> F64:
+    """``mean²/variance`` by column: the ulps that centring after one pass about zero loses.
+
+    Examples
+    --------
+    >>> mean_to_spread(np.array([0.0, 100.0]), np.array([1.0, 4.0])).tolist()
+    [0.0, 2500.0]
+    """
+    return np.asarray(mean * mean / np.maximum(variance, np.finfo(np.float64).tiny))
+
+
 def cancels(diag_xx: F64, Sx: F64, Syy: F64, Sy: F64) -> bool:
     """Whether centring these normalised raw moments would lose more than three digits.
 
     ``diag_xx``, ``Sx``, ``Syy``, ``Sy`` are ``Σω x²``, ``Σω x``, ``Σω y²``, ``Σω y``;
     the rule is ``mean²/variance > CANCELLATION_LIMIT`` for some column of X or Y.
     """
-    tiny = np.finfo(np.float64).tiny
-    ratio_x = Sx * Sx / np.maximum(diag_xx - Sx * Sx, tiny)
-    ratio_y = Sy * Sy / np.maximum(Syy - Sy * Sy, tiny)
+    ratio_x = mean_to_spread(Sx, diag_xx - Sx * Sx)
+    ratio_y = mean_to_spread(Sy, Syy - Sy * Sy)
     return max(float(np.max(ratio_x)), float(np.max(ratio_y))) > CANCELLATION_LIMIT
 
 
@@ -671,12 +681,10 @@ class GramProblem:
         """``1 + max mean²/variance`` over X's and Y's columns after one pass about zero."""
         if not self.fit_intercept or self.n_passes != 1 or "x_mean" not in stats:
             return 1.0
-        tiny = np.finfo(np.float64).tiny
-        x_mean = np.asarray(stats["x_mean"], dtype=np.float64)
-        y_mean = np.asarray(stats["y_mean"], dtype=np.float64)
         free = ~self.constant
-        ratio_x = x_mean[free] ** 2 / np.maximum(np.diag(self.H)[free], tiny)
-        ratio_y = y_mean**2 / np.maximum(self.yy, tiny)
+        x_mean = np.asarray(stats["x_mean"], dtype=np.float64)[free]
+        ratio_x = mean_to_spread(x_mean, self.x_rms[free] ** 2)
+        ratio_y = mean_to_spread(np.asarray(stats["y_mean"], dtype=np.float64), self.yy)
         worst = max([0.0, *ratio_x.tolist(), *ratio_y.tolist()])
         return 1.0 + float(min(worst, CANCELLATION_LIMIT))
 

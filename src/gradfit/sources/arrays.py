@@ -92,7 +92,9 @@ class ArraySource(Source):
             x_scale=None if known is None else known.x_scale,
         )
 
-    def refine_problem(self, options: dict[str, Any], stats: dict[str, Any], known: Any) -> Problem:
+    def refine_problem(
+        self, options: dict[str, Any], stats: dict[str, Any] | None, known: Any
+    ) -> Problem:
         """The rows for ``exact``'s refinement: the fused kernel, or centred float64 passes.
 
         Where the statistics needed their second pass (a column's or the targets' mean large
@@ -102,7 +104,7 @@ class ArraySource(Source):
         block first. float32 rows are refined in float64 too (the kernel's float32 sums would
         stop the refinement at float32's rounding).
         """
-        centred = int(stats.get("passes", 1)) >= 2 and options["fit_intercept"]
+        centred = int(known.n_passes) >= 2 and options["fit_intercept"]
         if not centred and self.X.dtype == np.float64:
             return self.data_problem(options, stats, known)
         from ..problem.qr import RowsProblem

@@ -39,7 +39,7 @@ from numpy.typing import NDArray
 
 from .._exceptions import GradfitInputError
 from .._validation import as_sample_weight, as_targets, rescale_exponents
-from ..problem.gram import CANCELLATION_LIMIT
+from ..problem.gram import CANCELLATION_LIMIT, mean_to_spread
 from ..problem.objective import PassObjective, Problem, preconditioner
 from ..problem.plan import STATS_MAX_FEATURES
 from ..solve.checkpoint import DataDigest
@@ -363,7 +363,7 @@ def sparse_statistics(
         H = 0.5 * (H + H.T)
         H[np.diag_indices(D)] = col["ms"]  # exact, without cancellation
         B = XtY - np.outer(dx, y_rest) if fit_intercept else XtY
-        ratio = dx * dx / np.maximum(col["ms"], np.finfo(np.float64).tiny)
+        ratio = mean_to_spread(dx, col["ms"])
     if not (np.all(np.isfinite(H)) and np.all(np.isfinite(B)) and np.all(np.isfinite(yy_raw))):
         raise _overflow_error(X, Y64)
     return {
