@@ -21,18 +21,12 @@ from gradfit import GDRegressor
 from gradfit._exceptions import CollinearityWarning
 from gradfit.problem.exact import exact_solution
 from gradfit.problem.qr import QRProblem, null_directions_hold
+from problems import standardised_lstsq
 
 
 def _reference(X, y, sample_weight=None, fit_intercept=True):
     """lstsq on the centred, standardised (weighted) design: coefficients and intercept."""
-    X = np.asarray(X, dtype=np.float64)
-    n = len(X)
-    w = np.full(n, 1.0 / n) if sample_weight is None else sample_weight / sample_weight.sum()
-    xm = w @ X if fit_intercept else np.zeros(X.shape[1])
-    ym = w @ y if fit_intercept else 0.0
-    s = np.sqrt(w @ (X - xm) ** 2)
-    A = (X - xm) / s * np.sqrt(w)[:, None]
-    V = np.linalg.lstsq(A, (y - ym) * np.sqrt(w), rcond=None)[0]
+    V, s, xm, ym, _, _ = standardised_lstsq(X, y, sample_weight, fit_intercept)
     coef = V / s
     return coef, ym - xm @ coef
 
@@ -308,19 +302,6 @@ def test_sparse_rows_in_memory_take_the_same_path(method):
     np.testing.assert_allclose(result.params[1:], model.coef_, rtol=1e-6, atol=1e-9)
 
 
-def _lstsq_units(X, y, sample_weight, fit_intercept):
-    """lstsq on the centred, unit-scaled rows, with the intercept's column (√ω) beside them."""
-    n = len(X)
-    w = np.full(n, 1.0 / n) if sample_weight is None else sample_weight / sample_weight.sum()
-    xm = w @ X if fit_intercept else np.zeros(X.shape[1])
-    s = np.sqrt(w @ (X - xm) ** 2)
-    A = (X - xm) / s * np.sqrt(w)[:, None]
-    t = (y - (w @ y if fit_intercept else 0.0)) * np.sqrt(w)
-    if fit_intercept:
-        A = np.column_stack([np.sqrt(w), A])
-    return np.linalg.lstsq(A, t, rcond=None)[0][int(fit_intercept) :], s
-
-
 def test_the_default_refines_where_one_pass_lost_digits_to_the_means():
     # found by test_qr_property: a column of mean 4,600 beside a spread of 290 (one pass about
     # zero loses ~1,000 ulps of H), a near pair at κ(X) = 4e3: CG on H said converged 1.5e-6
@@ -331,7 +312,7 @@ def test_the_default_refines_where_one_pass_lost_digits_to_the_means():
     y = X @ rng.normal(size=2) + 1e-3 * rng.normal(size=30) - 7000
     w = rng.uniform(0.1, 3, 30)
     model = GDRegressor().fit(X, y, sample_weight=w)
-    V, s = _lstsq_units(X, y, w, True)
+    V, s, *_ = standardised_lstsq(X, y, w, True)
     assert model.converged_ and "refinement step(s) on the rows" in model.stop_reason_
     assert [e for e in model.history_.events if e.kind == "refinement"]
     assert np.linalg.norm(model.coef_ * s - V) <= 1e-9 * np.linalg.norm(V)
@@ -346,6 +327,6 @@ def test_exact_keeps_its_refined_point_not_the_least_gradient():
     X[:, 1] = -2 * X[:, 0] + 1.5e-4 * 0.06 * rng.normal(size=30)
     y = X @ rng.normal(size=6) + rng.normal(size=30) + 3.0
     model = GDRegressor(method="exact", fit_intercept=False).fit(X, y)
-    V, s = _lstsq_units(X, y, None, False)
+    V, s, *_ = standardised_lstsq(X, y, None, False)
     assert model.converged_ and "refinement" in model.stop_reason_
     assert np.linalg.norm(model.coef_ * s - V) <= 1e-9 * np.linalg.norm(V)

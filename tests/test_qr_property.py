@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from gradfit import ConvergenceWarning, GDRegressor
+from problems import standardised_lstsq
 
 EPS = float(np.finfo(np.float64).eps)
 
@@ -51,21 +52,7 @@ def near_collinear(draw: st.DrawFn) -> dict:
 
 
 def _reference(X, y, weights, fit_intercept):
-    n = len(X)
-    w = np.full(n, 1.0 / n) if weights is None else weights / weights.sum()
-    xm = w @ X if fit_intercept else np.zeros(X.shape[1])
-    ym = w @ y if fit_intercept else 0.0
-    s = np.sqrt(w @ (X - xm) ** 2)
-    A = (X - xm) / s * np.sqrt(w)[:, None]
-    t = (y - ym) * np.sqrt(w)
-    if fit_intercept:
-        # with the intercept's column (√ω) beside the centred ones, as gradfit's QR: the
-        # rounding of the means x̄ shifts each centred column by a constant, which that column
-        # absorbs (without it, means 1e4 times the spread put 6e-6 into this reference at
-        # κ = 2.4e6, where a long-double solve agreed with gradfit to 1e-10)
-        V = np.linalg.lstsq(np.column_stack([np.sqrt(w), A]), t, rcond=None)[0][1:]
-    else:
-        V = np.linalg.lstsq(A, t, rcond=None)[0]
+    V, s, _, _, A, t = standardised_lstsq(X, y, weights, fit_intercept)
     sv = np.linalg.svd(A, compute_uv=False)
     kept = sv[sv > EPS * max(A.shape) * sv[0]]
     return V / s, float(kept[0] / kept[-1]), len(kept), A, t, s
