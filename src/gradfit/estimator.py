@@ -963,7 +963,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         }
         rows = source.refine_problem(options, None, problem)
         taken: list[float] = []  # the corrections' sizes, one per step
-        point, _, _ = refine(
+        point, contracting, _ = refine(
             rows,
             factor,
             evaluate(rows, np.asarray(result.V, dtype=np.float64)),
@@ -971,7 +971,9 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             lambda _, size: taken.append(size),
         )
         steps, V = len(taken), point.V
-        if steps == 0:
+        if steps == 0 or not contracting:
+            # the certificate below recomputes the gradient from H, which cannot judge a
+            # point the rows moved away from: only a contracting refinement is kept
             return result
         W, b = problem.to_user(V)
         refined = replace(
