@@ -206,3 +206,34 @@ def _fused(
 
 # the unrolled kernels import prefetch from here, so they come last
 from .kernels_small import KERNELS as SMALL_KERNELS  # noqa: E402
+
+
+@numba.njit(nogil=True, fastmath={"reassoc", "contract", "nsz", "arcp"}, cache=True)
+def centred_rows_pass(X, Y, sw, x_offset, y_offset, keep, Wt, with_targets, r0, r1, accT, sq, a):
+    """``accT += (Ω^½X_c)ᵀ r`` and ``sq += Σ r²`` over rows ``r0:r1``, all in float64.
+
+    ``r = Ω^½(X_c W − Y_c)`` with ``X_c = (X − x̄)·keep`` and ``Y_c = Y − ȳ`` (zero without
+    ``with_targets``); ``Wt`` is ``Wᵀ`` (K, D) and ``accT`` the gradient's transpose (K, D);
+    ``sw`` is ``√ω`` or empty, ``a`` a scratch row of D. Each row is centred in float64 first
+    (exact for values near the mean, unlike ``X·W − x̄·W``), then multiplied (the rows
+    pass of :class:`gradfit.problem.qr.RowsProblem`). Rows contiguous; float32 or float64.
+    """
+    N, D = X.shape
+    K = Wt.shape[0]
+    weighted = sw.shape[0] > 0
+    for i in range(r0, r1):
+        if i + 4 < N:
+            for j in range(0, D, 16):
+                prefetch(X, i + 4, j)
+        w = sw[i] if weighted else 1.0
+        for j in range(D):
+            a[j] = (np.float64(X[i, j]) - x_offset[j]) * keep[j] * w
+        for k in range(K):
+            s = 0.0
+            for j in range(D):
+                s += a[j] * Wt[k, j]
+            if with_targets:
+                s -= (np.float64(Y[i, k]) - y_offset[k]) * w
+            sq[k] += s * s
+            for j in range(D):
+                accT[k, j] += a[j] * s

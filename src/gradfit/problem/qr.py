@@ -280,12 +280,39 @@ class RowsProblem(PassObjective):
             self.target_scale = np.asarray(target_scale, dtype=np.float64)
 
     def _pass(self, W: F64, with_targets: bool) -> tuple[F64, F64]:
-        """``(X_cᵀΩr, ½Σωr²)`` in float64 over the rows (``r = X_c W − Y_c``)."""
+        """``(X_cᵀΩr, ½Σωr²)`` in float64 over the rows (``r = X_c W − Y_c``).
+
+        The last :data:`PASS_MEMO` results are remembered by ``W`` (a refinement's last point
+        is the one the certificate evaluates again: no second pass for it).
+        """
+        key = (
+            np.asarray(W, dtype=np.float64).tobytes(),
+            bool(with_targets),
+            np.asarray(self.constant).tobytes(),
+        )
+        memo: dict[Any, tuple[F64, F64]] = self.__dict__.setdefault("_memo", {})
+        if key in memo:
+            G, loss = memo[key]
+            return G.copy(), loss.copy()
+        G, loss = self._compute_pass(W, with_targets)
+        if len(memo) >= PASS_MEMO:
+            memo.pop(next(iter(memo)))
+        memo[key] = (G.copy(), loss.copy())
+        return G, loss
+
+    def curvature(self) -> CurvatureEstimate:
+        """``L`` and ``μ``: the statistics' where the fit set ``known_curvature``, else Lanczos."""
+        known = self.__dict__.get("known_curvature")
+        return known if known is not None else super().curvature()
+
+    def _compute_pass(self, W: F64, with_targets: bool) -> tuple[F64, F64]:
         self.n_passes += 1
         keep = ~self.constant
         Y = self.Y if with_targets else np.zeros((self.N, 0))
         X, omega, xm, ym = self.X, self.omega, self.x_offset, self.y_offset[: Y.shape[1]]
         D, K = self.D, self.K
+        if _compiled_rows(X):
+            return self._kernel_pass(W, with_targets, keep)
 
         def work(blocks: list[tuple[int, int]]) -> tuple[F64, F64]:
             acc = np.zeros((D, K))
@@ -306,6 +333,52 @@ class RowsProblem(PassObjective):
             acc /= self.N
             sq /= self.N
         return acc, 0.5 * sq
+
+    def _kernel_pass(self, W: F64, with_targets: bool, keep: NDArray[np.bool_]) -> tuple[F64, F64]:
+        """:meth:`_compute_pass` by the compiled rows pass (dense rows in memory)."""
+        from .kernels import jit
+
+        kernel = jit().centred_rows_pass
+        X, D, K = self.X, self.D, self.K
+        Y = np.asarray(self.Y)
+        if not (Y.dtype in (np.float32, np.float64) and Y.dtype.isnative):
+            Y = Y.astype(np.float64)
+        sw = np.sqrt(self.omega) if self.omega is not None else np.zeros(0)
+        Wt = np.ascontiguousarray(np.asarray(W, dtype=np.float64).T)
+        mask = keep.astype(np.float64)
+
+        def work(blocks: list[tuple[int, int]]) -> tuple[F64, F64]:
+            accT = np.zeros((K, D))
+            sq = np.zeros(K)
+            kernel(
+                X, Y, sw, self.x_offset, self.y_offset, mask, Wt, with_targets,
+                blocks[0][0], blocks[-1][1], accT, sq, np.empty(D),
+            )  # fmt: skip
+            return accT, sq
+
+        parts = _in_chunks(self.N, _block_rows(D, K), work)
+        acc = np.sum([part[0] for part in parts], axis=0).T.copy()
+        sq = np.sum([part[1] for part in parts], axis=0)
+        if self.omega is None:
+            acc /= self.N
+            sq /= self.N
+        return acc, 0.5 * sq
+
+
+#: :class:`RowsProblem` remembers its last passes (by ``W``) up to this many.
+PASS_MEMO = 2
+
+
+def _compiled_rows(X: Any) -> bool:
+    """Whether the compiled rows pass reads X: dense, native float32/64, rows contiguous."""
+    return (
+        isinstance(X, np.ndarray)
+        and X.ndim == 2
+        and X.dtype in (np.float32, np.float64)
+        and X.dtype.isnative
+        and X.shape[1] > 0
+        and X.strides[1] == X.itemsize
+    )
 
 
 class QRProblem(RowsProblem):
