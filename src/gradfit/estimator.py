@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
 import warnings
@@ -27,7 +28,13 @@ from ._validation import (
     rescale_exponents,
     scannable,
 )
-from .problem.gram import GramProblem, forming_drift, rank_tolerance, sufficient_statistics
+from .problem.gram import (
+    GramProblem,
+    forming_drift,
+    rank_tolerance,
+    single_threaded_blas,
+    sufficient_statistics,
+)
 from .problem.objective import LeastSquaresProblem, Problem
 from .problem.plan import ENGINES, KAPPA_LIMIT, STATS_MAX_FEATURES, choose_engine, plan
 from .problem.qr import QRProblem, null_directions_hold
@@ -421,6 +428,15 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         warm_from_partial = getattr(self, "_warm_from_partial", False)
         self._warm_from_partial = False
         self._partial_statistics: Any = None  # a full fit forgets partial_fit's rows
+        # float32 products for H (decision 34) only in a fit that refines and certifies its
+        # answer on the rows and that the user does not steer step by step
+        self._mixed_allowed = (
+            (self.method == "exact" or (self.method == "cg" and self.gradient == "auto"))
+            and float(self.tol) > 0
+            and callback is None
+            and self.checkpoint is None
+            and not (self.method != "exact" and (self.warm_start or warm_from_partial))
+        )
         source, units = self._open_source(X, y, sample_weight, fit_params)
         # a checkpoint identifies its data by a digest, computed as the data is read
         source.want_digest = self.checkpoint is not None and self.method != "exact"
@@ -478,10 +494,19 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             if self.method != "exact":
                 # the digest reads all of X (0.15 s at 1e6 × 100): only a checkpoint needs it
                 checkpointing = self._checkpointing(problem, source)
-            if self.method == "exact":
-                result = solve_exact(
-                    problem, refine_with=refine, tol=float(self.tol), verbose=int(self.verbose)
-                )
+            mixed = isinstance(problem, GramProblem) and problem.products == "float32"
+            if self.method == "exact" or mixed:
+                # BLAS on one thread for the factor and solves (D ≤ 1,024 with float32
+                # products): OpenBLAS's workers spin after a call and slowed the rows
+                # passes that follow 1.7×
+                with single_threaded_blas() if mixed else contextlib.nullcontext():
+                    result = solve_exact(
+                        problem,
+                        refine_with=refine,
+                        tol=float(self.tol),
+                        verbose=int(self.verbose),
+                        to_tol=self.method != "exact",
+                    )
             else:
                 result = solve(
                     problem,
@@ -502,10 +527,17 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             formed: list[Any] = []
             if check is not None:
                 check = _remembered(check, formed)
-            # may read the rows (a file's cache) again
-            result = self._certify(result, problem, check)
+            if mixed:
+                # H from float32 products cannot judge the answer: the rows do (their float64
+                # gradient), with H only to solve each coefficient's error
+                assert refine is not None
+                result = self._certify(result, refine, lambda: problem)
+            else:
+                # may read the rows (a file's cache) again
+                result = self._certify(result, problem, check)
             if (
-                problem.engine == "stats"
+                not mixed
+                and problem.engine == "stats"
                 and self.method == "cg"
                 and result.converged
                 and _off_by_more_than_one_percent(self.certificate_, problem)
@@ -633,6 +665,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         )
         source.encoding = encoding  # type: ignore[attr-defined]
         source.stats_intercept = bool(self.fit_intercept)
+        source.products = self._products(X_arr)
         return source, units
 
     def _checked_statistics(
@@ -659,10 +692,26 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         ):
             return None
         try:
-            stats = sufficient_statistics(X, Y, fit_intercept=bool(self.fit_intercept))
+            stats = sufficient_statistics(
+                X, Y, fit_intercept=bool(self.fit_intercept), products=self._products(X)
+            )
         except GradfitInputError:  # overflow: the scan tells which entry, or rescales
             return None
         return stats if gram_proves_design(stats["x_meansq"], N) else None
+
+    def _products(self, X: Any) -> str:
+        """``"float32"`` where this fit may form ``H`` with float32 products, else ``"float64"``.
+
+        The default (CG, engine chosen by the planner) and ``exact``, with ``tol > 0``, no
+        callback, checkpoint or warm start, and ``max_iter`` at least D (what CG on ``H``
+        may need): their answer is refined and certified on the rows in float64
+        (decision 34). Whether float32 products run at all is
+        :func:`~gradfit.problem.gram.mixed_products_serve`'s (wide float32 X).
+        """
+        allowed = getattr(self, "_mixed_allowed", False) and (
+            self.method == "exact" or int(self.max_iter) >= int(X.shape[1])
+        )
+        return "float32" if allowed else "float64"
 
     def _rescale(
         self,
@@ -942,6 +991,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             self.method != "cg"
             or self.gradient != "auto"
             or not isinstance(problem, GramProblem)
+            or problem.products == "float32"  # refined on the rows already
             or problem.null_space.shape[1]
             or not result.converged
             or float(self.tol) == 0

@@ -340,22 +340,32 @@ def _kernel_sums(
     shift_y: F64,
     block_rows: int | None,
     parallel: bool,
+    products: str = "float64",
 ) -> tuple[F64, F64, F64, F64, F64, F64]:
     """Raw sums from the augmented Gram matrices ``Σ z zᵀ``, ``z = √ω·[x − x₀, y − y₀, 1]``."""
     N, D = X.shape
     K = Y.shape[1]
-    panels = -(-(D + K + 1) // kernel.PANEL)
-    rows = block_rows if block_rows is not None else _kernel_rows(panels * kernel.PANEL)
+    single = products == "float32"
+    width = kernel.PANEL32 if single else kernel.PANEL
+    panels = -(-(D + K + 1) // width)
+    rows = block_rows if block_rows is not None else _kernel_rows(panels * width)
     sw = np.sqrt(omega) if omega is not None else np.zeros(0)
     if not (Y.dtype in (np.float32, np.float64) and Y.dtype.isnative):
         Y = Y.astype(np.float64)
     ranges = [(c[0][0], c[-1][1]) for c in gram_chunks(N, D, rows)] if parallel else [(0, N)]
     threads = min(gram_threads(), len(ranges))
+    if single:
+        kernel.compile_tiles("float32")
 
     def run(r: tuple[int, int]) -> F64:
-        Pk = np.empty((panels, rows, kernel.PANEL))
-        C = np.zeros((panels * kernel.PANEL, panels * kernel.PANEL))
-        kernel.gram_chunk(X, Y, sw, shift_x, shift_y, r[0], r[1], Pk, C)
+        # float32 products: row D + K + 1 of C is left for the float64 sums of the packing
+        C = np.zeros((panels * width + int(single), panels * width))
+        if single:
+            Pk32 = np.empty((panels, rows, width), dtype=np.float32)
+            kernel.gram_chunk32(X, Y, sw, shift_x, shift_y, r[0], r[1], Pk32, C[:-1], C[-1])
+        else:
+            Pk = np.empty((panels, rows, width))
+            kernel.gram_chunk(X, Y, sw, shift_x, shift_y, r[0], r[1], Pk, C)
         return C
 
     if threads <= 1:
@@ -368,6 +378,9 @@ def _kernel_sums(
     C = grams[0]
     for other in grams[1:]:
         C += other
+    if single:  # Σωx and Σωy from the packing's float64 sums, not the float32 products
+        C[:D, D + K] = C[-1, :D]
+        C[D : D + K, D + K] = C[-1, D : D + K]
     Sxx = np.triu(C[:D, :D])
     Sxx = Sxx + np.triu(Sxx, 1).T
     Syy = np.diag(C[D : D + K, D : D + K]).copy()
@@ -388,6 +401,7 @@ def raw_sums(
     block_rows: int | None = None,
     *,
     parallel: bool = True,
+    products: str = "float64",
 ) -> tuple[F64, F64, F64, F64, F64, F64]:
     """``(Σωxxᵀ, Σωxyᵀ, Σωx, Σωy, Σωy², Σωy²_raw)`` about the shifts (``ω = 1`` when None).
 
@@ -403,6 +417,11 @@ def raw_sums(
     chunks' sums are added in chunk order (reproducible bit for bit). The
     last entry, ``Σωy²`` about zero, is the raw scale of the targets.
 
+    ``products="float32"`` asks for the compiled pass's float32 products (blocks summed in
+    float32, then in float64: :func:`mixed_products_serve` says where it runs); its sums
+    are off by about ``√R·eps32`` relative, which only a caller that refines and certifies
+    on the rows may accept (decision 34). Elsewhere it is ignored.
+
     Examples
     --------
     >>> X = np.array([[1.0, 2.0], [3.0, 4.0]]); Y = np.array([[1.0], [2.0]])
@@ -414,7 +433,9 @@ def raw_sums(
     K = Y.shape[1]
     kernel = _kernel_for(X, D + K + 1) if N else None
     if kernel is not None:
-        return _kernel_sums(kernel, X, Y, omega, shift_x, shift_y, block_rows, parallel)
+        if products == "float32" and not (X.dtype == np.float32 and X.strides[1] == 4):
+            products = "float64"
+        return _kernel_sums(kernel, X, Y, omega, shift_x, shift_y, block_rows, parallel, products)
     if block_rows is None:
         block_rows = max(256, GRAM_BLOCK_BYTES // (8 * max(1, D)))
     if not parallel:
@@ -448,9 +469,10 @@ def _accumulate(
     shift_x: F64,
     shift_y: F64,
     block_rows: int | None,
+    products: str = "float64",
 ) -> tuple[F64, F64, F64, F64, F64, F64]:
     """:func:`raw_sums` over all rows on the process's cores, divided by N when unweighted."""
-    sums = raw_sums(X, Y, omega, shift_x, shift_y, block_rows)
+    sums = raw_sums(X, Y, omega, shift_x, shift_y, block_rows, products=products)
     if omega is None:
         for array in sums:
             array /= X.shape[0]
@@ -464,6 +486,7 @@ def sufficient_statistics(
     sample_weight: F64 | None = None,
     fit_intercept: bool = True,
     block_rows: int | None = None,
+    products: str = "float64",
 ) -> dict[str, Any]:
     """Accumulate ``H``, ``B``, ``yy`` and the means over row blocks (one pass, or two).
 
@@ -484,6 +507,14 @@ def sufficient_statistics(
     block_rows : int, optional
         Rows per block (about :data:`GRAM_BLOCK_BYTES` of float64 by default, so a
         block is read from memory once and multiplied in cache).
+    products : {"float64", "float32"}, default="float64"
+        ``"float32"`` allows float32 products where :func:`mixed_products_serve` (wide
+        float32 X on the compiled pass), about the means of the first rows: ``H`` is then
+        off by about ``√R·eps32`` relative, and the result says ``products="float32"``.
+        Only a fit that refines and certifies on the rows in float64 asks for it
+        (decision 34); where it does not serve, where a sum is not finite, or where the
+        columns are far from float32's range or centring would cancel, the float64 pass
+        runs instead.
 
     Returns
     -------
@@ -492,10 +523,11 @@ def sufficient_statistics(
         ``y_offset`` (K,) (the means when centring, else zero), ``x_mean`` (D,) and
         ``y_mean`` (K,) (the weighted means whatever ``fit_intercept``: the stopping
         rule's reference without an intercept, :func:`~gradfit.solve.loop.reference_norms`),
-        ``N``, ``n_positive`` (rows of positive weight), ``passes``, and ``x_meansq`` (D,),
-        the (weighted)
-        mean of each column's square (for
-        :func:`~gradfit._validation.gram_proves_design`).
+        ``N``, ``n_positive`` (rows of positive weight), ``passes``, ``x_meansq`` (D,),
+        the (weighted) mean of each column's square (for
+        :func:`~gradfit._validation.gram_proves_design`), ``products`` (``"float64"`` or
+        ``"float32"``) and, with float32 products, ``cancellation`` (``1 + max
+        mean²/variance`` about the shift).
 
     Examples
     --------
@@ -511,6 +543,13 @@ def sufficient_statistics(
     N, D = X.shape
     K = Y.shape[1]
     omega = None if sample_weight is None else sample_weight / np.sum(sample_weight)
+    if products == "float32" and mixed_products_serve(X, K):
+        mixed = _mixed_statistics(X, Y, omega, fit_intercept, block_rows)
+        if mixed is not None:
+            mixed["n_positive"] = (
+                N if sample_weight is None else int(np.count_nonzero(sample_weight > 0))
+            )
+            return mixed
     passes = 1
     with np.errstate(over="ignore", invalid="ignore"):
         Sxx, Sxy, Sx, Sy, Syy, Yraw = _accumulate(X, Y, omega, np.zeros(D), np.zeros(K), block_rows)
@@ -538,6 +577,113 @@ def sufficient_statistics(
         "n_positive": N if sample_weight is None else int(np.count_nonzero(sample_weight > 0)),
         "passes": passes,
         "x_meansq": x_meansq,
+        "products": "float64",
+    }
+
+
+#: Float32 products serve X with at least this many augmented columns (``D + K + 1``):
+#: below it the pass is bound by reading X, and the float64 passes that refine and
+#: certify the answer (two reads of X) cost more than the faster multiply-adds save
+#: (1e6 × 100: 0.133 s against 0.150 s for the pass, benchmarks/RESULTS.md).
+MIXED_MIN_COLUMNS = 192
+
+#: The pilot shift (float32 products centre about it) is the mean of the first rows.
+MIXED_PILOT_ROWS = 1024
+
+#: Float32 products are kept only where every column's mean square (about the shift) is
+#: zero or within ``[1/LIMIT, LIMIT]``: no product near float32's underflow or overflow.
+MIXED_RANGE_LIMIT = 1e30
+
+#: ... and where centring about the shift loses at most this factor (``1 + mean²/var``).
+MIXED_CANCELLATION_LIMIT = 16.0
+
+
+def mixed_products_serve(X: Any, K: int) -> bool:
+    """Whether float32 products can form the statistics of this X (the compiled pass).
+
+    Dense float32 NumPy X with contiguous rows, at least :data:`MIXED_MIN_COLUMNS`
+    augmented columns, on a CPU where :func:`gram_kernel` runs (and the pass is large
+    enough for it).
+
+    Examples
+    --------
+    >>> mixed_products_serve(np.zeros((10, 3), dtype=np.float32), 1)
+    False
+    """
+    if not isinstance(X, np.ndarray) or X.dtype != np.float32 or X.ndim != 2:
+        return False
+    P = X.shape[1] + K + 1
+    if P < MIXED_MIN_COLUMNS or X.strides[1] != X.itemsize:
+        return False
+    return _kernel_for(X, P) is not None
+
+
+def _cancellation_of(Sxx: F64, Sx: F64, Syy: F64, Sy: F64) -> float:
+    """``1 + max mean²/variance`` of normalised moments about a shift (X's and Y's columns)."""
+    diag = np.diag(Sxx) if Sxx.ndim == 2 else Sxx
+    with np.errstate(over="ignore", invalid="ignore"):
+        ratio_x = mean_to_spread(Sx, diag - Sx * Sx)
+        ratio_y = mean_to_spread(Sy, Syy - Sy * Sy)
+        worst = max([0.0, *ratio_x.tolist(), *ratio_y.tolist()])
+    return 1.0 + float(min(worst, CANCELLATION_LIMIT)) if math.isfinite(worst) else math.inf
+
+
+def _mixed_statistics(
+    X: NDArray[Any],
+    Y: NDArray[Any],
+    omega: F64 | None,
+    fit_intercept: bool,
+    block_rows: int | None,
+) -> dict[str, Any] | None:
+    """The statistics from float32 products about a pilot shift, or None where they do not hold.
+
+    With an intercept the rows are centred about the mean of the first
+    :data:`MIXED_PILOT_ROWS` rows (float64) before rounding to float32, which keeps
+    centring's cancellation near 1 for columns whose mean is large beside their spread.
+    """
+    N, D = X.shape
+    K = Y.shape[1]
+    shift_x, shift_y = np.zeros(D), np.zeros(K)
+    if fit_intercept:
+        head = slice(0, min(N, MIXED_PILOT_ROWS))
+        shift_x = np.mean(X[head], axis=0, dtype=np.float64)
+        shift_y = np.mean(np.asarray(Y[head], dtype=np.float64), axis=0)
+        if not (np.all(np.isfinite(shift_x)) and np.all(np.isfinite(shift_y))):
+            return None
+    with np.errstate(over="ignore", invalid="ignore"):
+        Sxx, Sxy, Sx, Sy, Syy, Yraw = _accumulate(
+            X, Y, omega, shift_x, shift_y, block_rows, products="float32"
+        )
+        sums = (Sxx, Sxy, Sx, Sy, Syy, Yraw)
+        if not all(np.all(np.isfinite(a)) for a in sums):
+            return None  # overflow in float32 products (or a non-finite entry): float64 decides
+        squares = np.concatenate([np.diag(Sxx), Syy])
+        inside = (squares == 0) | (
+            (squares >= 1.0 / MIXED_RANGE_LIMIT) & (squares <= MIXED_RANGE_LIMIT)
+        )
+        cancellation = _cancellation_of(Sxx, Sx, Syy, Sy) if fit_intercept else 1.0
+        if not np.all(inside) or not cancellation <= MIXED_CANCELLATION_LIMIT:
+            return None
+        H, B, yy, dx, dy = centre(Sxx, Sxy, Sx, Sy, Syy, fit_intercept)
+        # each column's mean square about zero, from the shifted sums (for the range check)
+        x_meansq = np.diag(Sxx) + shift_x * (2.0 * Sx + shift_x)
+    if not (np.all(np.isfinite(H)) and np.all(np.isfinite(B)) and np.all(np.isfinite(x_meansq))):
+        return None
+    return {
+        "H": H,
+        "B": B,
+        "yy": yy,
+        "yy_raw": Yraw,
+        "x_offset": shift_x + dx,
+        "y_offset": shift_y + dy,
+        "x_mean": shift_x + Sx,
+        "y_mean": shift_y + Sy,
+        "N": N,
+        "n_positive": N,
+        "passes": 1,
+        "x_meansq": x_meansq,
+        "products": "float32",
+        "cancellation": cancellation,
     }
 
 
@@ -576,7 +722,8 @@ def forming_drift(gram: Any, kappa: float) -> float:
     """``16·c·κ·√D·eps``: how far (relative) forming ``H`` in float64 may move its solution.
 
     ``c`` is :attr:`GramProblem.cancellation` (1 where unknown), ``κ`` the caller's
-    (the loop's own, or standardised).
+    (the loop's own, or standardised), ``eps`` that of the products that formed ``H``
+    (:attr:`GramProblem.forming_eps`: float32's after float32 products).
 
     Examples
     --------
@@ -585,7 +732,8 @@ def forming_drift(gram: Any, kappa: float) -> float:
     '6.3e-09'
     """
     c = float(getattr(gram, "cancellation", 1.0))
-    return 16.0 * c * kappa * math.sqrt(gram.D) * float(np.finfo(np.float64).eps)
+    eps = float(getattr(gram, "forming_eps", np.finfo(np.float64).eps))
+    return 16.0 * c * kappa * math.sqrt(gram.D) * eps
 
 
 class GramProblem:
@@ -658,6 +806,14 @@ class GramProblem:
         self.loss_at_zero = 0.5 * self.yy
         self.target_scale = 0.5 * stats["yy_raw"]
         self.n_passes = int(stats.get("passes", 1))
+        #: ``"float32"`` where the statistics came from float32 products
+        #: (:func:`sufficient_statistics`): ``H`` is then off by about ``√R·eps32``, which
+        #: only the rows can correct and judge (decision 34).
+        self.products = str(stats.get("products", "float64"))
+        #: The relative rounding of the products that formed ``H`` (:func:`forming_drift`).
+        self.forming_eps = float(
+            np.finfo(np.float32 if self.products == "float32" else np.float64).eps
+        )
         #: How much larger than ``eps`` the rounding of ``H`` and ``B`` may be, relative to
         #: the spreads: one pass about zero subtracts ``x̄x̄ᵀ`` from ``Σωxxᵀ``, which loses up
         #: to ``mean²/variance`` ulps (kept up to :data:`CANCELLATION_LIMIT`; beyond it a
@@ -679,6 +835,8 @@ class GramProblem:
 
     def _cancellation(self, stats: dict[str, Any]) -> float:
         """``1 + max mean²/variance`` over X's and Y's columns after one pass about zero."""
+        if self.products == "float32":
+            return float(stats["cancellation"])  # about the pilot shift
         if not self.fit_intercept or self.n_passes != 1 or "x_mean" not in stats:
             return 1.0
         free = ~self.constant

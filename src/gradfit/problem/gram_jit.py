@@ -39,10 +39,13 @@ from numba import types
 
 from .kernels_jit import prefetch
 
-__all__ = ["PANEL", "compile_tiles", "gram_chunk"]
+__all__ = ["PANEL", "PANEL32", "compile_tiles", "gram_chunk", "gram_chunk32"]
 
 #: Columns per packed panel: one AVX-512 vector of doubles.
 PANEL = 8
+
+#: Columns per packed float32 panel (:func:`gram_chunk32`): one AVX-512 vector of floats.
+PANEL32 = 16
 
 #: Right-hand panels per kernel call at most (3 × 8 accumulators of 8 doubles = 24 registers).
 MAX_PANELS = 3
@@ -54,7 +57,8 @@ PREFETCH_ROWS = 16
 PACK_PREFETCH_ROWS = 4
 
 _LOCK = threading.Lock()
-_ENGINE: Any = None
+#: The compiled modules by products (``"float64"``, ``"float32"``), kept alive here.
+_ENGINES: dict[str, Any] = {}
 
 
 def _tile_ir(nv: int) -> str:
@@ -117,24 +121,105 @@ def _tile_ir(nv: int) -> str:
     return "\n".join(out)
 
 
-def compile_tiles() -> None:
-    """Compile the kernels for the host CPU (once per process) and register their symbols.
+def _tile32_ir(nv: int) -> str:
+    """LLVM IR of ``gradfit_gram_tile32_{nv}``: float32 products, sums flushed into float64.
 
-    numba's compiled code finds them by name (``gradfit_gram_tile1`` … ``3``).
+    ``C[0:8, 0:16·nv] += Aᵀ[B₀ … B_{nv−1}]`` over rows, where ``A`` is 8 columns of a
+    packed float32 panel (row stride 16) and each ``B_v`` a whole panel (``rows × 16``
+    floats) at ``B + v·pstride``. The 8·nv accumulators of 16 floats sum the block's rows
+    in float32 (fused multiply-adds); at the end each is widened to float64 and added into
+    ``C`` (row-major float64, leading dimension ``ldc``).
     """
-    global _ENGINE
+    vt = "<16 x float>"
+    dt = "<8 x double>"
+    lanes = PANEL32
+    out = [
+        f"define void @gradfit_gram_tile32_{nv}(ptr noalias %A, ptr noalias %B, i64 %pstride, "
+        "i64 %rows, ptr noalias %C, i64 %ldc) {",
+        "entry:",
+        "  %has = icmp sgt i64 %rows, 0",
+        "  br i1 %has, label %loop, label %exit",
+        "loop:",
+        "  %i = phi i64 [0, %entry], [%inext, %loop]",
+    ]
+    for a in range(PANEL):
+        for v in range(nv):
+            out.append(f"  %acc{a}_{v} = phi {vt} [zeroinitializer, %entry], [%n{a}_{v}, %loop]")
+    out.append(f"  %row = mul i64 %i, {lanes}")
+    for v in range(nv):
+        out += [
+            f"  %bs{v} = mul i64 %pstride, {v}",
+            f"  %bo{v} = add i64 %bs{v}, %row",
+            f"  %bp{v} = getelementptr float, ptr %B, i64 %bo{v}",
+            f"  %b{v} = load {vt}, ptr %bp{v}, align 4",
+            f"  %pf{v} = getelementptr float, ptr %bp{v}, i64 {PREFETCH_ROWS * lanes}",
+            f"  call void @llvm.prefetch.p0(ptr %pf{v}, i32 0, i32 3, i32 1)",
+        ]
+    for a in range(PANEL):
+        out += [
+            f"  %ao{a} = add i64 %row, {a}",
+            f"  %ap{a} = getelementptr float, ptr %A, i64 %ao{a}",
+            f"  %as{a} = load float, ptr %ap{a}, align 4",
+            f"  %ai{a} = insertelement {vt} poison, float %as{a}, i64 0",
+            f"  %av{a} = shufflevector {vt} %ai{a}, {vt} poison, <16 x i32> zeroinitializer",
+        ]
+        for v in range(nv):
+            args = f"{vt} %av{a}, {vt} %b{v}, {vt} %acc{a}_{v}"
+            out.append(f"  %n{a}_{v} = call {vt} @llvm.fma.v16f32({args})")
+    out += [
+        "  %inext = add i64 %i, 1",
+        "  %more = icmp slt i64 %inext, %rows",
+        "  br i1 %more, label %loop, label %done",
+        "done:",
+    ]
+    halves = (
+        "<8 x i32> <i32 0, i32 1, i32 2, i32 3, i32 4, i32 5, i32 6, i32 7>",
+        "<8 x i32> <i32 8, i32 9, i32 10, i32 11, i32 12, i32 13, i32 14, i32 15>",
+    )
+    for a in range(PANEL):
+        out.append(f"  %cr{a} = mul i64 %ldc, {a}")
+        for v in range(nv):
+            for h, mask in enumerate(halves):
+                m = f"{a}_{v}_{h}"
+                out += [
+                    f"  %hf{m} = shufflevector {vt} %n{a}_{v}, {vt} poison, {mask}",
+                    f"  %hd{m} = fpext <8 x float> %hf{m} to {dt}",
+                    f"  %co{m} = add i64 %cr{a}, {v * lanes + h * PANEL}",
+                    f"  %cp{m} = getelementptr double, ptr %C, i64 %co{m}",
+                    f"  %cv{m} = load {dt}, ptr %cp{m}, align 8",
+                    f"  %cs{m} = fadd {dt} %cv{m}, %hd{m}",
+                    f"  store {dt} %cs{m}, ptr %cp{m}, align 8",
+                ]
+    out += ["  br label %exit", "exit:", "  ret void", "}"]
+    return "\n".join(out)
+
+
+def compile_tiles(products: str = "float64") -> None:
+    """Compile one kind of kernel for the host CPU (once per process); register its symbols.
+
+    numba's compiled code finds them by name: ``gradfit_gram_tile1`` … ``3`` for
+    ``products="float64"``, ``gradfit_gram_tile32_1`` … ``3`` for ``"float32"`` (compiled
+    only when a pass first asks for float32 products: 0.05 s that other fits do not pay).
+    """
     with _LOCK:
-        if _ENGINE is not None:
+        if products in _ENGINES:
             return
         llvm.initialize_native_target()
         llvm.initialize_native_asmprinter()
-        source = "\n".join(
-            [
-                "declare <8 x double> @llvm.fma.v8f64(<8 x double>, <8 x double>, <8 x double>)",
-                "declare void @llvm.prefetch.p0(ptr, i32, i32, i32)",
-            ]
-            + [_tile_ir(nv) for nv in range(1, MAX_PANELS + 1)]
-        )
+        if products == "float32":
+            declare = (
+                "declare <16 x float> @llvm.fma.v16f32(<16 x float>, <16 x float>, <16 x float>)"
+            )
+            tiles, prefix = (
+                [_tile32_ir(nv) for nv in range(1, MAX_PANELS + 1)],
+                "gradfit_gram_tile32_",
+            )
+        else:
+            declare = (
+                "declare <8 x double> @llvm.fma.v8f64(<8 x double>, <8 x double>, <8 x double>)"
+            )
+            tiles, prefix = [_tile_ir(nv) for nv in range(1, MAX_PANELS + 1)], "gradfit_gram_tile"
+        source = "\n".join([declare, "declare void @llvm.prefetch.p0(ptr, i32, i32, i32)", *tiles])
         module = llvm.parse_assembly(source)
         module.verify()
         target = llvm.Target.from_default_triple()
@@ -148,9 +233,8 @@ def compile_tiles() -> None:
         engine = llvm.create_mcjit_compiler(module, machine)
         engine.finalize_object()
         for nv in range(1, MAX_PANELS + 1):
-            name = f"gradfit_gram_tile{nv}"
-            llvm.add_symbol(name, engine.get_function_address(name))
-        _ENGINE = engine
+            llvm.add_symbol(f"{prefix}{nv}", engine.get_function_address(f"{prefix}{nv}"))
+        _ENGINES[products] = engine
 
 
 _F64P = types.CPointer(types.float64)
@@ -158,6 +242,11 @@ _SIG = types.void(_F64P, _F64P, types.int64, types.int64, _F64P, types.int64)
 _tile1 = types.ExternalFunction("gradfit_gram_tile1", _SIG)
 _tile2 = types.ExternalFunction("gradfit_gram_tile2", _SIG)
 _tile3 = types.ExternalFunction("gradfit_gram_tile3", _SIG)
+_F32P = types.CPointer(types.float32)
+_SIG32 = types.void(_F32P, _F32P, types.int64, types.int64, _F64P, types.int64)
+_tile32_1 = types.ExternalFunction("gradfit_gram_tile32_1", _SIG32)
+_tile32_2 = types.ExternalFunction("gradfit_gram_tile32_2", _SIG32)
+_tile32_3 = types.ExternalFunction("gradfit_gram_tile32_3", _SIG32)
 
 
 @numba.njit(nogil=True, boundscheck=False)
@@ -252,4 +341,81 @@ def gram_chunk(X, Y, sw, shift_x, shift_y, r0, r1, Pk, C):  # pragma: no cover -
                     b += 2
                 else:
                     _tile1(Pk[a].ctypes, Pk[b].ctypes, pstride, n, out, ldc)
+                    b += 1
+
+
+@numba.njit(nogil=True, boundscheck=False)
+def _pack32(X, Y, sw, shift_x, shift_y, s, n, Pk, S):  # pragma: no cover - compiled
+    """Float32 panels of rows ``s:s+n``: ``√ω·[x − x₀, y − y₀, 1]`` rounded to float32.
+
+    The shift and weight are applied in float64, then each entry is rounded once; rows
+    contiguous (the caller checks), read row by row with a prefetch ahead. ``S`` sums
+    ``ω·[x − x₀, y − y₀, 1]`` in float64 on the way (the means, to float64's accuracy).
+    """
+    N, D = X.shape
+    K = Y.shape[1]
+    npan = Pk.shape[0]
+    full = D // PANEL32
+    weighted = sw.shape[0] > 0
+    for i in range(n):
+        r = s + i
+        if r + PACK_PREFETCH_ROWS < N:
+            for j in range(0, D, PANEL32):
+                prefetch(X, r + PACK_PREFETCH_ROWS, j)
+        w = sw[r] if weighted else 1.0
+        for p in range(full):  # whole panels of X: no branches, so LLVM vectorises the lanes
+            base = PANEL32 * p
+            for lane in range(PANEL32):
+                v = (np.float64(X[r, base + lane]) - shift_x[base + lane]) * w
+                Pk[p, i, lane] = np.float32(v)
+                S[base + lane] += v * w
+        for p in range(full, npan):
+            for lane in range(PANEL32):
+                j = PANEL32 * p + lane
+                if j < D:
+                    v = (np.float64(X[r, j]) - shift_x[j]) * w
+                elif j < D + K:
+                    v = (np.float64(Y[r, j - D]) - shift_y[j - D]) * w
+                elif j == D + K:
+                    v = w
+                else:
+                    v = 0.0
+                Pk[p, i, lane] = np.float32(v)
+                S[j] += v * w
+
+
+@numba.njit(nogil=True, boundscheck=False, cache=True)
+def gram_chunk32(X, Y, sw, shift_x, shift_y, r0, r1, Pk, C, S):  # pragma: no cover - compiled
+    """As :func:`gram_chunk` with float32 products: ``Pk`` is ``(panels, R, 16)`` float32.
+
+    ``S`` (``16·panels`` float64) accumulates ``Σ ω·[x − x₀, y − y₀, 1]`` in float64 from
+    the packing (the sums the means come from, exact to float64's rounding).
+
+    Each block's products and sums are float32 (at most ``R`` rows each), added into the
+    float64 ``C`` once per block: about twice the multiply-adds per cycle of the float64
+    kernel, with a relative error in each entry of ``C`` near ``√R·eps32`` (the caller
+    refines and certifies on the rows in float64, decision 34). Left-hand slices of 8
+    columns against right-hand panels of 16 cover the upper 8×8 block triangle.
+    """
+    npan, R, _ = Pk.shape
+    ldc = C.shape[1]
+    pstride = R * PANEL32
+    for s in range(r0, r1, R):
+        n = min(R, r1 - s)
+        _pack32(X, Y, sw, shift_x, shift_y, s, n, Pk, S)
+        for h in range(2 * npan):
+            a = h // 2
+            left_cols = Pk[a, :, (h % 2) * PANEL :].ctypes
+            b = a
+            while b < npan:
+                left = npan - b
+                out = C[PANEL * h :, PANEL32 * b :].ctypes
+                if left >= 3:
+                    _tile32_3(left_cols, Pk[b].ctypes, pstride, n, out, ldc)
+                    b += 3
+                elif left == 2:
+                    _tile32_2(left_cols, Pk[b].ctypes, pstride, n, out, ldc)
+                    b += 2
+                else:
+                    _tile32_1(left_cols, Pk[b].ctypes, pstride, n, out, ldc)
                     b += 1

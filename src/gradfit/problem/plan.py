@@ -34,6 +34,7 @@ recorded on the fitted model (``engine_``, ``engine_reason_``).
 
 from __future__ import annotations
 
+import math
 import sys
 from dataclasses import dataclass
 from typing import Any
@@ -42,17 +43,19 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..sources.base import Source
-from .gram import GramProblem, refinement_needed
+from .gram import GramProblem, forming_drift, refinement_needed
 from .objective import Problem
 
 __all__ = [
     "ENGINES",
     "KAPPA_LIMIT",
+    "MIXED_DRIFT_LIMIT",
     "STATS_MAX_FEATURES",
     "Plan",
     "choose_engine",
     "kappa_fallback",
     "make_problem",
+    "mixed_refusal",
     "plan",
     "wants_statistics",
 ]
@@ -231,6 +234,21 @@ def plan(
     if engine == "data" or "H" not in stats:
         return done(source.data_problem(options, stats), None, "data", reason)
     gram = GramProblem(stats, source.dtype, **options)
+    if gram.products == "float32":
+        refusal = mixed_refusal(gram)
+        if refusal is None:
+            rows = source.refine_problem(options, stats, gram)  # type: ignore[attr-defined]
+            # L, μ and the gradient at zero from the statistics: no Lanczos or extra pass
+            rows.__dict__["known_curvature"] = gram.curvature()
+            rows.__dict__["known_zero_gradient"] = -gram.B
+            reason += (
+                "; H formed with float32 products (twice the multiply-adds per cycle), its "
+                "solution refined and certified on the rows in float64"
+            )
+            return done(gram, rows, engine, reason)
+        source.products = "float64"  # type: ignore[attr-defined]
+        stats = source.statistics(options, diagonal=False, keep_rows=keep_rows)
+        gram = GramProblem(stats, source.dtype, **options)
     if not source.has_rows:  # statistics alone: no data path to refine on or fall back to
         if kappa_fallback(gram, gradient) is not None:
             reason += (
@@ -252,6 +270,36 @@ def plan(
         problem = source.data_problem(options, stats, gram)
         return done(problem, None, "data", fallback, fallback=True, gram=gram)
     return done(gram, None, engine, reason)
+
+
+#: Statistics from float32 products are kept where ``forming_drift`` (with float32's eps) is at
+#: most this: iterative refinement on the rows then contracts by about 1e-3 or better a step.
+MIXED_DRIFT_LIMIT = 1.0
+
+
+def mixed_refusal(gram: GramProblem) -> str | None:
+    """Why the statistics from float32 products will not do for this fit, or None.
+
+    Where ``H`` has a null space (float32 rounding cannot tell it from a small eigenvalue)
+    or ``16·c·κ·√D·eps32`` exceeds :data:`MIXED_DRIFT_LIMIT` (refinement would contract
+    slowly, or not at all), the planner forms ``H`` again with float64 products.
+
+    Examples
+    --------
+    >>> from gradfit.problem.gram import sufficient_statistics
+    >>> X = np.random.default_rng(0).normal(size=(500, 3))
+    >>> gram = GramProblem(sufficient_statistics(X, X[:, :1]), X.dtype)
+    >>> gram.forming_eps = float(np.finfo(np.float32).eps)
+    >>> mixed_refusal(gram) is None
+    True
+    """
+    if gram.null_space.shape[1]:
+        return "H has a null space"
+    kappa = gram.standardised_kappa()
+    drift = forming_drift(gram, kappa)
+    if not math.isfinite(drift) or drift > MIXED_DRIFT_LIMIT:
+        return f"κ = {kappa:.3g} is too large for float32 products"
+    return None
 
 
 def make_problem(

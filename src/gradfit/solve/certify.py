@@ -412,11 +412,16 @@ def _standardised_gradient(problem: Problem, W: F64) -> tuple[F64, F64, F64]:
     else:
         G = _data_gradient(problem, W)  # the claim: one float64 pass
         # the denominator (the gradient at zero, a large number) needs no float64 pass: the
-        # problem's own pass, taken back from loop coordinates (G_V = G_W/s) ...
-        _, G0_V = problem.loss_grad(np.zeros_like(W))
-        G0 = np.asarray(G0_V, dtype=np.float64) * np.asarray(problem.x_scale)[:, None]
+        # problem's own pass, taken back from loop coordinates (G_V = G_W/s), or −B from
+        # statistics of the same rows where the fit has them (float32 products: decision 34) ...
+        known = getattr(problem, "__dict__", {}).get("known_zero_gradient")
+        if known is not None:
+            G0 = np.asarray(known, dtype=np.float64)
+        else:
+            _, G0_V = problem.loss_grad(np.zeros_like(W))
+            G0 = np.asarray(G0_V, dtype=np.float64) * np.asarray(problem.x_scale)[:, None]
         shift = centring_shift(problem, np.ones(problem.D))
-        if shift is not None and _pass_dtype(problem) != np.float64:
+        if shift is not None and (known is not None or _pass_dtype(problem) != np.float64):
             # ... except without an intercept where the centring matters: the reference is then
             # G(0) + x̄ȳᵀ, and G(0)'s rounding in a narrower dtype (about 16·√D·eps·‖G(0)‖)
             # could pass for the centred targets' gradient

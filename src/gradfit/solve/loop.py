@@ -717,12 +717,14 @@ def refine(
     point: Point,
     max_steps: int,
     on_step: Callable[[Point, float], None] | None = None,
+    enough: Callable[[Point], bool] | None = None,
 ) -> tuple[Point, bool, bool]:
     """Iterative refinement: ``V ← V − solve(G(V))`` with gradients from ``checker``.
 
     Continues while each correction is at most half the previous one (a contraction),
-    until the correction is at rounding level in ``V`` or after ``max_steps`` steps (one
-    evaluation of ``checker`` each, reported to ``on_step`` with the correction's size).
+    until the correction is at rounding level in ``V``, ``enough`` says a new point will do,
+    or after ``max_steps`` steps (one evaluation of ``checker`` each, reported to
+    ``on_step`` with the correction's size).
 
     Returns
     -------
@@ -748,6 +750,8 @@ def refine(
             on_step(point, size)
         if size <= 4 * eps * max(float(np.linalg.norm(point.V)), eps):
             break
+        if enough is not None and enough(point):
+            break
     return point, True, False
 
 
@@ -758,6 +762,7 @@ def solve_exact(
     tol: float = 1e-6,
     max_refine: int = 30,
     verbose: int = 0,
+    to_tol: bool = False,
 ) -> SolveResult:
     """Solve the normal equations by Cholesky, then refine iteratively.
 
@@ -783,6 +788,10 @@ def solve_exact(
         Most refinement steps (each one pass over the data).
     verbose : int
         Print a line per step when ≥ 2, a summary when ≥ 1.
+    to_tol : bool
+        Stop at the first point whose relative gradient (on ``refine_with``) is within
+        ``tol`` — the Cholesky solve itself, or a refinement step — instead of refining to
+        rounding level (the default fit on statistics from float32 products, decision 34).
 
     Returns
     -------
@@ -791,9 +800,12 @@ def solve_exact(
     if refine_with is not None and not refinement_needed(gram):
         refine_with = None  # the one-shot solve is already within EXACT_FORWARD_ERROR
     checker: Any = refine_with if refine_with is not None else gram
+    mixed = getattr(gram, "products", "float64") == "float32"
     K = gram.K
     history = History()
-    start = evaluate(checker, np.zeros((gram.D, K)))
+    # the reference (the gradient at zero, −B) needs no pass: after float32 products its
+    # relative error of about 1e-8 leaves a tolerance where it was
+    start = evaluate(gram if mixed else checker, np.zeros((gram.D, K)))
     reference = reference_norms(
         start.G,
         centring_shift(checker, checker.x_scale),
@@ -818,7 +830,8 @@ def solve_exact(
     solve = gram.exact_factor()
     n_iter = 1
     contracting = True
-    if solve is not None and refine_with is not None:
+    # to_tol: the Cholesky solve itself will do where the rows' gradient already meets tol
+    if solve is not None and refine_with is not None and not (to_tol and np.all(rel <= tol)):
         best, best_rel = point, rel
 
         def step(new: Point, size: float) -> None:
@@ -830,7 +843,10 @@ def solve_exact(
             if verbose >= 2:
                 print(f"[gradfit] refinement {n_iter - 1}: |correction|={size:.3e}")
 
-        point, contracting, stalled = refine(checker, solve, point, max_refine, step)
+        def enough(new: Point) -> bool:
+            return to_tol and bool(np.all(relative_norms(new.G, reference) <= tol))
+
+        point, contracting, stalled = refine(checker, solve, point, max_refine, step, enough)
         if stalled:
             history.event(n_iter, "refinement", "corrections stopped shrinking")
         if not contracting:
@@ -850,10 +866,12 @@ def solve_exact(
             f"refinement on the data does not contract (relative gradient norm {worst:.3g})"
         )
     else:
+        formed = " (formed with float32 products)" if mixed else ""
         stop = (
-            f"{'converged' if converged else 'exact'}: Cholesky solve of the normal equations "
-            f"with {n_iter - 1} refinement step(s); relative gradient norm {worst:.3g}"
-            f"{' <= ' if converged else ' > '}tol={tol:g}"
+            f"{'converged' if converged else 'exact'}: Cholesky solve of the normal equations"
+            f"{formed} with {n_iter - 1} refinement step(s)"
+            f"{' on the rows in float64' if mixed and n_iter > 1 else ''}; relative gradient "
+            f"norm {worst:.3g}{' <= ' if converged else ' > '}tol={tol:g}"
         )
     if verbose:
         print(f"[gradfit] {stop}")

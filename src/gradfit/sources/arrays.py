@@ -62,18 +62,27 @@ class ArraySource(Source):
         self.was_1d = was_1d
         self.feature_names = feature_names
         self.dtype = X.dtype
+        #: ``"float32"`` where the fit may form ``H`` with float32 products (a fit that
+        #: refines and certifies on these rows: decision 34); the planner sets it back to
+        #: ``"float64"`` where that statistics problem would not do.
+        self.products = "float64"
 
     def statistics(
         self, options: dict[str, Any], *, diagonal: bool, keep_rows: bool
     ) -> dict[str, Any]:
         """``XᵀΩX`` and ``XᵀΩY`` about the means (one or two passes over X in memory)."""
-        if self._stats is not None and self.stats_intercept == bool(options["fit_intercept"]):
+        if (
+            self._stats is not None
+            and self.stats_intercept == bool(options["fit_intercept"])
+            and (self.products == "float32" or self._stats.get("products") != "float32")
+        ):
             return self._stats  # formed while validating X (GDRegressor.fit): no second pass
         return sufficient_statistics(
             self.X,
             self.Y,
             sample_weight=self.sample_weight,
             fit_intercept=bool(options["fit_intercept"]),
+            products=self.products,
         )
 
     def data_problem(
