@@ -316,3 +316,77 @@ def test_inference_after_float32_products_reads_the_rows_in_float64() -> None:
     plain = GDRegressor().fit(X, y)
     reference = inference(plain)
     np.testing.assert_allclose(res.bse, reference.bse, rtol=1e-4)
+
+
+def test_rows_pass_takes_any_number_of_directions_and_checks_shapes() -> None:
+    rng = np.random.default_rng(13)
+    X = rng.normal(size=(300, 6)).astype(np.float32)
+    Y = rng.normal(size=(300, 1))
+    rows = RowsProblem(X, Y, None, X.mean(0, dtype=np.float64), Y.mean(0), np.ones(6))
+    P = np.eye(6)
+    HP = rows.hvp(P)  # six directions at once, no targets
+    Xc = X.astype(np.float64) - X.mean(0, dtype=np.float64)
+    np.testing.assert_allclose(HP, Xc.T @ Xc / 300, rtol=1e-10, atol=1e-12)
+    with pytest.raises(ValueError, match="expected"):
+        rows._pass(np.zeros((6, 3)), True)
+    with pytest.raises(ValueError, match="expected"):
+        rows._pass(np.zeros((5, 1)), False)
+
+
+def _tiny_beside_huge(noise: float):  # type: ignore[no-untyped-def]
+    """One coefficient of 1e5 beside forty around 1e-2 (a hostile review's design)."""
+    rng = np.random.default_rng(1)
+    N, D = 4000, 40
+    Z = rng.normal(size=(N, D))
+    X = (Z + 0.5 * Z[:, :1]).astype(np.float32)
+    w = rng.normal(size=D) * 1e-2
+    w[0] = 1e5
+    y = X.astype(np.float64) @ w + 2 + noise * rng.normal(size=N)
+    return X, y
+
+
+@pytest.mark.usefixtures("mixed_on")
+@pytest.mark.parametrize("noise", [0.01, 1.0, 100.0])
+def test_small_coefficients_beside_a_large_one_are_refined(noise: float) -> None:
+    """Met tol normwise at the Cholesky solve with small coefficients 62–97% off (37 of them
+    beyond a standard error, which the certificate, from ``yy − 2wᵀB + wᵀHw`` of the float32
+    ``H``, inflated 2,000×): the default now refines until each is within 1e-4, and the
+    standard errors take the residuals' loss from the rows."""
+    X, y = _tiny_beside_huge(noise)
+    model = GDRegressor().fit(X, y)
+    assert MIXED in model.engine_reason_ and model.converged_
+    W_ref, _ = _lstsq(X, y)
+    relative = np.abs(model.coef_ - W_ref[:, 0]) / np.abs(W_ref[:, 0])
+    assert relative.max() <= 1e-3, relative.max()
+    assert model.certificate_.unresolved == ()
+
+
+@pytest.mark.usefixtures("mixed_on")
+def test_standard_errors_after_float32_products_are_the_rows() -> None:
+    from gradfit.problem.plan import plan
+    from gradfit.solve.certify import coefficient_errors
+    from gradfit.sources.arrays import ArraySource
+
+    X, y = _tiny_beside_huge(0.01)
+    source = ArraySource(X, y[:, None])
+    source.products = "float32"
+    options = {"fit_intercept": True, "standardize": True, "alpha": 0.0}
+    chosen = plan(source, method="exact", gradient="auto", **options)
+    gram, rows = chosen.problem, chosen.refine
+    assert gram.products == "float32" and rows is not None
+    W_ref, _ = _lstsq(X, y)
+    W = W_ref.copy()
+    W[5:] *= 1.5  # small coefficients 50% off: far beyond their standard errors (1.5e-4)
+    _, G_V = rows.loss_grad(rows.from_user(W))
+    result = coefficient_errors(gram, W, G_V, np.zeros(40, bool))
+    assert result is not None
+    _, in_se, unresolved, below_rounding = result
+    assert not below_rounding
+    assert {j for j, _ in unresolved} == set(range(5, 40))
+    # in standard errors as lstsq's own residuals give them (not inflated by H's rounding)
+    X64 = np.column_stack([X.astype(np.float64), np.ones(len(X))])
+    residual = y - X64 @ np.append(W_ref[:, 0], _lstsq(X, y)[1])
+    sigma2 = residual @ residual / (len(X) - 41)
+    se = np.sqrt(sigma2 * np.diag(np.linalg.inv(X64.T @ X64)))[:40]
+    expected = np.abs(W[5:, 0] - W_ref[5:, 0]) / se[5:]
+    np.testing.assert_allclose(in_se[5:, 0], expected, rtol=0.05)

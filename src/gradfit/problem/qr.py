@@ -286,6 +286,7 @@ class RowsProblem(PassObjective):
         is the one the certificate evaluates again: no second pass for it).
         """
         key = (
+            np.shape(W),
             np.asarray(W, dtype=np.float64).tobytes(),
             bool(with_targets),
             np.asarray(self.constant).tobytes(),
@@ -346,10 +347,14 @@ class RowsProblem(PassObjective):
         sw = np.sqrt(self.omega) if self.omega is not None else np.zeros(0)
         Wt = np.ascontiguousarray(np.asarray(W, dtype=np.float64).T)
         mask = keep.astype(np.float64)
+        # columns of W: K with the targets; any number for a product (hvp of a block)
+        cols = Wt.shape[0]
+        if Wt.shape[1] != D or (with_targets and cols != K):
+            raise ValueError(f"W has shape {W.shape}: ({D}, {K}) expected with the targets")
 
         def work(blocks: list[tuple[int, int]]) -> tuple[F64, F64]:
-            accT = np.zeros((K, D))
-            sq = np.zeros(K)
+            accT = np.zeros((cols, D))
+            sq = np.zeros(cols)
             kernel(
                 X, Y, sw, self.x_offset, self.y_offset, mask, Wt, with_targets,
                 blocks[0][0], blocks[-1][1], accT, sq, np.empty(D),

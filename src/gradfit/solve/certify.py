@@ -324,14 +324,29 @@ def coefficient_errors(
         relative = np.where(best > 0, error / np.where(best > 0, best, 1.0), np.inf)
         relative = np.where(error > 0, relative, 0.0)
         relative[constant] = 0.0
-        best_V = np.asarray(problem.from_user(best_W), dtype=np.float64)
-        loss, _ = problem.loss_grad(best_V)
-        # the residuals' part of the loss (the penalty ½α‖w‖² is no noise)
-        penalty = 0.5 * float(problem.alpha) * np.einsum("ij,ij->j", best_W, best_W)
-        loss = np.asarray(loss, dtype=np.float64) - penalty
-        # the statistics give the loss only to their rounding (½yy·eps·…): where the residual
-        # noise is below it, that bound on it bounds each standard error from above
-        slack = np.asarray(problem.loss_slack(loss), dtype=np.float64)
+        rows = getattr(problem, "__dict__", {}).get("loss_rows")
+        if rows is not None:
+            # H from float32 products (decision 34): ½yy − wᵀB + ½wᵀHw would cancel to its
+            # rounding, about 1e-8·yy, and inflate every standard error (2,000× was seen); the
+            # rows' float64 pass at W (the certificate's own, remembered) less the step to W*
+            # gives the residuals' loss, ½‖r − X_cδ‖² = ½‖r‖² − δᵀX_cᵀr + ½δᵀHδ
+            G_rows, loss_W = rows._pass(rows._free(W), True)
+            H_user = np.asarray(getattr(problem, "H"), dtype=np.float64)  # noqa: B009
+            loss = (
+                np.asarray(loss_W, dtype=np.float64)
+                - np.einsum("ij,ij->j", np.asarray(G_rows, dtype=np.float64), delta)
+                + 0.5 * np.einsum("ij,ij->j", delta, H_user @ delta)
+            )
+            slack = np.asarray(rows.loss_slack(loss), dtype=np.float64)
+        else:
+            best_V = np.asarray(problem.from_user(best_W), dtype=np.float64)
+            loss, _ = problem.loss_grad(best_V)
+            # the residuals' part of the loss (the penalty ½α‖w‖² is no noise)
+            penalty = 0.5 * float(problem.alpha) * np.einsum("ij,ij->j", best_W, best_W)
+            loss = np.asarray(loss, dtype=np.float64) - penalty
+            # the statistics give the loss only to their rounding (½yy·eps·…): where the
+            # residual noise is below it, that bound on it bounds each standard error from above
+            slack = np.asarray(problem.loss_slack(loss), dtype=np.float64)
         resolved = loss > slack
         rank = int(getattr(problem, "rank", problem.D))
         # rows of weight 0 are no observations (as R's lm): they are not degrees of freedom

@@ -763,6 +763,7 @@ def solve_exact(
     max_refine: int = 30,
     verbose: int = 0,
     to_tol: bool = False,
+    coefficient_tol: float = 0.01,
 ) -> SolveResult:
     """Solve the normal equations by Cholesky, then refine iteratively.
 
@@ -790,8 +791,13 @@ def solve_exact(
         Print a line per step when ≥ 2, a summary when ≥ 1.
     to_tol : bool
         Stop at the first point whose relative gradient (on ``refine_with``) is within
-        ``tol`` — the Cholesky solve itself, or a refinement step — instead of refining to
-        rounding level (the default fit on statistics from float32 products, decision 34).
+        ``tol`` and whose every coefficient is within ``coefficient_tol`` of its size by the
+        factor's estimate of its error (``H⁻¹G``) — the Cholesky solve itself, or a
+        refinement step — instead of refining to rounding level (the default fit on
+        statistics from float32 products, decision 34: a normwise ``tol`` alone let a small
+        coefficient beside a large one stay 97% off).
+    coefficient_tol : float
+        See ``to_tol`` (the estimator passes ``MIXED_COEFFICIENT_TOL = 1e-4``).
 
     Returns
     -------
@@ -830,8 +836,22 @@ def solve_exact(
     solve = gram.exact_factor()
     n_iter = 1
     contracting = True
-    # to_tol: the Cholesky solve itself will do where the rows' gradient already meets tol
-    if solve is not None and refine_with is not None and not (to_tol and np.all(rel <= tol)):
+
+    def enough(new: Point) -> bool:
+        """``to_tol``: the rows' gradient meets tol, each coefficient is within coefficient_tol."""
+        if not to_tol or solve is None or not np.all(relative_norms(new.G, reference) <= tol):
+            return False
+        s = np.asarray(gram.x_scale, dtype=np.float64)[:, None]
+        delta = np.asarray(solve(new.G), dtype=np.float64) / s  # W − W*, the user's units
+        error = np.abs(delta)
+        best = np.abs(new.V / s - delta)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            relative = np.where(error > 0, error / best, 0.0)
+        relative[np.asarray(gram.constant)] = 0.0
+        return bool(np.all(relative <= coefficient_tol))
+
+    # to_tol: the Cholesky solve itself will do where the rows say it meets tol
+    if solve is not None and refine_with is not None and not enough(point):
         best, best_rel = point, rel
 
         def step(new: Point, size: float) -> None:
@@ -842,9 +862,6 @@ def solve_exact(
                 best, best_rel = new, rel
             if verbose >= 2:
                 print(f"[gradfit] refinement {n_iter - 1}: |correction|={size:.3e}")
-
-        def enough(new: Point) -> bool:
-            return to_tol and bool(np.all(relative_norms(new.G, reference) <= tol))
 
         point, contracting, stalled = refine(checker, solve, point, max_refine, step, enough)
         if stalled:
