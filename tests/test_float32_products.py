@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from gradfit import GDRegressor
+from gradfit import estimator as estimator_module
 from gradfit._exceptions import GradfitInputError
 from gradfit.problem import gram as gram_module
 from gradfit.problem import plan as plan_module
@@ -30,6 +31,7 @@ def mixed_on(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GRADFIT_GRAM_KERNEL", "1")
     monkeypatch.setattr(gram_module, "KERNEL_MIN_WORK", 0)
     monkeypatch.setattr(gram_module, "MIXED_MIN_COLUMNS", 0)
+    monkeypatch.setattr(estimator_module, "MIXED_MIN_COLUMNS_EXACT", 0)
     if gram_kernel() is None:  # pragma: no cover - llvmlite could not compile here
         pytest.skip("the Gram kernel does not compile on this machine")
 
@@ -390,3 +392,14 @@ def test_standard_errors_after_float32_products_are_the_rows() -> None:
     se = np.sqrt(sigma2 * np.diag(np.linalg.inv(X64.T @ X64)))[:40]
     expected = np.abs(W[5:, 0] - W_ref[5:, 0]) / se[5:]
     np.testing.assert_allclose(in_se[5:, 0], expected, rtol=0.05)
+
+
+@pytest.mark.usefixtures("mixed_on")
+def test_exact_takes_float32_products_only_where_they_repay_its_passes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(estimator_module, "MIXED_MIN_COLUMNS_EXACT", 256)
+    X, Y = _data(2000, 254, seed=14)  # 254 + 1 + 1 = 256 augmented columns
+    assert MIXED in GDRegressor(method="exact").fit(X, Y[:, 0]).engine_reason_
+    assert MIXED not in GDRegressor(method="exact").fit(X[:, :253], Y[:, 0]).engine_reason_
+    assert MIXED in GDRegressor().fit(X[:, :253], Y[:, 0]).engine_reason_

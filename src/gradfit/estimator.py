@@ -120,6 +120,14 @@ def check_random_state_generator(random_state: Any) -> np.random.Generator:
 MIXED_COEFFICIENT_TOL = 1e-4
 
 
+#: ``exact`` takes float32 products (decision 34) from this many augmented columns ``D + K + 1``
+#: (the default from ``gram.MIXED_MIN_COLUMNS = 192``): its refinement to rounding costs two or
+#: three passes over X more, which the faster products repay only at this width
+#: (``benchmarks/bench_products.py``: 0.193 s against 0.186 at 400,000 × 200, 0.266 against
+#: 0.345 at 300,000 × 300).
+MIXED_MIN_COLUMNS_EXACT = 256
+
+
 def _off_by_more_than_one_percent(certificate: Any, problem: Problem) -> bool:
     """Whether some coefficient's error (or its bound) exceeds 1% of its size.
 
@@ -673,7 +681,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         )
         source.encoding = encoding  # type: ignore[attr-defined]
         source.stats_intercept = bool(self.fit_intercept)
-        source.products = self._products(X_arr)
+        source.products = self._products(X_arr, Y.shape[1])
         return source, units
 
     def _checked_statistics(
@@ -701,24 +709,29 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             return None
         try:
             stats = sufficient_statistics(
-                X, Y, fit_intercept=bool(self.fit_intercept), products=self._products(X)
+                X, Y, fit_intercept=bool(self.fit_intercept), products=self._products(X, Y.shape[1])
             )
         except GradfitInputError:  # overflow: the scan tells which entry, or rescales
             return None
         return stats if gram_proves_design(stats["x_meansq"], N) else None
 
-    def _products(self, X: Any) -> str:
+    def _products(self, X: Any, K: int) -> str:
         """``"float32"`` where this fit may form ``H`` with float32 products, else ``"float64"``.
 
         The default (CG, engine chosen by the planner) and ``exact``, with ``tol > 0``, no
         callback, checkpoint or warm start, and ``max_iter`` at least D (what CG on ``H``
         may need): their answer is refined and certified on the rows in float64
-        (decision 34). Whether float32 products run at all is
-        :func:`~gradfit.problem.gram.mixed_products_serve`'s (wide float32 X).
+        (decision 34). ``exact``, which refines to rounding (two or three passes more),
+        only from :data:`MIXED_MIN_COLUMNS_EXACT` augmented columns. Whether float32
+        products run at all is :func:`~gradfit.problem.gram.mixed_products_serve`'s (wide
+        float32 X).
         """
-        allowed = getattr(self, "_mixed_allowed", False) and (
-            self.method == "exact" or int(self.max_iter) >= int(X.shape[1])
-        )
+        D = int(X.shape[1])
+        if self.method == "exact":
+            allowed = D + K + 1 >= MIXED_MIN_COLUMNS_EXACT
+        else:
+            allowed = int(self.max_iter) >= D
+        allowed = allowed and getattr(self, "_mixed_allowed", False)
         return "float32" if allowed else "float64"
 
     def _rescale(
