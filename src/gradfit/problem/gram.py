@@ -563,21 +563,41 @@ def sufficient_statistics(
         H, B, yy, dx, dy = centre(Sxx, Sxy, Sx, Sy, Syy, fit_intercept)
     if not (np.all(np.isfinite(H)) and np.all(np.isfinite(B)) and np.all(np.isfinite(Yraw))):
         raise GradfitInputError.overflow(float(np.max(np.abs(X))), float(np.max(np.abs(Y))))
+    stats = _statistics(H, B, yy, Yraw, (shift_x, shift_y), (dx, dy), (Sx, Sy), N, x_meansq)
+    # rows of positive weight: the observations that count as degrees of freedom
+    if sample_weight is not None:
+        stats["n_positive"] = int(np.count_nonzero(sample_weight > 0))
+    stats["passes"] = passes
+    return stats
+
+
+def _statistics(
+    H: F64,
+    B: F64,
+    yy: F64,
+    yy_raw: F64,
+    shift: tuple[F64, F64],
+    centring: tuple[F64, F64],
+    sums: tuple[F64, F64],
+    N: int,
+    x_meansq: F64,
+    products: str = "float64",
+) -> dict[str, Any]:
+    """:func:`sufficient_statistics`' result from a pass about ``shift`` (its keys, one place)."""
     return {
         "H": H,
         "B": B,
         "yy": yy,
-        "yy_raw": Yraw,
-        "x_offset": shift_x + dx,
-        "y_offset": shift_y + dy,
-        "x_mean": shift_x + Sx,
-        "y_mean": shift_y + Sy,
+        "yy_raw": yy_raw,
+        "x_offset": shift[0] + centring[0],
+        "y_offset": shift[1] + centring[1],
+        "x_mean": shift[0] + sums[0],
+        "y_mean": shift[1] + sums[1],
         "N": N,
-        # rows of positive weight: the observations that count as degrees of freedom
-        "n_positive": N if sample_weight is None else int(np.count_nonzero(sample_weight > 0)),
-        "passes": passes,
+        "n_positive": N,
+        "passes": 1,
         "x_meansq": x_meansq,
-        "products": "float64",
+        "products": products,
     }
 
 
@@ -669,22 +689,11 @@ def _mixed_statistics(
         x_meansq = np.diag(Sxx) + shift_x * (2.0 * Sx + shift_x)
     if not (np.all(np.isfinite(H)) and np.all(np.isfinite(B)) and np.all(np.isfinite(x_meansq))):
         return None
-    return {
-        "H": H,
-        "B": B,
-        "yy": yy,
-        "yy_raw": Yraw,
-        "x_offset": shift_x + dx,
-        "y_offset": shift_y + dy,
-        "x_mean": shift_x + Sx,
-        "y_mean": shift_y + Sy,
-        "N": N,
-        "n_positive": N,
-        "passes": 1,
-        "x_meansq": x_meansq,
-        "products": "float32",
-        "cancellation": cancellation,
-    }
+    stats = _statistics(
+        H, B, yy, Yraw, (shift_x, shift_y), (dx, dy), (Sx, Sy), N, x_meansq, "float32"
+    )
+    stats["cancellation"] = cancellation
+    return stats
 
 
 #: ``method="exact"`` refines on the data only when the Cholesky solve of the formed ``H`` may

@@ -61,80 +61,23 @@ _LOCK = threading.Lock()
 _ENGINES: dict[str, Any] = {}
 
 
-def _tile_ir(nv: int) -> str:
-    """LLVM IR of ``gradfit_gram_tile{nv}``: ``C[0:8, 0:8·nv] += Aᵀ[B₀ … B_{nv−1}]`` over rows.
+def _tile_ir(nv: int, single: bool = False) -> str:
+    """LLVM IR of ``gradfit_gram_tile{nv}`` (float64) or ``gradfit_gram_tile32_{nv}`` (float32).
 
-    ``A`` and each ``B_v`` are packed panels (``rows × 8`` doubles, row-major),
-    ``B_v`` at ``B + v·pstride``; ``C`` is row-major with leading dimension ``ldc``.
+    ``C[0:8, 0:L·nv] += Aᵀ[B₀ … B_{nv−1}]`` over rows, ``L`` the lanes of a panel (8 doubles,
+    or 16 floats). ``A`` is 8 columns of a packed panel and each ``B_v`` a whole panel
+    (``rows × L``, row-major, row stride ``L``), ``B_v`` at ``B + v·pstride``; ``C`` is
+    row-major float64 with leading dimension ``ldc``. The 8·nv accumulators sum the block's
+    rows in the panels' precision (fused multiply-adds); float32 ones are widened to
+    float64, half a vector at a time, when they are added into ``C``.
     """
-    vt = "<8 x double>"
+    lanes = PANEL32 if single else PANEL
+    et, size = ("float", 4) if single else ("double", 8)
+    vt = f"<{lanes} x {et}>"
+    fma = f"@llvm.fma.v{lanes}f{8 * size}"
+    name = f"gradfit_gram_tile32_{nv}" if single else f"gradfit_gram_tile{nv}"
     out = [
-        f"define void @gradfit_gram_tile{nv}(ptr noalias %A, ptr noalias %B, i64 %pstride, "
-        "i64 %rows, ptr noalias %C, i64 %ldc) {",
-        "entry:",
-        "  %has = icmp sgt i64 %rows, 0",
-        "  br i1 %has, label %loop, label %exit",
-        "loop:",
-        "  %i = phi i64 [0, %entry], [%inext, %loop]",
-    ]
-    for a in range(PANEL):
-        for v in range(nv):
-            out.append(f"  %acc{a}_{v} = phi {vt} [zeroinitializer, %entry], [%n{a}_{v}, %loop]")
-    out.append(f"  %row = mul i64 %i, {PANEL}")
-    for v in range(nv):
-        out += [
-            f"  %bs{v} = mul i64 %pstride, {v}",
-            f"  %bo{v} = add i64 %bs{v}, %row",
-            f"  %bp{v} = getelementptr double, ptr %B, i64 %bo{v}",
-            f"  %b{v} = load {vt}, ptr %bp{v}, align 8",
-            f"  %pf{v} = getelementptr double, ptr %bp{v}, i64 {PREFETCH_ROWS * PANEL}",
-            f"  call void @llvm.prefetch.p0(ptr %pf{v}, i32 0, i32 3, i32 1)",
-        ]
-    for a in range(PANEL):
-        out += [
-            f"  %ao{a} = add i64 %row, {a}",
-            f"  %ap{a} = getelementptr double, ptr %A, i64 %ao{a}",
-            f"  %as{a} = load double, ptr %ap{a}, align 8",
-            f"  %ai{a} = insertelement {vt} poison, double %as{a}, i64 0",
-            f"  %av{a} = shufflevector {vt} %ai{a}, {vt} poison, <8 x i32> zeroinitializer",
-        ]
-        for v in range(nv):
-            args = f"{vt} %av{a}, {vt} %b{v}, {vt} %acc{a}_{v}"
-            out.append(f"  %n{a}_{v} = call {vt} @llvm.fma.v8f64({args})")
-    out += [
-        "  %inext = add i64 %i, 1",
-        "  %more = icmp slt i64 %inext, %rows",
-        "  br i1 %more, label %loop, label %done",
-        "done:",
-    ]
-    for a in range(PANEL):
-        out.append(f"  %cr{a} = mul i64 %ldc, {a}")
-        for v in range(nv):
-            out += [
-                f"  %co{a}_{v} = add i64 %cr{a}, {v * PANEL}",
-                f"  %cp{a}_{v} = getelementptr double, ptr %C, i64 %co{a}_{v}",
-                f"  %cv{a}_{v} = load {vt}, ptr %cp{a}_{v}, align 8",
-                f"  %cs{a}_{v} = fadd {vt} %cv{a}_{v}, %n{a}_{v}",
-                f"  store {vt} %cs{a}_{v}, ptr %cp{a}_{v}, align 8",
-            ]
-    out += ["  br label %exit", "exit:", "  ret void", "}"]
-    return "\n".join(out)
-
-
-def _tile32_ir(nv: int) -> str:
-    """LLVM IR of ``gradfit_gram_tile32_{nv}``: float32 products, sums flushed into float64.
-
-    ``C[0:8, 0:16·nv] += Aᵀ[B₀ … B_{nv−1}]`` over rows, where ``A`` is 8 columns of a
-    packed float32 panel (row stride 16) and each ``B_v`` a whole panel (``rows × 16``
-    floats) at ``B + v·pstride``. The 8·nv accumulators of 16 floats sum the block's rows
-    in float32 (fused multiply-adds); at the end each is widened to float64 and added into
-    ``C`` (row-major float64, leading dimension ``ldc``).
-    """
-    vt = "<16 x float>"
-    dt = "<8 x double>"
-    lanes = PANEL32
-    out = [
-        f"define void @gradfit_gram_tile32_{nv}(ptr noalias %A, ptr noalias %B, i64 %pstride, "
+        f"define void @{name}(ptr noalias %A, ptr noalias %B, i64 %pstride, "
         "i64 %rows, ptr noalias %C, i64 %ldc) {",
         "entry:",
         "  %has = icmp sgt i64 %rows, 0",
@@ -150,44 +93,48 @@ def _tile32_ir(nv: int) -> str:
         out += [
             f"  %bs{v} = mul i64 %pstride, {v}",
             f"  %bo{v} = add i64 %bs{v}, %row",
-            f"  %bp{v} = getelementptr float, ptr %B, i64 %bo{v}",
-            f"  %b{v} = load {vt}, ptr %bp{v}, align 4",
-            f"  %pf{v} = getelementptr float, ptr %bp{v}, i64 {PREFETCH_ROWS * lanes}",
+            f"  %bp{v} = getelementptr {et}, ptr %B, i64 %bo{v}",
+            f"  %b{v} = load {vt}, ptr %bp{v}, align {size}",
+            f"  %pf{v} = getelementptr {et}, ptr %bp{v}, i64 {PREFETCH_ROWS * lanes}",
             f"  call void @llvm.prefetch.p0(ptr %pf{v}, i32 0, i32 3, i32 1)",
         ]
     for a in range(PANEL):
         out += [
             f"  %ao{a} = add i64 %row, {a}",
-            f"  %ap{a} = getelementptr float, ptr %A, i64 %ao{a}",
-            f"  %as{a} = load float, ptr %ap{a}, align 4",
-            f"  %ai{a} = insertelement {vt} poison, float %as{a}, i64 0",
-            f"  %av{a} = shufflevector {vt} %ai{a}, {vt} poison, <16 x i32> zeroinitializer",
+            f"  %ap{a} = getelementptr {et}, ptr %A, i64 %ao{a}",
+            f"  %as{a} = load {et}, ptr %ap{a}, align {size}",
+            f"  %ai{a} = insertelement {vt} poison, {et} %as{a}, i64 0",
+            f"  %av{a} = shufflevector {vt} %ai{a}, {vt} poison, <{lanes} x i32> zeroinitializer",
         ]
         for v in range(nv):
             args = f"{vt} %av{a}, {vt} %b{v}, {vt} %acc{a}_{v}"
-            out.append(f"  %n{a}_{v} = call {vt} @llvm.fma.v16f32({args})")
+            out.append(f"  %n{a}_{v} = call {vt} {fma}({args})")
     out += [
         "  %inext = add i64 %i, 1",
         "  %more = icmp slt i64 %inext, %rows",
         "  br i1 %more, label %loop, label %done",
         "done:",
     ]
-    halves = (
-        "<8 x i32> <i32 0, i32 1, i32 2, i32 3, i32 4, i32 5, i32 6, i32 7>",
-        "<8 x i32> <i32 8, i32 9, i32 10, i32 11, i32 12, i32 13, i32 14, i32 15>",
-    )
+    dt = f"<{PANEL} x double>"
     for a in range(PANEL):
         out.append(f"  %cr{a} = mul i64 %ldc, {a}")
         for v in range(nv):
-            for h, mask in enumerate(halves):
-                m = f"{a}_{v}_{h}"
+            for h in range(lanes // PANEL):  # one piece of 8 doubles, or two halves of floats
+                m = f"{a}_{v}_{h}" if single else f"{a}_{v}"
+                piece = f"%n{a}_{v}"
+                if single:
+                    mask = ", ".join(f"i32 {PANEL * h + k}" for k in range(PANEL))
+                    out += [
+                        f"  %hf{m} = shufflevector {vt} %n{a}_{v}, {vt} poison, "
+                        f"<{PANEL} x i32> <{mask}>",
+                        f"  %hd{m} = fpext <{PANEL} x float> %hf{m} to {dt}",
+                    ]
+                    piece = f"%hd{m}"
                 out += [
-                    f"  %hf{m} = shufflevector {vt} %n{a}_{v}, {vt} poison, {mask}",
-                    f"  %hd{m} = fpext <8 x float> %hf{m} to {dt}",
                     f"  %co{m} = add i64 %cr{a}, {v * lanes + h * PANEL}",
                     f"  %cp{m} = getelementptr double, ptr %C, i64 %co{m}",
                     f"  %cv{m} = load {dt}, ptr %cp{m}, align 8",
-                    f"  %cs{m} = fadd {dt} %cv{m}, %hd{m}",
+                    f"  %cs{m} = fadd {dt} %cv{m}, {piece}",
                     f"  store {dt} %cs{m}, ptr %cp{m}, align 8",
                 ]
     out += ["  br label %exit", "exit:", "  ret void", "}"]
@@ -206,20 +153,18 @@ def compile_tiles(products: str = "float64") -> None:
             return
         llvm.initialize_native_target()
         llvm.initialize_native_asmprinter()
-        if products == "float32":
-            declare = (
-                "declare <16 x float> @llvm.fma.v16f32(<16 x float>, <16 x float>, <16 x float>)"
-            )
-            tiles, prefix = (
-                [_tile32_ir(nv) for nv in range(1, MAX_PANELS + 1)],
-                "gradfit_gram_tile32_",
-            )
-        else:
-            declare = (
-                "declare <8 x double> @llvm.fma.v8f64(<8 x double>, <8 x double>, <8 x double>)"
-            )
-            tiles, prefix = [_tile_ir(nv) for nv in range(1, MAX_PANELS + 1)], "gradfit_gram_tile"
-        source = "\n".join([declare, "declare void @llvm.prefetch.p0(ptr, i32, i32, i32)", *tiles])
+        single = products == "float32"
+        vt = "<16 x float>" if single else "<8 x double>"
+        fma = "@llvm.fma.v16f32" if single else "@llvm.fma.v8f64"
+        tiles = [_tile_ir(nv, single) for nv in range(1, MAX_PANELS + 1)]
+        prefix = "gradfit_gram_tile32_" if single else "gradfit_gram_tile"
+        source = "\n".join(
+            [
+                f"declare {vt} {fma}({vt}, {vt}, {vt})",
+                "declare void @llvm.prefetch.p0(ptr, i32, i32, i32)",
+                *tiles,
+            ]
+        )
         module = llvm.parse_assembly(source)
         module.verify()
         target = llvm.Target.from_default_triple()
@@ -247,6 +192,20 @@ _SIG32 = types.void(_F32P, _F32P, types.int64, types.int64, _F64P, types.int64)
 _tile32_1 = types.ExternalFunction("gradfit_gram_tile32_1", _SIG32)
 _tile32_2 = types.ExternalFunction("gradfit_gram_tile32_2", _SIG32)
 _tile32_3 = types.ExternalFunction("gradfit_gram_tile32_3", _SIG32)
+
+
+@numba.njit(nogil=True, boundscheck=False, inline="always")
+def _augmented(X, Y, shift_x, shift_y, r, j, w):  # pragma: no cover - compiled
+    """Entry ``j`` of row ``r`` of ``√ω·[x − x₀, y − y₀, 1, 0…]`` (float64, no fast-math)."""
+    D = X.shape[1]
+    K = Y.shape[1]
+    if j < D:
+        return (np.float64(X[r, j]) - shift_x[j]) * w
+    if j < D + K:
+        return (np.float64(Y[r, j - D]) - shift_y[j - D]) * w
+    if j == D + K:
+        return w
+    return 0.0
 
 
 @numba.njit(nogil=True, boundscheck=False)
@@ -302,16 +261,7 @@ def _pack(X, Y, sw, shift_x, shift_y, s, n, Pk):  # pragma: no cover - compiled
                 Pk[p, i, lane] = (np.float64(X[r, j]) - shift_x[j]) * w
         for p in range(full, npan):
             for lane in range(PANEL):
-                j = PANEL * p + lane
-                if j < D:
-                    v = (np.float64(X[r, j]) - shift_x[j]) * w
-                elif j < D + K:
-                    v = (np.float64(Y[r, j - D]) - shift_y[j - D]) * w
-                elif j == D + K:
-                    v = w
-                else:
-                    v = 0.0
-                Pk[p, i, lane] = v
+                Pk[p, i, lane] = _augmented(X, Y, shift_x, shift_y, r, PANEL * p + lane, w)
 
 
 @numba.njit(nogil=True, boundscheck=False, cache=True)
@@ -353,7 +303,6 @@ def _pack32(X, Y, sw, shift_x, shift_y, s, n, Pk, S):  # pragma: no cover - comp
     ``ω·[x − x₀, y − y₀, 1]`` in float64 on the way (the means, to float64's accuracy).
     """
     N, D = X.shape
-    K = Y.shape[1]
     npan = Pk.shape[0]
     full = D // PANEL32
     weighted = sw.shape[0] > 0
@@ -372,14 +321,7 @@ def _pack32(X, Y, sw, shift_x, shift_y, s, n, Pk, S):  # pragma: no cover - comp
         for p in range(full, npan):
             for lane in range(PANEL32):
                 j = PANEL32 * p + lane
-                if j < D:
-                    v = (np.float64(X[r, j]) - shift_x[j]) * w
-                elif j < D + K:
-                    v = (np.float64(Y[r, j - D]) - shift_y[j - D]) * w
-                elif j == D + K:
-                    v = w
-                else:
-                    v = 0.0
+                v = _augmented(X, Y, shift_x, shift_y, r, j, w)
                 Pk[p, i, lane] = np.float32(v)
                 S[j] += v * w
 
