@@ -194,20 +194,6 @@ _tile32_2 = types.ExternalFunction("gradfit_gram_tile32_2", _SIG32)
 _tile32_3 = types.ExternalFunction("gradfit_gram_tile32_3", _SIG32)
 
 
-@numba.njit(nogil=True, boundscheck=False, inline="always")
-def _augmented(X, Y, shift_x, shift_y, r, j, w):  # pragma: no cover - compiled
-    """Entry ``j`` of row ``r`` of ``√ω·[x − x₀, y − y₀, 1, 0…]`` (float64, no fast-math)."""
-    D = X.shape[1]
-    K = Y.shape[1]
-    if j < D:
-        return (np.float64(X[r, j]) - shift_x[j]) * w
-    if j < D + K:
-        return (np.float64(Y[r, j - D]) - shift_y[j - D]) * w
-    if j == D + K:
-        return w
-    return 0.0
-
-
 @numba.njit(nogil=True, boundscheck=False)
 def _pack(X, Y, sw, shift_x, shift_y, s, n, Pk):  # pragma: no cover - compiled
     """Panels of rows ``s:s+n``: ``√ω·[x − x₀, y − y₀, 1]``, zero-padded (no fast-math).
@@ -261,7 +247,16 @@ def _pack(X, Y, sw, shift_x, shift_y, s, n, Pk):  # pragma: no cover - compiled
                 Pk[p, i, lane] = (np.float64(X[r, j]) - shift_x[j]) * w
         for p in range(full, npan):
             for lane in range(PANEL):
-                Pk[p, i, lane] = _augmented(X, Y, shift_x, shift_y, r, PANEL * p + lane, w)
+                j = PANEL * p + lane
+                if j < D:
+                    v = (np.float64(X[r, j]) - shift_x[j]) * w
+                elif j < D + K:
+                    v = (np.float64(Y[r, j - D]) - shift_y[j - D]) * w
+                elif j == D + K:
+                    v = w
+                else:
+                    v = 0.0
+                Pk[p, i, lane] = v
 
 
 @numba.njit(nogil=True, boundscheck=False, cache=True)
@@ -303,6 +298,7 @@ def _pack32(X, Y, sw, shift_x, shift_y, s, n, Pk, S):  # pragma: no cover - comp
     ``ω·[x − x₀, y − y₀, 1]`` in float64 on the way (the means, to float64's accuracy).
     """
     N, D = X.shape
+    K = Y.shape[1]
     npan = Pk.shape[0]
     full = D // PANEL32
     weighted = sw.shape[0] > 0
@@ -318,10 +314,19 @@ def _pack32(X, Y, sw, shift_x, shift_y, s, n, Pk, S):  # pragma: no cover - comp
                 v = (np.float64(X[r, base + lane]) - shift_x[base + lane]) * w
                 Pk[p, i, lane] = np.float32(v)
                 S[base + lane] += v * w
+        # the last panel written out as in _pack: a shared inline helper made this pack 25%
+        # slower (0.305 s against 0.245 s for the pass at 250,000 × 400)
         for p in range(full, npan):
             for lane in range(PANEL32):
                 j = PANEL32 * p + lane
-                v = _augmented(X, Y, shift_x, shift_y, r, j, w)
+                if j < D:
+                    v = (np.float64(X[r, j]) - shift_x[j]) * w
+                elif j < D + K:
+                    v = (np.float64(Y[r, j - D]) - shift_y[j - D]) * w
+                elif j == D + K:
+                    v = w
+                else:
+                    v = 0.0
                 Pk[p, i, lane] = np.float32(v)
                 S[j] += v * w
 
