@@ -130,3 +130,29 @@ def test_lanczos_is_deterministic_and_detects_singular_operators() -> None:
     assert first == second
     assert first.mu == 0.0 and first.kappa == np.inf
     np.testing.assert_allclose(first.L, np.linalg.eigvalsh(A).max(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("y_dtype", [np.float32, np.float64])
+def test_targets_are_stored_centred_only_where_their_mean_needs_it(y_dtype: type) -> None:
+    """A mean within the targets' spread: stored as given (no N×K copy); a large mean: stored
+    about it in X's dtype (decision 31), in place when the stored array is a private cast —
+    the caller's targets are never written."""
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(3000, 5)).astype(np.float32)
+    near = (rng.normal(size=(3000, 2)) + 0.5).astype(y_dtype)
+    far = (rng.normal(size=(3000, 2)) + 1e6).astype(y_dtype)
+    for Y, centred in ((near, False), (far, True)):
+        before = Y.copy()
+        problem = LeastSquaresProblem(X, Y)
+        np.testing.assert_array_equal(Y, before)  # the caller's targets are untouched
+        assert bool(np.any(problem._y_stored)) == centred
+        stored = problem.Y + problem._y_stored if centred else problem.Y
+        np.testing.assert_allclose(stored, Y.astype(np.float32), rtol=1e-6)
+        if not centred and y_dtype == np.float32:
+            assert problem.Y is Y  # no copy at all
+        # and the passes agree with the float64 definition either way
+        W = rng.normal(size=(5, 2))
+        Xc = X.astype(np.float64) - problem.x_offset
+        r = Xc @ W - (Y.astype(np.float64) - problem.y_offset)
+        G, _ = problem._pass(W, with_targets=True)
+        np.testing.assert_allclose(G, Xc.T @ r / 3000, rtol=2e-4, atol=2e-4 * np.abs(G).max())
