@@ -156,3 +156,27 @@ def test_targets_are_stored_centred_only_where_their_mean_needs_it(y_dtype: type
         r = Xc @ W - (Y.astype(np.float64) - problem.y_offset)
         G, _ = problem._pass(W, with_targets=True)
         np.testing.assert_allclose(G, Xc.T @ r / 3000, rtol=2e-4, atol=2e-4 * np.abs(G).max())
+
+
+@pytest.mark.parametrize("y_dtype", [np.float32, np.float64])
+def test_a_sparse_fit_never_writes_the_callers_targets(y_dtype: type) -> None:
+    """A float32 CSR fit of float32 targets with a large mean wrote ``Y − ȳ`` into the caller's
+    array (its own float64 copy of them passed the overlap test), and a refit then found an
+    intercept of 0 instead of 5e4, converged."""
+    import scipy.sparse as sp
+
+    from gradfit import GDRegressor
+
+    rng = np.random.default_rng(0)
+    dense = rng.normal(size=(2000, 5)).astype(np.float32)
+    dense[rng.random((2000, 5)) < 0.5] = 0.0
+    X = sp.csr_matrix(dense)
+    Y = np.empty((2000, 2), dtype=y_dtype)  # owns its memory (base is None)
+    Y[:, 0] = 5e4 + dense.astype(np.float64) @ np.arange(1.0, 6.0) + rng.normal(size=2000)
+    Y[:, 1] = 0.5 * Y[:, 0]
+    before = Y.copy()
+    first = GDRegressor(gradient="data").fit(X, Y)
+    np.testing.assert_array_equal(Y, before)
+    again = GDRegressor(gradient="data").fit(X, Y)
+    np.testing.assert_allclose(again.intercept_, first.intercept_, rtol=1e-6)
+    assert abs(float(first.intercept_[0]) - 5e4) < 10

@@ -257,14 +257,16 @@ class PassObjective:
         if np.all(self.y_offset**2 <= 2.0 * np.asarray(self.loss_at_zero)):
             return
         Y = getattr(self, "Y", None)
-        if not (  # centred in place where self.Y is our own copy (a cast), not the caller's
-            isinstance(Y, np.ndarray)
+        # centred in place only where self.Y is our own copy (a cast made by _init_rows), never
+        # the caller's: decided where the copy is made (a sparse fit's Y64 is itself a copy, so
+        # no overlap test against it could tell the caller's float32 targets from a cast)
+        if not (
+            self.__dict__.get("_Y_private", False)
+            and isinstance(Y, np.ndarray)
             and Y.shape == (self.N, self.K)
             and Y.dtype == self.dtype
             and Y.flags.c_contiguous
             and Y.flags.writeable
-            and Y.base is None
-            and not np.shares_memory(Y, Y64)
         ):
             Y = np.empty((self.N, self.K), dtype=self.dtype)
         for start in range(0, self.N, 65536):  # by blocks: no N×K float64 temporary
@@ -297,6 +299,9 @@ class PassObjective:
         self.N, self.D = X.shape
         self.K = Y.shape[1]
         self.Y = np.ascontiguousarray(Y, dtype=self.dtype)
+        #: Whether ``self.Y`` is a copy of the caller's targets (a cast), which
+        #: :meth:`_centre_targets` may overwrite; never the caller's own array.
+        self._Y_private = self.Y is not Y and not np.shares_memory(self.Y, Y)
         #: The targets as given when they are float64 and X is not (a reference, no copy): the
         #: float64-products passes use them, so float32 X does not round the targets as well.
         self._Y64 = Y if Y.dtype == np.float64 and self.dtype != np.float64 else None

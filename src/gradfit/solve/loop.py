@@ -841,10 +841,13 @@ def solve_exact(
         """``to_tol``: the rows' gradient meets tol, each coefficient is within coefficient_tol."""
         if not to_tol or solve is None or not np.all(relative_norms(new.G, reference) <= tol):
             return False
-        s = np.asarray(gram.x_scale, dtype=np.float64)[:, None]
-        delta = np.asarray(solve(new.G), dtype=np.float64) / s  # W − W*, the user's units
+        # in loop coordinates (V = s·W: each coefficient's relative error is the same as in the
+        # user's units). No floor for coefficients that are exactly zero: they refine to
+        # rounding (two passes more), since the certificate's own check, relative to each
+        # coefficient, would otherwise flag them and hand the fit to the QR of the rows
+        delta = np.asarray(solve(new.G), dtype=np.float64)  # V − V*
         error = np.abs(delta)
-        best = np.abs(new.V / s - delta)
+        best = np.abs(new.V - delta)
         with np.errstate(divide="ignore", invalid="ignore"):
             relative = np.where(error > 0, error / best, 0.0)
         relative[np.asarray(gram.constant)] = 0.0
