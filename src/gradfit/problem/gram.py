@@ -98,9 +98,14 @@ def cancels(diag_xx: F64, Sx: F64, Syy: F64, Sy: F64) -> bool:
     ``diag_xx``, ``Sx``, ``Syy``, ``Sy`` are ``Σω x²``, ``Σω x``, ``Σω y²``, ``Σω y``;
     the rule is ``mean²/variance > CANCELLATION_LIMIT`` for some column of X or Y.
     """
+    return _worst_mean_to_spread(diag_xx, Sx, Syy, Sy) > CANCELLATION_LIMIT
+
+
+def _worst_mean_to_spread(diag_xx: F64, Sx: F64, Syy: F64, Sy: F64) -> float:
+    """The largest ``mean²/variance`` over X's and Y's columns, from normalised moments."""
     ratio_x = mean_to_spread(Sx, diag_xx - Sx * Sx)
     ratio_y = mean_to_spread(Sy, Syy - Sy * Sy)
-    return max(float(np.max(ratio_x)), float(np.max(ratio_y))) > CANCELLATION_LIMIT
+    return max(float(np.max(ratio_x)), float(np.max(ratio_y)))
 
 
 def centre(
@@ -543,12 +548,12 @@ def sufficient_statistics(
     N, D = X.shape
     K = Y.shape[1]
     omega = None if sample_weight is None else sample_weight / np.sum(sample_weight)
+    # rows of positive weight: the observations that count as degrees of freedom
+    n_positive = N if sample_weight is None else int(np.count_nonzero(sample_weight > 0))
     if products == "float32" and mixed_products_serve(X, K):
         mixed = _mixed_statistics(X, Y, omega, fit_intercept, block_rows)
         if mixed is not None:
-            mixed["n_positive"] = (
-                N if sample_weight is None else int(np.count_nonzero(sample_weight > 0))
-            )
+            mixed["n_positive"] = n_positive
             return mixed
     passes = 1
     with np.errstate(over="ignore", invalid="ignore"):
@@ -564,9 +569,7 @@ def sufficient_statistics(
     if not (np.all(np.isfinite(H)) and np.all(np.isfinite(B)) and np.all(np.isfinite(Yraw))):
         raise GradfitInputError.overflow(float(np.max(np.abs(X))), float(np.max(np.abs(Y))))
     stats = _statistics(H, B, yy, Yraw, (shift_x, shift_y), (dx, dy), (Sx, Sy), N, x_meansq)
-    # rows of positive weight: the observations that count as degrees of freedom
-    if sample_weight is not None:
-        stats["n_positive"] = int(np.count_nonzero(sample_weight > 0))
+    stats["n_positive"] = n_positive
     stats["passes"] = passes
     return stats
 
@@ -640,12 +643,9 @@ def mixed_products_serve(X: Any, K: int) -> bool:
 
 def _cancellation_of(Sxx: F64, Sx: F64, Syy: F64, Sy: F64) -> float:
     """``1 + max mean²/variance`` of normalised moments about a shift (X's and Y's columns)."""
-    diag = np.diag(Sxx) if Sxx.ndim == 2 else Sxx
     with np.errstate(over="ignore", invalid="ignore"):
-        ratio_x = mean_to_spread(Sx, diag - Sx * Sx)
-        ratio_y = mean_to_spread(Sy, Syy - Sy * Sy)
-        worst = max([0.0, *ratio_x.tolist(), *ratio_y.tolist()])
-    return 1.0 + float(min(worst, CANCELLATION_LIMIT)) if math.isfinite(worst) else math.inf
+        worst = _worst_mean_to_spread(np.diag(Sxx), Sx, Syy, Sy)
+    return 1.0 + min(worst, CANCELLATION_LIMIT) if math.isfinite(worst) else math.inf
 
 
 def _mixed_statistics(
@@ -684,11 +684,10 @@ def _mixed_statistics(
         cancellation = _cancellation_of(Sxx, Sx, Syy, Sy) if fit_intercept else 1.0
         if not np.all(inside) or not cancellation <= MIXED_CANCELLATION_LIMIT:
             return None
+        # finite sums whose squares are within 1e±30 centre and shift back without overflow
         H, B, yy, dx, dy = centre(Sxx, Sxy, Sx, Sy, Syy, fit_intercept)
         # each column's mean square about zero, from the shifted sums (for the range check)
         x_meansq = np.diag(Sxx) + shift_x * (2.0 * Sx + shift_x)
-    if not (np.all(np.isfinite(H)) and np.all(np.isfinite(B)) and np.all(np.isfinite(x_meansq))):
-        return None
     stats = _statistics(
         H, B, yy, Yraw, (shift_x, shift_y), (dx, dy), (Sx, Sy), N, x_meansq, "float32"
     )
@@ -819,6 +818,9 @@ class GramProblem:
         #: (:func:`sufficient_statistics`): ``H`` is then off by about ``√R·eps32``, which
         #: only the rows can correct and judge (decision 34).
         self.products = str(stats.get("products", "float64"))
+        #: The rows of the same data (a ``RowsProblem``) where ``H`` came from float32 products:
+        #: the certificate takes the residuals' loss from them, not from ``H`` (decision 34).
+        self.loss_rows: Any = None
         #: The relative rounding of the products that formed ``H`` (:func:`forming_drift`).
         self.forming_eps = float(
             np.finfo(np.float32 if self.products == "float32" else np.float64).eps

@@ -239,10 +239,10 @@ def plan(
         if refusal is None:
             rows = source.refine_problem(options, stats, gram)  # type: ignore[attr-defined]
             # L, μ and the gradient at zero from the statistics: no Lanczos or extra pass
-            rows.__dict__["known_curvature"] = gram.curvature()
-            rows.__dict__["known_zero_gradient"] = -gram.B
+            rows.known_curvature = gram.curvature()
+            rows.known_zero_gradient = -gram.B
             # ... and the certificate's standard errors take the residuals' loss from the rows
-            gram.__dict__["loss_rows"] = rows
+            gram.loss_rows = rows
             reason += (
                 "; H formed with float32 products (twice the multiply-adds per cycle), its "
                 "solution refined and certified on the rows in float64"

@@ -273,6 +273,13 @@ class RowsProblem(PassObjective):
         fixed = np.zeros(self.D, bool) if constant is None else np.asarray(constant, bool)
         self.__dict__["_constant"] = fixed
         self.n_passes = 0
+        #: ``L`` and ``μ`` from statistics of the same rows, where the fit has them (else
+        #: :meth:`curvature` runs Lanczos on the rows).
+        self.known_curvature: CurvatureEstimate | None = None
+        #: The gradient at zero in the user's units (``−B``) from those statistics, for the
+        #: certificate's reference (else one pass at zero).
+        self.known_zero_gradient: F64 | None = None
+        self._memo: dict[Any, tuple[F64, F64]] = {}  # the last passes by W (_pass)
         if scales is not None:
             x_rms, loss_at_zero, target_scale = scales
             self.x_rms = np.asarray(x_rms, dtype=np.float64)
@@ -291,7 +298,7 @@ class RowsProblem(PassObjective):
             bool(with_targets),
             np.asarray(self.constant).tobytes(),
         )
-        memo: dict[Any, tuple[F64, F64]] = self.__dict__.setdefault("_memo", {})
+        memo = self._memo
         if key in memo:
             G, loss = memo[key]
             return G.copy(), loss.copy()
@@ -303,17 +310,25 @@ class RowsProblem(PassObjective):
 
     def curvature(self) -> CurvatureEstimate:
         """``L`` and ``μ``: the statistics' where the fit set ``known_curvature``, else Lanczos."""
-        known = self.__dict__.get("known_curvature")
-        return known if known is not None else super().curvature()
+        return self.known_curvature if self.known_curvature is not None else super().curvature()
 
     def _compute_pass(self, W: F64, with_targets: bool) -> tuple[F64, F64]:
         self.n_passes += 1
         keep = ~self.constant
+        if _compiled_rows(self.X):
+            acc, sq = self._kernel_sums(W, with_targets, keep)
+        else:
+            acc, sq = self._block_sums(W, with_targets, keep)
+        if self.omega is None:
+            acc /= self.N
+            sq /= self.N
+        return acc, 0.5 * sq
+
+    def _block_sums(self, W: F64, with_targets: bool, keep: NDArray[np.bool_]) -> tuple[F64, F64]:
+        """``(Σ X_cᵀΩr, Σωr²)`` by NumPy blocks (sparse rows, or rows not contiguous)."""
         Y = self.Y if with_targets else np.zeros((self.N, 0))
         X, omega, xm, ym = self.X, self.omega, self.x_offset, self.y_offset[: Y.shape[1]]
         D, K = self.D, self.K
-        if _compiled_rows(X):
-            return self._kernel_pass(W, with_targets, keep)
 
         def work(blocks: list[tuple[int, int]]) -> tuple[F64, F64]:
             acc = np.zeros((D, K))
@@ -327,16 +342,10 @@ class RowsProblem(PassObjective):
             return acc, sq
 
         parts = _in_chunks(self.N, _block_rows(D, K), work)
-        acc = np.sum([part[0] for part in parts], axis=0)
-        sq = np.sum([part[1] for part in parts], axis=0)
-        root_free = self.omega is None
-        if root_free:
-            acc /= self.N
-            sq /= self.N
-        return acc, 0.5 * sq
+        return np.sum([part[0] for part in parts], axis=0), np.sum([p[1] for p in parts], axis=0)
 
-    def _kernel_pass(self, W: F64, with_targets: bool, keep: NDArray[np.bool_]) -> tuple[F64, F64]:
-        """:meth:`_compute_pass` by the compiled rows pass (dense rows in memory)."""
+    def _kernel_sums(self, W: F64, with_targets: bool, keep: NDArray[np.bool_]) -> tuple[F64, F64]:
+        """``(Σ X_cᵀΩr, Σωr²)`` by the compiled rows pass (dense rows in memory)."""
         from .kernels import jit
 
         kernel = jit().centred_rows_pass
@@ -362,12 +371,7 @@ class RowsProblem(PassObjective):
             return accT, sq
 
         parts = _in_chunks(self.N, _block_rows(D, K), work)
-        acc = np.sum([part[0] for part in parts], axis=0).T.copy()
-        sq = np.sum([part[1] for part in parts], axis=0)
-        if self.omega is None:
-            acc /= self.N
-            sq /= self.N
-        return acc, 0.5 * sq
+        return np.sum([p[0] for p in parts], axis=0).T.copy(), np.sum([p[1] for p in parts], axis=0)
 
 
 #: :class:`RowsProblem` remembers its last passes (by ``W``) up to this many.

@@ -324,7 +324,7 @@ def coefficient_errors(
         relative = np.where(best > 0, error / np.where(best > 0, best, 1.0), np.inf)
         relative = np.where(error > 0, relative, 0.0)
         relative[constant] = 0.0
-        rows = getattr(problem, "__dict__", {}).get("loss_rows")
+        rows = getattr(problem, "loss_rows", None)
         if rows is not None:
             # H from float32 products (decision 34): ½yy − wᵀB + ½wᵀHw would cancel to its
             # rounding, about 1e-8·yy, and inflate every standard error (2,000× was seen); the
@@ -429,7 +429,7 @@ def _standardised_gradient(problem: Problem, W: F64) -> tuple[F64, F64, F64]:
         # the denominator (the gradient at zero, a large number) needs no float64 pass: the
         # problem's own pass, taken back from loop coordinates (G_V = G_W/s), or −B from
         # statistics of the same rows where the fit has them (float32 products: decision 34) ...
-        known = getattr(problem, "__dict__", {}).get("known_zero_gradient")
+        known = getattr(problem, "known_zero_gradient", None)
         if known is not None:
             G0 = np.asarray(known, dtype=np.float64)
         else:
